@@ -1,0 +1,95 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "orch.h"
+#include "xalloc.h"
+
+static void vwarn(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", orch_progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+noreturn void cli_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+noreturn void cli_die_error(const struct orch_error *err)
+{
+	cli_die(err->status ? err->status : ORCH_EX_SOFTWARE, "%s",
+		err->msg ? err->msg : "unknown error");
+}
+
+noreturn void cli_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\nTry '%s --help' for more information.\n", usage,
+		orch_progname);
+	exit(ORCH_EX_USAGE);
+}
+
+noreturn void cli_version(void)
+{
+	printf("%s %s\n", orch_progname, ORCH_VERSION);
+	exit(cli_finish(ORCH_EX_OK));
+}
+
+noreturn void cli_help(const char *text)
+{
+	fputs(text, stdout);
+	exit(cli_finish(ORCH_EX_OK));
+}
+
+int64_t cli_int(const char *usage, const char *flag, const char *arg,
+		int64_t min, int64_t max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (arg[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
+		cli_usage_error(usage, "%s: '%s' is not a whole number from %lld to %lld",
+				flag, arg, (long long)min, (long long)max);
+	return v;
+}
+
+int cli_finish(int status)
+{
+	int bad = ferror(stdout);
+
+	if (fflush(stdout) != 0)
+		bad = 1;
+	if (fclose(stdout) != 0)
+		bad = 1;
+	if (bad) {
+		fprintf(stderr, "%s: write error on standard output: %s\n",
+			orch_progname, errno ? strerror(errno) : "unknown error");
+		return ORCH_EX_SOFTWARE;
+	}
+	return status;
+}

@@ -1,0 +1,50 @@
+/*
+ * cli.h - the manners every orch program shares: reporting, usage errors,
+ * number flags, and closing stdout. The only part of lib/ that prints and
+ * exits, and only cmd/ calls it.
+ */
+#ifndef ORCH_CLI_H
+#define ORCH_CLI_H
+
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+#include "error.h"
+
+/* Print "PROG: MESSAGE" on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "PROG: MESSAGE" and exit STATUS. */
+noreturn void cli_die(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Report ERR and exit with its status. */
+noreturn void cli_die_error(const struct orch_error *err);
+
+/*
+ * A bad flag or argument: print "PROG: MESSAGE", the one-line USAGE and
+ * "Try 'PROG --help' for more information." on stderr, exit 64.
+ */
+noreturn void cli_usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Print "PROG VERSION" on stdout and exit 0 (after cli_finish). */
+noreturn void cli_version(void);
+
+/* Print TEXT on stdout and exit 0 (after cli_finish): for --help. */
+noreturn void cli_help(const char *text);
+
+/*
+ * Parse ARG as a decimal integer within [MIN, MAX] for FLAG; a bad value is
+ * a usage error naming the flag.
+ */
+int64_t cli_int(const char *usage, const char *flag, const char *arg,
+		int64_t min, int64_t max);
+
+/*
+ * Flush and close stdout; on a write error (a full disk, /dev/full, a
+ * closed pipe reader) report it and return 70, else return STATUS.
+ */
+int cli_finish(int status);
+
+#endif

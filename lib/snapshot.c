@@ -1,0 +1,213 @@
+#include <string.h>
+
+#include "orch.h"
+#include "snapshot.h"
+#include "xalloc.h"
+#include "banned.h"
+
+/* A column as JSON: integer, text, or null. New reference. */
+static json_t *column_json(sqlite3_stmt *st, int col)
+{
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_NULL:
+		return json_null();
+	case SQLITE_INTEGER:
+		return xjson(json_integer(sqlite3_column_int64(st, col)));
+	default:
+		return xjson(json_stringn((const char *)sqlite3_column_text(st, col),
+					  (size_t)sqlite3_column_bytes(st, col)));
+	}
+}
+
+/*
+ * Run SQL bound to STACK_ID and collect each row as an object whose keys
+ * are the result column names. New reference, or NULL with ERR set.
+ */
+static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
+		    struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, sql, err);
+	json_t *out;
+	int rc, i, n;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, stack_id);
+	out = xjson(json_array());
+	n = sqlite3_column_count(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row = xjson(json_object());
+
+		for (i = 0; i < n; i++)
+			xjson_set(row, sqlite3_column_name(st, i), column_json(st, i));
+		xjson_append(out, row);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(out);
+		store_error(s, err, "reading snapshot");
+		return NULL;
+	}
+	return out;
+}
+
+/* The first row of SQL as an object, json null when there is none. */
+static json_t *first_row(struct store *s, const char *sql, int64_t stack_id,
+			 struct orch_error *err)
+{
+	json_t *all = rows(s, sql, stack_id, err), *one;
+
+	if (!all)
+		return NULL;
+	one = json_array_size(all) ? json_incref(json_array_get(all, 0)) : json_null();
+	json_decref(all);
+	return one;
+}
+
+json_t *snapshot_memory(struct store *s, int64_t stack_id, const char *agent,
+			struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT data FROM memory"
+					 " WHERE stack_id = ? AND agent = ?", err);
+	json_t *mem = NULL;
+	json_error_t jerr;
+	int rc;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		mem = json_loadb((const char *)sqlite3_column_text(st, 0),
+				 (size_t)sqlite3_column_bytes(st, 0), 0, &jerr);
+		if (!json_is_object(mem)) {
+			json_decref(mem);
+			mem = NULL;
+			orch_error_set(err, ORCH_EX_DATAERR,
+				       "memory of agent '%s' is not a JSON object", agent);
+		}
+	} else if (rc == SQLITE_DONE) {
+		mem = xjson(json_object());
+	} else {
+		store_error(s, err, "reading memory");
+	}
+	sqlite3_finalize(st);
+	return mem;
+}
+
+/* Fill in the members the detection rules read, where missing. */
+static void memory_defaults(json_t *mem, const char *agent)
+{
+	if (strcmp(agent, "planner") == 0) {
+		if (!json_is_array(json_object_get(mem, "reviewer_recommendations")))
+			xjson_set(mem, "reviewer_recommendations", json_array());
+		if (!json_is_integer(json_object_get(mem, "last_planning_time")))
+			xjson_set(mem, "last_planning_time", json_integer(0));
+	} else if (strcmp(agent, "reviewer") == 0) {
+		if (!json_is_integer(json_object_get(mem, "last_review_time")))
+			xjson_set(mem, "last_review_time", json_integer(0));
+	}
+}
+
+json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
+				  struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT content FROM artifacts"
+					 " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",
+					 err);
+	json_t *out = NULL;
+	int rc;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, stack_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		out = xjson(json_stringn((const char *)sqlite3_column_blob(st, 0),
+					 (size_t)sqlite3_column_bytes(st, 0)));
+	else if (rc == SQLITE_DONE)
+		out = json_null();
+	else
+		store_error(s, err, "reading artifact");
+	sqlite3_finalize(st);
+	return out;
+}
+
+static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	struct stack_row row;
+	json_t *snap, *part, *memory;
+	int i, rc;
+
+	rc = store_get_stack(s, stack_id, &row, err);
+	if (rc <= 0) {
+		if (rc == 0)
+			orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",
+				       (long long)stack_id);
+		return NULL;
+	}
+	snap = xjson(json_pack("{sssi}", "type", "orch.snapshot", "version", 1));
+	xjson_set(snap, "stack", stack_row_header(&row));
+	stack_row_release(&row);
+
+	if (!(part = first_row(s, "SELECT title, description FROM projects"
+			       " WHERE stack_id = ?", stack_id, err)))
+		goto fail;
+	xjson_set(snap, "project", part);
+	if (!(part = rows(s, "SELECT id, content, status, priority, created_at,"
+			  " completed_at FROM todos WHERE stack_id = ? ORDER BY id",
+			  stack_id, err)))
+		goto fail;
+	xjson_set(snap, "todos", part);
+	if (!(part = rows(s, "SELECT id, sender, content, created_at FROM user_messages"
+			  " WHERE stack_id = ?1 AND processed = 0 ORDER BY id",
+			  stack_id, err)))
+		goto fail;
+	xjson_set(snap, "user_messages", part);
+	if (!(part = rows(s, "SELECT m.id, m.from_stack_id, m.content, m.created_at"
+			  " FROM messages m"
+			  " WHERE (m.to_stack_id = ?1 OR (m.to_stack_id IS NULL"
+			  "        AND m.from_stack_id IS NOT ?1))"
+			  "   AND NOT EXISTS (SELECT 1 FROM message_reads r"
+			  "        WHERE r.message_id = m.id AND r.stack_id = ?1)"
+			  " ORDER BY m.id", stack_id, err)))
+		goto fail;
+	xjson_set(snap, "messages", part);
+	if (!(part = first_row(s, "SELECT version, type, created_at,"
+			       " length(content) AS size FROM artifacts"
+			       " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",
+			       stack_id, err)))
+		goto fail;
+	xjson_set(snap, "artifact", part);
+
+	memory = xjson(json_object());
+	xjson_set(snap, "memory", memory);
+	for (i = 0; i < ORCH_AGENT_COUNT; i++) {
+		json_t *mem = snapshot_memory(s, stack_id, orch_agents[i], err);
+
+		if (!mem)
+			goto fail;
+		memory_defaults(mem, orch_agents[i]);
+		xjson_set(memory, orch_agents[i], mem);
+	}
+	return snap;
+fail:
+	json_decref(snap);
+	return NULL;
+}
+
+json_t *snapshot_load(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	int own = sqlite3_get_autocommit(s->db);
+	json_t *snap;
+
+	/* A read transaction, unless the caller has one: every part of the
+	 * document sees one state. */
+	if (own && store_exec(s, "BEGIN", err) != 0)
+		return NULL;
+	snap = load(s, stack_id, err);
+	if (own)
+		store_rollback(s);
+	return snap;
+}

@@ -1,0 +1,521 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "orch.h"
+#include "store.h"
+#include "xalloc.h"
+#include "banned.h"
+
+#define BUSY_TIMEOUT_MS 30000
+
+/*
+ * Migrations, one per schema version; user_version says how many have run.
+ * Never edit a shipped one: add the next.
+ */
+static const char *const migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE stacks ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  phase TEXT NOT NULL DEFAULT 'planning',"
+	"  execution_state TEXT NOT NULL DEFAULT 'idle'"
+	"    CHECK (execution_state IN ('idle','running','paused','stopped')),"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER,"
+	"  paused_at INTEGER,"
+	"  stopped_at INTEGER,"
+	"  last_executed_at INTEGER,"
+	"  next_run_at INTEGER NOT NULL DEFAULT 0,"
+	"  total_cycles INTEGER NOT NULL DEFAULT 0,"
+	"  consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+	"  lease_owner TEXT,"           /* host:pid of the orch-exec running it */
+	"  lease_pid INTEGER,"
+	"  lease_host TEXT,"
+	"  lease_expires_at INTEGER,"
+	"  lease_execution_id INTEGER," /* the cycle the holder is running */
+	"  state_version INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX stacks_due ON stacks(execution_state, next_run_at);"
+	"CREATE TABLE projects ("
+	"  stack_id INTEGER PRIMARY KEY REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  title TEXT NOT NULL,"
+	"  description TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE todos ("
+	"  id INTEGER PRIMARY KEY,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  content TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','in_progress','completed','cancelled')),"
+	"  priority INTEGER NOT NULL DEFAULT 3 CHECK (priority BETWEEN 1 AND 5),"
+	"  created_at INTEGER NOT NULL,"
+	"  completed_at INTEGER"
+	");"
+	"CREATE INDEX todos_by_stack ON todos(stack_id, status, priority);"
+	"CREATE TABLE user_messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  sender TEXT NOT NULL,"
+	"  content TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  processed INTEGER NOT NULL DEFAULT 0,"
+	"  response TEXT,"              /* the communicator's answer */
+	"  responded_at INTEGER"
+	");"
+	"CREATE INDEX user_messages_by_stack ON user_messages(stack_id, processed);"
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  from_stack_id INTEGER REFERENCES stacks(id) ON DELETE SET NULL,"
+	"  to_stack_id INTEGER REFERENCES stacks(id) ON DELETE CASCADE," /* NULL: broadcast */
+	"  content TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX messages_to ON messages(to_stack_id);"
+	"CREATE TABLE message_reads ("
+	"  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  read_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (message_id, stack_id)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE artifacts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  content BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (stack_id, version)"
+	");"
+	"CREATE TABLE memory ("
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  agent TEXT NOT NULL,"
+	"  data TEXT NOT NULL DEFAULT '{}'," /* a JSON object */
+	"  updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (stack_id, agent)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE executions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  cycle INTEGER NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'running'"
+	"    CHECK (status IN ('running','completed','failed')),"
+	"  started_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  owner TEXT,"                 /* lease owner that ran it */
+	"  decision TEXT,"              /* continue, pause, stop */
+	"  pause_ms INTEGER,"
+	"  next_at INTEGER,"
+	"  reason TEXT,"
+	"  error TEXT,"
+	"  summary TEXT"                /* JSON: the orch-exec summary */
+	");"
+	"CREATE INDEX executions_by_stack ON executions(stack_id, cycle);"
+	"CREATE TABLE graphs ("
+	"  execution_id INTEGER PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,"
+	"  graph TEXT NOT NULL"         /* JSON: the executed graph */
+	");"
+	"CREATE TABLE traces ("
+	"  id INTEGER PRIMARY KEY,"
+	"  execution_id INTEGER REFERENCES executions(id) ON DELETE CASCADE,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  agent TEXT NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  ended_at INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"       /* completed, failed */
+	"  exit_status INTEGER,"
+	"  input TEXT,"                 /* the context document */
+	"  output TEXT,"                /* what the agent printed */
+	"  error TEXT,"
+	"  usage TEXT"                  /* JSON: tokens, model, provider */
+	");"
+	"CREATE INDEX traces_by_stack ON traces(stack_id, agent, started_at);"
+	"CREATE TABLE detect_cache ("
+	"  stack_id INTEGER PRIMARY KEY REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  state_version INTEGER NOT NULL,"
+	"  computed_at INTEGER NOT NULL,"
+	"  status TEXT NOT NULL"        /* JSON: the work-status document */
+	");"
+	/* Anything detection reads bumps the stack's state_version. */
+	"CREATE TRIGGER stacks_state AFTER UPDATE OF name, phase, execution_state"
+	"  ON stacks BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.id;"
+	"END;"
+	"CREATE TRIGGER projects_ins AFTER INSERT ON projects BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER projects_upd AFTER UPDATE ON projects BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER projects_del AFTER DELETE ON projects BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = OLD.stack_id; END;"
+	"CREATE TRIGGER todos_ins AFTER INSERT ON todos BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER todos_upd AFTER UPDATE ON todos BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER todos_del AFTER DELETE ON todos BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = OLD.stack_id; END;"
+	"CREATE TRIGGER user_messages_ins AFTER INSERT ON user_messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER user_messages_upd AFTER UPDATE ON user_messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER user_messages_del AFTER DELETE ON user_messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = OLD.stack_id; END;"
+	"CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1"
+	"   WHERE id = NEW.to_stack_id"
+	"      OR (NEW.to_stack_id IS NULL AND id IS NOT NEW.from_stack_id); END;"
+	"CREATE TRIGGER message_reads_ins AFTER INSERT ON message_reads BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER artifacts_ins AFTER INSERT ON artifacts BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER memory_ins AFTER INSERT ON memory BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER memory_upd AFTER UPDATE ON memory BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;",
+};
+
+#define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+char *store_default_path(const char *flag_value, struct orch_error *err)
+{
+	const char *env;
+
+	if (flag_value)
+		return xstrdup(flag_value);
+	env = getenv("ORCH_DB");
+	if (env && *env)
+		return xstrdup(env);
+	env = getenv("XDG_DATA_HOME");
+	if (env && *env)
+		return xasprintf("%s/orch/orch.db", env);
+	env = getenv("HOME");
+	if (env && *env)
+		return xasprintf("%s/.local/share/orch/orch.db", env);
+	orch_error_set(err, ORCH_EX_NOINPUT,
+		       "no database path: set --db, ORCH_DB or HOME");
+	return NULL;
+}
+
+/* mkdir -p the directory part of PATH, mode 0700 for what it creates. */
+static int make_parent_dirs(const char *path, struct orch_error *err)
+{
+	char *dir = xstrdup(path);
+	char *p;
+	int rc = 0;
+
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			rc = orch_error_set(err, ORCH_EX_NOINPUT,
+					    "cannot create directory '%s': %s",
+					    dir, strerror(errno));
+			break;
+		}
+		*p = '/';
+	}
+	free(dir);
+	return rc;
+}
+
+/* Create PATH 0600 if it does not exist, so SQLite never creates it 0644. */
+static int create_private_file(const char *path, struct orch_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return orch_error_set(err, ORCH_EX_NOINPUT,
+				      "cannot create database '%s': %s", path,
+				      strerror(errno));
+	close(fd);
+	return 0;
+}
+
+int store_error(struct store *s, struct orch_error *err, const char *what)
+{
+	int code = s && s->db ? sqlite3_errcode(s->db) & 0xff : SQLITE_ERROR;
+	const char *msg = s && s->db ? sqlite3_errmsg(s->db) : "no database";
+	int status;
+
+	switch (code) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		status = ORCH_EX_TEMPFAIL;
+		break;
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		status = ORCH_EX_NOINPUT;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		status = ORCH_EX_DATAERR;
+		break;
+	default:
+		status = ORCH_EX_SOFTWARE;
+	}
+	return orch_error_set(err, status, "%s: %s", what, msg);
+}
+
+sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		store_error(s, err, "database");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+int store_exec(struct store *s, const char *sql, struct orch_error *err)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_error(s, err, "database");
+	return 0;
+}
+
+int store_begin(struct store *s, struct orch_error *err)
+{
+	return store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int store_commit(struct store *s, struct orch_error *err)
+{
+	if (store_exec(s, "COMMIT", err) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int pragma_int(struct store *s, const char *sql, int *out, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, sql, err);
+	int rc;
+
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store_error(s, err, "database");
+	return 0;
+}
+
+static int migrate(struct store *s, struct orch_error *err)
+{
+	int version, v;
+	char *sql;
+
+	if (pragma_int(s, "PRAGMA user_version", &version, err) != 0)
+		return -1;
+	if (version > MIGRATION_COUNT)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "database '%s' has schema version %d, newer than this orch supports (%d)",
+				      s->path, version, MIGRATION_COUNT);
+	if (version == MIGRATION_COUNT)
+		return 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	/* Re-read inside the write lock: another process may have migrated. */
+	if (pragma_int(s, "PRAGMA user_version", &version, err) != 0)
+		goto fail;
+	for (v = version; v < MIGRATION_COUNT; v++) {
+		if (store_exec(s, migrations[v], err) != 0)
+			goto fail;
+		/* PRAGMA takes no parameters; v is an int we control. */
+		sql = xasprintf("PRAGMA user_version = %d", v + 1);
+		if (store_exec(s, sql, err) != 0) {
+			free(sql);
+			goto fail;
+		}
+		free(sql);
+	}
+	return store_commit(s, err);
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+struct store *store_open(const char *path, unsigned flags, struct orch_error *err)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	struct stat sb;
+	int rc;
+
+	s->path = xstrdup(path);
+	if (stat(path, &sb) != 0) {
+		if (errno != ENOENT || !(flags & STORE_CREATE)) {
+			orch_error_set(err, ORCH_EX_NOINPUT,
+				       errno == ENOENT
+				       ? "no database at '%s' (run 'orch-stack init')"
+				       : "cannot open database '%s': %s",
+				       path, strerror(errno));
+			goto fail;
+		}
+		if (make_parent_dirs(path, err) != 0 ||
+		    create_private_file(path, err) != 0)
+			goto fail;
+	} else if (S_ISDIR(sb.st_mode)) {
+		orch_error_set(err, ORCH_EX_NOINPUT,
+			       "cannot open database '%s': is a directory", path);
+		goto fail;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		store_error(s, err, "cannot open database");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if (store_exec(s, "PRAGMA foreign_keys = ON", err) != 0)
+		goto fail_prefix;
+	/* journal_mode answers with a row; a read-only file fails here too. */
+	{
+		sqlite3_stmt *st = store_prepare(s, "PRAGMA journal_mode = WAL", err);
+
+		if (!st)
+			goto fail_prefix;
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW) {
+			store_error(s, err, "database");
+			goto fail_prefix;
+		}
+	}
+	if (store_exec(s, "PRAGMA synchronous = NORMAL", err) != 0)
+		goto fail_prefix;
+	if (migrate(s, err) != 0)
+		goto fail_prefix;
+	return s;
+fail_prefix:
+	if (err && err->msg && !strstr(err->msg, path))
+		orch_error_prefix(err, "'%s'", path);
+fail:
+	store_close(s);
+	return NULL;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	sqlite3_close_v2(s->db);
+	free(s->path);
+	free(s);
+}
+
+char *store_column_strdup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return xstrdup(t ? (const char *)t : "");
+}
+
+#define STACK_COLUMNS                                                     \
+	"id, name, phase, execution_state, created_at,"                    \
+	" COALESCE(started_at, 0), COALESCE(paused_at, 0),"                \
+	" COALESCE(stopped_at, 0), COALESCE(last_executed_at, 0),"         \
+	" next_run_at, total_cycles, consecutive_failures, state_version"
+
+static int read_stack(struct store *s, sqlite3_stmt *st, struct stack_row *row,
+		      struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_error(s, err, "reading stack");
+	memset(row, 0, sizeof(*row));
+	row->id = sqlite3_column_int64(st, 0);
+	row->name = store_column_strdup(st, 1);
+	row->phase = store_column_strdup(st, 2);
+	row->execution_state = store_column_strdup(st, 3);
+	row->created_at = sqlite3_column_int64(st, 4);
+	row->started_at = sqlite3_column_int64(st, 5);
+	row->paused_at = sqlite3_column_int64(st, 6);
+	row->stopped_at = sqlite3_column_int64(st, 7);
+	row->last_executed_at = sqlite3_column_int64(st, 8);
+	row->next_run_at = sqlite3_column_int64(st, 9);
+	row->total_cycles = sqlite3_column_int64(st, 10);
+	row->consecutive_failures = sqlite3_column_int64(st, 11);
+	row->state_version = sqlite3_column_int64(st, 12);
+	return 1;
+}
+
+int store_get_stack(struct store *s, int64_t id, struct stack_row *row,
+		    struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT " STACK_COLUMNS
+					 " FROM stacks WHERE id = ?", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	rc = read_stack(s, st, row, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int all_digits(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+int store_find_stack(struct store *s, const char *ref, struct stack_row *row,
+		     struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT " STACK_COLUMNS
+					 " FROM stacks WHERE name = ?", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+	rc = read_stack(s, st, row, err);
+	sqlite3_finalize(st);
+	if (rc != 0 || !all_digits(ref) || strlen(ref) > 18)
+		return rc;
+	return store_get_stack(s, strtoll(ref, NULL, 10), row, err);
+}
+
+void stack_row_release(struct stack_row *row)
+{
+	free(row->name);
+	free(row->phase);
+	free(row->execution_state);
+	row->name = row->phase = row->execution_state = NULL;
+}
+
+json_t *stack_row_header(const struct stack_row *row)
+{
+	return xjson(json_pack("{sIsssssssI}", "id", (json_int_t)row->id,
+			       "name", row->name, "phase", row->phase,
+			       "execution_state", row->execution_state,
+			       "created_at", (json_int_t)row->created_at));
+}

@@ -1,0 +1,103 @@
+/*
+ * store.h - the SQLite database that holds every stack's state.
+ *
+ * One file, WAL mode, foreign keys on, a busy timeout so overlapping
+ * pipelines wait instead of failing, migrations by PRAGMA user_version.
+ * The file (and its -wal and -shm companions, which SQLite creates with the
+ * same mode) is 0600, in a 0700 directory when orch creates one.
+ * Every statement is prepared; nothing is ever spliced into SQL.
+ *
+ * Schema (version 1): see the migration text in store.c, the one place it
+ * is written down. Every time column is integer milliseconds since the
+ * epoch. stacks.state_version is bumped by triggers whenever anything that
+ * detection reads changes, which is what lets the detection cache promise
+ * it never serves a result older than the state.
+ */
+#ifndef ORCH_STORE_H
+#define ORCH_STORE_H
+
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "error.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store {
+	sqlite3 *db;  /* owned */
+	char *path;   /* owned; as opened */
+};
+
+enum store_flags {
+	STORE_CREATE = 1 << 0, /* create the file (and directory) if missing */
+};
+
+/*
+ * The database path: FLAG_VALUE if not NULL, else $ORCH_DB, else
+ * ${XDG_DATA_HOME:-$HOME/.local/share}/orch/orch.db. Returns a new string,
+ * or NULL with ERR set (66) when neither HOME nor XDG_DATA_HOME is set.
+ */
+char *store_default_path(const char *flag_value, struct orch_error *err);
+
+/*
+ * Open (and migrate) the database at PATH. Without STORE_CREATE a missing
+ * file is error 66 "no database at 'PATH' (run 'orch-stack init')". A
+ * database from a newer orch is error 65. Returns NULL with ERR set.
+ */
+struct store *store_open(const char *path, unsigned flags, struct orch_error *err);
+void store_close(struct store *s);
+
+/*
+ * Fill ERR from the database's last error, prefixed with WHAT: busy or
+ * locked is 75, read-only or unopenable 66, corrupt 65, the rest 70.
+ * Returns -1.
+ */
+int store_error(struct store *s, struct orch_error *err, const char *what);
+
+/* Prepare SQL; NULL with ERR set on failure. The caller finalizes. */
+sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error *err);
+
+/* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
+int store_exec(struct store *s, const char *sql, struct orch_error *err);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
+int store_begin(struct store *s, struct orch_error *err);
+int store_commit(struct store *s, struct orch_error *err);
+void store_rollback(struct store *s);
+
+/*
+ * A stack as addressed on a command line or in a document: by name, or by
+ * id when REF is all digits and no stack has that name.
+ */
+struct stack_row {
+	int64_t id;
+	char *name;             /* owned */
+	char *phase;            /* owned */
+	char *execution_state;  /* owned: idle, running, paused, stopped */
+	int64_t created_at;
+	int64_t started_at;     /* 0 when never */
+	int64_t paused_at;      /* 0 when never */
+	int64_t stopped_at;     /* 0 when never */
+	int64_t last_executed_at; /* 0 when never */
+	int64_t next_run_at;
+	int64_t total_cycles;
+	int64_t consecutive_failures;
+	int64_t state_version;
+};
+
+/* 1 found, 0 no such stack, -1 error. ROW is filled on 1. */
+int store_find_stack(struct store *s, const char *ref, struct stack_row *row,
+		     struct orch_error *err);
+int store_get_stack(struct store *s, int64_t id, struct stack_row *row,
+		    struct orch_error *err);
+void stack_row_release(struct stack_row *row);
+
+/* {"id","name","phase","execution_state","created_at"}: the stack header
+ * every pipeline document carries. */
+#include <jansson.h>
+json_t *stack_row_header(const struct stack_row *row);
+
+/* Copy sqlite3_column_text into a new string ("" for NULL). */
+char *store_column_strdup(sqlite3_stmt *st, int col);
+
+#endif
