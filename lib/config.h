@@ -1,0 +1,74 @@
+/*
+ * config.h - the configuration file and command words.
+ *
+ * The file ($XDG_CONFIG_HOME/orch/config, else ~/.config/orch/config, or
+ * --config FILE) holds "key = value" lines; '#' starts a comment line;
+ * blank lines are ignored; the last setting of a key wins. Keys are
+ * dotted lower-case words ("agent.planner", "exec.timeout").
+ *
+ *   # orch configuration
+ *   agent.planner = orch-agent --role planner --model llama-3.1-8b-instant
+ *   exec.timeout = 600000
+ *
+ * A command value is split into words like a shell would split plain
+ * words and quotes ('single', "double", backslash escapes) and nothing
+ * more: no variables, globs or redirections, and never a shell.
+ */
+#ifndef ORCH_CONFIG_H
+#define ORCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct config_entry {
+	char *key;    /* owned */
+	char *value;  /* owned */
+	char *origin; /* owned: "FILE:LINE", "--agent", "default", ... */
+};
+
+struct config {
+	struct config_entry *entries; /* owned; in the order set */
+	size_t n;                     /* entries used */
+	size_t alloc;                 /* entries allocated */
+};
+
+#define CONFIG_INIT { NULL, 0, 0 }
+
+void config_release(struct config *c);
+
+/* Add KEY = VALUE, overriding earlier settings of KEY. */
+void config_set(struct config *c, const char *key, const char *value,
+		const char *origin);
+
+/* The last value set for KEY (borrowed), or NULL. */
+const char *config_get(const struct config *c, const char *key);
+/* Its origin (borrowed), or NULL. */
+const char *config_origin(const struct config *c, const char *key);
+
+/*
+ * KEY as an integer within [MIN, MAX]: 0 with *OUT set (left alone when
+ * KEY is not set), or -1 with ERR (65) naming the key and its origin.
+ */
+int config_get_int(const struct config *c, const char *key, int64_t min,
+		   int64_t max, int64_t *out, struct orch_error *err);
+
+/*
+ * Read PATH into C. A missing file is an error (66) unless MISSING_OK.
+ * A malformed line is error 65 "PATH:LINE: expected 'key = value'".
+ */
+int config_load_file(struct config *c, const char *path, int missing_ok,
+		     struct orch_error *err);
+
+/* The default file's path (new string), or NULL when HOME is unset too. */
+char *config_default_path(void);
+
+/*
+ * Split S into a NULL-terminated argv (new; free with words_free). An
+ * unterminated quote or an empty command is error 65.
+ */
+char **words_split(const char *s, struct orch_error *err);
+void words_free(char **argv);
+
+#endif
