@@ -16,6 +16,7 @@ CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib \
+             -DORCH_DATADIR='"$(DATADIR)"' \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lsqlite3 -lcurl) -lm
 
@@ -52,11 +53,18 @@ bin: $(BINS)
 	@mkdir -p bin
 	@for p in $(PROGRAMS); do ln -sf ../$(BUILD)/bin/$$p bin/$$p; done
 
-$(BUILD)/lib/%.o: lib/%.c lib/*.h
+# Rebuild everything when the flags change (PREFIX is compiled in), as git's
+# GIT-CFLAGS does.
+FLAGS_STAMP = $(BUILD)/flags.stamp
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' >$@
+
+$(BUILD)/lib/%.o: lib/%.c lib/*.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/%.o: cmd/%.c lib/*.h
+$(BUILD)/cmd/%.o: cmd/%.c lib/*.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -94,7 +102,29 @@ demo: deps
 	$(MAKE) all
 	sh examples/demo.sh
 
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(DATADIR)/prompts $(DESTDIR)$(DOCDIR)/examples/agents \
+		$(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(wildcard prompts/*.md) $(DESTDIR)$(DATADIR)/prompts
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)
+	install -m 755 examples/agents/* $(DESTDIR)$(DOCDIR)/examples/agents
+	install -m 644 $(filter-out examples/agents,$(wildcard examples/*)) $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 completions/orch.bash $(DESTDIR)$(BASHCOMPDIR)/orch
+	for p in $(filter-out orch,$(PROGRAMS)); do \
+		ln -sf orch $(DESTDIR)$(BASHCOMPDIR)/$$p; done
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard man/*.1))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(wildcard man/*.7))
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BASHCOMPDIR)/%)
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+
 clean:
 	rm -rf build build-san bin
 
-.PHONY: all bin deps check test demo clean
+.PHONY: FORCE all bin deps check test demo install uninstall clean
