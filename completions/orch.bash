@@ -1,0 +1,112 @@
+# bash completion for orch and every orch-* program.
+#
+# Option lists come from each program's own --help, and stack names from
+# `orch-stack names`, so the completion never drifts from the programs.
+
+_orch_options() {
+	"$1" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u
+}
+
+_orch_stack_names() {
+	orch-stack names 2>/dev/null
+}
+
+_orch_agents="planner builder communicator reviewer"
+
+# _orch_complete_prog PROG: complete COMP_WORDS[1..COMP_CWORD] for PROG,
+# where COMP_WORDS[0] is the program (or what stands for it).
+_orch_complete_prog() {
+	local prog=$1 cur=${COMP_WORDS[COMP_CWORD]} prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+
+	case $prev in
+	--db | --config | --prompt | --trace)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	--stack)
+		COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		return
+		;;
+	--format)
+		COMPREPLY=($(compgen -W "json dot mermaid" -- "$cur"))
+		return
+		;;
+	--role)
+		COMPREPLY=($(compgen -W "$_orch_agents" -- "$cur"))
+		return
+		;;
+	--agent)
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -W "planner= builder= communicator= reviewer=" -- "$cur"))
+		return
+		;;
+	--priority)
+		COMPREPLY=($(compgen -W "1 2 3 4 5" -- "$cur"))
+		return
+		;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$(_orch_options "$prog")" -- "$cur"))
+		return
+	fi
+	if [[ $prog == orch-stack ]]; then
+		_orch_complete_stack_words
+		return
+	fi
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+
+# Words of orch-stack after the options: SUBCOMMAND, then a stack name.
+_orch_complete_stack_words() {
+	local cur=${COMP_WORDS[COMP_CWORD]} i sub= nsub=0 w
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		case $w in
+		--db | --now) ((i++)) ;;
+		-*) ;;
+		*)
+			[[ -z $sub ]] && sub=$w
+			((nsub++))
+			;;
+		esac
+	done
+	if ((nsub == 0)); then
+		COMPREPLY=($(compgen -W "init create list show start pause stop rm say todo history usage names" -- "$cur"))
+		return
+	fi
+	case $sub in
+	show | start | pause | stop | rm | say | history | usage)
+		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		;;
+	todo)
+		if ((nsub == 1)); then
+			COMPREPLY=($(compgen -W "add list" -- "$cur"))
+		elif ((nsub == 2)); then
+			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		fi
+		;;
+	esac
+}
+
+_orch() {
+	local prog=${COMP_WORDS[0]##*/}
+	if [[ $prog == orch ]]; then
+		if ((COMP_CWORD == 1)); then
+			COMPREPLY=($(compgen -W "stack detect graph exec decide agent help --help --version" -- "${COMP_WORDS[1]}"))
+			return
+		fi
+		if [[ ${COMP_WORDS[1]} == help ]]; then
+			((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W "stack detect graph exec decide agent" -- "${COMP_WORDS[2]}"))
+			return
+		fi
+		# Complete as orch-SUB with the subcommand standing for the program.
+		local sub=orch-${COMP_WORDS[1]}
+		COMP_WORDS=("$sub" "${COMP_WORDS[@]:2}")
+		((COMP_CWORD--))
+		prog=$sub
+	fi
+	_orch_complete_prog "$prog"
+}
+
+complete -F _orch orch orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent
