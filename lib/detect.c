@@ -1,0 +1,448 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+#include "doc.h"
+#include "orch.h"
+#include "xalloc.h"
+#include "banned.h"
+
+static const char *const default_keywords[] = {
+	"feature", "add", "change project", "different", "instead", "modify",
+};
+
+struct detect_rules detect_rules_default(void)
+{
+	struct detect_rules r;
+
+	memset(&r, 0, sizeof(r));
+	r.planning_interval_ms = 300000;
+	r.review_interval_ms = 180000;
+	r.strategic_length = 100;
+	r.keywords = default_keywords;
+	r.nkeywords = sizeof(default_keywords) / sizeof(default_keywords[0]);
+	r.high_priority = 3;
+	r.review_min_completed = 2;
+	r.planner.no_project = 10;
+	r.planner.no_todos = 9;
+	r.planner.recommendations = 8;
+	r.planner.strategic = 7;
+	r.planner.stale = 4;
+	r.builder.high = 8;
+	r.builder.normal = 6;
+	r.communicator.user_message = 10;
+	r.communicator.stack_message = 7;
+	r.reviewer.completed = 6;
+	r.reviewer.artifact = 6;
+	r.reviewer.stale = 4;
+	return r;
+}
+
+size_t detect_utf8_length(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+static int fold(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* NEEDLE (non-empty) in HAY of HLEN bytes, ASCII letters in any case. */
+static int contains_folded(const char *hay, size_t hlen, const char *needle)
+{
+	size_t nlen = strlen(needle), i, j;
+
+	if (nlen == 0 || nlen > hlen)
+		return 0;
+	for (i = 0; i + nlen <= hlen; i++) {
+		for (j = 0; j < nlen; j++)
+			if (fold((unsigned char)hay[i + j]) != fold((unsigned char)needle[j]))
+				break;
+		if (j == nlen)
+			return 1;
+	}
+	return 0;
+}
+
+int detect_is_strategic(const char *text, size_t len,
+			const struct detect_rules *rules)
+{
+	size_t i;
+
+	for (i = 0; i < rules->nkeywords; i++)
+		if (contains_folded(text, len, rules->keywords[i]))
+			return 1;
+	return rules->strategic_length >= 0 &&
+	       detect_utf8_length(text, len) > (size_t)rules->strategic_length;
+}
+
+/*
+ * What the rules need from a snapshot, gathered (and checked) in one pass.
+ */
+struct facts {
+	int64_t now;                  /* the clock the rules run at */
+	int64_t created_at;           /* stack.created_at */
+	int has_project;              /* project is an object */
+	size_t pending;               /* todos with status pending */
+	size_t pending_positive;      /* ... of those, priority > 0 */
+	size_t pending_high;          /* ... of those, priority >= high_priority */
+	size_t completed_since_review; /* completed todos, completed_at > last_review_time */
+	size_t recommendations;       /* memory.planner.reviewer_recommendations */
+	size_t user_messages;         /* unprocessed user messages */
+	size_t strategic;             /* ... of those, strategic */
+	size_t stack_messages;        /* unread inter-stack messages */
+	int has_artifact;             /* artifact is an object */
+	int64_t artifact_created_at;  /* artifact.created_at when there is one */
+	int64_t last_planning_time;   /* memory.planner, 0 when never */
+	int64_t last_review_time;     /* memory.reviewer, 0 when never */
+};
+
+/* "'PATH.KEY' must be WHAT" (or "'KEY' ..." at the top), status 65. */
+static int bad(struct orch_error *err, const char *path, const char *key,
+	       const char *what)
+{
+	if (*path)
+		return orch_error_set(err, ORCH_EX_DATAERR, "'%s.%s' must be %s",
+				      path, key, what);
+	return orch_error_set(err, ORCH_EX_DATAERR, "'%s' must be %s", key, what);
+}
+
+/* "'ARRAY[I].KEY' must be WHAT", or "'ARRAY[I]' ..." when KEY is NULL. */
+static int bad_elem(struct orch_error *err, const char *array, size_t i,
+		    const char *key, const char *what)
+{
+	if (key)
+		return orch_error_set(err, ORCH_EX_DATAERR, "'%s[%zu].%s' must be %s",
+				      array, i, key, what);
+	return orch_error_set(err, ORCH_EX_DATAERR, "'%s[%zu]' must be %s",
+			      array, i, what);
+}
+
+static int is_time(const json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+/* An optional time: absent or null is 0. */
+static int opt_time(const json_t *obj, const char *path, const char *key,
+		    int64_t *out, struct orch_error *err)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!is_time(v))
+		return bad(err, path, key, "a non-negative integer");
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* The stack header, checked, as a new object of the five members. */
+static json_t *header(const json_t *snap, int64_t *created_at,
+		      struct orch_error *err)
+{
+	static const char *const strings[] = { "name", "phase", "execution_state" };
+	const json_t *stack = json_object_get(snap, "stack"), *v;
+	json_t *h;
+	size_t i;
+
+	if (!json_is_object(stack)) {
+		bad(err, "", "stack", "an object");
+		return NULL;
+	}
+	v = json_object_get(stack, "id");
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		bad(err, "stack", "id", "a positive integer");
+		return NULL;
+	}
+	h = xjson(json_object());
+	xjson_set(h, "id", json_incref((json_t *)v));
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		v = json_object_get(stack, strings[i]);
+		if (!json_is_string(v)) {
+			bad(err, "stack", strings[i], "a string");
+			goto fail;
+		}
+		xjson_set(h, strings[i], json_incref((json_t *)v));
+	}
+	v = json_object_get(stack, "created_at");
+	if (!is_time(v)) {
+		bad(err, "stack", "created_at", "a non-negative integer");
+		goto fail;
+	}
+	xjson_set(h, "created_at", json_incref((json_t *)v));
+	*created_at = json_integer_value(v);
+	return h;
+fail:
+	json_decref(h);
+	return NULL;
+}
+
+static int read_memory(const json_t *snap, struct facts *f, struct orch_error *err)
+{
+	const json_t *memory = json_object_get(snap, "memory"), *m, *recs;
+
+	if (!json_is_object(memory))
+		return bad(err, "", "memory", "an object");
+	m = json_object_get(memory, "planner");
+	if (!json_is_object(m))
+		return bad(err, "memory", "planner", "an object");
+	recs = json_object_get(m, "reviewer_recommendations");
+	if (recs && !json_is_null(recs) && !json_is_array(recs))
+		return bad(err, "memory.planner", "reviewer_recommendations", "an array");
+	f->recommendations = json_array_size(recs);
+	if (opt_time(m, "memory.planner", "last_planning_time",
+		     &f->last_planning_time, err) != 0)
+		return -1;
+	m = json_object_get(memory, "reviewer");
+	if (!json_is_object(m))
+		return bad(err, "memory", "reviewer", "an object");
+	return opt_time(m, "memory.reviewer", "last_review_time",
+			&f->last_review_time, err);
+}
+
+static int read_todos(const json_t *snap, const struct detect_rules *rules,
+		      struct facts *f, struct orch_error *err)
+{
+	const json_t *todos = json_object_get(snap, "todos"), *t, *v;
+	const char *status;
+	int64_t priority;
+	size_t i;
+
+	if (!json_is_array(todos))
+		return bad(err, "", "todos", "an array");
+	json_array_foreach(todos, i, t) {
+		if (!json_is_object(t))
+			return bad_elem(err, "todos", i, NULL, "an object");
+		v = json_object_get(t, "status");
+		if (!json_is_string(v))
+			return bad_elem(err, "todos", i, "status", "a string");
+		status = json_string_value(v);
+		v = json_object_get(t, "priority");
+		if (!json_is_integer(v))
+			return bad_elem(err, "todos", i, "priority", "an integer");
+		priority = json_integer_value(v);
+		v = json_object_get(t, "completed_at");
+		if (v && !json_is_null(v) && !is_time(v))
+			return bad_elem(err, "todos", i, "completed_at",
+					"a non-negative integer or null");
+		if (strcmp(status, "pending") == 0) {
+			f->pending++;
+			if (priority > 0)
+				f->pending_positive++;
+			if (priority > 0 && priority >= rules->high_priority)
+				f->pending_high++;
+		} else if (strcmp(status, "completed") == 0 && is_time(v) &&
+			   json_integer_value(v) > f->last_review_time) {
+			f->completed_since_review++;
+		}
+	}
+	return 0;
+}
+
+static int read_messages(const json_t *snap, const struct detect_rules *rules,
+			 struct facts *f, struct orch_error *err)
+{
+	const json_t *msgs = json_object_get(snap, "user_messages"), *m, *v;
+	size_t i;
+
+	if (!json_is_array(msgs))
+		return bad(err, "", "user_messages", "an array");
+	json_array_foreach(msgs, i, m) {
+		if (!json_is_object(m))
+			return bad_elem(err, "user_messages", i, NULL, "an object");
+		v = json_object_get(m, "content");
+		if (!json_is_string(v))
+			return bad_elem(err, "user_messages", i, "content", "a string");
+		f->user_messages++;
+		if (detect_is_strategic(json_string_value(v), json_string_length(v), rules))
+			f->strategic++;
+	}
+	msgs = json_object_get(snap, "messages");
+	if (!json_is_array(msgs))
+		return bad(err, "", "messages", "an array");
+	f->stack_messages = json_array_size(msgs);
+	return 0;
+}
+
+static int read_facts(const json_t *snap, const struct detect_rules *rules,
+		      struct facts *f, struct orch_error *err)
+{
+	const json_t *v;
+
+	v = json_object_get(snap, "project");
+	if (!v || !(json_is_null(v) || json_is_object(v)))
+		return bad(err, "", "project", "an object or null");
+	f->has_project = json_is_object(v);
+	v = json_object_get(snap, "artifact");
+	if (!v || !(json_is_null(v) || json_is_object(v)))
+		return bad(err, "", "artifact", "an object or null");
+	if (json_is_object(v)) {
+		f->has_artifact = 1;
+		v = json_object_get(v, "created_at");
+		if (!is_time(v))
+			return bad(err, "artifact", "created_at", "a non-negative integer");
+		f->artifact_created_at = json_integer_value(v);
+	}
+	/* Memory first: the todo count needs last_review_time. */
+	if (read_memory(snap, f, err) != 0 || read_todos(snap, rules, f, err) != 0)
+		return -1;
+	return read_messages(snap, rules, f, err);
+}
+
+/* "N SINGULAR" or "N PLURAL": a new string. */
+static char *count(size_t n, const char *singular, const char *plural)
+{
+	return xasprintf("%zu %s", n, n == 1 ? singular : plural);
+}
+
+/* Milliseconds from SINCE (>= 0) to NOW when more than INTERVAL, else 0. */
+static int64_t overdue(int64_t now, int64_t since, int64_t interval)
+{
+	if (now <= since || now - since <= interval)
+		return 0;
+	return now - since;
+}
+
+/* An agent's entry; steals REASON. */
+static json_t *agent(int has_work, int priority, char *reason)
+{
+	json_t *a = xjson(json_pack("{sbsisss[]}", "has_work", has_work,
+				    "priority", has_work ? priority : 0,
+				    "reason", reason, "depends_on"));
+
+	free(reason);
+	return a;
+}
+
+static json_t *planner(const struct facts *f, const struct detect_rules *r)
+{
+	int64_t since = f->last_planning_time ? f->last_planning_time : f->created_at;
+	int64_t late = overdue(f->now, since, r->planning_interval_ms);
+
+	if (!f->has_project)
+		return agent(1, r->planner.no_project, xstrdup("no project idea"));
+	if (f->pending == 0)
+		return agent(1, r->planner.no_todos, xstrdup("no pending todos"));
+	if (f->recommendations > 0)
+		return agent(1, r->planner.recommendations,
+			     count(f->recommendations, "reviewer recommendation",
+				   "reviewer recommendations"));
+	if (f->strategic > 0)
+		return agent(1, r->planner.strategic,
+			     count(f->strategic, "strategic user message",
+				   "strategic user messages"));
+	if (late && f->last_planning_time)
+		return agent(1, r->planner.stale,
+			     xasprintf("last planned %lld ms ago", (long long)late));
+	if (late)
+		return agent(1, r->planner.stale,
+			     xasprintf("never planned, stack created %lld ms ago",
+				       (long long)late));
+	return agent(0, 0, xstrdup("nothing to plan"));
+}
+
+static json_t *builder(const struct facts *f, const struct detect_rules *r)
+{
+	char *todos, *reason;
+
+	if (f->pending == 0)
+		return agent(0, 0, xstrdup("no pending todos"));
+	if (f->pending_positive == 0) {
+		todos = count(f->pending, "pending todo", "pending todos");
+		reason = xasprintf("%s, none above priority 0", todos);
+		free(todos);
+		return agent(0, 0, reason);
+	}
+	todos = count(f->pending_positive, "pending todo", "pending todos");
+	if (f->pending_high > 0) {
+		reason = xasprintf("%s (%zu high priority)", todos, f->pending_high);
+		free(todos);
+		return agent(1, r->builder.high, reason);
+	}
+	return agent(1, r->builder.normal, todos);
+}
+
+static json_t *communicator(const struct facts *f, const struct detect_rules *r)
+{
+	if (f->user_messages > 0)
+		return agent(1, r->communicator.user_message,
+			     count(f->user_messages, "unprocessed user message",
+				   "unprocessed user messages"));
+	if (f->stack_messages > 0)
+		return agent(1, r->communicator.stack_message,
+			     count(f->stack_messages, "unread inter-stack message",
+				   "unread inter-stack messages"));
+	return agent(0, 0, xstrdup("no messages"));
+}
+
+static json_t *reviewer(const struct facts *f, const struct detect_rules *r)
+{
+	int64_t late = overdue(f->now, f->last_review_time, r->review_interval_ms);
+
+	if (f->completed_since_review >= (size_t)r->review_min_completed)
+		return agent(1, r->reviewer.completed,
+			     xasprintf("%zu todos completed since the last review",
+				       f->completed_since_review));
+	if (f->has_artifact && f->artifact_created_at > f->last_review_time)
+		return agent(1, r->reviewer.artifact,
+			     xstrdup("a new artifact since the last review"));
+	if (late && f->last_review_time)
+		return agent(1, r->reviewer.stale,
+			     xasprintf("last reviewed %lld ms ago", (long long)late));
+	if (late)
+		return agent(1, r->reviewer.stale, xstrdup("never reviewed"));
+	return agent(0, 0, xstrdup("nothing to review"));
+}
+
+static int has_work(const json_t *a)
+{
+	return json_is_true(json_object_get(a, "has_work"));
+}
+
+/* AGENT depends on ON when both have work. */
+static void depend(json_t *agents, const char *agent_name, const char *on)
+{
+	json_t *a = json_object_get(agents, agent_name);
+
+	if (has_work(a) && has_work(json_object_get(agents, on)))
+		xjson_append(json_object_get(a, "depends_on"), xjson(json_string(on)));
+}
+
+json_t *detect_work_status(const json_t *snapshot, int64_t now,
+			   const struct detect_rules *rules, struct orch_error *err)
+{
+	struct facts f;
+	json_t *h = NULL, *agents, *status;
+
+	memset(&f, 0, sizeof(f));
+	f.now = now;
+	if (doc_check_type(snapshot, "orch.snapshot", err) != 0)
+		return NULL;
+	if (!(h = header(snapshot, &f.created_at, err)))
+		return NULL;
+	if (read_facts(snapshot, rules, &f, err) != 0) {
+		json_decref(h);
+		return NULL;
+	}
+	agents = xjson(json_object());
+	xjson_set(agents, "planner", planner(&f, rules));
+	xjson_set(agents, "builder", builder(&f, rules));
+	xjson_set(agents, "communicator", communicator(&f, rules));
+	xjson_set(agents, "reviewer", reviewer(&f, rules));
+	depend(agents, "builder", "planner");
+	depend(agents, "reviewer", "builder");
+	status = xjson(json_pack("{sssisosIsbso}", "type", "orch.work_status",
+				 "version", 1, "stack", h,
+				 "computed_at", (json_int_t)now, "cached", 0,
+				 "agents", agents));
+	return status;
+}

@@ -1,0 +1,125 @@
+/*
+ * detect.h - which agents of a stack have work, and how urgently
+ * (README.md, "orch.work_status").
+ *
+ * Two halves. The rules (detect.c) are pure functions from an orch.snapshot
+ * document and a clock to an orch.work_status document: no database, no
+ * clock of their own, so tests and `orch-detect -` feed them any state.
+ * The store half (detect_cache.c) picks the stacks due for a cycle and
+ * keeps the detection cache: a status is served again only while it is
+ * younger than the time to live AND the stack's state_version (bumped by
+ * triggers on everything detection reads, see store.c) has not moved.
+ */
+#ifndef ORCH_DETECT_H
+#define ORCH_DETECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "error.h"
+#include "store.h"
+
+/*
+ * The thresholds and priorities of the rules. detect_rules_default() gives
+ * the documented ones; a configuration file may override members later.
+ * Every "more than" is strict: exactly the interval is not yet work.
+ */
+struct detect_rules {
+	int64_t planning_interval_ms; /* planner: more than this since last planning */
+	int64_t review_interval_ms;   /* reviewer: more than this since last review */
+	int64_t strategic_length;     /* a user message longer than this many code points is strategic */
+	const char *const *keywords;  /* borrowed; any as a substring (ASCII case folded) makes a message strategic */
+	size_t nkeywords;             /* entries in keywords */
+	int64_t high_priority;        /* builder: a pending todo at or above this is high priority */
+	int64_t review_min_completed; /* reviewer: this many todos completed since the last review */
+	struct {
+		int no_project;       /* no project idea */
+		int no_todos;         /* no pending todos */
+		int recommendations;  /* reviewer recommendations waiting */
+		int strategic;        /* a strategic user message */
+		int stale;            /* planning interval passed */
+	} planner;                    /* priorities of the planner's rules */
+	struct {
+		int high;             /* a high-priority pending todo */
+		int normal;           /* pending todos, none high priority */
+	} builder;                    /* priorities of the builder's rules */
+	struct {
+		int user_message;     /* an unprocessed user message */
+		int stack_message;    /* an unread inter-stack message */
+	} communicator;               /* priorities of the communicator's rules */
+	struct {
+		int completed;        /* enough todos completed since the last review */
+		int artifact;         /* a new artifact since the last review */
+		int stale;            /* review interval passed */
+	} reviewer;                   /* priorities of the reviewer's rules */
+};
+
+/* Planning 300000 ms, review 180000 ms, strategic length 100, keywords
+ * "feature", "add", "change project", "different", "instead", "modify",
+ * priorities 10/9/8/7/4, 8/6, 10/7, 6/6/4. */
+struct detect_rules detect_rules_default(void);
+
+/*
+ * The orch.work_status of SNAPSHOT (an orch.snapshot document, borrowed) at
+ * NOW (ms since the epoch): a NEW reference with "computed_at": NOW and
+ * "cached": false, or NULL with ERR set to 65 and a message naming the
+ * field at fault ("'todos[2].priority' must be an integer"). Every member
+ * the rules read is checked; members they do not read are not.
+ */
+json_t *detect_work_status(const json_t *snapshot, int64_t now,
+			   const struct detect_rules *rules, struct orch_error *err);
+
+/* Code points in the UTF-8 string S of LEN bytes. */
+size_t detect_utf8_length(const char *s, size_t len);
+
+/*
+ * Whether the user message TEXT (LEN bytes, UTF-8) is strategic under
+ * RULES: it holds a keyword in any case (ASCII letters folded; an empty
+ * keyword matches nothing), or is longer than strategic_length code points.
+ */
+int detect_is_strategic(const char *text, size_t len,
+			const struct detect_rules *rules);
+
+/* --- the store half (detect_cache.c) --- */
+
+enum detect_due_flags {
+	DETECT_FORCE = 1 << 0, /* every running stack, whatever its next_run_at */
+};
+
+/*
+ * The ids of the stacks due for a cycle at NOW: execution_state 'running'
+ * and next_run_at <= NOW (any next_run_at with DETECT_FORCE), ordered by
+ * id. *IDS is a new array of *N ids (NULL when none). 0, or -1 with ERR set.
+ */
+int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
+		      int64_t **ids, size_t *n, struct orch_error *err);
+
+/* A cache time to live that turns the cache off: neither read nor written. */
+#define DETECT_NO_CACHE (-1)
+
+/*
+ * The work status of stack STACK_ID at NOW into *OUT (a NEW reference).
+ * With TTL >= 0 a cached status is served, with "cached": true and its
+ * own computed_at, when 0 <= computed_at <= NOW < computed_at + TTL and
+ * its state_version is the stack's current one; otherwise the status is
+ * computed from one snapshot_load(), and *VERSION is set to the
+ * state_version the snapshot was read at (read in the same transaction,
+ * so a status is never filed under a newer state than it saw) for
+ * detect_cache_put(). A cached row that does not parse is a miss.
+ * Returns 1 with *OUT, 0 when there is no such stack, -1 with ERR set.
+ */
+int detect_stack(struct store *s, int64_t stack_id, int64_t now,
+		 const struct detect_rules *rules, int64_t ttl, json_t **out,
+		 int64_t *version, struct orch_error *err);
+
+/*
+ * File STATUS (an orch.work_status, borrowed; its computed_at is the
+ * entry's) as stack STACK_ID's cache entry at state VERSION, replacing
+ * any older one. The caller holds the write transaction (store_begin), so
+ * many entries cost one commit. 0, or -1 with ERR set.
+ */
+int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
+		     const json_t *status, struct orch_error *err);
+
+#endif
