@@ -1,0 +1,268 @@
+/*
+ * orch-detect - the first stage of a cycle: which agents of each stack have
+ * work, as orch.work_status documents.
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "detect.h"
+#include "jsonio.h"
+#include "orch.h"
+#include "store.h"
+#include "xalloc.h"
+#include "banned.h"
+
+#define CACHE_BATCH 1000
+
+static const char usage_line[] =
+	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force]] "
+	"[--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]";
+
+static const char help_text[] =
+	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force]] "
+	"[--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]\n"
+	"\n"
+	"Print one orch.work_status document (NDJSON) per stack: which agents\n"
+	"have work, how urgently, and why.\n"
+	"\n"
+	"  --db PATH         the database (default $ORCH_DB, else\n"
+	"                    ~/.local/share/orch/orch.db)\n"
+	"  --stack NAME|ID   this stack (repeatable)\n"
+	"  --all             every running stack whose next_run_at has come\n"
+	"  --force           with --all: every running stack\n"
+	"  --now MS          the clock, in ms since the epoch\n"
+	"  --cache-ttl MS    serve a cached status younger than MS (default 5000)\n"
+	"                    if the stack has not changed since\n"
+	"  --no-cache        neither read nor write the cache\n"
+	"  --pretty          indent the output\n"
+	"  -                 read orch.snapshot documents from standard input\n"
+	"                    instead of the database\n"
+	"  -h, --help        print this help\n"
+	"  --version         print the version\n";
+
+struct pending {
+	int64_t id;      /* stack id */
+	int64_t version; /* state_version the status was computed at */
+	json_t *status;  /* owned */
+};
+
+struct opts {
+	const char *db;        /* borrowed from argv, or NULL */
+	const char **stacks;   /* owned array of borrowed argv strings */
+	size_t nstacks;        /* entries in stacks */
+	int all;               /* --all */
+	int force;             /* --force */
+	int64_t now;           /* the clock */
+	int64_t ttl;           /* cache time to live, or DETECT_NO_CACHE */
+	int cache_flag;        /* --cache-ttl or --no-cache seen */
+	unsigned out_flags;    /* enum json_out_flags */
+	int from_stdin;        /* '-' given */
+};
+
+static int filter(const struct opts *o, const struct detect_rules *rules)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct json_reader r;
+	json_t *snap, *status;
+	int rc;
+
+	json_reader_init(&r, stdin);
+	while ((rc = json_reader_next(&r, &snap, &err)) == 1) {
+		status = detect_work_status(snap, o->now, rules, &err);
+		json_decref(snap);
+		if (!status) {
+			orch_error_prefix(&err, "line %ld", r.doc_line);
+			break;
+		}
+		rc = json_write(stdout, status, o->out_flags);
+		json_decref(status);
+		if (rc != 0)
+			break;
+	}
+	json_reader_release(&r);
+	if (err.status)
+		cli_die_error(&err);
+	return 0;
+}
+
+static void flush_cache(struct store *s, struct pending *p, size_t *n)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	size_t i;
+
+	if (*n == 0)
+		return;
+	if (store_begin(s, &err) != 0)
+		cli_die_error(&err);
+	for (i = 0; i < *n; i++)
+		if (detect_cache_put(s, p[i].id, p[i].version, p[i].status, &err) != 0) {
+			store_rollback(s);
+			cli_die_error(&err);
+		}
+	if (store_commit(s, &err) != 0)
+		cli_die_error(&err);
+	for (i = 0; i < *n; i++)
+		json_decref(p[i].status);
+	*n = 0;
+}
+
+static void add_id(int64_t **ids, size_t *n, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if ((*ids)[i] == id)
+			return;
+	*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
+	(*ids)[(*n)++] = id;
+}
+
+static int from_store(const struct opts *o, const struct detect_rules *rules)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct pending *pending = NULL;
+	struct stack_row row;
+	struct store *s;
+	int64_t *ids = NULL, version;
+	size_t nids = 0, npending = 0, i;
+	json_t *status;
+	char *path;
+	int rc;
+
+	if (!(path = store_default_path(o->db, &err)) ||
+	    !(s = store_open(path, 0, &err)))
+		cli_die_error(&err);
+	free(path);
+	for (i = 0; i < o->nstacks; i++) {
+		rc = store_find_stack(s, o->stacks[i], &row, &err);
+		if (rc < 0)
+			cli_die_error(&err);
+		if (rc == 0)
+			cli_die(ORCH_EX_NOINPUT, "no stack '%s'", o->stacks[i]);
+		add_id(&ids, &nids, row.id);
+		stack_row_release(&row);
+	}
+	if (o->all && detect_due_stacks(s, o->now, o->force ? DETECT_FORCE : 0,
+					&ids, &nids, &err) != 0)
+		cli_die_error(&err);
+	if (o->ttl != DETECT_NO_CACHE)
+		pending = xreallocarray(NULL, CACHE_BATCH, sizeof(*pending));
+	for (i = 0; i < nids; i++) {
+		version = 0;
+		rc = detect_stack(s, ids[i], o->now, rules, o->ttl, &status, &version, &err);
+		if (rc < 0)
+			cli_die_error(&err);
+		if (rc == 0)
+			continue;
+		rc = json_write(stdout, status, o->out_flags);
+		if (pending && !json_is_true(json_object_get(status, "cached"))) {
+			pending[npending].id = ids[i];
+			pending[npending].version = version;
+			pending[npending++].status = status;
+			if (npending == CACHE_BATCH)
+				flush_cache(s, pending, &npending);
+		} else {
+			json_decref(status);
+		}
+		if (rc != 0)
+			break;
+	}
+	if (pending)
+		flush_cache(s, pending, &npending);
+	free(pending);
+	free(ids);
+	store_close(s);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const char shortopts[] = ":h";
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 256 },
+		{ "db", required_argument, NULL, 257 },
+		{ "stack", required_argument, NULL, 258 },
+		{ "all", no_argument, NULL, 259 },
+		{ "force", no_argument, NULL, 260 },
+		{ "now", required_argument, NULL, 261 },
+		{ "cache-ttl", required_argument, NULL, 262 },
+		{ "no-cache", no_argument, NULL, 263 },
+		{ "pretty", no_argument, NULL, 264 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o;
+	struct detect_rules rules = detect_rules_default();
+	int c, now_set = 0, status;
+
+	orch_progname = "orch-detect";
+	memset(&o, 0, sizeof(o));
+	o.ttl = 5000;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help(help_text);
+		case 256:
+			cli_version();
+		case 257:
+			o.db = optarg;
+			break;
+		case 258:
+			o.stacks = xreallocarray(o.stacks, o.nstacks + 1, sizeof(*o.stacks));
+			o.stacks[o.nstacks++] = optarg;
+			break;
+		case 259:
+			o.all = 1;
+			break;
+		case 260:
+			o.force = 1;
+			break;
+		case 261:
+			o.now = cli_int(usage_line, "--now", optarg, 0, INT64_MAX);
+			now_set = 1;
+			break;
+		case 262:
+			if (o.cache_flag && o.ttl == DETECT_NO_CACHE)
+				cli_usage_error(usage_line, "--cache-ttl and --no-cache cannot be used together");
+			o.ttl = cli_int(usage_line, "--cache-ttl", optarg, 0, INT64_MAX);
+			o.cache_flag = 1;
+			break;
+		case 263:
+			if (o.cache_flag && o.ttl != DETECT_NO_CACHE)
+				cli_usage_error(usage_line, "--cache-ttl and --no-cache cannot be used together");
+			o.ttl = DETECT_NO_CACHE;
+			o.cache_flag = 1;
+			break;
+		case 264:
+			o.out_flags |= JSON_OUT_PRETTY;
+			break;
+		case ':':
+			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			cli_usage_error(usage_line, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (strcmp(argv[optind], "-") != 0 || o.from_stdin)
+			cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
+		o.from_stdin = 1;
+	}
+	if (o.from_stdin && (o.nstacks || o.all))
+		cli_usage_error(usage_line, "'-' cannot be mixed with --stack or --all");
+	if (o.nstacks && o.all)
+		cli_usage_error(usage_line, "--stack and --all cannot be used together");
+	if (o.force && !o.all)
+		cli_usage_error(usage_line, "--force needs --all");
+	if (!o.from_stdin && !o.nstacks && !o.all)
+		cli_usage_error(usage_line, "no stacks given: use --stack, --all or '-'");
+	if (!now_set)
+		o.now = orch_now_ms();
+	status = o.from_stdin ? filter(&o, &rules) : from_store(&o, &rules);
+	free(o.stacks);
+	return cli_finish(status);
+}
