@@ -107,7 +107,8 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
  * state_version the snapshot was read at (read in the same transaction,
  * so a status is never filed under a newer state than it saw) for
  * detect_cache_put(). A cached row that does not parse is a miss.
- * Returns 1 with *OUT, 0 when there is no such stack, -1 with ERR set.
+ * Returns 1 with *OUT, 0 when there is no such stack, -1 with ERR set
+ * (a state the rules cannot read is 65 "stack ID: 'FIELD' must be ...").
  */
 int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 		 const struct detect_rules *rules, int64_t ttl, json_t **out,

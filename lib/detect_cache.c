@@ -107,9 +107,8 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (!(snap = snapshot_load(s, stack_id, err)))
-		goto out;
-	if (!(status = detect_work_status(snap, now, rules, err))) {
+	if (!(snap = snapshot_load(s, stack_id, err)) ||
+	    !(status = detect_work_status(snap, now, rules, err))) {
 		orch_error_prefix(err, "stack %lld", (long long)stack_id);
 		goto out;
 	}

@@ -502,6 +502,19 @@ stack() {
 	EOF
 }
 
+@test "database: a stored state the rules cannot read is 65, naming the stack" {
+	orch-stack init
+	stack alpha running 0
+	stack beta running 0
+	sql "UPDATE todos SET completed_at = 'yesterday' WHERE stack_id = 2"
+	run -65 --separate-stderr orch-detect --all
+	assert_equal "$stderr" "orch-detect: stack 2: 'todos[0].completed_at' must be a non-negative integer or null"
+	sql "UPDATE todos SET completed_at = NULL;
+	     INSERT INTO memory (stack_id, agent, data, updated_at) VALUES (2, 'planner', 'nope', 1)"
+	run -65 --separate-stderr orch-detect --stack beta
+	assert_equal "$stderr" "orch-detect: stack 2: memory of agent 'planner' is not a JSON object"
+}
+
 # --- the cache ---
 
 # detect_at NOW [FLAGS...]: "cached computed_at" of stack alpha.
