@@ -13,6 +13,8 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 		return json_null();
 	case SQLITE_INTEGER:
 		return xjson(json_integer(sqlite3_column_int64(st, col)));
+	case SQLITE_FLOAT:
+		return xjson(json_real(sqlite3_column_double(st, col)));
 	default:
 		return xjson(json_stringn((const char *)sqlite3_column_text(st, col),
 					  (size_t)sqlite3_column_bytes(st, col)));
@@ -175,7 +177,7 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 		goto fail;
 	xjson_set(snap, "messages", part);
 	if (!(part = first_row(s, "SELECT version, type, created_at,"
-			       " length(content) AS size FROM artifacts"
+			       " length(CAST(content AS BLOB)) AS size FROM artifacts"
 			       " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",
 			       stack_id, err)))
 		goto fail;

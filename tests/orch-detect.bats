@@ -3,7 +3,6 @@
 # of stacks from the database, the cache, and every way input can be wrong.
 
 load test_helper
-bats_require_minimum_version 1.5.0
 
 F=$BATS_TEST_DIRNAME/fixtures/orch-detect
 # base.json at NOW: planned and reviewed 1000 ms ago, one pending todo of

@@ -1,11 +1,13 @@
 # Loaded by every tests/*.bats: the built programs first on PATH, a private
 # HOME and database per test, no ORCH_* or provider variables from outside.
 
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 
 ORCH_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-ORCH_BUILD=${ORCH_BUILD:-$ORCH_ROOT/build}
+# Saved outside ORCH_* so orch_test_env's unset loop keeps it.
+TEST_BUILD=${ORCH_BUILD:-$ORCH_ROOT/build}
 FIXTURES=$BATS_TEST_DIRNAME/fixtures
 
 # Programs every suite may loop over.
@@ -20,7 +22,7 @@ orch_test_env() {
 	export HOME=$BATS_TEST_TMPDIR/home
 	mkdir -p "$HOME"
 	export ORCH_DB=$BATS_TEST_TMPDIR/orch.db
-	export PATH="$ORCH_BUILD/bin:$ORCH_ROOT/examples/agents:$PATH"
+	export PATH="$TEST_BUILD/bin:$ORCH_ROOT/examples/agents:$PATH"
 	# Sanitizer builds: fail loudly on any finding.
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=86}
