@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# orch-decide: continue, pause or stop, and what it records.
+
+load test_helper
+
+# execution [MAX_PRIORITY] [NODE...]: an orch.execution document for stack 1
+# (alpha), where each NODE is AGENT:STATUS.
+execution() {
+	local max=${1:-0} nodes="" n
+	shift || true
+	for n in "$@"; do
+		nodes+="${nodes:+,}{\"agent\":\"${n%%:*}\",\"status\":\"${n##*:}\"}"
+	done
+	printf '{"type":"orch.execution","version":1,"stack":{"id":1,"name":"alpha","phase":"planning","execution_state":"running","created_at":1},"execution_id":null,"cycle":null,"ran":true,"skip_reason":null,"max_priority":%s,"nodes":[%s]}\n' "$max" "$nodes"
+}
+
+# decide_pure ARGS...: "action pause_ms" for the document on stdin.
+decide_pure() {
+	orch-decide --no-db --now 1000 | jq -r '"\(.action) \(.pause_ms)"'
+}
+
+@test "no nodes: the pause follows the highest detected priority, both sides of 5 and 3" {
+	assert_equal "$(execution 10 | decide_pure)" "pause 1000"
+	assert_equal "$(execution 5 | decide_pure)" "pause 1000"
+	assert_equal "$(execution 4 | decide_pure)" "pause 5000"
+	assert_equal "$(execution 3 | decide_pure)" "pause 5000"
+	assert_equal "$(execution 2 | decide_pure)" "pause 10000"
+	assert_equal "$(execution 0 | decide_pure)" "pause 10000"
+}
+
+@test "a failed node pauses 5000, whatever else completed" {
+	assert_equal "$(execution 8 planner:completed builder:failed | decide_pure)" "pause 5000"
+}
+
+@test "the planner completed with the rest: continue at once" {
+	run -0 bash -c "$(declare -f execution); execution 9 planner:completed builder:completed | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.next_at)"' <<<"$output")" "continue 0 1000"
+}
+
+@test "nodes completed but not the planner: pause 1000" {
+	assert_equal "$(execution 8 builder:completed | decide_pure)" "pause 1000"
+	assert_equal "$(execution 8 planner:skipped builder:completed | decide_pure)" "pause 1000"
+}
+
+@test "every node skipped: pause 5000" {
+	assert_equal "$(execution 8 builder:skipped | decide_pure)" "pause 5000"
+}
+
+@test "a stack that is not running, or was deleted, stops" {
+	run -0 bash -c "$(declare -f execution); execution 8 planner:completed | sed 's/\"running\"/\"paused\"/' | orch-decide --no-db"
+	assert_equal "$(jq -r '"\(.action) \(.reason)"' <<<"$output")" "stop stack is paused"
+	orch-stack init
+	run -0 bash -c "$(declare -f execution); execution 8 planner:completed | orch-decide"
+	assert_equal "$(jq -r '"\(.action) \(.reason) \(.recorded)"' <<<"$output")" "stop stack was deleted false"
+}
+
+@test "another pipeline held the stack: pause 1000, nothing recorded" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	run -0 bash -c "$(declare -f execution); execution 0 | jq -c '.ran = false | .skip_reason = \"stack is being run by another pipeline\"' | orch-decide --now 5"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.recorded) \(.reason)"' <<<"$output")" \
+		"pause 1000 false stack is being run by another pipeline"
+	assert_equal "$(sql 'SELECT total_cycles, next_run_at FROM stacks')" "0|0"
+}
+
+@test "failed cycles in a row back off exponentially from 5000, capped at 300000" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	local pauses
+	pauses=$(for round in 1 2 3 4 5 6 7 8; do
+		execution 8 builder:failed | orch-decide --now 1000 | jq -r .pause_ms
+	done | tr '\n' ' ')
+	assert_equal "$pauses" "5000 10000 20000 40000 80000 160000 300000 300000 "
+	run -0 bash -c "$(declare -f execution); execution 8 builder:failed | orch-decide --now 1000"
+	assert_equal "$(sql 'SELECT consecutive_failures, total_cycles FROM stacks')" "9|9"
+	assert_output --partial "9th failed cycle in a row"
+	# one good cycle ends the streak
+	run -0 bash -c "$(declare -f execution); execution 8 builder:completed | orch-decide --now 1000"
+	assert_equal "$(sql 'SELECT consecutive_failures FROM stacks')" "0"
+	run -0 bash -c "$(declare -f execution); execution 8 builder:failed | orch-decide --now 1000"
+	assert_equal "$(jq -r .pause_ms <<<"$output")" "5000"
+}
+
+@test "a decision is recorded on the cycle's row and the stack" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	sql "INSERT INTO executions (id, stack_id, cycle, status, started_at) VALUES (7, 1, 1, 'completed', 900)"
+	run -0 bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 7' | orch-decide --now 1000"
+	assert_equal "$(jq -r .recorded <<<"$output")" "true"
+	assert_equal "$(sql 'SELECT decision, pause_ms, next_at, reason FROM executions')" \
+		"pause|1000|2000|1 node completed, the planner did not run"
+	assert_equal "$(sql 'SELECT next_run_at, total_cycles, last_executed_at FROM stacks')" "2000|1|1000"
+}
+
+@test "--no-db reads and writes no database, not even a missing one" {
+	run -0 bash -c "$(declare -f execution); execution 3 | orch-decide --no-db"
+	[ ! -e "$ORCH_DB" ]
+}
+
+@test "--wait sleeps until the earliest next run, then exits 0" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	local now start end
+	now=$(($(date +%s%3N)))
+	start=$(date +%s%3N)
+	run -0 bash -c "$(declare -f execution); execution 8 builder:completed | orch-decide --wait --now $now"
+	end=$(date +%s%3N)
+	(( end - start >= 900 )) || fail "woke after $((end - start)) ms"
+	(( end - start < 3000 )) || fail "slept $((end - start)) ms"
+}
+
+@test "--wait exits 1 at once when no stack is left running" {
+	orch-stack init
+	make_stack alpha paused >/dev/null
+	run -1 bash -c "$(declare -f execution); execution 8 builder:completed | sed 's/\"running\"/\"paused\"/' | orch-decide --wait"
+	assert_equal "$(jq -r .action <<<"$output")" "stop"
+	run -1 orch-decide --wait </dev/null
+	assert_output ""
+}
+
+@test "--wait with no input waits for the earliest running stack in the store" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	local now
+	now=$(date +%s%3N)
+	sql "UPDATE stacks SET next_run_at = $((now + 1000))"
+	local start end
+	start=$(date +%s%3N)
+	run -0 orch-decide --wait --now "$now" </dev/null
+	end=$(date +%s%3N)
+	(( end - start >= 900 )) || fail "woke after $((end - start)) ms"
+}
+
+@test "golden: a pretty decision" {
+	run -0 --separate-stderr bash -c "orch-decide --no-db --now 1000 --pretty < '$FIXTURES/orch-decide/failed.in.json'"
+	diff -u "$FIXTURES/orch-decide/failed.out.json" <(echo "$output")
+}
+
+@test "bad input: exact status and message" {
+	run -65 --separate-stderr bash -c 'echo "{\"type\":\"orch.graph\",\"version\":1}" | orch-decide --no-db'
+	assert_equal "$stderr" "orch-decide: line 1: expected an orch.execution document, got 'orch.graph'"
+	run -65 --separate-stderr bash -c "$(declare -f execution); { execution 1; execution 11; } | orch-decide --no-db"
+	assert_equal "$stderr" "orch-decide: line 2: 'max_priority' must be an integer from 0 to 10"
+	assert_equal "${#lines[@]}" "1"
+	run -65 --separate-stderr bash -c "$(declare -f execution); execution 1 builder:done | orch-decide --no-db"
+	assert_equal "$stderr" "orch-decide: line 1: nodes[0]: 'status' must be completed, failed or skipped, not 'done'"
+	run -65 --separate-stderr bash -c "$(declare -f execution); execution 1 boss:failed | orch-decide --no-db"
+	assert_equal "$stderr" "orch-decide: line 1: nodes[0]: unknown agent 'boss'"
+	run -65 --separate-stderr bash -c 'printf "{\"type\":" | orch-decide --no-db'
+	assert_equal "$stderr" "orch-decide: line 1: unexpected end of input inside a document"
+	run -65 --separate-stderr bash -c 'echo "[1]" | orch-decide --no-db'
+	assert_equal "$stderr" "orch-decide: line 1: expected a JSON object"
+}
+
+@test "bad usage and missing inputs: exact status and message" {
+	run -66 --separate-stderr orch-decide --no-db /nonexistent.json
+	assert_equal "$stderr" "orch-decide: cannot open '/nonexistent.json': No such file or directory"
+	run -66 --separate-stderr orch-decide </dev/null
+	assert_equal "$stderr" "orch-decide: no database at '$ORCH_DB' (run 'orch-stack init')"
+	run -64 --separate-stderr orch-decide --now soon
+	assert_equal "${stderr_lines[0]}" "orch-decide: --now: 'soon' is not a whole number from 0 to 4611686018427387903"
+	run -64 --separate-stderr orch-decide --db x --no-db
+	assert_equal "${stderr_lines[0]}" "orch-decide: --db and --no-db cannot be used together"
+	run -64 --separate-stderr orch-decide a b
+	assert_equal "${stderr_lines[0]}" "orch-decide: unexpected argument 'b'"
+}
