@@ -1,62 +1,59 @@
 #!/bin/sh
-# The orch demo: one stack of offline example agents, run cycle by cycle
-# through the real pipeline until it has nothing left to do.
+# The orch demo, as far as the pipeline is built: a stack with an idea and
+# a waiting user message, what orch-detect finds, the graph orch-graph
+# makes of it, and what orch-decide would decide for an empty cycle.
 #
-#   sh examples/demo.sh            (make demo builds first and runs this)
+#   make demo            builds first, then runs this
 #
-# The agents in examples/agents/ are small jq scripts that need no network.
-# Without the --agent overrides below, every agent would be the built-in LLM
-# agent, `orch-agent --role NAME`, which needs an API key.
+# orch-exec, which runs the agents (examples/agents/ holds an offline team
+# of example agents for it; the default agent is the LLM agent
+# `orch-agent --role NAME`), is not built yet: see the README.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 PATH="$root/bin:$PATH"
-agents="$here/agents"
 work=$(mktemp -d "${TMPDIR:-/tmp}/orch-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export ORCH_DB="$work/orch.db"
-cycles=${ORCH_DEMO_CYCLES:-12}
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-[ -t 1 ] && [ -z "${NO_COLOR:-}" ] || say() { printf '\n== %s\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+	say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
-say "A new stack with an idea, and a user message waiting for it"
+say "A new stack with an idea, a todo and a user message waiting for it"
 orch-stack init
 orch-stack create alpha --idea "a pomodoro timer web app"
+orch-stack todo add alpha "build the timer" --priority 4
 orch-stack say alpha "please add a dark mode instead of the white page"
 orch-stack start alpha
 orch-stack list
 
-i=1
-while [ "$i" -le "$cycles" ]; do
-	say "Cycle $i: orch-detect --all | orch-graph | orch-exec | orch-decide --wait"
-	orch-detect --all |
-		orch-graph |
-		orch-exec -j 4 --timeout 10000 \
-			--agent planner="$agents/planner" \
-			--agent builder="$agents/builder" \
-			--agent communicator="$agents/communicator" \
-			--agent reviewer="$agents/reviewer" >"$work/exec.json"
-	jq -r '"waves: " + ([.waves[] | join(" + ")] | join("  ->  ") | if . == "" then "(no agent has work)" else . end),
-	       (.nodes[] | "  \(.agent): \(.status) in \(.duration_ms // 0) ms, priority \(.priority): \(.reason)" +
-	                   (if .error then " [\(.error)]" else "" end))' "$work/exec.json"
-	wait=--wait
-	[ "$(jq '.nodes | length' "$work/exec.json")" -gt 0 ] || wait=
-	status=0
-	orch-decide $wait <"$work/exec.json" >"$work/decision.json" || status=$?
-	jq -r '"decision: \(.action)" + (if .pause_ms > 0 then " for \(.pause_ms) ms" else "" end) + " (\(.reason))"' \
-		"$work/decision.json"
-	[ "$status" -eq 0 ] || break
-	if [ -z "$wait" ]; then
-		say "Nothing left to do: the stack pauses until new work arrives"
-		break
-	fi
-	i=$((i + 1))
-done
+say "orch-detect --all: who has work, how urgent, and why"
+orch-detect --all >"$work/status.json"
+jq -r '.agents | to_entries[] |
+       "  \(.key): " + (if .value.has_work then "priority \(.value.priority)" else "no work" end) +
+       " (\(.value.reason))" +
+       (if (.value.depends_on | length) > 0 then ", after \(.value.depends_on | join(", "))" else "" end)' \
+	"$work/status.json"
 
-say "What the agents did"
-orch-stack todo list alpha
-orch-stack history alpha
-sqlite3 "$ORCH_DB" "SELECT 'artifact version ' || version || ': ' || length(content) || ' bytes' FROM artifacts ORDER BY version" 2>/dev/null || true
-sqlite3 "$ORCH_DB" "SELECT 'reply to \"' || content || '\": ' || response FROM user_messages" 2>/dev/null || true
+say "orch-graph: the execution graph, in waves"
+orch-graph <"$work/status.json" >"$work/graph.json"
+jq -r '.waves | to_entries[] | "  wave \(.key): \(.value | join(" + "))"' "$work/graph.json"
+
+say "orch-graph --format dot: the same graph for Graphviz"
+orch-graph --format dot <"$work/status.json"
+
+say "orch-decide --no-db: the decision for two imagined outcomes of this graph"
+for outcome in completed failed; do
+	jq -c --arg outcome "$outcome" '
+	  {type: "orch.execution", version: 1, stack, execution_id: null, cycle: null,
+	   ran: true, skip_reason: null, max_priority,
+	   nodes: [.nodes[] | .status = (if .agent == "builder" then $outcome else "completed" end)]}' \
+		"$work/graph.json" |
+		orch-decide --no-db |
+		jq -r --arg outcome "$outcome" '"  builder \($outcome): \(.action)" +
+		      (if .pause_ms > 0 then " for \(.pause_ms) ms" else "" end) + " (\(.reason))"'
+done
