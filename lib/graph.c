@@ -1,0 +1,612 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "doc.h"
+#include "graph.h"
+#include "orch.h"
+#include "xalloc.h"
+#include "banned.h"
+
+#define MAX_PRIORITY 10
+
+/* One agent of an orch.work_status, as read. */
+struct agent_in {
+	int has_work;                /* has_work */
+	int64_t priority;            /* priority, 0 to MAX_PRIORITY */
+	const char *reason;          /* borrowed from the document */
+	int deps[ORCH_AGENT_COUNT];  /* depends_on as agent indices, no repeats */
+	size_t ndeps;                /* entries in deps */
+};
+
+/* "'PATH' must be WHAT", status 65. */
+static int bad(struct orch_error *err, const char *path, const char *what)
+{
+	return orch_error_set(err, ORCH_EX_DATAERR, "'%s' must be %s", path, what);
+}
+
+static void add_dep(int *deps, size_t *n, int agent)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (deps[i] == agent)
+			return;
+	deps[(*n)++] = agent;
+}
+
+static int read_agent(const json_t *a, const char *name, struct agent_in *in,
+		      struct orch_error *err)
+{
+	const json_t *v, *dep;
+	char *path = NULL;
+	size_t i;
+	int rc = -1, d;
+
+	path = xasprintf("agents.%s", name);
+	if (!json_is_object(a)) {
+		bad(err, path, "an object");
+		goto out;
+	}
+	v = json_object_get(a, "has_work");
+	if (!json_is_boolean(v)) {
+		orch_error_set(err, ORCH_EX_DATAERR, "'%s.has_work' must be true or false", path);
+		goto out;
+	}
+	in->has_work = json_is_true(v);
+	v = json_object_get(a, "priority");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > MAX_PRIORITY) {
+		orch_error_set(err, ORCH_EX_DATAERR,
+			       "'%s.priority' must be an integer from 0 to %d", path,
+			       MAX_PRIORITY);
+		goto out;
+	}
+	in->priority = json_integer_value(v);
+	v = json_object_get(a, "reason");
+	if (!json_is_string(v)) {
+		orch_error_set(err, ORCH_EX_DATAERR, "'%s.reason' must be a string", path);
+		goto out;
+	}
+	in->reason = json_string_value(v);
+	v = json_object_get(a, "depends_on");
+	if (!json_is_array(v)) {
+		orch_error_set(err, ORCH_EX_DATAERR, "'%s.depends_on' must be an array", path);
+		goto out;
+	}
+	in->ndeps = 0;
+	json_array_foreach(v, i, dep) {
+		if (!json_is_string(dep)) {
+			orch_error_set(err, ORCH_EX_DATAERR,
+				       "'%s.depends_on[%zu]' must be a string", path, i);
+			goto out;
+		}
+		d = orch_agent_index(json_string_value(dep));
+		if (d < 0) {
+			orch_error_set(err, ORCH_EX_DATAERR,
+				       "unknown agent '%s' in '%s.depends_on'",
+				       json_string_value(dep), path);
+			goto out;
+		}
+		add_dep(in->deps, &in->ndeps, d);
+	}
+	rc = 0;
+out:
+	free(path);
+	return rc;
+}
+
+static int read_agents(const json_t *ws, struct agent_in *in, struct orch_error *err)
+{
+	const char *key;
+	json_t *agents, *a;
+	int i;
+
+	if (doc_object(ws, "agents", &agents, err) != 0)
+		return -1;
+	json_object_foreach(agents, key, a) {
+		if (orch_agent_index(key) < 0)
+			return orch_error_set(err, ORCH_EX_DATAERR, "unknown agent '%s'", key);
+	}
+	for (i = 0; i < ORCH_AGENT_COUNT; i++)
+		if (read_agent(json_object_get(agents, orch_agents[i]), orch_agents[i],
+			       &in[i], err) != 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * Depth-first search from agent A along depends_on. COLOR: 0 unvisited,
+ * 1 on the current path (PATH[0..depth-1]), 2 done. A dep on the path
+ * closes a cycle, reported from that dep round to itself.
+ */
+static int find_cycle(const struct agent_in *in, int a, int *color, int *path,
+		      size_t depth, struct orch_error *err)
+{
+	size_t i, j;
+	char *msg, *longer;
+	int d;
+
+	color[a] = 1;
+	path[depth++] = a;
+	for (i = 0; i < in[a].ndeps; i++) {
+		d = in[a].deps[i];
+		if (color[d] == 2)
+			continue;
+		if (color[d] == 0) {
+			if (find_cycle(in, d, color, path, depth, err) != 0)
+				return -1;
+			continue;
+		}
+		for (j = 0; path[j] != d; j++)
+			;
+		msg = xstrdup(orch_agents[d]);
+		for (j++; j < depth; j++) {
+			longer = xasprintf("%s -> %s", msg, orch_agents[path[j]]);
+			free(msg);
+			msg = longer;
+		}
+		orch_error_set(err, ORCH_EX_DATAERR, "dependency cycle: %s -> %s", msg,
+			       orch_agents[d]);
+		free(msg);
+		return -1;
+	}
+	color[a] = 2;
+	return 0;
+}
+
+static int check_cycles(const struct agent_in *in, struct orch_error *err)
+{
+	int color[ORCH_AGENT_COUNT] = { 0 }, path[ORCH_AGENT_COUNT], i;
+
+	for (i = 0; i < ORCH_AGENT_COUNT; i++)
+		if (color[i] == 0 && find_cycle(in, i, color, path, 0, err) != 0)
+			return -1;
+	return 0;
+}
+
+/* The wave of agent A over node deps; WAVE holds -1 where not yet known. */
+static int64_t wave_of(int a, int deps[][ORCH_AGENT_COUNT], const size_t *ndeps,
+		       int64_t *wave)
+{
+	int64_t w;
+	size_t i;
+
+	if (wave[a] >= 0)
+		return wave[a];
+	wave[a] = 0;
+	for (i = 0; i < ndeps[a]; i++) {
+		w = wave_of(deps[a][i], deps, ndeps, wave) + 1;
+		if (w > wave[a])
+			wave[a] = w;
+	}
+	return wave[a];
+}
+
+json_t *graph_build(const json_t *work_status, int64_t now, struct orch_error *err)
+{
+	struct agent_in in[ORCH_AGENT_COUNT];
+	int order[ORCH_AGENT_COUNT], deps[ORCH_AGENT_COUNT][ORCH_AGENT_COUNT];
+	size_t ndeps[ORCH_AGENT_COUNT], nnodes = 0, i, j;
+	int64_t wave[ORCH_AGENT_COUNT], max_priority = 0, w, max_wave = -1;
+	json_t *stack, *nodes, *waves, *node, *arr;
+	const char *name;
+	int a, d;
+
+	if (doc_check_type(work_status, "orch.work_status", err) != 0)
+		return NULL;
+	if (doc_object(work_status, "stack", &stack, err) != 0)
+		return NULL;
+	if (!json_is_integer(json_object_get(stack, "id")) ||
+	    json_integer_value(json_object_get(stack, "id")) < 1) {
+		bad(err, "stack.id", "a positive integer");
+		return NULL;
+	}
+	if (!json_is_string(json_object_get(stack, "name"))) {
+		bad(err, "stack.name", "a string");
+		return NULL;
+	}
+	name = json_string_value(json_object_get(stack, "name"));
+	if (read_agents(work_status, in, err) != 0 || check_cycles(in, err) != 0)
+		return NULL;
+
+	/* Nodes: insertion by priority keeps the tie-break order of orch_agents. */
+	for (a = 0; a < ORCH_AGENT_COUNT; a++) {
+		if (in[a].priority > max_priority)
+			max_priority = in[a].priority;
+		if (!in[a].has_work)
+			continue;
+		for (i = nnodes; i > 0 && in[order[i - 1]].priority < in[a].priority; i--)
+			order[i] = order[i - 1];
+		order[i] = a;
+		nnodes++;
+	}
+	for (a = 0; a < ORCH_AGENT_COUNT; a++) {
+		wave[a] = -1;
+		ndeps[a] = 0;
+		for (i = 0; i < in[a].ndeps; i++) {
+			d = in[a].deps[i];
+			if (in[a].has_work && in[d].has_work)
+				deps[a][ndeps[a]++] = d;
+		}
+	}
+
+	nodes = xjson(json_array());
+	for (i = 0; i < nnodes; i++) {
+		a = order[i];
+		w = wave_of(a, deps, ndeps, wave);
+		if (w > max_wave)
+			max_wave = w;
+		arr = xjson(json_array());
+		for (j = 0; j < ndeps[a]; j++)
+			xjson_append(arr, xjson(json_string(orch_agents[deps[a][j]])));
+		node = xjson(json_object());
+		xjson_set(node, "id", xjson(json_sprintf("%s/%s", name, orch_agents[a])));
+		xjson_set(node, "agent", xjson(json_string(orch_agents[a])));
+		xjson_set(node, "priority", xjson(json_integer(in[a].priority)));
+		xjson_set(node, "reason", xjson(json_string(in[a].reason)));
+		xjson_set(node, "deps", arr);
+		xjson_set(node, "wave", xjson(json_integer(w)));
+		xjson_append(nodes, node);
+	}
+	waves = xjson(json_array());
+	for (w = 0; w <= max_wave; w++) {
+		arr = xjson(json_array());
+		for (i = 0; i < nnodes; i++)
+			if (wave[order[i]] == w)
+				xjson_append(arr, xjson(json_string(orch_agents[order[i]])));
+		xjson_append(waves, arr);
+	}
+
+	return xjson(json_pack("{sssisosIsIsoso}", "type", "orch.graph", "version", 1,
+			       "stack", xjson(json_deep_copy(stack)),
+			       "created_at", (json_int_t)now,
+			       "max_priority", (json_int_t)max_priority,
+			       "nodes", nodes, "waves", waves));
+}
+
+/* --- drawing --- */
+
+/* A node to draw, read from an orch.graph or orch.execution document. */
+struct draw_node {
+	int agent;                   /* index in orch_agents */
+	int64_t priority;            /* priority */
+	const char *reason;          /* borrowed from the document */
+	int64_t wave;                /* dependency level */
+	int deps[ORCH_AGENT_COUNT];  /* agent indices of deps */
+	size_t ndeps;                /* entries in deps */
+	const char *status;          /* borrowed; NULL when the node has none */
+	int64_t duration_ms;         /* -1 when absent */
+	int64_t attempts;            /* -1 when absent */
+};
+
+struct drawing {
+	const char *name;                        /* borrowed stack name */
+	struct draw_node nodes[ORCH_AGENT_COUNT]; /* in document order */
+	size_t nnodes;                           /* entries in nodes */
+	int64_t max_wave;                        /* highest wave, -1 without nodes */
+	int has_status;                          /* some node has a status */
+};
+
+enum draw_style { DRAW_DOT, DRAW_MERMAID };
+
+static int elem_bad(struct orch_error *err, size_t i, const char *key, const char *what)
+{
+	return orch_error_set(err, ORCH_EX_DATAERR, "'nodes[%zu].%s' must be %s", i,
+			      key, what);
+}
+
+/* An optional non-negative integer: absent or null is -1. */
+static int opt_count(const json_t *node, size_t i, const char *key, int64_t *out,
+		     struct orch_error *err)
+{
+	const json_t *v = json_object_get(node, key);
+
+	*out = -1;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return elem_bad(err, i, key, "a non-negative integer");
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int read_node(const json_t *node, size_t i, struct draw_node *n,
+		     struct orch_error *err)
+{
+	const json_t *v, *dep;
+	size_t j;
+	int d;
+
+	if (!json_is_object(node))
+		return orch_error_set(err, ORCH_EX_DATAERR, "'nodes[%zu]' must be an object", i);
+	v = json_object_get(node, "agent");
+	if (!json_is_string(v))
+		return elem_bad(err, i, "agent", "a string");
+	if ((n->agent = orch_agent_index(json_string_value(v))) < 0)
+		return orch_error_set(err, ORCH_EX_DATAERR, "unknown agent '%s'",
+				      json_string_value(v));
+	v = json_object_get(node, "priority");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > MAX_PRIORITY)
+		return elem_bad(err, i, "priority", "an integer from 0 to 10");
+	n->priority = json_integer_value(v);
+	v = json_object_get(node, "reason");
+	if (!json_is_string(v))
+		return elem_bad(err, i, "reason", "a string");
+	n->reason = json_string_value(v);
+	v = json_object_get(node, "wave");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) >= ORCH_AGENT_COUNT)
+		return elem_bad(err, i, "wave", "an integer from 0 to 3");
+	n->wave = json_integer_value(v);
+	v = json_object_get(node, "deps");
+	if (!json_is_array(v))
+		return elem_bad(err, i, "deps", "an array");
+	n->ndeps = 0;
+	json_array_foreach(v, j, dep) {
+		if (!json_is_string(dep))
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "'nodes[%zu].deps[%zu]' must be a string", i, j);
+		if ((d = orch_agent_index(json_string_value(dep))) < 0)
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "unknown agent '%s' in 'nodes[%zu].deps'",
+					      json_string_value(dep), i);
+		add_dep(n->deps, &n->ndeps, d);
+	}
+	v = json_object_get(node, "status");
+	n->status = NULL;
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return elem_bad(err, i, "status", "a string");
+		n->status = json_string_value(v);
+	}
+	if (opt_count(node, i, "duration_ms", &n->duration_ms, err) != 0 ||
+	    opt_count(node, i, "attempts", &n->attempts, err) != 0)
+		return -1;
+	return 0;
+}
+
+static const struct draw_node *find_node(const struct drawing *g, int agent)
+{
+	size_t i;
+
+	for (i = 0; i < g->nnodes; i++)
+		if (g->nodes[i].agent == agent)
+			return &g->nodes[i];
+	return NULL;
+}
+
+static int read_drawing(const json_t *doc, struct drawing *g, struct orch_error *err)
+{
+	const json_t *t = json_object_get(doc, "type"), *stack, *name;
+	json_t *nodes, *node;
+	size_t i, j;
+
+	memset(g, 0, sizeof(*g));
+	g->max_wave = -1;
+	if (json_is_string(t) && strcmp(json_string_value(t), "orch.execution") == 0) {
+		if (doc_check_type(doc, "orch.execution", err) != 0)
+			return -1;
+	} else if (doc_check_type(doc, "orch.graph", err) != 0) {
+		return -1;
+	}
+	stack = json_object_get(doc, "stack");
+	if (!json_is_object(stack))
+		return bad(err, "stack", "an object");
+	name = json_object_get(stack, "name");
+	if (!json_is_string(name))
+		return bad(err, "stack.name", "a string");
+	g->name = json_string_value(name);
+	if (doc_array(doc, "nodes", &nodes, err) != 0)
+		return -1;
+	json_array_foreach(nodes, i, node) {
+		if (i >= ORCH_AGENT_COUNT)
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "'nodes' must have at most %d entries",
+					      ORCH_AGENT_COUNT);
+		if (read_node(node, i, &g->nodes[i], err) != 0)
+			return -1;
+		if (find_node(g, g->nodes[i].agent))
+			return orch_error_set(err, ORCH_EX_DATAERR, "duplicate node '%s'",
+					      orch_agents[g->nodes[i].agent]);
+		g->nnodes++;
+		if (g->nodes[i].wave > g->max_wave)
+			g->max_wave = g->nodes[i].wave;
+		if (g->nodes[i].status)
+			g->has_status = 1;
+	}
+	for (i = 0; i < g->nnodes; i++)
+		for (j = 0; j < g->nodes[i].ndeps; j++)
+			if (!find_node(g, g->nodes[i].deps[j]))
+				return orch_error_set(err, ORCH_EX_DATAERR,
+						      "node '%s' depends on '%s', which is not in the graph",
+						      orch_agents[g->nodes[i].agent],
+						      orch_agents[g->nodes[i].deps[j]]);
+	return 0;
+}
+
+/*
+ * Write S escaped for STYLE: DOT quoted-string escapes, or Mermaid entity
+ * codes (a backslash too, which some Mermaid versions take as an escape).
+ * A line break (LF, CRLF or CR) becomes the style's line break; other
+ * control characters become spaces. Bytes from 0x80 pass through, so UTF-8
+ * stays UTF-8.
+ */
+static void put_text(FILE *fp, const char *s, enum draw_style style)
+{
+	unsigned char c;
+
+	for (; (c = (unsigned char)*s) != '\0'; s++) {
+		if (c == '\r' || c == '\n') {
+			if (c == '\r' && s[1] == '\n')
+				s++;
+			fputs(style == DRAW_DOT ? "\\n" : "<br>", fp);
+		} else if (c < 0x20 || c == 0x7f) {
+			fputc(' ', fp);
+		} else if (style == DRAW_DOT && (c == '"' || c == '\\')) {
+			fputc('\\', fp);
+			fputc(c, fp);
+		} else if (style == DRAW_MERMAID && c == '"') {
+			fputs("#quot;", fp);
+		} else if (style == DRAW_MERMAID && c == '#') {
+			fputs("#35;", fp);
+		} else if (style == DRAW_MERMAID && c == '<') {
+			fputs("#lt;", fp);
+		} else if (style == DRAW_MERMAID && c == '>') {
+			fputs("#gt;", fp);
+		} else if (style == DRAW_MERMAID && c == '&') {
+			fputs("#amp;", fp);
+		} else if (style == DRAW_MERMAID && c == '\\') {
+			fputs("#92;", fp);
+		} else {
+			fputc(c, fp);
+		}
+	}
+}
+
+/* A YAML double-quoted scalar, for Mermaid's front matter title. */
+static void put_yaml_string(FILE *fp, const char *s)
+{
+	unsigned char c;
+
+	fputc('"', fp);
+	for (; (c = (unsigned char)*s) != '\0'; s++) {
+		if (c < 0x20 || c == 0x7f)
+			fputc(' ', fp);
+		else if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+/* The fill colour of an outcome, or NULL for none. */
+static const char *outcome_class(const char *status)
+{
+	static const char *const known[] = { "completed", "failed", "skipped" };
+	size_t i;
+
+	for (i = 0; status && i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(status, known[i]) == 0)
+			return known[i];
+	return NULL;
+}
+
+static const char *dot_fill(const char *cls)
+{
+	if (!cls)
+		return NULL;
+	if (strcmp(cls, "completed") == 0)
+		return "palegreen";
+	if (strcmp(cls, "failed") == 0)
+		return "lightcoral";
+	return "lightgrey";
+}
+
+/* The label's lines: agent, priority, reason, and the outcome if any. */
+static void put_label(FILE *fp, const struct draw_node *n, enum draw_style style)
+{
+	const char *br = style == DRAW_DOT ? "\\n" : "<br>";
+
+	fprintf(fp, "%s%spriority %lld%s", orch_agents[n->agent], br,
+		(long long)n->priority, br);
+	put_text(fp, n->reason, style);
+	if (!n->status)
+		return;
+	fputs(br, fp);
+	put_text(fp, n->status, style);
+	if (n->duration_ms >= 0)
+		fprintf(fp, " in %lld ms", (long long)n->duration_ms);
+	if (n->attempts > 1)
+		fprintf(fp, ", %lld attempts", (long long)n->attempts);
+}
+
+static int finish(FILE *fp, struct orch_error *err)
+{
+	if (ferror(fp))
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "write error");
+	return 0;
+}
+
+int graph_write_dot(FILE *fp, const json_t *graph, struct orch_error *err)
+{
+	struct drawing g;
+	const struct draw_node *n;
+	const char *fill;
+	size_t i, j;
+	int64_t w;
+
+	if (read_drawing(graph, &g, err) != 0)
+		return -1;
+	fputs("digraph \"", fp);
+	put_text(fp, g.name, DRAW_DOT);
+	fputs("\" {\n\tgraph [label=\"", fp);
+	put_text(fp, g.name, DRAW_DOT);
+	fputs("\", labelloc=t, rankdir=LR];\n", fp);
+	fputs("\tnode [shape=box, style=rounded];\n", fp);
+	for (i = 0; i < g.nnodes; i++) {
+		n = &g.nodes[i];
+		fprintf(fp, "\t%s [label=\"", orch_agents[n->agent]);
+		put_label(fp, n, DRAW_DOT);
+		fputc('"', fp);
+		if ((fill = dot_fill(outcome_class(n->status))))
+			fprintf(fp, ", style=\"rounded,filled\", fillcolor=%s", fill);
+		fputs("];\n", fp);
+	}
+	for (w = 0; w <= g.max_wave; w++) {
+		fputs("\t{ rank=same;", fp);
+		for (i = 0; i < g.nnodes; i++)
+			if (g.nodes[i].wave == w)
+				fprintf(fp, " %s;", orch_agents[g.nodes[i].agent]);
+		fputs(" }\n", fp);
+	}
+	for (i = 0; i < g.nnodes; i++)
+		for (j = 0; j < g.nodes[i].ndeps; j++)
+			fprintf(fp, "\t%s -> %s;\n", orch_agents[g.nodes[i].deps[j]],
+				orch_agents[g.nodes[i].agent]);
+	fputs("}\n", fp);
+	return finish(fp, err);
+}
+
+int graph_write_mermaid(FILE *fp, const json_t *graph, struct orch_error *err)
+{
+	struct drawing g;
+	const struct draw_node *n;
+	const char *cls;
+	size_t i, j;
+	int64_t w;
+
+	if (read_drawing(graph, &g, err) != 0)
+		return -1;
+	fputs("---\ntitle: ", fp);
+	put_yaml_string(fp, g.name);
+	fputs("\n---\nflowchart LR\n", fp);
+	for (w = 0; w <= g.max_wave; w++) {
+		fprintf(fp, "\tsubgraph wave%lld [\"wave %lld\"]\n", (long long)w,
+			(long long)w);
+		for (i = 0; i < g.nnodes; i++) {
+			n = &g.nodes[i];
+			if (n->wave != w)
+				continue;
+			fprintf(fp, "\t\t%s[\"", orch_agents[n->agent]);
+			put_label(fp, n, DRAW_MERMAID);
+			fputs("\"]\n", fp);
+		}
+		fputs("\tend\n", fp);
+	}
+	for (i = 0; i < g.nnodes; i++)
+		for (j = 0; j < g.nodes[i].ndeps; j++)
+			fprintf(fp, "\t%s --> %s\n", orch_agents[g.nodes[i].deps[j]],
+				orch_agents[g.nodes[i].agent]);
+	if (g.has_status) {
+		fputs("\tclassDef completed fill:#98fb98,stroke:#2e7d32\n"
+		      "\tclassDef failed fill:#f08080,stroke:#b71c1c\n"
+		      "\tclassDef skipped fill:#d3d3d3,stroke:#616161\n", fp);
+		for (i = 0; i < g.nnodes; i++)
+			if ((cls = outcome_class(g.nodes[i].status)))
+				fprintf(fp, "\tclass %s %s\n",
+					orch_agents[g.nodes[i].agent], cls);
+	}
+	return finish(fp, err);
+}
