@@ -1,0 +1,163 @@
+/*
+ * orch-graph - the second stage of a cycle: from orch.work_status documents
+ * to orch.graph documents (what to run, in which waves), or drawings of
+ * them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "graph.h"
+#include "jsonio.h"
+#include "orch.h"
+#include "xalloc.h"
+#include "banned.h"
+
+static const char usage_line[] =
+	"usage: orch-graph [--format json|dot|mermaid] [--now MS] [--pretty] [FILE]";
+
+static const char help_text[] =
+	"usage: orch-graph [--format json|dot|mermaid] [--now MS] [--pretty] [FILE]\n"
+	"\n"
+	"Read orch.work_status documents from FILE (default: standard input) and\n"
+	"print one orch.graph per document: the agents with work, highest priority\n"
+	"first, their dependencies and the waves they run in.\n"
+	"\n"
+	"  --format FORMAT   json (NDJSON, the default), dot (Graphviz) or\n"
+	"                    mermaid (a flowchart); these two also draw\n"
+	"                    orch.graph and orch.execution documents as they are\n"
+	"  --now MS          the graph's created_at, in ms since the epoch\n"
+	"  --pretty          indent the JSON output\n"
+	"  FILE              the input; '-' is standard input\n"
+	"  -h, --help        print this help\n"
+	"  --version         print the version\n";
+
+enum format { FORMAT_JSON, FORMAT_DOT, FORMAT_MERMAID };
+
+struct opts {
+	enum format format;  /* --format */
+	int64_t now;         /* --now, else the clock */
+	unsigned out_flags;  /* enum json_out_flags */
+	const char *file;    /* borrowed from argv; NULL or "-" for stdin */
+};
+
+static int write_graph(const struct opts *o, const json_t *graph,
+		       struct orch_error *err)
+{
+	switch (o->format) {
+	case FORMAT_DOT:
+		return graph_write_dot(stdout, graph, err);
+	case FORMAT_MERMAID:
+		return graph_write_mermaid(stdout, graph, err);
+	case FORMAT_JSON:
+		break;
+	}
+	return json_write(stdout, graph, o->out_flags);
+}
+
+static int is_drawing(const json_t *doc)
+{
+	const char *type = json_string_value(json_object_get(doc, "type"));
+
+	return type && (strcmp(type, "orch.graph") == 0 ||
+			strcmp(type, "orch.execution") == 0);
+}
+
+static int run(const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct json_reader r;
+	json_t *doc, *graph;
+	FILE *in = stdin;
+	int rc;
+
+	if (o->file && strcmp(o->file, "-") != 0 && !(in = fopen(o->file, "r")))
+		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o->file, strerror(errno));
+	json_reader_init(&r, in);
+	while ((rc = json_reader_next(&r, &doc, &err)) == 1) {
+		if (o->format != FORMAT_JSON && is_drawing(doc))
+			graph = json_incref(doc);
+		else
+			graph = graph_build(doc, o->now, &err);
+		json_decref(doc);
+		if (!graph) {
+			orch_error_prefix(&err, "line %ld", r.doc_line);
+			break;
+		}
+		rc = write_graph(o, graph, &err);
+		json_decref(graph);
+		if (rc != 0) {
+			if (ferror(stdout))
+				orch_error_release(&err);
+			else
+				orch_error_prefix(&err, "line %ld", r.doc_line);
+			break;
+		}
+	}
+	json_reader_release(&r);
+	if (in != stdin)
+		fclose(in);
+	if (err.status)
+		cli_die_error(&err);
+	return ORCH_EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const char shortopts[] = ":h";
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 256 },
+		{ "format", required_argument, NULL, 257 },
+		{ "now", required_argument, NULL, 258 },
+		{ "pretty", no_argument, NULL, 259 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o;
+	int c, now_set = 0;
+
+	orch_progname = "orch-graph";
+	memset(&o, 0, sizeof(o));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help(help_text);
+		case 256:
+			cli_version();
+		case 257:
+			if (strcmp(optarg, "json") == 0)
+				o.format = FORMAT_JSON;
+			else if (strcmp(optarg, "dot") == 0)
+				o.format = FORMAT_DOT;
+			else if (strcmp(optarg, "mermaid") == 0)
+				o.format = FORMAT_MERMAID;
+			else
+				cli_usage_error(usage_line,
+						"--format: '%s' is not json, dot or mermaid",
+						optarg);
+			break;
+		case 258:
+			o.now = cli_int(usage_line, "--now", optarg, 0, INT64_MAX);
+			now_set = 1;
+			break;
+		case 259:
+			o.out_flags |= JSON_OUT_PRETTY;
+			break;
+		case ':':
+			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			cli_usage_error(usage_line, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		o.file = argv[optind++];
+	if (optind < argc)
+		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
+	if (!now_set)
+		o.now = orch_now_ms();
+	return cli_finish(run(&o));
+}
