@@ -367,6 +367,8 @@ fails() {
 	run -66 --separate-stderr orch-graph "$BATS_TEST_TMPDIR/nope.json"
 	assert_equal "$stderr" "orch-graph: cannot open '$BATS_TEST_TMPDIR/nope.json': No such file or directory"
 	assert_output ""
+	run -66 --separate-stderr orch-graph "$BATS_TEST_TMPDIR"
+	assert_equal "$stderr" "orch-graph: read error: Is a directory"
 }
 
 @test "a bad --format exits 64 with the usage" {
@@ -394,4 +396,30 @@ fails() {
 	assert_equal "$stderr" "orch-graph: write error on standard output: No space left on device"
 	run -70 --separate-stderr bash -c "orch-graph --format dot '$F/busy.in.json' >/dev/full"
 	assert_equal "$stderr" "orch-graph: write error on standard output: No space left on device"
+}
+
+# --- the manual ---
+
+# page: the manual as plain text, each line's leading white space removed,
+# into $BATS_TEST_TMPDIR/page.txt.
+page() {
+	mandoc -T ascii "$ORCH_ROOT/man/orch-graph.1" | sed 's/.\x08//g; s/^[[:space:]]*//' \
+		>"$BATS_TEST_TMPDIR/page.txt"
+}
+
+@test "the manual's example graph is what orch-graph prints" {
+	page
+	run -0 bash -c "awk '/^\\{\"type\":\"orch.graph\"/, /\"waves\"/' '$BATS_TEST_TMPDIR/page.txt' | jq -c ."
+	assert_output "$(head -n 1 "$F/busy.out.json")"
+}
+
+@test "the manual's example drawings are what orch-graph prints" {
+	page
+	awk '/^digraph "alpha"/, /^}/' "$BATS_TEST_TMPDIR/page.txt" >"$BATS_TEST_TMPDIR/man.dot"
+	sed -n '/^digraph "alpha"/,/^}/p' "$F/busy.out.dot" | sed 's/^[[:space:]]*//' >"$BATS_TEST_TMPDIR/out.dot"
+	run -0 diff -u "$BATS_TEST_TMPDIR/out.dot" "$BATS_TEST_TMPDIR/man.dot"
+	awk '/^title: "alpha"/, /^planner --> builder/' "$BATS_TEST_TMPDIR/page.txt" >"$BATS_TEST_TMPDIR/man.mmd"
+	sed -n '/^title: "alpha"/,/^\tplanner --> builder/p' "$F/busy.out.mmd" | sed 's/^[[:space:]]*//' >"$BATS_TEST_TMPDIR/out.mmd"
+	run -0 diff -u "$BATS_TEST_TMPDIR/out.mmd" "$BATS_TEST_TMPDIR/man.mmd"
+	[ -s "$BATS_TEST_TMPDIR/man.dot" ] && [ -s "$BATS_TEST_TMPDIR/man.mmd" ] || fail "no example found"
 }
