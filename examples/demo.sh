@@ -12,7 +12,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-PATH="$root/bin:$PATH"
+PATH="${ORCH_DEMO_BIN:-$root/bin}:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/orch-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export ORCH_DB="$work/orch.db"

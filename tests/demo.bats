@@ -4,6 +4,7 @@
 load test_helper
 
 @test "the demo runs to the end and shows detection, waves and decisions" {
+	export ORCH_DEMO_BIN=$TEST_BUILD/bin
 	run -0 sh "$ORCH_ROOT/examples/demo.sh"
 	assert_output --partial "communicator: priority 10 (1 unprocessed user message)"
 	assert_output --partial "builder: priority 8 (1 pending todo (1 high priority)), after planner"
