@@ -19,6 +19,7 @@
 #ifndef ORCH_ACTIONS_H
 #define ORCH_ACTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -37,6 +38,9 @@
 struct agent_task {
 	int64_t todo_id;          /* builder: the todo claimed, else 0 */
 	int64_t user_message_id;  /* communicator: the message, else 0 */
+	size_t recommendations;   /* planner: reviewer recommendations in its
+				     context; only these are consumed, so one a
+				     reviewer adds during the run survives */
 };
 
 /*
@@ -72,7 +76,8 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 
 /*
  * The bookkeeping after a successful run, inside the same transaction:
- * planner: last_planning_time = NOW, reviewer_recommendations consumed;
+ * planner: last_planning_time = NOW, the first task->recommendations of
+ * reviewer_recommendations consumed;
  * reviewer: last_review_time = NOW; builder: its todo completed (unless
  * the agent already set its status); communicator: its message marked
  * processed (if the agent did not reply to it).

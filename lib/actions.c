@@ -1,0 +1,1027 @@
+/*
+ * actions.c - the agent contract: the orch.context an agent reads, the
+ * actions document it prints, applying it, and the bookkeeping after the
+ * run (README.md, "orch.context" and "Actions").
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "doc.h"
+#include "orch.h"
+#include "snapshot.h"
+#include "xalloc.h"
+#include "banned.h"
+
+/* Memory members orch keeps; an agent may not overwrite them. */
+#define KEY_RECOMMENDATIONS "reviewer_recommendations"
+#define KEY_PLANNING_TIME "last_planning_time"
+#define KEY_REVIEW_TIME "last_review_time"
+
+static const char *const kept_keys[] = {
+	KEY_RECOMMENDATIONS, KEY_PLANNING_TIME, KEY_REVIEW_TIME,
+};
+
+#define MAX_PHASE 64
+#define MAX_KEY 128
+#define MAX_ARTIFACT_TYPE 32
+
+/* ---- store helpers ---------------------------------------------------- */
+
+/* Step ST, a write, and finalize it. 0, or -1 with ERR. */
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what,
+		     struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_error(s, err, what);
+	return 0;
+}
+
+/*
+ * Step ST, a query whose first column is an integer, and finalize it:
+ * 1 with *OUT set from the first row, 0 when there is no row, -1 with ERR.
+ */
+static int query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
+		     const char *what, struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store_error(s, err, what);
+}
+
+/* 0 when stack ID exists, -1 with ERR (66 when it does not). */
+static int stack_exists(struct store *s, int64_t id, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT id FROM stacks WHERE id = ?", err);
+	int64_t found;
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	rc = query_int(s, st, &found, "reading stack", err);
+	if (rc == 0)
+		return orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",
+				      (long long)id);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Bind STR of LEN bytes, or NULL when STR is NULL. */
+static void bind_text(sqlite3_stmt *st, int i, const char *str, size_t len)
+{
+	if (str)
+		sqlite3_bind_text(st, i, str, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Store AGENT's memory object MEM, creating the row if missing. */
+static int memory_write(struct store *s, int64_t stack_id, const char *agent,
+			const json_t *mem, int64_t now, struct orch_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *data = json_dumps(mem, JSON_COMPACT);
+	int rc = -1;
+
+	if (!data) {
+		orch_error_set(err, ORCH_EX_SOFTWARE,
+			       "cannot encode the memory of agent '%s'", agent);
+		goto out;
+	}
+	st = store_prepare(s, "INSERT INTO memory (stack_id, agent, data, updated_at)"
+			   " VALUES (?1, ?2, ?3, ?4)"
+			   " ON CONFLICT (stack_id, agent) DO UPDATE"
+			   " SET data = excluded.data, updated_at = excluded.updated_at",
+			   err);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, data, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	rc = step_done(s, st, "writing memory", err);
+out:
+	free(data);
+	return rc;
+}
+
+/* ---- the action table ------------------------------------------------- */
+
+enum field_kind {
+	FIELD_TEXT,          /* non-empty, at most ACTIONS_MAX_TEXT bytes */
+	FIELD_TEXT_OR_EMPTY, /* may be empty, at most ACTIONS_MAX_TEXT bytes */
+	FIELD_ARTIFACT,      /* non-empty, at most ACTIONS_MAX_ARTIFACT bytes */
+	FIELD_ARTIFACT_TYPE, /* 1 to 32 of [a-z0-9._-] */
+	FIELD_PHASE,         /* 1 to 64 bytes */
+	FIELD_KEY,           /* 1 to 128 bytes, not a key orch keeps */
+	FIELD_ID,            /* an integer from 1 */
+	FIELD_PRIORITY,      /* an integer from 1 to 5 */
+	FIELD_STATUS,        /* a todo status */
+	FIELD_TO,            /* a stack name, a stack id, or null */
+	FIELD_VALUE,         /* any JSON value, null included; always required */
+};
+
+struct field {
+	const char *name;     /* the member of the action; NULL ends a list */
+	enum field_kind kind; /* what it must hold */
+	int required;         /* absent or null is an error */
+};
+
+/* What actions_apply() hands each action. */
+struct apply_ctx {
+	struct store *s;    /* inside the caller's transaction */
+	int64_t stack_id;   /* the acting stack */
+	const char *agent;  /* the acting agent */
+	int64_t now;        /* the time stamped on what is written */
+};
+
+struct action_def {
+	const char *type;      /* the action's "type" */
+	int (*apply)(const struct apply_ctx *c, const json_t *action,
+		     struct orch_error *err); /* 0, or -1 with ERR unprefixed */
+	int needs_optional;    /* at least one optional field must be given */
+	struct field fields[5];
+};
+
+/* String member KEY of a validated action (*LEN its length), or NULL. */
+static const char *opt_str(const json_t *action, const char *key, size_t *len)
+{
+	const json_t *v = json_object_get(action, key);
+
+	*len = json_string_length(v);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Integer member KEY of a validated action, 0 when absent or null. */
+static int64_t opt_int(const json_t *action, const char *key)
+{
+	return json_integer_value(json_object_get(action, key));
+}
+
+static int apply_set_project(const struct apply_ctx *c, const json_t *action,
+			     struct orch_error *err)
+{
+	size_t tlen, dlen;
+	const char *title = opt_str(action, "title", &tlen);
+	const char *desc = opt_str(action, "description", &dlen);
+	sqlite3_stmt *st = store_prepare(c->s,
+		"INSERT INTO projects (stack_id, title, description, created_at,"
+		" updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
+		" ON CONFLICT (stack_id) DO UPDATE SET title = excluded.title,"
+		" description = excluded.description, updated_at = excluded.updated_at",
+		err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->stack_id);
+	bind_text(st, 2, title, tlen);
+	bind_text(st, 3, desc, dlen);
+	sqlite3_bind_int64(st, 4, c->now);
+	return step_done(c->s, st, "setting the project", err);
+}
+
+static int apply_set_phase(const struct apply_ctx *c, const json_t *action,
+			   struct orch_error *err)
+{
+	size_t len;
+	const char *phase = opt_str(action, "phase", &len);
+	sqlite3_stmt *st = store_prepare(c->s, "UPDATE stacks SET phase = ?2"
+					 " WHERE id = ?1", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->stack_id);
+	bind_text(st, 2, phase, len);
+	return step_done(c->s, st, "setting the phase", err);
+}
+
+static int apply_create_todo(const struct apply_ctx *c, const json_t *action,
+			     struct orch_error *err)
+{
+	size_t len;
+	const char *content = opt_str(action, "content", &len);
+	int64_t priority = opt_int(action, "priority");
+	sqlite3_stmt *st = store_prepare(c->s, "INSERT INTO todos (stack_id, content,"
+					 " priority, created_at) VALUES (?, ?, ?, ?)",
+					 err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->stack_id);
+	bind_text(st, 2, content, len);
+	sqlite3_bind_int64(st, 3, priority ? priority : 3);
+	sqlite3_bind_int64(st, 4, c->now);
+	return step_done(c->s, st, "adding the todo", err);
+}
+
+/*
+ * Run ST, a write to todo ID whose WHERE clause also requires this stack,
+ * and turn "no row changed" into the error that names the todo.
+ */
+static int todo_write(const struct apply_ctx *c, sqlite3_stmt *st, int64_t id,
+		      const char *what, struct orch_error *err)
+{
+	if (step_done(c->s, st, what, err) != 0)
+		return -1;
+	if (sqlite3_changes(c->s->db) == 0)
+		return orch_error_set(err, ORCH_EX_DATAERR, "no todo %lld in this stack",
+				      (long long)id);
+	return 0;
+}
+
+static int apply_update_todo(const struct apply_ctx *c, const json_t *action,
+			     struct orch_error *err)
+{
+	size_t clen, slen;
+	const char *content = opt_str(action, "content", &clen);
+	const char *status = opt_str(action, "status", &slen);
+	int64_t id = opt_int(action, "id"), priority = opt_int(action, "priority");
+	/* A todo completed again keeps the time it was first completed; any
+	 * other status has no completion time. */
+	sqlite3_stmt *st = store_prepare(c->s,
+		"UPDATE todos SET content = COALESCE(?3, content),"
+		" priority = COALESCE(?4, priority), status = COALESCE(?5, status),"
+		" completed_at = CASE WHEN ?5 IS NULL THEN completed_at"
+		"   WHEN ?5 = 'completed' THEN COALESCE(completed_at, ?6)"
+		"   ELSE NULL END"
+		" WHERE id = ?1 AND stack_id = ?2", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	bind_text(st, 3, content, clen);
+	if (priority)
+		sqlite3_bind_int64(st, 4, priority);
+	bind_text(st, 5, status, slen);
+	sqlite3_bind_int64(st, 6, c->now);
+	return todo_write(c, st, id, "updating the todo", err);
+}
+
+static int apply_complete_todo(const struct apply_ctx *c, const json_t *action,
+			       struct orch_error *err)
+{
+	int64_t id = opt_int(action, "id");
+	sqlite3_stmt *st = store_prepare(c->s,
+		"UPDATE todos SET completed_at = CASE WHEN status = 'completed'"
+		"   THEN COALESCE(completed_at, ?3) ELSE ?3 END,"
+		" status = 'completed'"
+		" WHERE id = ?1 AND stack_id = ?2", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	sqlite3_bind_int64(st, 3, c->now);
+	return todo_write(c, st, id, "completing the todo", err);
+}
+
+static int apply_delete_todo(const struct apply_ctx *c, const json_t *action,
+			     struct orch_error *err)
+{
+	int64_t id = opt_int(action, "id");
+	sqlite3_stmt *st = store_prepare(c->s, "DELETE FROM todos"
+					 " WHERE id = ?1 AND stack_id = ?2", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	return todo_write(c, st, id, "deleting the todo", err);
+}
+
+static int apply_clear_todos(const struct apply_ctx *c, const json_t *action,
+			     struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(c->s, "UPDATE todos SET status = 'cancelled'"
+					 " WHERE stack_id = ? AND status = 'pending'",
+					 err);
+
+	(void)action;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->stack_id);
+	return step_done(c->s, st, "cancelling the todos", err);
+}
+
+static int apply_write_artifact(const struct apply_ctx *c, const json_t *action,
+				struct orch_error *err)
+{
+	size_t clen, tlen;
+	const char *content = opt_str(action, "content", &clen);
+	const char *type = opt_str(action, "artifact_type", &tlen);
+	sqlite3_stmt *st = store_prepare(c->s,
+		"INSERT INTO artifacts (stack_id, version, type, content, created_at)"
+		" SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4"
+		" FROM artifacts WHERE stack_id = ?1", err);
+
+	if (!st)
+		return -1;
+	if (!type) {
+		type = "html";
+		tlen = strlen(type);
+	}
+	sqlite3_bind_int64(st, 1, c->stack_id);
+	bind_text(st, 2, type, tlen);
+	bind_text(st, 3, content, clen);
+	sqlite3_bind_int64(st, 4, c->now);
+	return step_done(c->s, st, "writing the artifact", err);
+}
+
+static int apply_send_message(const struct apply_ctx *c, const json_t *action,
+			      struct orch_error *err)
+{
+	const json_t *to = json_object_get(action, "to");
+	struct stack_row row;
+	sqlite3_stmt *st;
+	int64_t to_id = 0;
+	size_t len;
+	const char *content = opt_str(action, "content", &len);
+	int rc;
+
+	if (json_is_string(to) || json_is_integer(to)) {
+		rc = json_is_string(to)
+		     ? store_find_stack(c->s, json_string_value(to), &row, err)
+		     : store_get_stack(c->s, json_integer_value(to), &row, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return json_is_string(to)
+			       ? orch_error_set(err, ORCH_EX_DATAERR, "no stack '%s'",
+						json_string_value(to))
+			       : orch_error_set(err, ORCH_EX_DATAERR, "no stack with id %lld",
+						(long long)json_integer_value(to));
+		to_id = row.id;
+		stack_row_release(&row);
+		if (to_id == c->stack_id)
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "a stack cannot send a message to itself");
+	}
+	st = store_prepare(c->s, "INSERT INTO messages (from_stack_id, to_stack_id,"
+			   " content, created_at) VALUES (?, ?, ?, ?)", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->stack_id);
+	if (to_id)
+		sqlite3_bind_int64(st, 2, to_id);
+	bind_text(st, 3, content, len);
+	sqlite3_bind_int64(st, 4, c->now);
+	return step_done(c->s, st, "sending the message", err);
+}
+
+static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
+			    struct orch_error *err)
+{
+	int64_t id = opt_int(action, "message_id"), processed = 0;
+	size_t len;
+	const char *content = opt_str(action, "content", &len);
+	sqlite3_stmt *st = store_prepare(c->s, "SELECT processed FROM user_messages"
+					 " WHERE id = ?1 AND stack_id = ?2", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	rc = query_int(c->s, st, &processed, "reading the user message", err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "no user message %lld in this stack", (long long)id);
+	if (processed)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "user message %lld was already answered", (long long)id);
+	st = store_prepare(c->s, "UPDATE user_messages SET response = ?2,"
+			   " responded_at = ?3, processed = 1 WHERE id = ?1", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, content, len);
+	sqlite3_bind_int64(st, 3, c->now);
+	return step_done(c->s, st, "answering the user message", err);
+}
+
+static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
+			   struct orch_error *err)
+{
+	int64_t id = opt_int(action, "message_id"), found;
+	/* The messages the snapshot shows this stack: direct to it, or
+	 * broadcast by another stack. */
+	sqlite3_stmt *st = store_prepare(c->s, "SELECT id FROM messages WHERE id = ?1"
+					 " AND (to_stack_id = ?2 OR (to_stack_id IS NULL"
+					 "      AND from_stack_id IS NOT ?2))", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	rc = query_int(c->s, st, &found, "reading the message", err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "no message %lld for this stack", (long long)id);
+	st = store_prepare(c->s, "INSERT OR IGNORE INTO message_reads (message_id,"
+			   " stack_id, read_at) VALUES (?, ?, ?)", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	sqlite3_bind_int64(st, 3, c->now);
+	return step_done(c->s, st, "marking the message read", err);
+}
+
+static int apply_recommend(const struct apply_ctx *c, const json_t *action,
+			   struct orch_error *err)
+{
+	size_t len;
+	const char *rec = opt_str(action, "recommendation", &len);
+	json_t *mem = snapshot_memory(c->s, c->stack_id, "planner", err), *recs;
+	int rc;
+
+	if (!mem)
+		return -1;
+	/* Anything but an array reads as none, as snapshot_load() shows it. */
+	recs = json_object_get(mem, KEY_RECOMMENDATIONS);
+	if (!json_is_array(recs)) {
+		recs = xjson(json_array());
+		xjson_set(mem, KEY_RECOMMENDATIONS, recs);
+	}
+	xjson_append(recs, xjson(json_stringn(rec, len)));
+	rc = memory_write(c->s, c->stack_id, "planner", mem, c->now, err);
+	json_decref(mem);
+	return rc;
+}
+
+static int apply_remember(const struct apply_ctx *c, const json_t *action,
+			  struct orch_error *err)
+{
+	size_t len;
+	const char *key = opt_str(action, "key", &len);
+	json_t *mem = snapshot_memory(c->s, c->stack_id, c->agent, err);
+	int rc;
+
+	if (!mem)
+		return -1;
+	xjson_set(mem, key, xjson(json_deep_copy(json_object_get(action, "value"))));
+	rc = memory_write(c->s, c->stack_id, c->agent, mem, c->now, err);
+	json_decref(mem);
+	return rc;
+}
+
+/* The vocabulary: README.md, "Actions". */
+static const struct action_def action_defs[] = {
+	{ "set_project", apply_set_project, 0,
+	  { { "title", FIELD_TEXT, 1 }, { "description", FIELD_TEXT_OR_EMPTY, 1 } } },
+	{ "set_phase", apply_set_phase, 0, { { "phase", FIELD_PHASE, 1 } } },
+	{ "create_todo", apply_create_todo, 0,
+	  { { "content", FIELD_TEXT, 1 }, { "priority", FIELD_PRIORITY, 0 } } },
+	{ "update_todo", apply_update_todo, 1,
+	  { { "id", FIELD_ID, 1 }, { "content", FIELD_TEXT, 0 },
+	    { "priority", FIELD_PRIORITY, 0 }, { "status", FIELD_STATUS, 0 } } },
+	{ "complete_todo", apply_complete_todo, 0, { { "id", FIELD_ID, 1 } } },
+	{ "delete_todo", apply_delete_todo, 0, { { "id", FIELD_ID, 1 } } },
+	{ "clear_todos", apply_clear_todos, 0, { { NULL, FIELD_TEXT, 0 } } },
+	{ "write_artifact", apply_write_artifact, 0,
+	  { { "content", FIELD_ARTIFACT, 1 },
+	    { "artifact_type", FIELD_ARTIFACT_TYPE, 0 } } },
+	{ "send_message", apply_send_message, 0,
+	  { { "content", FIELD_TEXT, 1 }, { "to", FIELD_TO, 0 } } },
+	{ "reply_user", apply_reply_user, 0,
+	  { { "message_id", FIELD_ID, 1 }, { "content", FIELD_TEXT, 1 } } },
+	{ "mark_read", apply_mark_read, 0, { { "message_id", FIELD_ID, 1 } } },
+	{ "recommend", apply_recommend, 0,
+	  { { "recommendation", FIELD_TEXT, 1 } } },
+	{ "remember", apply_remember, 0,
+	  { { "key", FIELD_KEY, 1 }, { "value", FIELD_VALUE, 1 } } },
+};
+
+#define ACTION_DEF_COUNT (sizeof(action_defs) / sizeof(action_defs[0]))
+
+static const struct action_def *find_def(const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < ACTION_DEF_COUNT; i++)
+		if (strcmp(action_defs[i].type, type) == 0)
+			return &action_defs[i];
+	return NULL;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+/* String member KEY: NONEMPTY and at most MAX bytes, no NUL inside. */
+static int check_string(const json_t *action, const char *key, int nonempty,
+			size_t max, struct orch_error *err)
+{
+	const char *str;
+	size_t len;
+
+	if (doc_string(action, key, &str, err) != 0)
+		return -1;
+	len = json_string_length(json_object_get(action, key));
+	if (nonempty && len == 0)
+		return orch_error_set(err, ORCH_EX_DATAERR, "'%s' must not be empty", key);
+	if (len > max)
+		return orch_error_set(err, ORCH_EX_DATAERR, "'%s' is %zu bytes, at most %zu",
+				      key, len, max);
+	/* SQLite text and C strings both end at a NUL: refuse what would be
+	 * cut short. */
+	if (strlen(str) != len)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "'%s' must not contain NUL bytes", key);
+	return 0;
+}
+
+static int check_artifact_type(const json_t *action, const char *key,
+			       struct orch_error *err)
+{
+	const char *p;
+
+	if (check_string(action, key, 1, MAX_ARTIFACT_TYPE, err) != 0)
+		return -1;
+	for (p = json_string_value(json_object_get(action, key)); *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "'%s' may only hold a-z, 0-9, '.', '_' and '-'",
+					      key);
+	return 0;
+}
+
+static int check_key(const json_t *action, const char *key, struct orch_error *err)
+{
+	const char *str;
+	size_t i;
+
+	if (check_string(action, key, 1, MAX_KEY, err) != 0)
+		return -1;
+	str = json_string_value(json_object_get(action, key));
+	for (i = 0; i < sizeof(kept_keys) / sizeof(kept_keys[0]); i++)
+		if (strcmp(str, kept_keys[i]) == 0)
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "'%s' may not be '%s': orch keeps it", key, str);
+	return 0;
+}
+
+static int check_status(const json_t *action, const char *key, struct orch_error *err)
+{
+	static const char *const statuses[] = {
+		"pending", "in_progress", "completed", "cancelled",
+	};
+	const char *str;
+	size_t i;
+
+	if (doc_string(action, key, &str, err) != 0)
+		return -1;
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(str, statuses[i]) == 0)
+			return 0;
+	return orch_error_set(err, ORCH_EX_DATAERR,
+			      "'%s' must be pending, in_progress, completed or cancelled",
+			      key);
+}
+
+/* Already known present and not null. */
+static int check_to(const json_t *action, const char *key, struct orch_error *err)
+{
+	const json_t *v = json_object_get(action, key);
+
+	if (json_is_string(v))
+		return check_string(action, key, 1, ACTIONS_MAX_TEXT, err);
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		return 0;
+	return orch_error_set(err, ORCH_EX_DATAERR,
+			      "'%s' must be a stack name, a positive stack id or null", key);
+}
+
+static int check_value(const json_t *action, const char *key, struct orch_error *err)
+{
+	const json_t *v = json_object_get(action, key);
+	size_t n;
+
+	if (!v)
+		return orch_error_set(err, ORCH_EX_DATAERR, "'%s' is missing", key);
+	/* Memory goes into every later context: bound it like text. */
+	n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (n > ACTIONS_MAX_TEXT)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "'%s' is %zu bytes as JSON, at most %d",
+				      key, n, ACTIONS_MAX_TEXT);
+	return 0;
+}
+
+static int check_field(const json_t *action, const struct field *f,
+		       struct orch_error *err)
+{
+	const json_t *v = json_object_get(action, f->name);
+	int64_t n;
+
+	if (f->kind == FIELD_VALUE)
+		return check_value(action, f->name, err);
+	if ((!v || json_is_null(v)) && !f->required)
+		return 0;
+	switch (f->kind) {
+	case FIELD_TEXT:
+		return check_string(action, f->name, 1, ACTIONS_MAX_TEXT, err);
+	case FIELD_TEXT_OR_EMPTY:
+		return check_string(action, f->name, 0, ACTIONS_MAX_TEXT, err);
+	case FIELD_ARTIFACT:
+		return check_string(action, f->name, 1, ACTIONS_MAX_ARTIFACT, err);
+	case FIELD_ARTIFACT_TYPE:
+		return check_artifact_type(action, f->name, err);
+	case FIELD_PHASE:
+		return check_string(action, f->name, 1, MAX_PHASE, err);
+	case FIELD_KEY:
+		return check_key(action, f->name, err);
+	case FIELD_ID:
+		return doc_int(action, f->name, 1, INT64_MAX, &n, err);
+	case FIELD_PRIORITY:
+		return doc_int(action, f->name, 1, 5, &n, err);
+	case FIELD_STATUS:
+		return check_status(action, f->name, err);
+	case FIELD_TO:
+		return check_to(action, f->name, err);
+	case FIELD_VALUE:
+		break;
+	}
+	return 0;
+}
+
+/* Check ACTION against DEF; the message is not yet prefixed. */
+static int check_action(const json_t *action, const struct action_def *def,
+			struct orch_error *err)
+{
+	const struct field *f;
+	const char *key;
+	json_t *v;
+	int given = 0;
+
+	/* Unknown members first: a misspelt optional field ("prority") would
+	 * otherwise pass silently as absent. */
+	json_object_foreach((json_t *)action, key, v) {
+		if (strcmp(key, "type") == 0)
+			continue;
+		for (f = def->fields; f->name; f++)
+			if (strcmp(key, f->name) == 0)
+				break;
+		if (!f->name)
+			return orch_error_set(err, ORCH_EX_DATAERR, "unknown field '%s'", key);
+	}
+	for (f = def->fields; f->name; f++) {
+		if (check_field(action, f, err) != 0)
+			return -1;
+		v = json_object_get(action, f->name);
+		if (!f->required && v && !json_is_null(v))
+			given++;
+	}
+	if (def->needs_optional && !given) {
+		char *names = NULL, *next;
+		size_t n = 0, i = 0;
+
+		for (f = def->fields; f->name; f++)
+			if (!f->required)
+				n++;
+		for (f = def->fields; f->name; f++) {
+			if (f->required)
+				continue;
+			i++;
+			next = xasprintf("%s%s'%s'", names ? names : "",
+					 i == 1 ? "" : i == n ? " or " : ", ", f->name);
+			free(names);
+			names = next;
+		}
+		orch_error_set(err, ORCH_EX_DATAERR, "nothing to change: give %s",
+			       names ? names : "a field");
+		free(names);
+		return -1;
+	}
+	return 0;
+}
+
+/* The definition of ACTION, one of a validated document. */
+static const struct action_def *def_of(const json_t *action)
+{
+	return find_def(json_string_value(json_object_get(action, "type")));
+}
+
+int actions_validate(const json_t *doc, struct orch_error *err)
+{
+	const struct action_def *def;
+	const json_t *v;
+	json_t *actions, *action;
+	const char *type;
+	size_t i;
+
+	if (!json_is_object(doc))
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "expected a JSON object with an 'actions' array");
+	if (doc_array(doc, "actions", &actions, err) != 0)
+		return -1;
+	if (json_array_size(actions) > ACTIONS_MAX_COUNT)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "actions: %zu actions, at most %d",
+				      json_array_size(actions), ACTIONS_MAX_COUNT);
+	v = json_object_get(doc, "thinking");
+	if (v && !json_is_null(v) && !json_is_string(v))
+		return orch_error_set(err, ORCH_EX_DATAERR, "'thinking' must be a string");
+	v = json_object_get(doc, "usage");
+	if (v && !json_is_null(v) && !json_is_object(v))
+		return orch_error_set(err, ORCH_EX_DATAERR, "'usage' must be an object");
+
+	json_array_foreach(actions, i, action) {
+		if (!json_is_object(action))
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "action %zu: expected a JSON object", i + 1);
+		if (doc_string(action, "type", &type, err) != 0)
+			return orch_error_prefix(err, "action %zu", i + 1);
+		if (!(def = find_def(type)))
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "action %zu: unknown type '%s'", i + 1, type);
+		if (check_action(action, def, err) != 0)
+			return orch_error_prefix(err, "action %zu (%s)", i + 1, type);
+	}
+	return 0;
+}
+
+/* ---- applying --------------------------------------------------------- */
+
+static int check_agent(const char *agent, struct orch_error *err)
+{
+	if (!agent || orch_agent_index(agent) < 0)
+		return orch_error_set(err, ORCH_EX_DATAERR, "unknown agent '%s'",
+				      agent ? agent : "");
+	return 0;
+}
+
+int actions_apply(struct store *s, int64_t stack_id, const char *agent,
+		  const json_t *doc, int64_t now, struct orch_error *err)
+{
+	struct apply_ctx c = { s, stack_id, agent, now };
+	const struct action_def *def;
+	const json_t *actions;
+	json_t *action;
+	size_t i;
+
+	/* Validated again, cheaply, so no action below meets a missing or
+	 * mistyped member, whatever the caller did. */
+	if (check_agent(agent, err) != 0 || actions_validate(doc, err) != 0)
+		return -1;
+	/* A stack removed while its agent ran: say so, not "FOREIGN KEY
+	 * constraint failed". */
+	if (stack_exists(s, stack_id, err) != 0)
+		return -1;
+	actions = json_object_get(doc, "actions");
+	json_array_foreach(actions, i, action) {
+		def = def_of(action);
+		if (def->apply(&c, action, err) != 0)
+			return orch_error_prefix(err, "action %zu (%s)", i + 1, def->type);
+	}
+	return 0;
+}
+
+/* ---- the context ------------------------------------------------------ */
+
+/*
+ * Claim the builder's todo: the highest priority pending one, oldest
+ * first. 1 with *ID set, 0 when there is none, -1 with ERR.
+ */
+static int claim_todo(struct store *s, int64_t stack_id, int64_t *id,
+		      struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT id FROM todos"
+					 " WHERE stack_id = ? AND status = 'pending'"
+					 " ORDER BY priority DESC, id LIMIT 1", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	rc = query_int(s, st, id, "reading todos", err);
+	if (rc <= 0)
+		return rc;
+	if (!(st = store_prepare(s, "UPDATE todos SET status = 'in_progress'"
+				 " WHERE id = ?", err)))
+		return -1;
+	sqlite3_bind_int64(st, 1, *id);
+	if (step_done(s, st, "claiming the todo", err) != 0)
+		return -1;
+	return 1;
+}
+
+/* A new copy of the element of ARRAY whose "id" is ID, or NULL. */
+static json_t *copy_by_id(const json_t *array, int64_t id)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(array, i, v)
+		if (json_integer_value(json_object_get(v, "id")) == id)
+			return xjson(json_deep_copy(v));
+	return NULL;
+}
+
+/* N as a JSON integer, or null when 0. New reference. */
+static json_t *int_or_null(int64_t n)
+{
+	return n ? xjson(json_integer(n)) : json_null();
+}
+
+int context_build(struct store *s, int64_t stack_id, const char *agent,
+		  const char *reason, int64_t now, int64_t execution_id,
+		  int64_t cycle, struct agent_task *task, json_t **out,
+		  struct orch_error *err)
+{
+	struct agent_task claimed = { 0, 0, 0 };
+	json_t *doc = NULL, *snap = NULL, *t = NULL, *reason_json, *part;
+	int builder, rc = -1;
+
+	memset(task, 0, sizeof(*task));
+	*out = NULL;
+	if (check_agent(agent, err) != 0)
+		return -1;
+	reason_json = reason ? json_string(reason) : json_null();
+	if (!reason_json)
+		return orch_error_set(err, ORCH_EX_DATAERR, "reason is not valid UTF-8");
+	t = xjson(json_object());
+	xjson_set(t, "reason", reason_json);
+
+	/*
+	 * One transaction for the claim and everything the document shows, so
+	 * the snapshot has the todo in_progress and any failure before the
+	 * commit leaves it pending. Others only read.
+	 */
+	builder = strcmp(agent, "builder") == 0;
+	if ((builder ? store_begin(s, err) : store_exec(s, "BEGIN", err)) != 0) {
+		/* Perhaps the caller's transaction: not ours to roll back. */
+		json_decref(t);
+		return -1;
+	}
+	if (builder) {
+		rc = claim_todo(s, stack_id, &claimed.todo_id, err);
+		if (rc == 0) /* nothing pending, unless there is no stack */
+			rc = stack_exists(s, stack_id, err);
+		if (rc <= 0)
+			goto out;
+		rc = -1;
+	}
+	if (!(snap = snapshot_load(s, stack_id, err)))
+		goto out;
+
+	if (builder) {
+		part = copy_by_id(json_object_get(snap, "todos"), claimed.todo_id);
+		if (!part) {
+			orch_error_set(err, ORCH_EX_SOFTWARE,
+				       "claimed todo %lld is not in the snapshot",
+				       (long long)claimed.todo_id);
+			goto out;
+		}
+		xjson_set(t, "todo", part);
+	} else if (strcmp(agent, "communicator") == 0) {
+		/* The snapshot lists the unprocessed ones, oldest first. */
+		part = json_array_get(json_object_get(snap, "user_messages"), 0);
+		if (!part) {
+			rc = 0;
+			goto out;
+		}
+		claimed.user_message_id = json_integer_value(json_object_get(part, "id"));
+		xjson_set(t, "user_message", xjson(json_deep_copy(part)));
+	} else if (strcmp(agent, "planner") == 0) {
+		part = json_object_get(json_object_get(snap, "memory"), "planner");
+		claimed.recommendations =
+			json_array_size(json_object_get(part, KEY_RECOMMENDATIONS));
+	}
+
+	doc = xjson(json_pack("{sssisssI}", "type", "orch.context", "version", 1,
+			      "agent", agent, "now", (json_int_t)now));
+	xjson_set(doc, "execution_id", int_or_null(execution_id));
+	xjson_set(doc, "cycle", int_or_null(cycle));
+	xjson_set(doc, "task", t);
+	t = NULL;
+	xjson_set(doc, "snapshot", snap);
+	snap = NULL;
+	if (builder || strcmp(agent, "reviewer") == 0) {
+		if (!(part = snapshot_artifact_content(s, stack_id, err)))
+			goto out;
+	} else {
+		part = json_null();
+	}
+	xjson_set(doc, "artifact_content", part);
+
+	if (store_commit(s, err) != 0)
+		goto out;
+	*task = claimed;
+	*out = doc;
+	doc = NULL;
+	rc = 1;
+out:
+	store_rollback(s);
+	json_decref(doc);
+	json_decref(snap);
+	json_decref(t);
+	return rc;
+}
+
+/* ---- after the run ---------------------------------------------------- */
+
+/*
+ * Set KEY to NOW in AGENT's memory and drop the first CONSUME reviewer
+ * recommendations.
+ */
+static int finish_memory(struct store *s, int64_t stack_id, const char *agent,
+			 const char *key, size_t consume, int64_t now,
+			 struct orch_error *err)
+{
+	json_t *mem = snapshot_memory(s, stack_id, agent, err), *recs;
+	int rc;
+
+	if (!mem)
+		return -1;
+	xjson_set(mem, key, xjson(json_integer(now)));
+	recs = json_object_get(mem, KEY_RECOMMENDATIONS);
+	if (consume && json_is_array(recs)) {
+		if (consume > json_array_size(recs))
+			consume = json_array_size(recs);
+		while (consume--)
+			json_array_remove(recs, 0);
+	}
+	rc = memory_write(s, stack_id, agent, mem, now, err);
+	json_decref(mem);
+	return rc;
+}
+
+int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
+			   const struct agent_task *task, int64_t now,
+			   struct orch_error *err)
+{
+	sqlite3_stmt *st;
+
+	if (check_agent(agent, err) != 0)
+		return -1;
+	if (strcmp(agent, "planner") == 0)
+		return finish_memory(s, stack_id, agent, KEY_PLANNING_TIME,
+				     task->recommendations, now, err);
+	if (strcmp(agent, "reviewer") == 0)
+		return finish_memory(s, stack_id, agent, KEY_REVIEW_TIME, 0, now, err);
+	if (strcmp(agent, "builder") == 0 && task->todo_id) {
+		/* Unless the agent set the status itself. */
+		if (!(st = store_prepare(s, "UPDATE todos SET status = 'completed',"
+					 " completed_at = ?3 WHERE id = ?1"
+					 " AND stack_id = ?2 AND status = 'in_progress'",
+					 err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, task->todo_id);
+		sqlite3_bind_int64(st, 2, stack_id);
+		sqlite3_bind_int64(st, 3, now);
+		return step_done(s, st, "completing the builder's todo", err);
+	}
+	if (strcmp(agent, "communicator") == 0 && task->user_message_id) {
+		/* Unless the agent replied to it. */
+		if (!(st = store_prepare(s, "UPDATE user_messages SET processed = 1"
+					 " WHERE id = ?1 AND stack_id = ?2"
+					 " AND processed = 0", err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, task->user_message_id);
+		sqlite3_bind_int64(st, 2, stack_id);
+		return step_done(s, st, "marking the user message processed", err);
+	}
+	return 0;
+}
+
+int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
+			   const struct agent_task *task, struct orch_error *err)
+{
+	sqlite3_stmt *st;
+
+	if (check_agent(agent, err) != 0)
+		return -1;
+	if (strcmp(agent, "builder") != 0 || !task->todo_id)
+		return 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (!(st = store_prepare(s, "UPDATE todos SET status = 'pending'"
+				 " WHERE id = ?1 AND stack_id = ?2"
+				 " AND status = 'in_progress'", err)))
+		goto fail;
+	sqlite3_bind_int64(st, 1, task->todo_id);
+	sqlite3_bind_int64(st, 2, stack_id);
+	if (step_done(s, st, "releasing the builder's todo", err) != 0)
+		goto fail;
+	return store_commit(s, err);
+fail:
+	store_rollback(s);
+	return -1;
+}
