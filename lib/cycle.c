@@ -1,0 +1,358 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cycle.h"
+#include "orch.h"
+#include "xalloc.h"
+#include "banned.h"
+
+/*
+ * Field 22 of /proc/PID/stat, the start time in clock ticks, or -1. The
+ * command name (field 2) may hold spaces and parentheses, so the fields
+ * are counted from its last ')'.
+ */
+static long long proc_start_time(long pid)
+{
+	char path[64], *line = NULL, *p;
+	long long start = -1;
+	size_t cap = 0;
+	FILE *fp;
+	int field;
+
+	if (snprintf(path, sizeof(path), "/proc/%ld/stat", pid) >= (int)sizeof(path))
+		return -1;
+	if (!(fp = fopen(path, "r")))
+		return -1;
+	if (getline(&line, &cap, fp) > 0 && (p = strrchr(line, ')'))) {
+		/* p points at field 2's end; field 3 starts two bytes on. */
+		for (field = 2; field < 22 && p; field++)
+			p = strchr(p + 1, ' ');
+		if (p) {
+			char *end;
+
+			errno = 0;
+			start = strtoll(p + 1, &end, 10);
+			if (errno || end == p + 1)
+				start = -1;
+		}
+	}
+	free(line);
+	fclose(fp);
+	return start;
+}
+
+static char *host_name(void)
+{
+	char buf[256];
+
+	if (gethostname(buf, sizeof(buf)) != 0)
+		return xstrdup("localhost");
+	buf[sizeof(buf) - 1] = '\0';
+	return xstrdup(buf);
+}
+
+char *cycle_owner_self(void)
+{
+	char *host = host_name(), *owner;
+
+	owner = xasprintf("%s:%ld:%lld", host, (long)getpid(),
+			  proc_start_time((long)getpid()));
+	free(host);
+	return owner;
+}
+
+/*
+ * Whether OWNER ("HOST:PID:START") is a live process. Only a holder on
+ * this host can be checked; another host's lease is trusted until it
+ * expires.
+ */
+static int owner_alive(const char *owner)
+{
+	char *copy = xstrdup(owner), *start, *pid, *host = host_name();
+	int alive = 1;
+
+	start = strrchr(copy, ':');
+	if (start) {
+		*start++ = '\0';
+		pid = strrchr(copy, ':');
+		if (pid) {
+			long p;
+			char *end;
+
+			*pid++ = '\0';
+			errno = 0;
+			p = strtol(pid, &end, 10);
+			if (strcmp(copy, host) == 0 && !errno && *end == '\0' && p > 0) {
+				if (kill((pid_t)p, 0) != 0 && errno == ESRCH)
+					alive = 0;
+				else if (proc_start_time(p) != strtoll(start, NULL, 10))
+					alive = 0;
+			}
+		}
+	}
+	free(copy);
+	free(host);
+	return alive;
+}
+
+/* "HOST:PID" of an owner, for people (a new string). */
+static char *owner_short(const char *owner)
+{
+	const char *colon = strrchr(owner, ':');
+
+	return colon ? xstrndup(owner, (size_t)(colon - owner)) : xstrdup(owner);
+}
+
+void cycle_claim_release(struct cycle_claim *c)
+{
+	free(c->skip_reason);
+	free(c->abandoned_by);
+	memset(c, 0, sizeof(*c));
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what,
+		     struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_error(s, err, what);
+	return 0;
+}
+
+/* Inside the claim's transaction: the previous holder is gone. */
+static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
+			     struct cycle_claim *claim, struct orch_error *err)
+{
+	sqlite3_stmt *st;
+	char *why = claim->abandoned_by
+		? xasprintf("abandoned: its orch-exec (%s) is gone", claim->abandoned_by)
+		: xstrdup("abandoned: its orch-exec is gone");
+	int rc;
+
+	st = store_prepare(s, "UPDATE executions SET status = 'failed', ended_at = ?,"
+			   " error = ? WHERE stack_id = ? AND status = 'running'", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, stack_id);
+	if (step_done(s, st, "recovering an abandoned cycle", err) != 0)
+		goto fail;
+	st = store_prepare(s, "UPDATE todos SET status = 'pending'"
+			   " WHERE stack_id = ? AND status = 'in_progress'", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, stack_id);
+	if (step_done(s, st, "recovering an abandoned cycle", err) != 0)
+		goto fail;
+	claim->todos_returned = sqlite3_changes(s->db);
+	rc = 0;
+	goto out;
+fail:
+	rc = -1;
+out:
+	free(why);
+	return rc;
+}
+
+int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
+		int64_t now, int64_t ttl_ms, struct cycle_claim *claim,
+		struct orch_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	const char *state, *holder;
+	int64_t expires;
+	char *host = NULL;
+	int rc, stale = 0;
+
+	memset(claim, 0, sizeof(*claim));
+	if (store_begin(s, err) != 0)
+		return -1;
+	st = store_prepare(s, "SELECT execution_state, lease_owner, COALESCE(lease_expires_at, 0),"
+			   " EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
+			   " FROM stacks WHERE id = ?1", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, stack_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		claim->skip_reason = xstrdup("stack was deleted");
+		goto done;
+	}
+	if (rc != SQLITE_ROW) {
+		store_error(s, err, "reading the lease");
+		goto fail;
+	}
+	state = (const char *)sqlite3_column_text(st, 0);
+	holder = (const char *)sqlite3_column_text(st, 1);
+	expires = sqlite3_column_int64(st, 2);
+	if (strcmp(state, "running") != 0) {
+		claim->skip_reason = xasprintf("stack is %s", state);
+		goto done;
+	}
+	if (holder && *holder) {
+		if (expires > now && owner_alive(holder)) {
+			char *who = owner_short(holder);
+
+			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
+			free(who);
+			goto done;
+		}
+		claim->abandoned_by = owner_short(holder);
+		stale = 1;
+	}
+	/* A cycle left running without a lease holder is abandoned too. */
+	if (sqlite3_column_int(st, 3))
+		stale = 1;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (stale && recover_abandoned(s, stack_id, now, claim, err) != 0)
+		goto fail;
+
+	st = store_prepare(s, "INSERT INTO executions (stack_id, cycle, status, started_at, owner)"
+			   " VALUES (?1, (SELECT COALESCE(MAX(cycle), 0) + 1 FROM executions"
+			   " WHERE stack_id = ?1), 'running', ?2, ?3) RETURNING id, cycle", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		store_error(s, err, "starting a cycle");
+		goto fail;
+	}
+	claim->execution_id = sqlite3_column_int64(st, 0);
+	claim->cycle = sqlite3_column_int64(st, 1);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+
+	host = owner_short(owner);
+	if (strrchr(host, ':'))
+		*strrchr(host, ':') = '\0';
+	st = store_prepare(s, "UPDATE stacks SET lease_owner = ?, lease_host = ?,"
+			   " lease_pid = ?, lease_expires_at = ?, lease_execution_id = ?"
+			   " WHERE id = ?", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)getpid());
+	sqlite3_bind_int64(st, 4, now + ttl_ms < now ? INT64_MAX : now + ttl_ms);
+	sqlite3_bind_int64(st, 5, claim->execution_id);
+	sqlite3_bind_int64(st, 6, stack_id);
+	if (step_done(s, st, "taking the lease", err) != 0) {
+		st = NULL;
+		goto fail;
+	}
+	st = NULL;
+	claim->claimed = 1;
+done:
+	sqlite3_finalize(st);
+	free(host);
+	return store_commit(s, err);
+fail:
+	sqlite3_finalize(st);
+	free(host);
+	store_rollback(s);
+	cycle_claim_release(claim);
+	return -1;
+}
+
+int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
+	      const char *owner, const char *status, const char *error,
+	      const json_t *summary, const json_t *execution, int64_t now,
+	      struct orch_error *err)
+{
+	char *summary_text = json_dumps(summary, JSON_COMPACT);
+	char *graph_text = json_dumps(execution, JSON_COMPACT);
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (!summary_text || !graph_text) {
+		orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	if (store_begin(s, err) != 0)
+		goto out;
+	st = store_prepare(s, "UPDATE executions SET status = ?, ended_at = ?, error = ?,"
+			   " summary = ? WHERE id = ?", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	if (error)
+		sqlite3_bind_text(st, 3, error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, summary_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, execution_id);
+	if (step_done(s, st, "recording the cycle", err) != 0)
+		goto fail;
+	st = store_prepare(s, "INSERT OR REPLACE INTO graphs (execution_id, graph)"
+			   " VALUES (?, ?)", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, execution_id);
+	sqlite3_bind_text(st, 2, graph_text, -1, SQLITE_STATIC);
+	if (step_done(s, st, "recording the graph", err) != 0)
+		goto fail;
+	st = store_prepare(s, "UPDATE stacks SET lease_owner = NULL, lease_host = NULL,"
+			   " lease_pid = NULL, lease_expires_at = NULL, lease_execution_id = NULL"
+			   " WHERE id = ? AND lease_owner = ?", err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	if (step_done(s, st, "releasing the lease", err) != 0)
+		goto fail;
+	rc = store_commit(s, err);
+	goto out;
+fail:
+	store_rollback(s);
+out:
+	free(summary_text);
+	free(graph_text);
+	return rc;
+}
+
+int cycle_trace(struct store *s, const struct cycle_trace *t,
+		struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s,
+		"INSERT INTO traces (execution_id, stack_id, agent, attempt, started_at,"
+		" ended_at, status, exit_status, input, output, error, usage)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+	char *usage = NULL;
+	int rc;
+
+	if (!st)
+		return -1;
+	if (t->usage && !(usage = json_dumps(t->usage, JSON_COMPACT))) {
+		sqlite3_finalize(st);
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
+	}
+	sqlite3_bind_int64(st, 1, t->execution_id);
+	sqlite3_bind_int64(st, 2, t->stack_id);
+	sqlite3_bind_text(st, 3, t->agent, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, t->attempt);
+	sqlite3_bind_int64(st, 5, t->started_at);
+	sqlite3_bind_int64(st, 6, t->ended_at);
+	sqlite3_bind_text(st, 7, t->status, -1, SQLITE_STATIC);
+	if (t->exit_status >= 0)
+		sqlite3_bind_int(st, 8, t->exit_status);
+	if (t->input)
+		sqlite3_bind_text(st, 9, t->input, -1, SQLITE_STATIC);
+	if (t->output)
+		sqlite3_bind_text(st, 10, t->output, (int)t->output_len, SQLITE_STATIC);
+	if (t->error)
+		sqlite3_bind_text(st, 11, t->error, -1, SQLITE_STATIC);
+	if (usage)
+		sqlite3_bind_text(st, 12, usage, -1, SQLITE_STATIC);
+	rc = step_done(s, st, "recording a trace", err);
+	free(usage);
+	return rc;
+}

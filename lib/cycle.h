@@ -1,0 +1,81 @@
+/*
+ * cycle.h - one stack's cycle as the store records it: the lease that
+ * keeps two pipelines off the same stack, the execution row, the executed
+ * graph, and a trace per agent run.
+ *
+ * The lease lives in the stack's row (lease_owner, lease_host, lease_pid,
+ * lease_expires_at, lease_execution_id). An owner is "HOST:PID:START",
+ * START being the process's start time in clock ticks, so a recycled pid
+ * is not mistaken for the holder. A lease is free when it is empty, when
+ * it has expired, or when its holder on this host is gone (crashed, or
+ * killed with SIGKILL): taking it over marks the abandoned cycle failed and
+ * returns the stack's in_progress todos to pending, because no agent of
+ * that stack can be running any more.
+ */
+#ifndef ORCH_CYCLE_H
+#define ORCH_CYCLE_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "error.h"
+#include "store.h"
+
+/* This process as a lease owner: a new string "HOST:PID:START". */
+char *cycle_owner_self(void);
+
+struct cycle_claim {
+	int claimed;            /* 1: the cycle is ours to run */
+	char *skip_reason;      /* owned; why not, when claimed is 0 */
+	int64_t execution_id;   /* the new execution row */
+	int64_t cycle;          /* its number for this stack, from 1 */
+	char *abandoned_by;     /* owned; the dead holder taken over, or NULL */
+	int64_t todos_returned; /* in_progress todos put back to pending */
+};
+
+void cycle_claim_release(struct cycle_claim *c);
+
+/*
+ * Try to start a cycle of STACK_ID for OWNER at NOW, holding the lease
+ * until NOW + TTL_MS, in one transaction. Not claimed (0 with
+ * skip_reason) when the stack is gone ("stack was deleted"), not running
+ * ("stack is paused"), or leased by a live holder ("another pipeline holds
+ * the stack (HOST:PID)"). Returns 0 (see CLAIM->claimed) or -1 with ERR.
+ */
+int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
+		int64_t now, int64_t ttl_ms, struct cycle_claim *claim,
+		struct orch_error *err);
+
+/*
+ * End the cycle: the execution row's STATUS ("completed" or "failed"),
+ * end time, ERROR (may be NULL) and SUMMARY (borrowed JSON), the executed
+ * graph EXECUTION (borrowed), and the lease released if OWNER still holds
+ * it. One transaction. 0 or -1 with ERR.
+ */
+int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
+	      const char *owner, const char *status, const char *error,
+	      const json_t *summary, const json_t *execution, int64_t now,
+	      struct orch_error *err);
+
+/* What one agent run left behind, for cycle_trace(). All borrowed. */
+struct cycle_trace {
+	int64_t execution_id;
+	int64_t stack_id;
+	const char *agent;
+	int attempt;            /* from 1 */
+	int64_t started_at;
+	int64_t ended_at;
+	const char *status;     /* completed, failed */
+	int exit_status;        /* -1 when it did not exit normally */
+	const char *input;      /* the context document, or NULL */
+	const char *output;     /* what the agent printed, or NULL */
+	size_t output_len;      /* bytes in output */
+	const char *error;      /* or NULL */
+	const json_t *usage;    /* the actions document's usage, or NULL */
+};
+
+/* Insert a trace row (in the caller's transaction, if any). 0 or -1. */
+int cycle_trace(struct store *s, const struct cycle_trace *t,
+		struct orch_error *err);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * exec.h - running execution graphs: the scheduler behind orch-exec.
+ *
+ * Every graph added is one stack's cycle. exec_run() claims each stack's
+ * lease (cycle.h), then runs the nodes of all graphs from one poll() loop:
+ * a node starts as soon as the nodes it depends on have completed and a
+ * slot is free (at most `jobs` children at once, across all stacks),
+ * highest priority first. Each node is one agent run (or several, with
+ * retries): context_build(), the command as a child (spawn.h), then its
+ * actions validated and applied in one transaction (actions.h). A node
+ * whose dependency did not complete is skipped; a failure never stops a
+ * sibling. When a stack's last node ends, its orch.execution document is
+ * recorded (cycle_end) and handed to the caller.
+ */
+#ifndef ORCH_EXEC_H
+#define ORCH_EXEC_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "error.h"
+#include "orch.h"
+#include "store.h"
+
+struct exec_config {
+	char **argv[ORCH_AGENT_COUNT]; /* borrowed: each agent's command words */
+	int jobs;                /* children running at once, all stacks: 1 or more */
+	int64_t timeout_ms;      /* per attempt; 0 for none */
+	int64_t kill_after_ms;   /* from SIGTERM to SIGKILL on a timeout */
+	int retries;             /* further attempts after a failed one */
+	int64_t retry_delay_ms;  /* first backoff; doubled per retry, with jitter */
+	int barrier;             /* a wave starts when the last one has ended */
+	int64_t wave_delay_ms;   /* and this long after it (implies barrier) */
+	const char *owner;       /* borrowed: the lease owner, cycle_owner_self() */
+};
+
+/* Called with each stack's orch.execution document (borrowed) as soon as
+ * the stack's cycle ends; a nonzero return stops the run (a write error). */
+typedef int (*exec_emit_fn)(const json_t *execution, void *arg);
+
+struct exec;
+
+struct exec *exec_new(struct store *s, const struct exec_config *cfg);
+void exec_free(struct exec *e);
+
+/*
+ * Check GRAPH (an orch.graph document; STOLEN, also on failure) and queue
+ * it. Error 65 names the field: "nodes[1]: 'deps' names 'reviewer', which
+ * is not an earlier node". More than ORCH_MAX_NODES nodes in all is 65 too.
+ */
+int exec_add(struct exec *e, json_t *graph, struct orch_error *err);
+
+/*
+ * Run everything queued, calling EMIT for each stack. Returns 0 when every
+ * cycle was run and recorded (agents may have failed: that is data), or -1
+ * with ERR: a store error recording a cycle (the other stacks still ran),
+ * EMIT's failure (70), or an interruption by SIGINT, SIGTERM or SIGHUP
+ * (75), after which running agents are killed and their cycles recorded
+ * as failed.
+ */
+int exec_run(struct exec *e, exec_emit_fn emit, void *arg, struct orch_error *err);
+
+#endif

@@ -1,0 +1,380 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdnoreturn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "orch.h"
+#include "spawn.h"
+#include "xalloc.h"
+#include "banned.h"
+
+#define READ_CHUNK 65536
+
+/* SIGCHLD writes a byte here so poll() wakes up when a child exits. */
+static int sigchld_pipe[2] = { -1, -1 };
+
+static void on_sigchld(int sig)
+{
+	int saved = errno;
+	char c = 0;
+
+	(void)sig;
+	/* Full pipe means a wake-up is already pending: nothing lost. */
+	if (write(sigchld_pipe[1], &c, 1) < 0)
+		errno = saved;
+	errno = saved;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	interrupted = sig;
+	on_sigchld(sig);
+}
+
+int spawn_interrupted(void)
+{
+	return interrupted;
+}
+
+int spawn_init(struct orch_error *err)
+{
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	if (sigchld_pipe[0] >= 0)
+		return sigchld_pipe[0];
+	if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	if (sigaction(SIGCHLD, &sa, NULL) != 0)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "sigaction: %s", strerror(errno));
+	/* No SA_RESTART: a stop signal must also end a poll() at once. */
+	sa.sa_handler = on_interrupt;
+	sa.sa_flags = 0;
+	for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		if (sigaction(stops[i], &sa, NULL) != 0)
+			return orch_error_set(err, ORCH_EX_SOFTWARE, "sigaction: %s",
+					      strerror(errno));
+	/* A child that exits before reading its context must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	return sigchld_pipe[0];
+}
+
+void spawn_drain_signal(void)
+{
+	char buf[256];
+
+	while (read(sigchld_pipe[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void buf_reserve(struct spawn_buf *b, size_t more)
+{
+	if (b->cap - b->len > more)
+		return;
+	while (b->cap - b->len <= more)
+		b->cap = b->cap ? b->cap * 2 : READ_CHUNK + 1;
+	b->data = xreallocarray(b->data, b->cap, 1);
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static noreturn void exec_child(int in, int out, int errfd, int report,
+			   pid_t parent, char *const argv[])
+{
+	sigset_t none;
+	int e;
+
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The parent may have died before prctl took effect. */
+	if (getppid() != parent)
+		_exit(127);
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
+		goto fail;
+	execvp(argv[0], argv);
+fail:
+	e = errno;
+	if (write(report, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+void child_init(struct child *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->in_fd = c->out_fd = c->err_fd = -1;
+}
+
+int child_start(struct child *c, char *const argv[], const char *input,
+		size_t input_len, size_t out_max, int64_t timeout_ms,
+		int64_t kill_after_ms, struct orch_error *err)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
+	int report[2] = { -1, -1 }, child_errno = 0;
+	pid_t parent = getpid(), pid;
+	ssize_t n;
+
+	child_init(c);
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+	    pipe2(er, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+		orch_error_set(err, ORCH_EX_SOFTWARE, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		orch_error_set(err, ORCH_EX_TEMPFAIL, "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		exec_child(in[0], out[1], er[1], report[1], parent, argv);
+	/* Both sides set the group, so neither order of events races. */
+	setpgid(pid, pid);
+	close_fd(&in[0]);
+	close_fd(&out[1]);
+	close_fd(&er[1]);
+	close_fd(&report[1]);
+	/* EOF on the report pipe: exec succeeded (close-on-exec closed it). */
+	do
+		n = read(report[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close_fd(&report[0]);
+	if (n == (ssize_t)sizeof(child_errno)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		orch_error_set(err, ORCH_EX_UNAVAILABLE, "cannot run '%s': %s",
+			       argv[0], strerror(child_errno));
+		goto fail;
+	}
+	c->pid = pid;
+	c->in_fd = in[1];
+	c->out_fd = out[0];
+	c->err_fd = er[0];
+	fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
+	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(c->err_fd, F_SETFL, O_NONBLOCK);
+	c->input = input;
+	c->input_len = input_len;
+	c->out_max = out_max;
+	c->kill_after = kill_after_ms;
+	if (timeout_ms > 0)
+		c->deadline = orch_mono_ms() + timeout_ms;
+	if (input_len == 0)
+		close_fd(&c->in_fd);
+	return 0;
+fail:
+	close_fd(&in[0]);
+	close_fd(&in[1]);
+	close_fd(&out[0]);
+	close_fd(&out[1]);
+	close_fd(&er[0]);
+	close_fd(&er[1]);
+	close_fd(&report[0]);
+	close_fd(&report[1]);
+	return -1;
+}
+
+int child_poll_fds(const struct child *c, struct pollfd *fds)
+{
+	int n = 0;
+
+	if (c->in_fd >= 0)
+		fds[n++] = (struct pollfd){ c->in_fd, POLLOUT, 0 };
+	if (c->out_fd >= 0)
+		fds[n++] = (struct pollfd){ c->out_fd, POLLIN, 0 };
+	if (c->err_fd >= 0)
+		fds[n++] = (struct pollfd){ c->err_fd, POLLIN, 0 };
+	return n;
+}
+
+static void kill_group(struct child *c, int sig)
+{
+	if (c->pid > 0)
+		kill(-c->pid, sig);
+}
+
+static void write_input(struct child *c)
+{
+	while (c->input_off < c->input_len) {
+		ssize_t n = write(c->in_fd, c->input + c->input_off,
+				  c->input_len - c->input_off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			/* EPIPE: the child does not want the rest; its exit
+			 * status will say whether that is a failure. */
+			break;
+		}
+		c->input_off += (size_t)n;
+	}
+	close_fd(&c->in_fd);
+}
+
+/* Read what is there on *FD into B; EOF closes *FD. */
+static void read_into(struct child *c, int *fd, struct spawn_buf *b, size_t max,
+		      int is_stdout)
+{
+	char scratch[READ_CHUNK];
+
+	while (*fd >= 0) {
+		ssize_t n;
+
+		if (b->len < max) {
+			buf_reserve(b, READ_CHUNK);
+			n = read(*fd, b->data + b->len, READ_CHUNK);
+		} else {
+			n = read(*fd, scratch, sizeof(scratch));
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close_fd(fd);
+			return;
+		}
+		if (b->len < max) {
+			b->len += (size_t)n;
+			if (b->len > max) {
+				if (!is_stdout)
+					c->err_dropped += b->len - max;
+				b->len = max;
+				if (is_stdout)
+					c->out_overflow = 1;
+			}
+			b->data[b->len] = '\0';
+		} else if (is_stdout) {
+			c->out_overflow = 1;
+		} else {
+			c->err_dropped += (size_t)n;
+		}
+		if (c->out_overflow && is_stdout) {
+			/* Never truncate silently: the run fails, so stop it. */
+			kill_group(c, SIGKILL);
+			close_fd(fd);
+			return;
+		}
+	}
+}
+
+void child_handle(struct child *c, const struct pollfd *fds, int nfds)
+{
+	int i;
+
+	for (i = 0; i < nfds; i++) {
+		if (!fds[i].revents)
+			continue;
+		if (fds[i].fd == c->in_fd)
+			write_input(c);
+		else if (fds[i].fd == c->out_fd)
+			read_into(c, &c->out_fd, &c->out, c->out_max, 1);
+		else if (fds[i].fd == c->err_fd)
+			read_into(c, &c->err_fd, &c->err, SPAWN_MAX_STDERR, 0);
+	}
+}
+
+void child_reap(struct child *c)
+{
+	int status;
+	pid_t r;
+
+	if (c->pid <= 0)
+		return;
+	do
+		r = waitpid(c->pid, &status, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r != c->pid)
+		return;
+	c->pid = -1;
+	c->status = status;
+	close_fd(&c->in_fd);
+	/* What is still in the pipes is the child's; a grandchild holding
+	 * them open must not keep the node running. */
+	read_into(c, &c->out_fd, &c->out, c->out_max, 1);
+	read_into(c, &c->err_fd, &c->err, SPAWN_MAX_STDERR, 0);
+	close_fd(&c->out_fd);
+	close_fd(&c->err_fd);
+}
+
+int64_t child_check_time(struct child *c, int64_t now)
+{
+	if (c->pid <= 0)
+		return 0;
+	if (c->deadline && !c->timed_out && now >= c->deadline) {
+		c->timed_out = 1;
+		kill_group(c, SIGTERM);
+		c->kill_at = now + c->kill_after;
+	}
+	if (c->kill_at && now >= c->kill_at) {
+		kill_group(c, SIGKILL);
+		c->kill_at = 0;
+	}
+	if (c->kill_at)
+		return c->kill_at;
+	return c->timed_out ? 0 : c->deadline;
+}
+
+int child_done(const struct child *c)
+{
+	return c->pid < 0 && c->out_fd < 0 && c->err_fd < 0;
+}
+
+void child_kill(struct child *c)
+{
+	if (c->pid > 0) {
+		kill_group(c, SIGKILL);
+		while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
+			;
+		c->pid = -1;
+	}
+	close_fd(&c->in_fd);
+	close_fd(&c->out_fd);
+	close_fd(&c->err_fd);
+}
+
+void child_release(struct child *c)
+{
+	child_kill(c);
+	free(c->out.data);
+	free(c->err.data);
+	child_init(c);
+}
+
+char *child_last_stderr_line(const struct child *c)
+{
+	const char *s = c->err.data;
+	size_t end = c->err.len, start;
+
+	if (!s)
+		return xstrdup("");
+	while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' ||
+			   s[end - 1] == ' ' || s[end - 1] == '\t'))
+		end--;
+	start = end;
+	while (start > 0 && s[start - 1] != '\n')
+		start--;
+	return xstrndup(s + start, end - start);
+}
