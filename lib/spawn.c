@@ -95,14 +95,24 @@ static void buf_reserve(struct spawn_buf *b, size_t more)
 	b->data = xreallocarray(b->data, b->cap, 1);
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static noreturn void exec_child(int in, int out, int errfd, int report,
-			   pid_t parent, char *const argv[])
+/*
+ * The child, between vfork() and exec: it shares the parent's memory until
+ * then, so it only makes system calls, writes nothing but *CHILD_ERRNO, and
+ * never returns. Every signal is blocked on entry (see child_start): the
+ * handlers, which would run in the parent's memory, are reset first.
+ */
+static noreturn void exec_child(int in, int out, int errfd, pid_t parent,
+				char *const argv[], volatile int *child_errno)
 {
+	static const int handled[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	struct sigaction dfl;
 	sigset_t none;
-	int e;
+	size_t i;
 
-	signal(SIGPIPE, SIG_DFL);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaction(handled[i], &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setpgid(0, 0);
@@ -114,9 +124,7 @@ static noreturn void exec_child(int in, int out, int errfd, int report,
 		goto fail;
 	execvp(argv[0], argv);
 fail:
-	e = errno;
-	if (write(report, &e, sizeof(e)) < 0)
-		_exit(127);
+	*child_errno = errno ? errno : ENOEXEC;
 	_exit(127);
 }
 
@@ -126,40 +134,45 @@ void child_init(struct child *c)
 	c->in_fd = c->out_fd = c->err_fd = -1;
 }
 
+/*
+ * vfork(), not fork(): copying the page tables of the parent and then
+ * faulting on every page it touches before the child execs costs more
+ * than the agent itself for instant commands (this is why ninja uses
+ * posix_spawn). posix_spawn cannot set PR_SET_PDEATHSIG, hence vfork.
+ */
 int child_start(struct child *c, char *const argv[], const char *input,
 		size_t input_len, size_t out_max, int64_t timeout_ms,
 		int64_t kill_after_ms, struct orch_error *err)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
-	int report[2] = { -1, -1 }, child_errno = 0;
+	volatile int child_errno = 0;
 	pid_t parent = getpid(), pid;
-	ssize_t n;
+	sigset_t all, old;
 
 	child_init(c);
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-	    pipe2(er, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+	    pipe2(er, O_CLOEXEC) != 0) {
 		orch_error_set(err, ORCH_EX_SOFTWARE, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	pid = fork();
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = vfork();
+	if (pid == 0)
+		exec_child(in[0], out[1], er[1], parent, argv, &child_errno);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		orch_error_set(err, ORCH_EX_TEMPFAIL, "fork: %s", strerror(errno));
+		orch_error_set(err, ORCH_EX_TEMPFAIL, "vfork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0)
-		exec_child(in[0], out[1], er[1], report[1], parent, argv);
 	/* Both sides set the group, so neither order of events races. */
 	setpgid(pid, pid);
 	close_fd(&in[0]);
 	close_fd(&out[1]);
 	close_fd(&er[1]);
-	close_fd(&report[1]);
-	/* EOF on the report pipe: exec succeeded (close-on-exec closed it). */
-	do
-		n = read(report[0], &child_errno, sizeof(child_errno));
-	while (n < 0 && errno == EINTR);
-	close_fd(&report[0]);
-	if (n == (ssize_t)sizeof(child_errno)) {
+	/* vfork returns once the child has exec'd or exited: the errno it
+	 * left says which. */
+	if (child_errno) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		orch_error_set(err, ORCH_EX_UNAVAILABLE, "cannot run '%s': %s",
@@ -189,8 +202,6 @@ fail:
 	close_fd(&out[1]);
 	close_fd(&er[0]);
 	close_fd(&er[1]);
-	close_fd(&report[0]);
-	close_fd(&report[1]);
 	return -1;
 }
 
