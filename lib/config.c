@@ -1,0 +1,350 @@
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "orch.h"
+#include "xalloc.h"
+#include "banned.h"
+
+void config_release(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->entries[i].key);
+		free(c->entries[i].value);
+		free(c->entries[i].origin);
+	}
+	free(c->entries);
+	c->entries = NULL;
+	c->n = 0;
+	c->alloc = 0;
+}
+
+static struct config_entry *find(const struct config *c, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->entries[i].key, key) == 0)
+			return &c->entries[i];
+	return NULL;
+}
+
+/*
+ * A key is set at most once: a later setting replaces the earlier entry and
+ * moves to the end, so the entries stay in the order of their last setting.
+ */
+void config_set(struct config *c, const char *key, const char *value,
+		const char *origin)
+{
+	struct config_entry *e = find(c, key);
+
+	if (e) {
+		free(e->key);
+		free(e->value);
+		free(e->origin);
+		memmove(e, e + 1, (size_t)(c->entries + c->n - (e + 1)) * sizeof(*e));
+		c->n--;
+	}
+	if (c->n == c->alloc) {
+		c->alloc = c->alloc ? 2 * c->alloc : 8;
+		c->entries = xreallocarray(c->entries, c->alloc, sizeof(*c->entries));
+	}
+	e = &c->entries[c->n++];
+	e->key = xstrdup(key);
+	e->value = xstrdup(value);
+	e->origin = origin ? xstrdup(origin) : NULL;
+}
+
+const char *config_get(const struct config *c, const char *key)
+{
+	const struct config_entry *e = find(c, key);
+
+	return e ? e->value : NULL;
+}
+
+const char *config_origin(const struct config *c, const char *key)
+{
+	const struct config_entry *e = find(c, key);
+
+	return e ? e->origin : NULL;
+}
+
+int config_get_int(const struct config *c, const char *key, int64_t min,
+		   int64_t max, int64_t *out, struct orch_error *err)
+{
+	const struct config_entry *e = find(c, key);
+	char *end;
+	long long v;
+
+	if (!e)
+		return 0;
+	errno = 0;
+	v = strtoll(e->value, &end, 10);
+	if (e->value[0] == '\0' || isspace((unsigned char)e->value[0]) ||
+	    *end != '\0' || errno == ERANGE || v < min || v > max) {
+		if (e->origin)
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "%s = '%s' (%s): expected a whole number from %lld to %lld",
+					      key, e->value, e->origin, (long long)min,
+					      (long long)max);
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "%s = '%s': expected a whole number from %lld to %lld",
+				      key, e->value, (long long)min, (long long)max);
+	}
+	*out = v;
+	return 0;
+}
+
+static int is_key_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '-' || ch == '.';
+}
+
+/* KEY[0..N) is dotted words of [a-z0-9_-]: no empty word. */
+static int valid_key(const char *key, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || key[0] == '.' || key[n - 1] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!is_key_char(key[i]))
+			return 0;
+		if (key[i] == '.' && key[i + 1] == '.')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Parse one line (without its newline, LEN bytes) into TMP. Returns 0 for a
+ * setting, a blank or a comment, -1 for a malformed line.
+ */
+static int parse_line(struct config *tmp, char *line, size_t len,
+		      const char *origin)
+{
+	char *p = line, *key, *value, *end = line + len;
+	size_t keylen;
+
+	if (memchr(line, '\0', len))
+		return -1;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (p == end || *p == '#')
+		return 0;
+	key = p;
+	while (p < end && is_key_char(*p))
+		p++;
+	keylen = (size_t)(p - key);
+	if (!valid_key(key, keylen))
+		return -1;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p == end || *p != '=')
+		return -1;
+	value = p + 1;
+	while (value < end && isspace((unsigned char)*value))
+		value++;
+	while (end > value && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	key[keylen] = '\0';
+	config_set(tmp, key, value, origin);
+	return 0;
+}
+
+/* Settings reach C only when the whole file parses. */
+int config_load_file(struct config *c, const char *path, int missing_ok,
+		     struct orch_error *err)
+{
+	struct config tmp = CONFIG_INIT;
+	FILE *fp;
+	char *line = NULL, *origin;
+	size_t cap = 0, i;
+	ssize_t len;
+	unsigned long long lineno = 0;
+	int rc = -1;
+
+	if (!(fp = fopen(path, "re"))) {
+		if (errno == ENOENT && missing_ok)
+			return 0;
+		return orch_error_set(err, ORCH_EX_NOINPUT,
+				      "cannot open configuration file '%s': %s", path,
+				      strerror(errno));
+	}
+	errno = 0;
+	while ((len = getline(&line, &cap, fp)) >= 0) {
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		origin = xasprintf("%s:%llu", path, lineno);
+		if (parse_line(&tmp, line, (size_t)len, origin) != 0) {
+			orch_error_set(err, ORCH_EX_DATAERR, "%s: expected 'key = value'",
+				       origin);
+			free(origin);
+			goto out;
+		}
+		free(origin);
+	}
+	if (ferror(fp)) {
+		orch_error_set(err, ORCH_EX_NOINPUT,
+			       "cannot read configuration file '%s': %s", path,
+			       strerror(errno ? errno : EIO));
+		goto out;
+	}
+	for (i = 0; i < tmp.n; i++)
+		config_set(c, tmp.entries[i].key, tmp.entries[i].value,
+			   tmp.entries[i].origin);
+	rc = 0;
+out:
+	free(line);
+	fclose(fp);
+	config_release(&tmp);
+	return rc;
+}
+
+char *config_default_path(void)
+{
+	const char *env = getenv("XDG_CONFIG_HOME");
+
+	if (env && *env)
+		return xasprintf("%s/orch/config", env);
+	env = getenv("HOME");
+	if (env && *env)
+		return xasprintf("%s/.config/orch/config", env);
+	return NULL;
+}
+
+/* A growable string: the word being built. */
+struct word {
+	char *buf;  /* owned */
+	size_t len; /* bytes used, without the terminating NUL */
+	size_t cap; /* bytes allocated */
+};
+
+static void word_add(struct word *w, char ch)
+{
+	if (w->len + 1 >= w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 32;
+		w->buf = xreallocarray(w->buf, w->cap, 1);
+	}
+	w->buf[w->len++] = ch;
+	w->buf[w->len] = '\0';
+}
+
+/* S for a one-line message: control characters become '?'. New string. */
+static char *one_line(const char *s)
+{
+	char *out = xstrdup(s), *p;
+
+	for (p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return out;
+}
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' ||
+	       ch == '\v' || ch == '\f';
+}
+
+/*
+ * The POSIX shell's rules for quotes and backslashes and nothing else.
+ * Outside quotes a backslash takes the next character literally (a
+ * backslash-newline vanishes; a backslash at the very end is kept). In
+ * double quotes a backslash escapes only " \ $ ` and newline.
+ */
+char **words_split(const char *s, struct orch_error *err)
+{
+	char **argv = NULL;
+	size_t argc = 0, alloc = 0;
+	struct word w = { NULL, 0, 0 };
+	int in_word = 0;
+	const char *p = s;
+	char *shown;
+
+	for (;;) {
+		char ch = *p;
+
+		if (ch == '\0' || is_blank(ch)) {
+			if (in_word) {
+				if (argc + 2 > alloc) {
+					alloc = alloc ? 2 * alloc : 8;
+					argv = xreallocarray(argv, alloc, sizeof(*argv));
+				}
+				argv[argc++] = w.buf ? w.buf : xstrdup("");
+				argv[argc] = NULL;
+				w.buf = NULL;
+				w.len = w.cap = 0;
+				in_word = 0;
+			}
+			if (ch == '\0')
+				break;
+			p++;
+			continue;
+		}
+		if (ch == '\\' && p[1] == '\n') {
+			p += 2;
+			continue;
+		}
+		in_word = 1;
+		if (ch == '\\') {
+			word_add(&w, p[1] ? p[1] : '\\');
+			p += p[1] ? 2 : 1;
+		} else if (ch == '\'') {
+			for (p++; *p && *p != '\''; p++)
+				word_add(&w, *p);
+			if (*p != '\'')
+				goto unterminated;
+			p++;
+		} else if (ch == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1] && strchr("\"\\$`\n", p[1])) {
+					p++;
+					if (*p == '\n')
+						continue;
+				}
+				word_add(&w, *p);
+			}
+			if (*p != '"')
+				goto unterminated;
+			p++;
+		} else {
+			word_add(&w, ch);
+			p++;
+		}
+	}
+	if (argc == 0) {
+		orch_error_set(err, ORCH_EX_DATAERR, "empty command");
+		free(argv);
+		return NULL;
+	}
+	return argv;
+
+unterminated:
+	shown = one_line(s);
+	orch_error_set(err, ORCH_EX_DATAERR, "unterminated quote in '%s'", shown);
+	free(shown);
+	free(w.buf);
+	words_free(argv);
+	return NULL;
+}
+
+void words_free(char **argv)
+{
+	size_t i;
+
+	if (!argv)
+		return;
+	for (i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
