@@ -1,13 +1,14 @@
 #!/bin/sh
-# The orch demo, as far as the pipeline is built: a stack with an idea and
-# a waiting user message, what orch-detect finds, the graph orch-graph
-# makes of it, and what orch-decide would decide for an empty cycle.
+# The orch demo: a stack with an idea and a waiting user message, run for a
+# few cycles of the whole pipeline,
+#
+#   orch-detect --all | orch-graph | orch-exec | orch-decide
+#
+# with the offline example team of examples/agents/ (small jq scripts, no
+# network). Those are example agents: the default agent of every role is
+# the built-in LLM agent, `orch-agent --role NAME`, and --agent replaces it.
 #
 #   make demo            builds first, then runs this
-#
-# orch-exec, which runs the agents (examples/agents/ holds an offline team
-# of example agents for it; the default agent is the LLM agent
-# `orch-agent --role NAME`), is not built yet: see the README.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,12 +17,16 @@ PATH="${ORCH_DEMO_BIN:-$root/bin}:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/orch-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export ORCH_DB="$work/orch.db"
+cycles=${ORCH_DEMO_CYCLES:-4}
 
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
 	say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 else
 	say() { printf '\n== %s\n' "$*"; }
 fi
+
+team="--agent planner=$here/agents/planner --agent builder=$here/agents/builder
+      --agent communicator=$here/agents/communicator --agent reviewer=$here/agents/reviewer"
 
 say "A new stack with an idea, a todo and a user message waiting for it"
 orch-stack init
@@ -39,21 +44,28 @@ jq -r '.agents | to_entries[] |
        (if (.value.depends_on | length) > 0 then ", after \(.value.depends_on | join(", "))" else "" end)' \
 	"$work/status.json"
 
-say "orch-graph: the execution graph, in waves"
+say "orch-graph: the execution graph, in waves, and for Graphviz"
 orch-graph <"$work/status.json" >"$work/graph.json"
 jq -r '.waves | to_entries[] | "  wave \(.key): \(.value | join(" + "))"' "$work/graph.json"
-
-say "orch-graph --format dot: the same graph for Graphviz"
 orch-graph --format dot <"$work/status.json"
 
-say "orch-decide --no-db: the decision for two imagined outcomes of this graph"
-for outcome in completed failed; do
-	jq -c --arg outcome "$outcome" '
-	  {type: "orch.execution", version: 1, stack, execution_id: null, cycle: null,
-	   ran: true, skip_reason: null, max_priority,
-	   nodes: [.nodes[] | .status = (if .agent == "builder" then $outcome else "completed" end)]}' \
-		"$work/graph.json" |
-		orch-decide --no-db |
-		jq -r --arg outcome "$outcome" '"  builder \($outcome): \(.action)" +
-		      (if .pause_ms > 0 then " for \(.pause_ms) ms" else "" end) + " (\(.reason))"'
+i=1
+while [ "$i" -le "$cycles" ]; do
+	say "Cycle $i: orch-detect --all --force | orch-graph | orch-exec | orch-decide"
+	# --force: the demo does not wait out the pauses orch-decide chooses.
+	# shellcheck disable=SC2086 # $team is words on purpose
+	orch-detect --all --force | orch-graph | orch-exec $team |
+		tee "$work/execution.json" | orch-decide >"$work/decision.json"
+	jq -r '.nodes[] | "  \(.agent): \(.status) in \(.duration_ms // 0) ms" +
+	       (if .result then " (\(.result))" else "" end) +
+	       (if .error then " (\(.error))" else "" end)' "$work/execution.json"
+	jq -r '"  decision: \(.action)" + (if .pause_ms > 0 then " for \(.pause_ms) ms" else "" end) +
+	       " (\(.reason))"' "$work/decision.json"
+	i=$((i + 1))
 done
+
+say "What the team made"
+orch-stack todo list alpha
+orch-stack show --json alpha >"$work/snapshot.json"
+jq -r '"  artifact: " + (if .artifact then "version \(.artifact.version), \(.artifact.size) bytes" else "none" end),
+       "  unanswered user messages: \(.user_messages | length)"' "$work/snapshot.json"

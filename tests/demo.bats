@@ -3,7 +3,7 @@
 
 load test_helper
 
-@test "the demo runs to the end and shows detection, waves and decisions" {
+@test "the demo runs the whole loop: detection, waves, agents, decisions" {
 	export ORCH_DEMO_BIN=$TEST_BUILD/bin
 	run -0 sh "$ORCH_ROOT/examples/demo.sh"
 	assert_output --partial "communicator: priority 10 (1 unprocessed user message)"
@@ -12,6 +12,13 @@ load test_helper
 	assert_output --partial "wave 1: builder"
 	assert_output --partial "wave 2: reviewer"
 	assert_output --partial "digraph"
-	assert_output --partial "builder completed: continue"
-	assert_output --partial "builder failed: pause for 5000 ms"
+	# Cycle 1: every agent ran and did its part.
+	assert_output --partial "communicator: completed"
+	assert_output --partial "(1 action: reply_user)"
+	assert_output --partial "builder: completed"
+	assert_output --partial "(1 action: write_artifact)"
+	assert_output --partial "decision: continue (4 nodes completed, the planner among them)"
+	refute_output --partial "failed"
+	assert_output --partial "artifact: version "
+	assert_output --partial "unanswered user messages: 0"
 }

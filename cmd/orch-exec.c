@@ -1,0 +1,314 @@
+/*
+ * orch-exec - the third stage of a cycle: run each stack's graph of
+ * agents as child processes and apply what they answer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "cycle.h"
+#include "exec.h"
+#include "jsonio.h"
+#include "orch.h"
+#include "store.h"
+#include "xalloc.h"
+#include "banned.h"
+
+static const char usage_line[] =
+	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
+	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
+	"[--barrier] [--wave-delay MS] [--pretty] [FILE]";
+
+static const char help_text[] =
+	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
+	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
+	"[--barrier] [--wave-delay MS] [--pretty] [FILE]\n"
+	"\n"
+	"Read orch.graph documents (from FILE or standard input), run each\n"
+	"stack's agents as child processes, apply the actions they print, and\n"
+	"print one orch.execution document per stack as its cycle ends.\n"
+	"\n"
+	"  --db PATH              the database (default $ORCH_DB, else\n"
+	"                         ~/.local/share/orch/orch.db)\n"
+	"  --config FILE          the configuration file (default\n"
+	"                         ~/.config/orch/config, if it exists)\n"
+	"  --agent NAME=COMMAND   run COMMAND for agent NAME (repeatable);\n"
+	"                         default 'orch-agent --role NAME'\n"
+	"  -j, --jobs N           agents running at once, all stacks (default 8)\n"
+	"  --timeout MS           per attempt, 0 for none (default 600000)\n"
+	"  --kill-after MS        SIGKILL this long after SIGTERM (default 5000)\n"
+	"  --retries N            further attempts after a failure (default 1)\n"
+	"  --retry-delay MS       first backoff, doubled per retry (default 1000)\n"
+	"  --barrier              start a wave only when the last one has ended\n"
+	"  --wave-delay MS        and this long after it (implies --barrier)\n"
+	"  --pretty               indent the output\n"
+	"  -h, --help             print this help\n"
+	"  --version              print the version\n";
+
+#define MAX_MS (INT64_C(7) * 24 * 60 * 60 * 1000)
+
+struct opts {
+	const char *db;                      /* borrowed from argv, or NULL */
+	const char *config;                  /* borrowed from argv, or NULL */
+	const char *file;                    /* borrowed from argv, or NULL for stdin */
+	const char *agent[ORCH_AGENT_COUNT]; /* borrowed: --agent commands */
+	unsigned out_flags;                  /* enum json_out_flags */
+};
+
+/* A number from the flags, else the configuration, else DEF. */
+struct setting {
+	const char *flag;  /* "--timeout" */
+	const char *key;   /* "exec.timeout" */
+	int64_t min, max;  /* the range allowed */
+	int64_t value;     /* the result */
+	int set;           /* given as a flag */
+};
+
+enum { S_JOBS, S_TIMEOUT, S_KILL_AFTER, S_RETRIES, S_RETRY_DELAY, S_WAVE_DELAY, S_COUNT };
+
+static struct setting settings[S_COUNT] = {
+	[S_JOBS] = { "--jobs", "exec.jobs", 1, 10000, 8, 0 },
+	[S_TIMEOUT] = { "--timeout", "exec.timeout", 0, MAX_MS, 600000, 0 },
+	[S_KILL_AFTER] = { "--kill-after", "exec.kill_after", 0, MAX_MS, 5000, 0 },
+	[S_RETRIES] = { "--retries", "exec.retries", 0, 100, 1, 0 },
+	[S_RETRY_DELAY] = { "--retry-delay", "exec.retry_delay", 0, MAX_MS, 1000, 0 },
+	[S_WAVE_DELAY] = { "--wave-delay", "exec.wave_delay", 0, MAX_MS, 0, 0 },
+};
+
+static void set_flag(int which, const char *arg)
+{
+	struct setting *s = &settings[which];
+
+	s->value = cli_int(usage_line, s->flag, arg, s->min, s->max);
+	s->set = 1;
+}
+
+static void agent_flag(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *name;
+	int i;
+
+	if (!eq)
+		cli_usage_error(usage_line, "--agent: expected NAME=COMMAND, not '%s'", arg);
+	name = xstrndup(arg, (size_t)(eq - arg));
+	i = orch_agent_index(name);
+	if (i < 0)
+		cli_usage_error(usage_line,
+				"--agent: unknown agent '%s' (planner, builder, communicator or reviewer)",
+				name);
+	free(name);
+	o->agent[i] = eq + 1;
+}
+
+static void load_config(const struct opts *o, struct config *c)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	char *path = o->config ? xstrdup(o->config) : config_default_path();
+	int i;
+
+	if (path && config_load_file(c, path, !o->config, &err) != 0)
+		cli_die_error(&err);
+	free(path);
+	for (i = 0; i < S_COUNT; i++)
+		if (!settings[i].set &&
+		    config_get_int(c, settings[i].key, settings[i].min, settings[i].max,
+				   &settings[i].value, &err) != 0)
+			cli_die_error(&err);
+}
+
+/*
+ * The default agent: orch-agent beside this program when it is there (so
+ * an uninstalled build runs its own), else orch-agent from PATH.
+ */
+static char *default_agent_command(const char *agent)
+{
+	char self[4096], *slash, *sibling;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0 && (size_t)n < sizeof(self) - 1) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/'))) {
+			*slash = '\0';
+			sibling = xasprintf("%s/orch-agent", self);
+			if (access(sibling, X_OK) == 0 && !strchr(sibling, '\'')) {
+				char *cmd = xasprintf("'%s' --role %s", sibling, agent);
+
+				free(sibling);
+				return cmd;
+			}
+			free(sibling);
+		}
+	}
+	return xasprintf("orch-agent --role %s", agent);
+}
+
+/* Each agent's command words: --agent, else agent.NAME, else the default. */
+static void agent_commands(const struct opts *o, const struct config *c,
+			   char **argv[ORCH_AGENT_COUNT])
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	int i;
+
+	for (i = 0; i < ORCH_AGENT_COUNT; i++) {
+		char *key = xasprintf("agent.%s", orch_agents[i]);
+		const char *cmd = o->agent[i] ? o->agent[i] : config_get(c, key);
+		char *def = cmd ? NULL : default_agent_command(orch_agents[i]);
+
+		argv[i] = words_split(cmd ? cmd : def, &err);
+		if (!argv[i]) {
+			if (o->agent[i])
+				cli_usage_error(usage_line, "--agent %s: %s", orch_agents[i], err.msg);
+			cli_die(err.status, "%s (%s): %s", key,
+				cmd ? config_origin(c, key) : "default", err.msg);
+		}
+		free(key);
+		free(def);
+	}
+}
+
+static int emit(const json_t *execution, void *arg)
+{
+	const struct opts *o = arg;
+
+	/* Flushed per stack, so orch-decide records each as it ends. */
+	if (json_write(stdout, execution, o->out_flags) != 0 || fflush(stdout) != 0)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const char shortopts[] = ":hj:";
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 256 },
+		{ "db", required_argument, NULL, 257 },
+		{ "config", required_argument, NULL, 258 },
+		{ "agent", required_argument, NULL, 259 },
+		{ "timeout", required_argument, NULL, 260 },
+		{ "kill-after", required_argument, NULL, 261 },
+		{ "retries", required_argument, NULL, 262 },
+		{ "retry-delay", required_argument, NULL, 263 },
+		{ "barrier", no_argument, NULL, 264 },
+		{ "wave-delay", required_argument, NULL, 265 },
+		{ "pretty", no_argument, NULL, 266 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct config conf = CONFIG_INIT;
+	struct exec_config cfg;
+	struct store *store = NULL;
+	struct json_reader r;
+	struct exec *e;
+	struct opts o;
+	json_t *doc;
+	FILE *in = stdin;
+	char *path, *owner;
+	int c, i, rc, barrier = 0;
+
+	orch_progname = "orch-exec";
+	memset(&o, 0, sizeof(o));
+	memset(&cfg, 0, sizeof(cfg));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help(help_text);
+		case 'j':
+			set_flag(S_JOBS, optarg);
+			break;
+		case 256:
+			cli_version();
+		case 257:
+			o.db = optarg;
+			break;
+		case 258:
+			o.config = optarg;
+			break;
+		case 259:
+			agent_flag(&o, optarg);
+			break;
+		case 260:
+			set_flag(S_TIMEOUT, optarg);
+			break;
+		case 261:
+			set_flag(S_KILL_AFTER, optarg);
+			break;
+		case 262:
+			set_flag(S_RETRIES, optarg);
+			break;
+		case 263:
+			set_flag(S_RETRY_DELAY, optarg);
+			break;
+		case 264:
+			barrier = 1;
+			break;
+		case 265:
+			set_flag(S_WAVE_DELAY, optarg);
+			break;
+		case 266:
+			o.out_flags |= JSON_OUT_PRETTY;
+			break;
+		case ':':
+			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			cli_usage_error(usage_line, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		o.file = argv[optind++];
+	if (optind < argc)
+		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
+
+	load_config(&o, &conf);
+	agent_commands(&o, &conf, cfg.argv);
+	cfg.jobs = (int)settings[S_JOBS].value;
+	cfg.timeout_ms = settings[S_TIMEOUT].value;
+	cfg.kill_after_ms = settings[S_KILL_AFTER].value;
+	cfg.retries = (int)settings[S_RETRIES].value;
+	cfg.retry_delay_ms = settings[S_RETRY_DELAY].value;
+	cfg.wave_delay_ms = settings[S_WAVE_DELAY].value;
+	cfg.barrier = barrier;
+	cfg.owner = owner = cycle_owner_self();
+
+	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
+		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
+	if (!(path = store_default_path(o.db, &err)) ||
+	    !(store = store_open(path, 0, &err)))
+		cli_die_error(&err);
+	free(path);
+
+	/* The whole input first: a bad document stops the run before any
+	 * agent has touched a stack. */
+	e = exec_new(store, &cfg);
+	json_reader_init(&r, in);
+	while ((rc = json_reader_next(&r, &doc, &err)) == 1) {
+		if (exec_add(e, doc, &err) != 0) {
+			orch_error_prefix(&err, "line %ld", r.doc_line);
+			break;
+		}
+	}
+	json_reader_release(&r);
+	if (in != stdin)
+		fclose(in);
+	if (!err.status)
+		exec_run(e, emit, &o, &err);
+
+	exec_free(e);
+	store_close(store);
+	for (i = 0; i < ORCH_AGENT_COUNT; i++)
+		words_free(cfg.argv[i]);
+	config_release(&conf);
+	free(owner);
+	if (err.status)
+		cli_die_error(&err);
+	return cli_finish(0);
+}
