@@ -2,13 +2,16 @@
  * orch-stack - administer stacks: how a person drives the store.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "cli.h"
+#include "graph.h"
 #include "jsonio.h"
 #include "orch.h"
 #include "snapshot.h"
@@ -26,7 +29,7 @@ static const char help_text[] =
 	"  create NAME [--idea TEXT]       a new idle stack\n"
 	"  list [--json]                   every stack\n"
 	"  names                           every stack's name, one a line\n"
-	"  show --json STACK               the stack's orch.snapshot document\n"
+	"  show [--json] STACK             a summary, or the orch.snapshot document\n"
 	"  start STACK                     run it from the next cycle on\n"
 	"  pause STACK                     stop running it, for now\n"
 	"  stop STACK                      stop running it\n"
@@ -34,6 +37,10 @@ static const char help_text[] =
 	"  say STACK TEXT [--from SENDER]  a user message to the stack\n"
 	"  todo add STACK TEXT [--priority 1-5]\n"
 	"  todo list STACK [--json]\n"
+	"  history STACK [--limit N] [--json]\n"
+	"                                  the latest cycles (default 20), newest first\n"
+	"  graph STACK [--cycle N]         a cycle's executed graph as Graphviz DOT\n"
+	"                                  (default the latest recorded)\n"
 	"\n"
 	"STACK is a name or an id.\n"
 	"  --db PATH     the database (default $ORCH_DB, else\n"
@@ -42,6 +49,24 @@ static const char help_text[] =
 	"  -h, --help    print this help\n"
 	"  --version     print the version\n";
 
+/* The flags that belong to some subcommands only, in flag_names order. */
+enum sub_flags {
+	F_IDEA = 1 << 0,
+	F_FROM = 1 << 1,
+	F_PRIORITY = 1 << 2,
+	F_JSON = 1 << 3,
+	F_LIMIT = 1 << 4,
+	F_CYCLE = 1 << 5,
+};
+
+static const char *const flag_names[] = {
+	"--idea", "--from", "--priority", "--json", "--limit", "--cycle",
+};
+
+#define HISTORY_LIMIT 20
+#define WIDTH 80        /* columns every table and summary fits in */
+#define LABEL_WIDTH 15  /* the label column of show */
+
 struct opts {
 	const char *db;     /* borrowed from argv, or NULL */
 	int64_t now;        /* the clock */
@@ -49,6 +74,9 @@ struct opts {
 	const char *from;   /* --from, borrowed */
 	int64_t priority;   /* --priority, 0 when not given */
 	int json;           /* --json */
+	int64_t limit;      /* --limit, HISTORY_LIMIT when not given */
+	int64_t cycle;      /* --cycle, 0 when not given */
+	unsigned given;     /* enum sub_flags: which were given */
 	char **args;        /* borrowed: the operands, subcommand first */
 	int nargs;          /* operands */
 };
@@ -66,17 +94,23 @@ static struct store *open_store(const struct opts *o, unsigned flags)
 	return s;
 }
 
-static int64_t find_stack(struct store *s, const char *ref)
+static void get_stack(struct store *s, const char *ref, struct stack_row *row)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
-	struct stack_row row;
-	int64_t id;
-	int rc = store_find_stack(s, ref, &row, &err);
+	int rc = store_find_stack(s, ref, row, &err);
 
 	if (rc < 0)
 		cli_die_error(&err);
 	if (rc == 0)
 		cli_die(ORCH_EX_NOINPUT, "no stack '%s'", ref);
+}
+
+static int64_t find_stack(struct store *s, const char *ref)
+{
+	struct stack_row row;
+	int64_t id;
+
+	get_stack(s, ref, &row);
 	id = row.id;
 	stack_row_release(&row);
 	return id;
@@ -88,6 +122,17 @@ static void need_args(const struct opts *o, int n, const char *usage)
 		cli_usage_error(usage_line, "usage: orch-stack %s", usage);
 	if (o->nargs > n)
 		cli_usage_error(usage_line, "unexpected argument '%s'", o->args[n]);
+}
+
+/* Refuse the subcommand-only flags that SUB does not take. */
+static void allow(const struct opts *o, const char *sub, unsigned ok)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+		if (o->given & ~ok & (1u << i))
+			cli_usage_error(usage_line, "option '%s' does not apply to '%s'",
+					flag_names[i], sub);
 }
 
 static void check(int rc, struct orch_error *err)
@@ -113,15 +158,94 @@ static const char *text(sqlite3_stmt *st, int col)
 	return t ? (const char *)t : "";
 }
 
-/* Print at most WIDTH bytes of S, ending in "..." when it is cut. */
-static void print_cut(const char *s, int width)
+/*
+ * Length of the well-formed UTF-8 sequence at S, 0 when S starts an
+ * ill-formed one.
+ */
+static int utf8_len(const unsigned char *s)
 {
-	int n = (int)strlen(s);
+	int n, i;
 
-	if (n <= width)
-		printf("%-*s", width, s);
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
 	else
-		printf("%.*s...", width - 3, s);
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * Walk S by characters, one column each: write the first MAX of them to
+ * stdout when PUT, control characters as spaces and ill-formed bytes as
+ * '?'. Returns how many characters S has (PUT false) or were written.
+ */
+static int walk(const char *s, int max, int put)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int cols = 0, n;
+
+	while (*p && cols < max) {
+		n = utf8_len(p);
+		if (put) {
+			if (n == 0)
+				putchar('?');
+			else if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] < 0xa0))
+				putchar(' ');
+			else
+				fwrite(p, 1, (size_t)n, stdout);
+		}
+		p += n ? n : 1;
+		cols++;
+	}
+	return cols;
+}
+
+/*
+ * Print S in at most WIDTH columns (at least 3), ending in "..." when it is
+ * cut; with PAD, fill the rest of WIDTH with spaces.
+ */
+static void print_cut(const char *s, int width, int pad)
+{
+	int n;
+
+	if (width < 3)
+		width = 3;
+	n = walk(s, width + 1, 0);
+	if (n <= width) {
+		walk(s, n, 1);
+	} else {
+		walk(s, width - 3, 1);
+		fputs("...", stdout);
+		n = width;
+	}
+	if (pad)
+		printf("%*s", width - n, "");
+}
+
+/* MS as "2026-11-25 01:02:03", UTC, in BUF; the bare number if out of range. */
+static const char *utc_time(int64_t ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0));
+	struct tm tm;
+	int n;
+
+	if (gmtime_r(&t, &tm) && strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) > 0)
+		return buf;
+	n = snprintf(buf, size, "%lld", (long long)ms);
+	if (n < 0 || (size_t)n >= size)
+		cli_die(ORCH_EX_SOFTWARE, "time %lld too long to print", (long long)ms);
+	return buf;
 }
 
 static void stack_list(struct store *s, const struct opts *o)
@@ -161,9 +285,9 @@ static void stack_list(struct store *s, const struct opts *o)
 		if (n < 0 || (size_t)n >= sizeof(todos))
 			cli_die(ORCH_EX_SOFTWARE, "todo count too long");
 		printf("%-5lld ", (long long)sqlite3_column_int64(st, 0));
-		print_cut(text(st, 1), 20);
+		print_cut(text(st, 1), 20, 1);
 		printf(" %-8s ", text(st, 2));
-		print_cut(text(st, 3), 12);
+		print_cut(text(st, 3), 12, 1);
 		printf(" %6lld %9s %8lld\n", (long long)sqlite3_column_int64(st, 4), todos,
 		       (long long)sqlite3_column_int64(st, 9));
 	}
@@ -205,46 +329,340 @@ static void todo_list(struct store *s, int64_t id, const struct opts *o)
 		}
 		printf("%-6lld %-3lld %-11s ", (long long)sqlite3_column_int64(st, 0),
 		       (long long)sqlite3_column_int64(st, 1), text(st, 2));
-		print_cut(text(st, 3), 56);
+		print_cut(text(st, 3), 56, 0);
 		printf("\n");
 	}
 	sqlite3_finalize(st);
+}
+
+/* One line of show: the label, then the value cut to fit. */
+__attribute__((format(printf, 2, 3)))
+static void show_line(const char *label, const char *fmt, ...)
+{
+	va_list ap;
+	char *v;
+
+	va_start(ap, fmt);
+	v = xvasprintf(fmt, ap);
+	va_end(ap);
+	printf("%-*s", LABEL_WIDTH, label);
+	print_cut(v, WIDTH - LABEL_WIDTH, 0);
+	putchar('\n');
+	free(v);
+}
+
+static int64_t member_int(const json_t *obj, const char *key)
+{
+	return json_integer_value(json_object_get(obj, key));
+}
+
+static const char *member_text(const json_t *obj, const char *key)
+{
+	const char *t = json_string_value(json_object_get(obj, key));
+
+	return t ? t : "";
+}
+
+/* A time in show, "2026-11-25 01:02:03 UTC", or "never" for 0. */
+static const char *show_time(int64_t ms, char *buf, size_t size)
+{
+	char t[32];
+	int n;
+
+	if (ms == 0)
+		return "never";
+	n = snprintf(buf, size, "%s UTC", utc_time(ms, t, sizeof(t)));
+	if (n < 0 || (size_t)n >= size)
+		cli_die(ORCH_EX_SOFTWARE, "time %lld too long to print", (long long)ms);
+	return buf;
+}
+
+static void stack_show(struct store *s, const struct stack_row *row,
+		       const struct opts *o)
+{
+	static const char *const statuses[] = {
+		"pending", "in_progress", "completed", "cancelled",
+	};
+	struct orch_error err = ORCH_ERROR_INIT;
+	json_t *snap, *project, *artifact, *todo, *memory;
+	int64_t counts[4] = { 0, 0, 0, 0 };
+	char when[48];
+	size_t i, j;
+
+	if (!(snap = snapshot_load(s, row->id, &err)))
+		cli_die_error(&err);
+	json_array_foreach(json_object_get(snap, "todos"), i, todo)
+		for (j = 0; j < 4; j++)
+			if (strcmp(member_text(todo, "status"), statuses[j]) == 0)
+				counts[j]++;
+	project = json_object_get(snap, "project");
+	artifact = json_object_get(snap, "artifact");
+	memory = json_object_get(snap, "memory");
+
+	show_line("id", "%lld", (long long)row->id);
+	show_line("name", "%s", row->name);
+	show_line("state", "%s", row->execution_state);
+	show_line("phase", "%s", row->phase);
+	if (row->consecutive_failures > 0)
+		show_line("cycles", "%lld (the last %lld failed)",
+			  (long long)row->total_cycles,
+			  (long long)row->consecutive_failures);
+	else
+		show_line("cycles", "%lld", (long long)row->total_cycles);
+	if (strcmp(row->execution_state, "running") != 0)
+		show_line("next run", "-");
+	else if (row->next_run_at == 0)
+		show_line("next run", "due");
+	else
+		show_line("next run", "%s%s",
+			  show_time(row->next_run_at, when, sizeof(when)),
+			  row->next_run_at <= o->now ? " (due)" : "");
+	show_line("project", "%s", json_is_object(project)
+		  ? member_text(project, "title") : "-");
+	show_line("description", "%s", json_is_object(project)
+		  ? member_text(project, "description") : "-");
+	show_line("todos", "%lld pending, %lld in progress, %lld completed, %lld cancelled",
+		  (long long)counts[0], (long long)counts[1], (long long)counts[2],
+		  (long long)counts[3]);
+	show_line("user messages", "%zu unprocessed",
+		  json_array_size(json_object_get(snap, "user_messages")));
+	show_line("messages", "%zu unread",
+		  json_array_size(json_object_get(snap, "messages")));
+	if (json_is_object(artifact))
+		show_line("artifact", "version %lld, %lld bytes, %s, %s",
+			  (long long)member_int(artifact, "version"),
+			  (long long)member_int(artifact, "size"),
+			  member_text(artifact, "type"),
+			  show_time(member_int(artifact, "created_at"), when, sizeof(when)));
+	else
+		show_line("artifact", "-");
+	show_line("last planning", "%s",
+		  show_time(member_int(json_object_get(memory, "planner"),
+				       "last_planning_time"), when, sizeof(when)));
+	show_line("last review", "%s",
+		  show_time(member_int(json_object_get(memory, "reviewer"),
+				       "last_review_time"), when, sizeof(when)));
+	json_decref(snap);
+}
+
+/* The columns of the history query. */
+enum history_col {
+	H_ID, H_CYCLE, H_STATUS, H_STARTED, H_ENDED, H_DECISION, H_PAUSE,
+	H_NEXT, H_REASON, H_ERROR, H_SUMMARY,
+};
+
+/* An integer column as JSON, null for NULL. New reference. */
+static json_t *int_or_null(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return xjson(json_integer(sqlite3_column_int64(st, col)));
+}
+
+/* A text column of the history as JSON, null for NULL. New reference. */
+static json_t *text_or_null(sqlite3_stmt *st, int col, const struct stack_row *row)
+{
+	json_t *v;
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	if (!(v = json_stringn(text(st, col), (size_t)sqlite3_column_bytes(st, col))))
+		cli_die(ORCH_EX_DATAERR, "%s of cycle %lld of stack '%s' is not valid UTF-8",
+			sqlite3_column_name(st, col),
+			(long long)sqlite3_column_int64(st, H_CYCLE), row->name);
+	return v;
+}
+
+static json_t *history_json(sqlite3_stmt *st, const struct stack_row *row)
+{
+	json_t *v = xjson(json_object()), *summary = json_null();
+	json_error_t jerr;
+
+	if (sqlite3_column_type(st, H_SUMMARY) != SQLITE_NULL) {
+		summary = json_loadb(text(st, H_SUMMARY),
+				     (size_t)sqlite3_column_bytes(st, H_SUMMARY),
+				     JSON_DECODE_ANY, &jerr);
+		if (!summary)
+			cli_die(ORCH_EX_DATAERR,
+				"summary of cycle %lld of stack '%s' is not valid JSON: %s",
+				(long long)sqlite3_column_int64(st, H_CYCLE), row->name,
+				jerr.text);
+	}
+	xjson_set(v, "execution_id", int_or_null(st, H_ID));
+	xjson_set(v, "cycle", int_or_null(st, H_CYCLE));
+	xjson_set(v, "status", text_or_null(st, H_STATUS, row));
+	xjson_set(v, "started_at", int_or_null(st, H_STARTED));
+	xjson_set(v, "ended_at", int_or_null(st, H_ENDED));
+	xjson_set(v, "duration_ms", sqlite3_column_type(st, H_ENDED) == SQLITE_NULL
+		  ? json_null()
+		  : xjson(json_integer(sqlite3_column_int64(st, H_ENDED) -
+				       sqlite3_column_int64(st, H_STARTED))));
+	xjson_set(v, "decision", text_or_null(st, H_DECISION, row));
+	xjson_set(v, "pause_ms", int_or_null(st, H_PAUSE));
+	xjson_set(v, "next_at", int_or_null(st, H_NEXT));
+	xjson_set(v, "reason", text_or_null(st, H_REASON, row));
+	xjson_set(v, "error", text_or_null(st, H_ERROR, row));
+	xjson_set(v, "summary", summary);
+	return v;
+}
+
+static void history_line(sqlite3_stmt *st)
+{
+	char started[32], duration[32];
+	const char *what;
+	char *reason = NULL, *decision;
+	int used, n;
+
+	utc_time(sqlite3_column_int64(st, H_STARTED), started, sizeof(started));
+	if (sqlite3_column_type(st, H_ENDED) == SQLITE_NULL)
+		n = snprintf(duration, sizeof(duration), "-");
+	else
+		n = snprintf(duration, sizeof(duration), "%lld",
+			     (long long)(sqlite3_column_int64(st, H_ENDED) -
+					 sqlite3_column_int64(st, H_STARTED)));
+	if (n < 0 || (size_t)n >= sizeof(duration))
+		cli_die(ORCH_EX_SOFTWARE, "duration too long to print");
+	if (sqlite3_column_type(st, H_DECISION) == SQLITE_NULL)
+		decision = xstrdup("-");
+	else if (strcmp(text(st, H_DECISION), "pause") == 0 &&
+		 sqlite3_column_type(st, H_PAUSE) != SQLITE_NULL)
+		decision = xasprintf("pause %lld",
+				     (long long)sqlite3_column_int64(st, H_PAUSE));
+	else
+		decision = xstrdup(text(st, H_DECISION));
+	if (*text(st, H_ERROR))
+		what = reason = xasprintf("error: %s", text(st, H_ERROR));
+	else if (*text(st, H_REASON))
+		what = text(st, H_REASON);
+	else
+		what = "-";
+	used = printf("%-5lld %-19s %8s %-9s %-10s ",
+		      (long long)sqlite3_column_int64(st, H_CYCLE), started, duration,
+		      text(st, H_STATUS), decision);
+	print_cut(what, WIDTH - (used > 0 ? used : 0), 0);
+	putchar('\n');
+	free(decision);
+	free(reason);
+}
+
+static void history(struct store *s, const struct stack_row *row, const struct opts *o)
+{
+	sqlite3_stmt *st = prepare(s,
+		"SELECT id, cycle, status, started_at, ended_at, decision, pause_ms,"
+		" next_at, reason, error, summary FROM executions"
+		" WHERE stack_id = ? ORDER BY cycle DESC, id DESC LIMIT ?");
+	int rc;
+
+	sqlite3_bind_int64(st, 1, row->id);
+	sqlite3_bind_int64(st, 2, o->limit);
+	if (!o->json)
+		printf("%-5s %-19s %8s %-9s %-10s %s\n", "CYCLE", "STARTED", "DURATION",
+		       "STATUS", "DECISION", "REASON");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (o->json) {
+			json_t *v = history_json(st, row);
+
+			json_write(stdout, v, 0);
+			json_decref(v);
+		} else {
+			history_line(st);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		struct orch_error err = ORCH_ERROR_INIT;
+
+		store_error(s, &err, "reading the history");
+		cli_die_error(&err);
+	}
+}
+
+static void graph_show(struct store *s, const struct stack_row *row, const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	sqlite3_stmt *st = prepare(s,
+		"SELECT e.cycle, g.graph FROM executions e"
+		" JOIN graphs g ON g.execution_id = e.id"
+		" WHERE e.stack_id = ?1 AND (?2 = 0 OR e.cycle = ?2)"
+		" ORDER BY e.cycle DESC, e.id DESC LIMIT 1");
+	json_t *graph;
+	json_error_t jerr;
+	long long cycle;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, row->id);
+	sqlite3_bind_int64(st, 2, o->cycle);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		if (o->cycle)
+			cli_die(ORCH_EX_NOINPUT, "no recorded graph for cycle %lld of stack '%s'",
+				(long long)o->cycle, row->name);
+		cli_die(ORCH_EX_NOINPUT, "no recorded graph for stack '%s'", row->name);
+	}
+	if (rc != SQLITE_ROW) {
+		store_error(s, &err, "reading the graph");
+		cli_die_error(&err);
+	}
+	cycle = sqlite3_column_int64(st, 0);
+	graph = json_loadb(text(st, 1), (size_t)sqlite3_column_bytes(st, 1), 0, &jerr);
+	sqlite3_finalize(st);
+	if (!graph)
+		cli_die(ORCH_EX_DATAERR,
+			"recorded graph for cycle %lld of stack '%s' is not valid JSON: %s",
+			cycle, row->name, jerr.text);
+	if (graph_write_dot(stdout, graph, &err) != 0) {
+		if (err.status == ORCH_EX_DATAERR)
+			orch_error_prefix(&err, "recorded graph for cycle %lld of stack '%s'",
+					  cycle, row->name);
+		cli_die_error(&err);
+	}
+	json_decref(graph);
 }
 
 static int run(const struct opts *o)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	const char *sub = o->args[0];
+	struct stack_row row;
 	struct store *s;
 	int64_t id;
 
 	if (strcmp(sub, "init") == 0) {
 		need_args(o, 1, "init");
+		allow(o, "init", 0);
 		store_close(open_store(o, STORE_CREATE));
 		return 0;
 	}
 	s = open_store(o, 0);
 	if (strcmp(sub, "create") == 0) {
 		need_args(o, 2, "create NAME [--idea TEXT]");
+		allow(o, sub, F_IDEA);
 		if (admin_check_name(o->args[1], &err) != 0)
 			cli_usage_error(usage_line, "%s", err.msg);
 		check(admin_create(s, o->args[1], o->idea, o->now, &id, &err), &err);
 	} else if (strcmp(sub, "list") == 0) {
 		need_args(o, 1, "list [--json]");
+		allow(o, sub, F_JSON);
 		stack_list(s, o);
 	} else if (strcmp(sub, "names") == 0) {
 		need_args(o, 1, "names");
+		allow(o, sub, 0);
 		stack_names(s);
 	} else if (strcmp(sub, "show") == 0) {
 		json_t *snap;
 
-		need_args(o, 2, "show --json STACK");
-		if (!o->json)
-			cli_usage_error(usage_line, "show needs --json");
-		if (!(snap = snapshot_load(s, find_stack(s, o->args[1]), &err)))
-			cli_die_error(&err);
-		json_write(stdout, snap, JSON_OUT_PRETTY);
-		json_decref(snap);
+		need_args(o, 2, "show [--json] STACK");
+		allow(o, sub, F_JSON);
+		get_stack(s, o->args[1], &row);
+		if (o->json) {
+			if (!(snap = snapshot_load(s, row.id, &err)))
+				cli_die_error(&err);
+			json_write(stdout, snap, JSON_OUT_PRETTY);
+			json_decref(snap);
+		} else {
+			stack_show(s, &row, o);
+		}
+		stack_row_release(&row);
 	} else if (strcmp(sub, "start") == 0 || strcmp(sub, "pause") == 0 ||
 		   strcmp(sub, "stop") == 0) {
 		const char *state = strcmp(sub, "start") == 0 ? "running"
@@ -252,24 +670,41 @@ static int run(const struct opts *o)
 
 		if (o->nargs != 2)
 			cli_usage_error(usage_line, "usage: orch-stack %s STACK", sub);
+		allow(o, sub, 0);
 		check(admin_set_state(s, find_stack(s, o->args[1]), state, o->now, &err), &err);
 	} else if (strcmp(sub, "rm") == 0) {
 		need_args(o, 2, "rm STACK");
+		allow(o, sub, 0);
 		check(admin_remove(s, find_stack(s, o->args[1]), &err), &err);
 	} else if (strcmp(sub, "say") == 0) {
 		need_args(o, 3, "say STACK TEXT [--from SENDER]");
+		allow(o, sub, F_FROM);
 		check(admin_add_user_message(s, find_stack(s, o->args[1]),
 					     o->from ? o->from : "user", o->args[2],
 					     o->now, &err), &err);
 	} else if (strcmp(sub, "todo") == 0 && o->nargs > 1 && strcmp(o->args[1], "add") == 0) {
 		need_args(o, 4, "todo add STACK TEXT [--priority 1-5]");
+		allow(o, "todo add", F_PRIORITY);
 		check(admin_add_todo(s, find_stack(s, o->args[2]), o->args[3],
 				     o->priority ? o->priority : 3, o->now, &err), &err);
 	} else if (strcmp(sub, "todo") == 0 && o->nargs > 1 && strcmp(o->args[1], "list") == 0) {
 		need_args(o, 3, "todo list STACK [--json]");
+		allow(o, "todo list", F_JSON);
 		todo_list(s, find_stack(s, o->args[2]), o);
 	} else if (strcmp(sub, "todo") == 0) {
 		cli_usage_error(usage_line, "usage: orch-stack todo add|list STACK ...");
+	} else if (strcmp(sub, "history") == 0) {
+		need_args(o, 2, "history STACK [--limit N] [--json]");
+		allow(o, sub, F_LIMIT | F_JSON);
+		get_stack(s, o->args[1], &row);
+		history(s, &row, o);
+		stack_row_release(&row);
+	} else if (strcmp(sub, "graph") == 0) {
+		need_args(o, 2, "graph STACK [--cycle N]");
+		allow(o, sub, F_CYCLE);
+		get_stack(s, o->args[1], &row);
+		graph_show(s, &row, o);
+		stack_row_release(&row);
 	} else {
 		cli_usage_error(usage_line, "unknown subcommand '%s'", sub);
 	}
@@ -289,6 +724,8 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 260 },
 		{ "priority", required_argument, NULL, 261 },
 		{ "json", no_argument, NULL, 262 },
+		{ "limit", required_argument, NULL, 263 },
+		{ "cycle", required_argument, NULL, 264 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;
@@ -296,6 +733,7 @@ int main(int argc, char **argv)
 
 	orch_progname = "orch-stack";
 	memset(&o, 0, sizeof(o));
+	o.limit = HISTORY_LIMIT;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
@@ -312,15 +750,27 @@ int main(int argc, char **argv)
 			break;
 		case 259:
 			o.idea = optarg;
+			o.given |= F_IDEA;
 			break;
 		case 260:
 			o.from = optarg;
+			o.given |= F_FROM;
 			break;
 		case 261:
 			o.priority = cli_int(usage_line, "--priority", optarg, 1, 5);
+			o.given |= F_PRIORITY;
 			break;
 		case 262:
 			o.json = 1;
+			o.given |= F_JSON;
+			break;
+		case 263:
+			o.limit = cli_int(usage_line, "--limit", optarg, 1, 100000);
+			o.given |= F_LIMIT;
+			break;
+		case 264:
+			o.cycle = cli_int(usage_line, "--cycle", optarg, 1, INT64_MAX);
+			o.given |= F_CYCLE;
 			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
