@@ -8,7 +8,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= ; make uninstall
 #   make SANITIZE=1 build into build-san/ with -fsanitize=address,undefined
 
-PROGRAMS = orch orch-stack orch-detect orch-graph orch-exec orch-decide
+PROGRAMS = orch orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent
 
 CC ?= cc
 PKGS = jansson sqlite3 libcurl

@@ -11,7 +11,7 @@ TEST_BUILD=${ORCH_BUILD:-$ORCH_ROOT/build}
 FIXTURES=$BATS_TEST_DIRNAME/fixtures
 
 # Programs every suite may loop over.
-ORCH_PROGRAMS="orch orch-stack orch-detect orch-graph orch-exec orch-decide"
+ORCH_PROGRAMS="orch orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent"
 
 orch_test_env() {
 	local v

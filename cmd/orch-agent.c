@@ -1,0 +1,195 @@
+/*
+ * orch-agent - the built-in LLM agent: an orch.context on stdin, an
+ * actions document on stdout, over an OpenAI-compatible chat API.
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jsonio.h"
+#include "llm.h"
+#include "orch.h"
+#include "xalloc.h"
+#include "banned.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+#define BACKOFF_MAX_MS 30000
+
+static const char usage_line[] =
+	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
+	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [-v]";
+
+static const char help_text[] =
+	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
+	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [-v]\n"
+	"\n"
+	"Read one orch.context document on standard input, ask an OpenAI-compatible\n"
+	"chat API for the agent's turn, and print the validated actions document,\n"
+	"with its token usage, on standard output.\n"
+	"\n"
+	"  --role ROLE     planner, builder, communicator or reviewer\n"
+	"  --prompt FILE   the system prompt (default $ORCH_PROMPTS_DIR/ROLE.md,\n"
+	"                  else the installed prompts/ROLE.md)\n"
+	"  --model MODEL   default $ORCH_LLM_MODEL, else llama-3.3-70b-versatile\n"
+	"  --base-url URL  default $ORCH_LLM_BASE_URL, else\n"
+	"                  https://api.groq.com/openai/v1\n"
+	"  --timeout MS    one request (default $ORCH_LLM_TIMEOUT_MS, else 120000)\n"
+	"  --deadline MS   the whole turn (default $ORCH_LLM_DEADLINE_MS, else 300000)\n"
+	"  --retries N     retries per provider (default $ORCH_LLM_RETRIES, else 3)\n"
+	"  --backoff MS    first backoff, doubled each retry (default\n"
+	"                  $ORCH_LLM_BACKOFF_MS, else 1000)\n"
+	"  -v, --verbose   trace requests on stderr (keys are never shown)\n"
+	"  -h, --help      print this help\n"
+	"  --version       print the version\n"
+	"\n"
+	"The key comes from $ORCH_LLM_API_KEY, else $GROQ_API_KEY; fallback\n"
+	"providers from $ORCH_LLM_FALLBACKS (\"URL|MODEL|KEYVAR;...\").\n";
+
+/* An environment default for a number flag, checked like the flag. */
+static int64_t env_int(const char *var, int64_t def, int64_t min, int64_t max)
+{
+	const char *v = getenv(var);
+
+	return v && *v ? cli_int(usage_line, var, v, min, max) : def;
+}
+
+static void on_log(void *arg, enum llm_log_level level, const char *line)
+{
+	const int *verbose = arg;
+
+	if (level == LLM_LOG_WARN || *verbose)
+		cli_warn("%s", line);
+}
+
+int main(int argc, char **argv)
+{
+	static const char shortopts[] = ":hv";
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 256 },
+		{ "role", required_argument, NULL, 257 },
+		{ "prompt", required_argument, NULL, 258 },
+		{ "model", required_argument, NULL, 259 },
+		{ "base-url", required_argument, NULL, 260 },
+		{ "timeout", required_argument, NULL, 261 },
+		{ "deadline", required_argument, NULL, 262 },
+		{ "retries", required_argument, NULL, 263 },
+		{ "backoff", required_argument, NULL, 264 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct llm_providers providers;
+	struct llm_options o;
+	struct json_reader r;
+	const char *prompt_file = NULL, *model = NULL, *base_url = NULL;
+	const char *timeout = NULL, *deadline = NULL, *retries = NULL, *backoff = NULL;
+	char *prompt, *prompt_path;
+	json_t *ctx = NULL, *extra = NULL, *doc;
+	int c, rc, verbose = 0;
+
+	orch_progname = "orch-agent";
+	memset(&o, 0, sizeof(o));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			cli_help(help_text);
+		case 'v':
+			verbose = 1;
+			break;
+		case 256:
+			cli_version();
+		case 257:
+			o.role = optarg;
+			break;
+		case 258:
+			prompt_file = optarg;
+			break;
+		case 259:
+			model = optarg;
+			break;
+		case 260:
+			base_url = optarg;
+			break;
+		case 261:
+			timeout = optarg;
+			break;
+		case 262:
+			deadline = optarg;
+			break;
+		case 263:
+			retries = optarg;
+			break;
+		case 264:
+			backoff = optarg;
+			break;
+		case ':':
+			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			cli_usage_error(usage_line, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
+	if (!o.role)
+		cli_usage_error(usage_line, "--role is required");
+	if (llm_role_sampling(o.role, &o.temperature, &o.max_tokens) != 0)
+		cli_usage_error(usage_line, "--role: '%s' is not planner, builder,"
+				" communicator or reviewer", o.role);
+	o.timeout_ms = timeout ? cli_int(usage_line, "--timeout", timeout, 1, 3600000)
+		: env_int("ORCH_LLM_TIMEOUT_MS", 120000, 1, 3600000);
+	o.deadline_ms = deadline ? cli_int(usage_line, "--deadline", deadline, 1, 86400000)
+		: env_int("ORCH_LLM_DEADLINE_MS", 300000, 1, 86400000);
+	o.retries = retries ? cli_int(usage_line, "--retries", retries, 0, 20)
+		: env_int("ORCH_LLM_RETRIES", 3, 0, 20);
+	o.backoff_ms = backoff ? cli_int(usage_line, "--backoff", backoff, 0, 600000)
+		: env_int("ORCH_LLM_BACKOFF_MS", 1000, 0, 600000);
+	o.backoff_max_ms = o.backoff_ms > BACKOFF_MAX_MS ? o.backoff_ms : BACKOFF_MAX_MS;
+	o.connect_timeout_ms = o.timeout_ms < CONNECT_TIMEOUT_MS ? o.timeout_ms
+		: CONNECT_TIMEOUT_MS;
+	o.max_response = ORCH_MAX_CHILD_OUTPUT;
+	o.log = on_log;
+	o.log_arg = &verbose;
+	if (llm_providers_load(&providers, base_url, model, &err) != 0) {
+		if (err.status == ORCH_EX_USAGE)
+			cli_usage_error(usage_line, "%s", err.msg);
+		cli_die_error(&err);
+	}
+	if (!(prompt = llm_prompt_load(o.role, prompt_file, &prompt_path, &err)))
+		cli_die_error(&err);
+	if (verbose)
+		cli_warn("prompt: %s", prompt_path);
+	o.system_prompt = prompt;
+
+	json_reader_init(&r, stdin);
+	if ((rc = json_reader_next(&r, &ctx, &err)) == 1 &&
+	    (rc = json_reader_next(&r, &extra, &err)) == 1) {
+		orch_error_set(&err, ORCH_EX_DATAERR, "line %ld: expected one orch.context"
+			       " document, found another", r.doc_line);
+		rc = -1;
+	} else if (rc == 0 && !ctx) {
+		orch_error_set(&err, ORCH_EX_DATAERR,
+			       "no input: expected an orch.context document");
+		rc = -1;
+	}
+	json_reader_release(&r);
+	json_decref(extra);
+	if (rc < 0 || llm_context_check(ctx, o.role, &err) != 0)
+		cli_die_error(&err);
+
+	doc = llm_run(&o, &providers, ctx, &err);
+	json_decref(ctx);
+	llm_providers_release(&providers);
+	free(prompt);
+	free(prompt_path);
+	if (!doc)
+		cli_die_error(&err);
+	orch_error_release(&err);
+	rc = json_write(stdout, doc, 0);
+	json_decref(doc);
+	return cli_finish(rc == 0 ? ORCH_EX_OK : ORCH_EX_SOFTWARE);
+}

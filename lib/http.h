@@ -1,0 +1,92 @@
+/*
+ * http.h - a small HTTP client on libcurl for JSON APIs.
+ *
+ * One struct http_client wraps one libcurl easy handle, reused for every
+ * request so connections (and TLS sessions) are kept alive between them.
+ * TLS peers and host names are always verified; HTTP/2 is used where the
+ * server offers it over TLS; only http and https URLs are followed, and
+ * redirects are not. Proxies come from the environment as libcurl reads
+ * them (http_proxy, https_proxy, no_proxy, ...).
+ *
+ * A bearer key given to http_post_json() travels only in the Authorization
+ * header: it is never part of an error message or of the trace, which
+ * shows "Authorization: [redacted]".
+ */
+#ifndef ORCH_HTTP_H
+#define ORCH_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* How a request ended when no complete response came back. */
+enum http_failure {
+	HTTP_FAIL_NONE = 0,    /* a complete response: look at status */
+	HTTP_FAIL_CONNECT,     /* could not resolve or connect */
+	HTTP_FAIL_TIMEOUT,     /* the connect or total timeout passed */
+	HTTP_FAIL_TRANSFER,    /* the connection broke: a body cut short, ... */
+	HTTP_FAIL_TOO_BIG,     /* the body passed max_response: aborted */
+	HTTP_FAIL_OTHER,       /* anything else (bad URL, TLS failure, ...) */
+};
+
+/* A line of trace (verbose) output, without a newline. */
+typedef void http_trace_fn(void *arg, const char *line);
+
+struct http_client {
+	void *curl;              /* owned CURL *, reused across requests */
+	int64_t connect_timeout_ms; /* 0: libcurl's default */
+	size_t max_response;     /* cap on a response body, in bytes */
+	http_trace_fn *trace;    /* called with trace lines, or NULL */
+	void *trace_arg;         /* borrowed; handed to trace */
+};
+
+struct http_header {
+	char *name;  /* owned; as the server sent it */
+	char *value; /* owned; white space trimmed */
+};
+
+struct http_response {
+	long status;                 /* HTTP status; 0 without a response */
+	enum http_failure failure;   /* HTTP_FAIL_NONE for a full response */
+	char *body;                  /* owned; NUL-terminated; may be partial
+					on failure */
+	size_t len;                  /* bytes in body */
+	struct http_header *headers; /* owned; of the last response */
+	size_t n_headers;            /* entries in headers */
+	int64_t latency_ms;          /* from sending to the end */
+};
+
+#define HTTP_RESPONSE_INIT { 0, HTTP_FAIL_NONE, NULL, 0, NULL, 0, 0 }
+
+/*
+ * Set up C. Returns 0, or -1 with ERR (70) when libcurl cannot start.
+ * MAX_RESPONSE caps every response body.
+ */
+int http_client_init(struct http_client *c, size_t max_response,
+		     struct orch_error *err);
+void http_client_release(struct http_client *c);
+
+/*
+ * POST BODY (LEN bytes of JSON) to URL with "Authorization: Bearer KEY"
+ * (none when KEY is NULL), giving up after TIMEOUT_MS in total.
+ * Returns 0 when a complete response came back, whatever its status, with
+ * RESP filled; -1 otherwise, with RESP->failure saying why, ERR (69) a
+ * message such as "timed out after 500 ms" or "response larger than
+ * 8388608 bytes", and RESP->status set if the headers had arrived.
+ * RESP is released first, so one may be reused.
+ */
+int http_post_json(struct http_client *c, const char *url, const char *key,
+		   const char *body, size_t len, int64_t timeout_ms,
+		   struct http_response *resp, struct orch_error *err);
+
+/* The value of header NAME (any case; borrowed), or NULL. */
+const char *http_response_header(const struct http_response *resp,
+				 const char *name);
+
+void http_response_release(struct http_response *resp);
+
+/* "host" or "host:port" of URL (new string), or NULL if it has none. */
+char *http_url_host(const char *url);
+
+#endif

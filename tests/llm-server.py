@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""A scripted OpenAI-compatible chat completions server for the tests.
+
+usage: llm-server.py --script FILE --log FILE --port-file FILE [--idle SECONDS]
+
+Listens on 127.0.0.1 on a free port, written to --port-file once ready.
+Each POST .../chat/completions is answered by the next step of the script
+and logged to --log as one JSON line: n, t (monotonic seconds), method,
+path, headers, body (parsed JSON when it is), client_port. The server exits
+by itself after --idle seconds without a request.
+
+The script is a JSON list of steps, or an object mapping a path prefix
+("/a") to its own list, for several providers on one server, or an agent
+("agent:builder", matched against the request's orch.context) to its own
+list, for agents running at once. A step:
+
+  status     HTTP status (default 200)
+  headers    extra response headers, {"Retry-After": "1"}
+  reply      a JSON value: answered as a chat completion whose
+             message content is that value serialised
+  content    a string: the same with this exact content
+  reasoning  message.reasoning of the completion
+  finish     finish_reason (default "stop")
+  usage      the completion's usage (default 11 prompt, 7 completion)
+  model      the completion's model (default: the request's)
+  body       a raw body instead (a string, or a JSON value serialised)
+  error      shorthand for body {"error": {"message": ERROR}}
+  delay      seconds to wait before answering
+  cut        send only this many bytes of the body, then close
+  size       a body of this many bytes (an oversized reply)
+  chunked    send the body chunked, without Content-Length
+
+When the steps run out the server answers 418 "script exhausted". The
+server takes up the script file, then removes it; a new file put in its
+place (write it elsewhere, then rename it) is the script from the next
+request on, so one server can serve a whole test file.
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class State:
+    def __init__(self, script_path, log_path):
+        self.lock = threading.Lock()
+        self.script_path = script_path
+        self.script = []
+        self.log_path = log_path
+        self.count = 0
+        self.last = time.monotonic()
+        self.reload()
+
+    def reload(self):
+        """Take up a new script file, if one was put in place, and remove it."""
+        try:
+            with open(self.script_path, encoding="utf-8") as f:
+                self.script = json.load(f)
+            os.unlink(self.script_path)
+        except FileNotFoundError:
+            pass
+
+    def next_step(self, path, request):
+        with self.lock:
+            self.reload()
+            if isinstance(self.script, list):
+                queue = self.script
+            else:
+                queue = None
+                for key, steps in self.script.items():
+                    if key.startswith("agent:"):
+                        hit = agent_of(request) == key[6:]
+                    else:
+                        hit = path.startswith(key + "/")
+                    if hit:
+                        queue = steps
+                        break
+            if not queue:
+                return {"status": 418, "error": "test server: script exhausted"}
+            return queue.pop(0)
+
+    def record(self, entry):
+        with self.lock:
+            self.count += 1
+            entry["n"] = self.count
+            self.last = time.monotonic()
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+
+
+def agent_of(request):
+    """The "agent" of the orch.context in the request's user message."""
+    try:
+        text = request["messages"][1]["content"]
+        return json.loads(text[text.index("{"):])["agent"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def completion(step, request):
+    if "content" in step:
+        content = step["content"]
+    else:
+        content = json.dumps(step["reply"])
+    message = {"role": "assistant", "content": content}
+    if "reasoning" in step:
+        message["reasoning"] = step["reasoning"]
+    model = step.get("model")
+    if model is None and isinstance(request, dict):
+        model = request.get("model")
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model or "test-model",
+        "choices": [{"index": 0, "message": message,
+                     "finish_reason": step.get("finish", "stop")}],
+        "usage": step.get("usage", {"prompt_tokens": 11, "completion_tokens": 7,
+                                    "total_tokens": 18}),
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "llm-test-server/1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.answer({"status": 404, "error": "not found"}, None)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8", "replace")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw
+        self.server.state.record({
+            "t": time.monotonic(),
+            "method": self.command,
+            "path": self.path,
+            "headers": {k: v for k, v in self.headers.items()},
+            "body": body,
+            "client_port": self.client_address[1],
+        })
+        if not self.path.endswith("/chat/completions"):
+            self.answer({"status": 404, "error": "no such path: " + self.path}, body)
+            return
+        self.answer(self.server.state.next_step(self.path, body), body)
+
+    def answer(self, step, request):
+        status = step.get("status", 200)
+        if "size" in step:
+            payload = b'{"pad":"' + b"x" * max(0, step["size"] - 10) + b'"}'
+        elif "body" in step:
+            b = step["body"]
+            payload = (b if isinstance(b, str) else json.dumps(b)).encode()
+        elif "error" in step:
+            payload = json.dumps({"error": {"message": step["error"],
+                                            "type": "test"}}).encode()
+        else:
+            payload = json.dumps(completion(step, request)).encode()
+        try:
+            if step.get("delay"):
+                time.sleep(step["delay"])
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            for name, value in step.get("headers", {}).items():
+                self.send_header(name, str(value))
+            if step.get("chunked"):
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(payload)))
+            if "cut" in step:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if "cut" in step:
+                self.wfile.write(payload[:step["cut"]])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif step.get("chunked"):
+                for i in range(0, len(payload), 65536):
+                    part = payload[i:i + 65536]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (a timeout, an oversized reply) is expected.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--script", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--idle", type=float, default=30)
+    args = ap.parse_args()
+    server = Server(("127.0.0.1", 0), Handler)
+    server.state = State(args.script, args.log)
+    open(args.log, "a").close()
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % server.server_address[1])
+    os.rename(tmp, args.port_file)
+
+    def watchdog():
+        while time.monotonic() - server.state.last < args.idle:
+            time.sleep(0.2)
+        server.shutdown()
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
