@@ -23,12 +23,14 @@
 static const char usage_line[] =
 	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
 	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
-	"[--barrier] [--wave-delay MS] [--pretty] [FILE]";
+	"[--barrier] [--wave-delay MS] [--trace FILE] [--progress | --no-progress] "
+	"[-q] [-v] [--pretty] [FILE]";
 
 static const char help_text[] =
 	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
 	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
-	"[--barrier] [--wave-delay MS] [--pretty] [FILE]\n"
+	"[--barrier] [--wave-delay MS] [--trace FILE] [--progress | --no-progress] "
+	"[-q] [-v] [--pretty] [FILE]\n"
 	"\n"
 	"Read orch.graph documents (from FILE or standard input), run each\n"
 	"stack's agents as child processes, apply the actions they print, and\n"
@@ -47,6 +49,12 @@ static const char help_text[] =
 	"  --retry-delay MS       first backoff, doubled per retry (default 1000)\n"
 	"  --barrier              start a wave only when the last one has ended\n"
 	"  --wave-delay MS        and this long after it (implies --barrier)\n"
+	"  --trace FILE           write a Chrome trace of the run (Perfetto,\n"
+	"                         chrome://tracing): one lane per running agent\n"
+	"  --progress             show progress on stderr (default: when it is\n"
+	"                         a terminal); --no-progress: never\n"
+	"  -q, --quiet            no progress\n"
+	"  -v, --verbose          a line on stderr per agent run\n"
 	"  --pretty               indent the output\n"
 	"  -h, --help             print this help\n"
 	"  --version              print the version\n";
@@ -55,6 +63,10 @@ static const char help_text[] =
 
 struct opts {
 	const char *db;                      /* borrowed from argv, or NULL */
+	const char *trace;                   /* --trace FILE, borrowed, or NULL */
+	int progress;                        /* 1 --progress, 0 --no-progress, -1 auto */
+	int quiet;                           /* -q */
+	int verbose;                         /* -v */
 	const char *config;                  /* borrowed from argv, or NULL */
 	const char *file;                    /* borrowed from argv, or NULL for stdin */
 	const char *agent[ORCH_AGENT_COUNT]; /* borrowed: --agent commands */
@@ -173,22 +185,135 @@ static void agent_commands(const struct opts *o, const struct config *c,
 	}
 }
 
+/* What the observer keeps: counts for the progress line, trace events. */
+struct watch {
+	const struct opts *o;  /* borrowed */
+	int64_t start_mono;    /* the trace's time 0 */
+	size_t stacks;         /* stacks in the input */
+	size_t stacks_done;    /* stacks whose cycle has ended */
+	size_t running;        /* agents running now */
+	size_t failed;         /* nodes failed so far */
+	int show_progress;     /* draw the progress line */
+	int tty;               /* stderr is a terminal: redraw in place */
+	int colour;            /* colour the status words */
+	json_t *events;        /* owned: trace events, or NULL without --trace */
+};
+
+static void progress_clear(const struct watch *w)
+{
+	if (w->show_progress && w->tty)
+		fputs("\r\033[K", stderr);
+}
+
+static void progress_draw(const struct watch *w)
+{
+	if (!w->show_progress)
+		return;
+	fprintf(stderr, "%sorch-exec: %zu/%zu stacks done, %zu agent%s running, %zu failed%s",
+		w->tty ? "\r\033[K" : "", w->stacks_done, w->stacks, w->running,
+		w->running == 1 ? "" : "s", w->failed, w->tty ? "" : "\n");
+	fflush(stderr);
+}
+
+static void trace_event(struct watch *w, const struct exec_event *ev)
+{
+	json_t *span = xjson(json_object()), *args;
+
+	xjson_set(span, "name", xjson(json_sprintf("%s/%s", ev->stack, ev->agent)));
+	xjson_set(span, "cat", xjson(json_string(ev->status)));
+	xjson_set(span, "ph", xjson(json_string("X")));
+	/* The format counts microseconds. */
+	xjson_set(span, "ts", xjson(json_integer((ev->started_mono - w->start_mono) * 1000)));
+	xjson_set(span, "dur", xjson(json_integer((ev->ended_mono - ev->started_mono) * 1000)));
+	xjson_set(span, "pid", xjson(json_integer(1)));
+	xjson_set(span, "tid", xjson(json_integer(ev->slot)));
+	args = xjson(json_pack("{sssssiss}", "stack", ev->stack, "agent", ev->agent,
+			       "attempt", ev->attempt, "status", ev->status));
+	if (ev->detail)
+		xjson_set(args, "detail", xjson(json_string(ev->detail)));
+	xjson_set(span, "args", args);
+	xjson_append(w->events, span);
+}
+
+static void observe(const struct exec_event *ev, void *arg)
+{
+	struct watch *w = arg;
+	int ok;
+
+	if (ev->kind == EXEC_ATTEMPT_STARTED) {
+		w->running++;
+		progress_draw(w);
+		return;
+	}
+	w->running--;
+	ok = strcmp(ev->status, "completed") == 0;
+	if (ev->final)
+		w->failed += !ok;
+	if (w->events)
+		trace_event(w, ev);
+	if (w->o->verbose && !w->o->quiet) {
+		progress_clear(w);
+		fprintf(stderr, "orch-exec: %s/%s: %s%s%s", ev->stack, ev->agent,
+			w->colour ? (ok ? "\033[32m" : "\033[31m") : "", ev->status,
+			w->colour ? "\033[0m" : "");
+		if (!ev->final)
+			fprintf(stderr, " (attempt %d, retrying)", ev->attempt);
+		fprintf(stderr, " in %lld ms%s%s\n",
+			(long long)(ev->ended_mono - ev->started_mono),
+			ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+	}
+	progress_draw(w);
+}
+
+/* Lane names, then the spans, as the Trace Event Format has them.
+ * Closes FP; 0, or -1 on a write error. */
+static int write_trace(FILE *fp, struct watch *w, int jobs)
+{
+	json_t *doc = xjson(json_object()), *events = xjson(json_array());
+	int i, rc = 0;
+
+	xjson_append(events, xjson(json_pack("{sssssisis{ss}}", "name", "process_name",
+		"ph", "M", "pid", 1, "tid", 0, "args", "name", "orch-exec")));
+	for (i = 0; i < jobs; i++) {
+		json_t *m = xjson(json_pack("{sssssisi}", "name", "thread_name", "ph", "M",
+					    "pid", 1, "tid", i));
+
+		xjson_set(m, "args", xjson(json_pack("{so}", "name",
+			xjson(json_sprintf("slot %d", i)))));
+		xjson_append(events, m);
+	}
+	if (json_array_extend(events, w->events) != 0)
+		cli_die(ORCH_EX_SOFTWARE, "out of memory");
+	xjson_set(doc, "traceEvents", events);
+	xjson_set(doc, "displayTimeUnit", xjson(json_string("ms")));
+	if (json_write(fp, doc, 0) != 0)
+		rc = -1;
+	if (fclose(fp) != 0)
+		rc = -1;
+	json_decref(doc);
+	return rc;
+}
+
 static int emit(const json_t *execution, void *arg)
 {
-	const struct opts *o = arg;
+	struct watch *w = arg;
 
 	/* Flushed per stack, so orch-decide records each as it ends. */
-	if (json_write(stdout, execution, o->out_flags) != 0 || fflush(stdout) != 0)
+	if (json_write(stdout, execution, w->o->out_flags) != 0 || fflush(stdout) != 0)
 		return -1;
+	w->stacks_done++;
+	progress_draw(w);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const char shortopts[] = ":hj:";
+	static const char shortopts[] = ":hj:qv";
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 256 },
 		{ "db", required_argument, NULL, 257 },
 		{ "config", required_argument, NULL, 258 },
@@ -200,6 +325,9 @@ int main(int argc, char **argv)
 		{ "barrier", no_argument, NULL, 264 },
 		{ "wave-delay", required_argument, NULL, 265 },
 		{ "pretty", no_argument, NULL, 266 },
+		{ "trace", required_argument, NULL, 267 },
+		{ "progress", no_argument, NULL, 268 },
+		{ "no-progress", no_argument, NULL, 269 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -208,15 +336,19 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	struct json_reader r;
 	struct exec *e;
+	struct watch w;
 	struct opts o;
 	json_t *doc;
-	FILE *in = stdin;
+	FILE *in = stdin, *trace_fp = NULL;
 	char *path, *owner;
 	int c, i, rc, barrier = 0;
 
 	orch_progname = "orch-exec";
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&w, 0, sizeof(w));
+	o.progress = -1;
+	w.start_mono = orch_mono_ms();
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
@@ -224,6 +356,12 @@ int main(int argc, char **argv)
 			cli_help(help_text);
 		case 'j':
 			set_flag(S_JOBS, optarg);
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'v':
+			o.verbose = 1;
 			break;
 		case 256:
 			cli_version();
@@ -257,6 +395,15 @@ int main(int argc, char **argv)
 		case 266:
 			o.out_flags |= JSON_OUT_PRETTY;
 			break;
+		case 267:
+			o.trace = optarg;
+			break;
+		case 268:
+			o.progress = 1;
+			break;
+		case 269:
+			o.progress = 0;
+			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -278,6 +425,19 @@ int main(int argc, char **argv)
 	cfg.wave_delay_ms = settings[S_WAVE_DELAY].value;
 	cfg.barrier = barrier;
 	cfg.owner = owner = cycle_owner_self();
+	w.o = &o;
+	w.tty = isatty(STDERR_FILENO);
+	w.show_progress = !o.quiet && (o.progress == 1 || (o.progress < 0 && w.tty));
+	w.colour = w.tty && !getenv("NO_COLOR");
+	/* Created before any agent runs, so a bad path costs nothing. */
+	if (o.trace) {
+		if (!(trace_fp = fopen(o.trace, "w")))
+			cli_die(ORCH_EX_NOINPUT, "cannot create '%s': %s", o.trace,
+				strerror(errno));
+		w.events = xjson(json_array());
+	}
+	cfg.observe = observe;
+	cfg.observe_arg = &w;
 
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
@@ -295,12 +455,19 @@ int main(int argc, char **argv)
 			orch_error_prefix(&err, "line %ld", r.doc_line);
 			break;
 		}
+		w.stacks++;
 	}
 	json_reader_release(&r);
 	if (in != stdin)
 		fclose(in);
-	if (!err.status)
-		exec_run(e, emit, &o, &err);
+	if (!err.status) {
+		exec_run(e, emit, &w, &err);
+		progress_clear(&w);
+	}
+	/* A trace of a run cut short by a signal is still worth having. */
+	if (trace_fp && write_trace(trace_fp, &w, cfg.jobs) != 0 && !err.status)
+		orch_error_set(&err, ORCH_EX_SOFTWARE, "write error on '%s'", o.trace);
+	json_decref(w.events);
 
 	exec_free(e);
 	store_close(store);

@@ -45,6 +45,8 @@ struct node {
 	int64_t started_mono;    /* monotonic ms of the first attempt */
 	int64_t ended_mono;      /* monotonic ms it ended */
 	int64_t attempt_started_at; /* wall ms of the current attempt */
+	int64_t attempt_started_mono; /* monotonic ms of the current attempt */
+	int slot;                /* lane of the running attempt, -1 when none */
 	struct child child;      /* the current attempt's process */
 	struct agent_task task;  /* what the current attempt was given */
 	char *context;           /* owned: the context as sent, or NULL */
@@ -79,6 +81,7 @@ struct exec {
 	size_t alloc;            /* entries allocated */
 	size_t total_nodes;      /* over all stacks, against ORCH_MAX_NODES */
 	struct node **running;   /* owned array of borrowed nodes now running */
+	struct node **slots;     /* owned: lane i's running node, or NULL; jobs entries */
 	int nrunning;            /* entries used in running */
 	struct pollfd *fds;      /* owned: poll() set, room for 1 + 3 * jobs */
 	uint64_t rng;            /* xorshift state for retry jitter */
@@ -99,6 +102,7 @@ struct exec *exec_new(struct store *s, const struct exec_config *cfg)
 	if (e->cfg.wave_delay_ms > 0)
 		e->cfg.barrier = 1;
 	e->running = xreallocarray(NULL, (size_t)e->cfg.jobs, sizeof(*e->running));
+	e->slots = xcalloc((size_t)e->cfg.jobs, sizeof(*e->slots));
 	e->fds = xreallocarray(NULL, 1 + 3 * (size_t)e->cfg.jobs, sizeof(*e->fds));
 	e->rng = ((uint64_t)orch_mono_ms() << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	return e;
@@ -138,6 +142,7 @@ void exec_free(struct exec *e)
 		stack_free(e->stacks[i]);
 	free(e->stacks);
 	free(e->running);
+	free(e->slots);
 	free(e->fds);
 	orch_error_release(&e->first_error);
 	free(e);
@@ -233,8 +238,10 @@ int exec_add(struct exec *e, json_t *graph, struct orch_error *err)
 		goto fail;
 	}
 	st->nodes = xcalloc(json_array_size(nodes) + 1, sizeof(*st->nodes));
-	for (i = 0; i < json_array_size(nodes); i++)
+	for (i = 0; i < json_array_size(nodes); i++) {
 		child_init(&st->nodes[i].child);
+		st->nodes[i].slot = -1;
+	}
 	for (i = 0; i < json_array_size(nodes); i++) {
 		st->nnodes = i;
 		if (read_node(st, i, json_array_get(nodes, i), err) != 0)
@@ -380,6 +387,45 @@ static int64_t retry_delay(struct exec *e, int failures)
 	return d / 2 + (int64_t)(next_random(e) % (uint64_t)(d / 2 + 1));
 }
 
+/* Take the lowest free lane for N and tell the observer it started. */
+static void attempt_started(struct exec *e, struct node *n)
+{
+	int i;
+
+	for (i = 0; i < e->cfg.jobs && e->slots[i]; i++)
+		;
+	n->slot = i;
+	e->slots[i] = n;
+	if (e->cfg.observe) {
+		struct exec_event ev = {
+			.kind = EXEC_ATTEMPT_STARTED, .stack = n->stack->name,
+			.agent = n->agent, .slot = n->slot, .attempt = n->attempts,
+			.started_mono = n->attempt_started_mono,
+		};
+		e->cfg.observe(&ev, e->cfg.observe_arg);
+	}
+}
+
+/* N's child has ended with STATUS: free its lane and say so. */
+static void attempt_over(struct exec *e, struct node *n, const char *status,
+			 const char *detail, int final)
+{
+	if (n->slot < 0)
+		return;
+	if (e->cfg.observe) {
+		struct exec_event ev = {
+			.kind = EXEC_ATTEMPT_ENDED, .stack = n->stack->name,
+			.agent = n->agent, .slot = n->slot, .attempt = n->attempts,
+			.started_mono = n->attempt_started_mono,
+			.ended_mono = orch_mono_ms(), .status = status,
+			.detail = detail, .final = final,
+		};
+		e->cfg.observe(&ev, e->cfg.observe_arg);
+	}
+	e->slots[n->slot] = NULL;
+	n->slot = -1;
+}
+
 static void node_done(struct exec *e, struct node *n, const char *status,
 		      char *error_owned)
 {
@@ -451,7 +497,10 @@ static void attempt_failed(struct exec *e, struct node *n, char *msg,
 		final = 1;
 	}
 	orch_error_release(&err);
-	if (final || n->attempts > e->cfg.retries) {
+	if (final || n->attempts > e->cfg.retries)
+		final = 1;
+	attempt_over(e, n, "failed", msg, final);
+	if (final) {
 		node_done(e, n, "failed", msg);
 		return;
 	}
@@ -585,6 +634,7 @@ static void attempt_ended(struct exec *e, struct node *n)
 	free(n->result);
 	n->result = actions_summary(json_object_get(doc, "actions"));
 	json_decref(doc);
+	attempt_over(e, n, "completed", n->result, 1);
 	node_done(e, n, "completed", NULL);
 }
 
@@ -611,6 +661,7 @@ static void start_node(struct exec *e, struct node *n)
 
 	n->attempts++;
 	n->attempt_started_at = orch_now_ms();
+	n->attempt_started_mono = orch_mono_ms();
 	if (n->attempts == 1) {
 		n->started_at = n->attempt_started_at;
 		n->started_mono = orch_mono_ms();
@@ -650,6 +701,7 @@ static void start_node(struct exec *e, struct node *n)
 	}
 	n->state = NODE_RUNNING;
 	e->running[e->nrunning++] = n;
+	attempt_started(e, n);
 	if (++st->running > st->max_parallel)
 		st->max_parallel = st->running;
 }

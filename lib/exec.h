@@ -22,6 +22,28 @@
 #include "orch.h"
 #include "store.h"
 
+/* What an observer is told: every attempt that ran a child, as it starts
+ * and as it ends. All pointers are borrowed for the call only. */
+enum exec_event_kind {
+	EXEC_ATTEMPT_STARTED,
+	EXEC_ATTEMPT_ENDED,
+};
+
+struct exec_event {
+	enum exec_event_kind kind;
+	const char *stack;       /* the stack's name */
+	const char *agent;       /* the node's agent */
+	int slot;                /* its lane: 0 to jobs - 1, free again once ended */
+	int attempt;             /* from 1 */
+	int64_t started_mono;    /* monotonic ms the attempt started */
+	int64_t ended_mono;      /* monotonic ms it ended; 0 on STARTED */
+	const char *status;      /* on ENDED: "completed" or "failed" */
+	const char *detail;      /* on ENDED: the result, or the error */
+	int final;               /* on ENDED: no further attempt follows */
+};
+
+typedef void (*exec_observe_fn)(const struct exec_event *ev, void *arg);
+
 struct exec_config {
 	char **argv[ORCH_AGENT_COUNT]; /* borrowed: each agent's command words */
 	int jobs;                /* children running at once, all stacks: 1 or more */
@@ -32,6 +54,8 @@ struct exec_config {
 	int barrier;             /* a wave starts when the last one has ended */
 	int64_t wave_delay_ms;   /* and this long after it (implies barrier) */
 	const char *owner;       /* borrowed: the lease owner, cycle_owner_self() */
+	exec_observe_fn observe; /* or NULL: told of each attempt (progress, traces) */
+	void *observe_arg;       /* borrowed; handed to observe */
 };
 
 /* Called with each stack's orch.execution document (borrowed) as soon as

@@ -507,3 +507,57 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	run -0 --separate-stderr orch-exec </dev/null
 	assert_equal "$output$stderr" ""
 }
+
+@test "--trace writes a Chrome trace: a lane per running agent, a span per attempt" {
+	stack alpha
+	agent slow 'cat >/dev/null; sleep 0.2; echo "{\"actions\":[]}"'
+	agent fail 'cat >/dev/null; exit 2'
+	graph alpha planner builder communicator >"$BATS_TEST_TMPDIR/g.json"
+	run -0 orch-exec -j 2 --retries 1 --retry-delay 10 --trace "$BATS_TEST_TMPDIR/trace.json" \
+		$(all_agents "$AGENTS/slow") --agent communicator="$AGENTS/fail" "$BATS_TEST_TMPDIR/g.json"
+	local t=$BATS_TEST_TMPDIR/trace.json
+	assert_equal "$(jq -r '[.traceEvents[] | select(.ph == "M" and .name == "thread_name") | .args.name] | join(",")' "$t")" \
+		"slot 0,slot 1"
+	assert_equal "$(jq -r '[.traceEvents[] | select(.ph == "X") | "\(.name):\(.args.attempt):\(.cat)"] | sort | join(" ")' "$t")" \
+		"alpha/builder:1:completed alpha/communicator:1:failed alpha/communicator:2:failed alpha/planner:1:completed"
+	# Spans are in microseconds, and the planner and the communicator ran
+	# side by side in two lanes.
+	assert_equal "$(jq -r '.traceEvents[] | select(.name == "alpha/planner") | (.dur >= 200000)' "$t")" "true"
+	assert_equal "$(jq -r '[.traceEvents[] | select(.ph == "X" and .args.attempt == 1 and .name != "alpha/builder") | .tid] | sort | join(",")' "$t")" "0,1"
+	assert_equal "$(jq -r '.traceEvents[] | select(.name == "alpha/communicator" and .args.attempt == 1) | .args.detail' "$t")" "exit status 2"
+	run -66 --separate-stderr orch-exec --trace "$BATS_TEST_TMPDIR/no/such/dir/t.json" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$stderr" "orch-exec: cannot create '$BATS_TEST_TMPDIR/no/such/dir/t.json': No such file or directory"
+}
+
+@test "-v says each agent run; --progress forces progress lines; -q silences them" {
+	stack alpha
+	ok_agent
+	agent fail 'cat >/dev/null; echo "no luck" >&2; exit 2'
+	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
+	run -0 --separate-stderr orch-exec -v --retries 1 --retry-delay 10 $(all_agents "$AGENTS/ok") \
+		--agent communicator="$AGENTS/fail" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(sed -E 's/in [0-9]+ ms/in N ms/' <<<"$stderr" | sort)" "$(printf '%s\n' \
+		'orch-exec: alpha/communicator: failed (attempt 1, retrying) in N ms: exit status 2: no luck' \
+		'orch-exec: alpha/communicator: failed in N ms: exit status 2: no luck' \
+		'orch-exec: alpha/planner: completed in N ms: no actions' | sort)"
+	orch-stack start alpha
+	run -0 --separate-stderr orch-exec --progress $(all_agents "$AGENTS/ok") "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "${stderr_lines[-1]}" "orch-exec: 1/1 stacks done, 0 agents running, 0 failed"
+	run -0 --separate-stderr orch-exec --progress -q $(all_agents "$AGENTS/ok") "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$stderr" ""
+}
+
+@test "on a terminal: progress and colour, and no colour with NO_COLOR" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	stack alpha
+	ok_agent
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	local cmd="orch-exec -v --agent planner=$AGENTS/ok $BATS_TEST_TMPDIR/g.json >/dev/null"
+	run -0 script -qec "$cmd" /dev/null
+	[[ $output == *$'\e[32mcompleted\e[0m'* ]] || fail "no colour: $output"
+	[[ $output == *$'\r\e[K'"orch-exec: 0/1 stacks done, 1 agent running, 0 failed"* ]] || fail "no progress: $output"
+	orch-stack start alpha
+	run -0 script -qec "NO_COLOR=1 $cmd" /dev/null
+	[[ $output != *$'\e[32m'* ]] || fail "colour with NO_COLOR: $output"
+	[[ $output == *"alpha/planner: completed in"* ]] || fail "$output"
+}
