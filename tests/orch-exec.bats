@@ -64,6 +64,23 @@ now_ms() {
 	date +%s%3N
 }
 
+# wait_for FILE [LINES]: until FILE has LINES lines (default 1), at most 10 s.
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		[ -f "$1" ] && (( $(wc -l <"$1") >= ${2:-1} )) && return 0
+		sleep 0.1
+	done
+	fail "timed out waiting for $1"
+}
+
+# max_overlap: the most nodes running at once, from the started_at and
+# ended_at of every node in the documents on stdin.
+max_overlap() {
+	jq -s '[.[].nodes[] | select(.started_at) | [.started_at, 1], [.ended_at, -1]]
+	       | sort | reduce .[] as $e ({n: 0, max: 0}; .n += $e[1] | .max = ([.max, .n] | max)) | .max'
+}
+
 @test "the example team: one cycle applies each agent's actions and prints the execution" {
 	stack alpha
 	run -0 --separate-stderr bash -c "
@@ -114,15 +131,18 @@ now_ms() {
 	t1=$(now_ms)
 	assert_equal "$(jq -r '.summary | "\(.waves) \(.max_parallel) \(.succeeded)"' <<<"$output")" "3 2 4"
 	(( t1 - t0 >= 600 )) || fail "took $((t1 - t0)) ms, less than the critical path"
-	# The cycle itself, without the program's start-up (slow under ASan).
+	# The schedule: the communicator ran beside the planner; the builder
+	# and the reviewer each started once what they wait for had ended.
+	(( $(node started_at communicator) < $(node ended_at planner) &&
+	   $(node started_at planner) < $(node ended_at communicator) )) ||
+		fail "the communicator did not run beside the planner"
+	(( $(node started_at builder) >= $(node ended_at planner) )) || fail "builder before planner"
+	(( $(node started_at reviewer) >= $(node ended_at builder) )) || fail "reviewer before builder"
+	# And the time: the critical path plus overhead (the cycle alone,
+	# without the program's start-up, which is slow under ASan).
 	local cycle
 	cycle=$(jq -r .summary.duration_ms <<<"$output")
-	(( cycle < 900 )) || fail "the cycle took $cycle ms for a 600 ms critical path"
-	# The communicator ran beside the planner, not after the reviewer.
-	local p c
-	p=$(node started_at planner)
-	c=$(node started_at communicator)
-	(( c - p < 150 && p - c < 150 )) || fail "communicator started $((c - p)) ms after the planner"
+	(( cycle < 1000 )) || fail "the cycle took $cycle ms for a 600 ms critical path"
 }
 
 @test "-j 1 runs one agent at a time" {
@@ -149,7 +169,8 @@ now_ms() {
 	run -0 orch-exec -j 2 $(all_agents "$AGENTS/slow") "$BATS_TEST_TMPDIR/g.json"
 	t1=$(now_ms)
 	assert_equal "${#lines[@]}" "4"
-	(( t1 - t0 >= 600 && t1 - t0 < 1100 )) || fail "4 x 0.3 s at -j 2 took $((t1 - t0)) ms"
+	assert_equal "$(max_overlap <<<"$output")" "2"
+	(( t1 - t0 >= 600 )) || fail "4 x 0.3 s at -j 2 took $((t1 - t0)) ms"
 }
 
 @test "a timeout ends the agent and its children; dependents are skipped" {
@@ -162,7 +183,7 @@ now_ms() {
 	run -0 --separate-stderr orch-exec --timeout 300 --retries 0 $(all_agents "$AGENTS/ok") \
 		--agent planner="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json"
 	t1=$(now_ms)
-	(( t1 - t0 < 3000 )) || fail "took $((t1 - t0)) ms"
+	(( t1 - t0 < 8000 )) || fail "took $((t1 - t0)) ms: it waited for the agent"
 	assert_equal "$(node status planner)" "failed"
 	assert_equal "$(node error planner)" "timed out after 300 ms"
 	assert_equal "$(node status builder)" "skipped"
@@ -186,7 +207,7 @@ now_ms() {
 		--agent planner="$AGENTS/stubborn" "$BATS_TEST_TMPDIR/g.json"
 	t1=$(now_ms)
 	assert_equal "$(node error planner)" "timed out after 200 ms"
-	(( t1 - t0 >= 500 && t1 - t0 < 2500 )) || fail "took $((t1 - t0)) ms"
+	(( t1 - t0 >= 500 && t1 - t0 < 8000 )) || fail "took $((t1 - t0)) ms"
 }
 
 @test "a failed attempt is retried after a backoff and then succeeds" {
@@ -326,11 +347,11 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "overlapping pipelines: a stack held by a live orch-exec is skipped, not run twice" {
 	stack alpha
-	agent slow 'cat >/dev/null; sleep 1; echo "{\"actions\":[]}"'
+	agent slow "cat >/dev/null; echo started >>'$BATS_TEST_TMPDIR/started'; sleep 1; echo '{\"actions\":[]}'"
 	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
 	orch-exec --agent communicator="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/first.json" &
 	local first=$!
-	sleep 0.4
+	wait_for "$BATS_TEST_TMPDIR/started"
 	run -0 orch-exec --agent communicator="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json"
 	assert_equal "$(jq -r .ran <<<"$output")" "false"
 	[[ $(jq -r .skip_reason <<<"$output") == "another pipeline holds the stack ("*":$first)" ]] ||
@@ -353,11 +374,14 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "$(sql "SELECT status FROM todos")" "in_progress"
 	kill -9 "$pid"
 	wait "$pid" || true
-	sleep 0.2
 	# PR_SET_PDEATHSIG: the agent did not outlive its orch-exec (gone, or a
 	# zombie where PID 1 does not reap orphans).
 	local state
-	state=$(awk '{print $3}' "/proc/$(cat "$BATS_TEST_TMPDIR/agent.pid")/stat" 2>/dev/null || true)
+	for i in $(seq 50); do
+		state=$(awk '{print $3}' "/proc/$(cat "$BATS_TEST_TMPDIR/agent.pid")/stat" 2>/dev/null || true)
+		[[ -z $state || $state == Z ]] && break
+		sleep 0.1
+	done
 	[[ -z $state || $state == Z ]] || fail "the agent is still running (state $state)"
 	run -0 orch-exec --agent builder="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
 	assert_equal "$(jq -r '"\(.ran) \(.cycle) \(.recovered.todos_returned)"' <<<"$output")" "true 2 1"
@@ -372,12 +396,12 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "SIGTERM: running agents are stopped, the cycle recorded as failed, exit 75" {
 	stack alpha
-	agent hang "cat >/dev/null; exec sleep 30"
+	agent hang "cat >/dev/null; echo started >>'$BATS_TEST_TMPDIR/started'; exec sleep 30"
 	graph alpha builder communicator >"$BATS_TEST_TMPDIR/g.json"
 	orch-exec $(all_agents "$AGENTS/hang") "$BATS_TEST_TMPDIR/g.json" \
 		>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
 	local pid=$! status=0
-	sleep 0.5
+	wait_for "$BATS_TEST_TMPDIR/started" 2
 	kill -TERM "$pid"
 	wait "$pid" || status=$?
 	assert_equal "$status" "75"
