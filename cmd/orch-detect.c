@@ -121,6 +121,41 @@ static void add_id(int64_t **ids, size_t *n, int64_t id)
 	(*ids)[(*n)++] = id;
 }
 
+/* --all: the due stacks IDS (ascending) through detect_stacks(). */
+static void all_stacks(struct store *s, const struct opts *o,
+		       const struct detect_rules *rules, const int64_t *ids,
+		       size_t nids, struct pending *pending)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	json_t *out[CACHE_BATCH];
+	int64_t versions[CACHE_BATCH];
+	size_t npending = 0, at, n, done, i;
+	int rc = 0, failed;
+
+	for (at = 0; at < nids && rc == 0; at += n) {
+		n = nids - at < CACHE_BATCH ? nids - at : CACHE_BATCH;
+		failed = detect_stacks(s, ids + at, n, o->now, rules, o->ttl, out,
+				       versions, &done, &err) != 0;
+		for (i = 0; i < done; i++) {
+			if (!out[i])
+				continue;
+			if (rc == 0)
+				rc = json_write(stdout, out[i], o->out_flags);
+			if (pending && !json_is_true(json_object_get(out[i], "cached"))) {
+				pending[npending].id = ids[at + i];
+				pending[npending].version = versions[i];
+				pending[npending++].status = out[i];
+			} else {
+				json_decref(out[i]);
+			}
+		}
+		if (failed)
+			cli_die_error(&err);
+		if (pending)
+			flush_cache(s, pending, &npending);
+	}
+}
+
 static int from_store(const struct opts *o, const struct detect_rules *rules)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -151,6 +186,11 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 		cli_die_error(&err);
 	if (o->ttl != DETECT_NO_CACHE)
 		pending = xreallocarray(NULL, CACHE_BATCH, sizeof(*pending));
+	if (o->all) {
+		/* Set-based, CACHE_BATCH stacks per round of queries. */
+		all_stacks(s, o, rules, ids, nids, pending);
+		nids = 0;
+	}
 	for (i = 0; i < nids; i++) {
 		version = 0;
 		rc = detect_stack(s, ids[i], o->now, rules, o->ttl, &status, &version, &err);

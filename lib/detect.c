@@ -83,26 +83,6 @@ int detect_is_strategic(const char *text, size_t len,
 	       detect_utf8_length(text, len) > (size_t)rules->strategic_length;
 }
 
-/*
- * What the rules need from a snapshot, gathered (and checked) in one pass.
- */
-struct facts {
-	int64_t now;                  /* the clock the rules run at */
-	int64_t created_at;           /* stack.created_at */
-	int has_project;              /* project is an object */
-	size_t pending;               /* todos with status pending */
-	size_t pending_positive;      /* ... of those, priority > 0 */
-	size_t pending_high;          /* ... of those, priority >= high_priority */
-	size_t completed_since_review; /* completed todos, completed_at > last_review_time */
-	size_t recommendations;       /* memory.planner.reviewer_recommendations */
-	size_t user_messages;         /* unprocessed user messages */
-	size_t strategic;             /* ... of those, strategic */
-	size_t stack_messages;        /* unread inter-stack messages */
-	int has_artifact;             /* artifact is an object */
-	int64_t artifact_created_at;  /* artifact.created_at when there is one */
-	int64_t last_planning_time;   /* memory.planner, 0 when never */
-	int64_t last_review_time;     /* memory.reviewer, 0 when never */
-};
 
 /* "'PATH.KEY' must be WHAT" (or "'KEY' ..." at the top), status 65. */
 static int bad(struct orch_error *err, const char *path, const char *key,
@@ -186,7 +166,7 @@ fail:
 	return NULL;
 }
 
-static int read_memory(const json_t *snap, struct facts *f, struct orch_error *err)
+static int read_memory(const json_t *snap, struct detect_facts *f, struct orch_error *err)
 {
 	const json_t *memory = json_object_get(snap, "memory"), *m, *recs;
 
@@ -210,7 +190,7 @@ static int read_memory(const json_t *snap, struct facts *f, struct orch_error *e
 }
 
 static int read_todos(const json_t *snap, const struct detect_rules *rules,
-		      struct facts *f, struct orch_error *err)
+		      struct detect_facts *f, struct orch_error *err)
 {
 	const json_t *todos = json_object_get(snap, "todos"), *t, *v;
 	const char *status;
@@ -249,7 +229,7 @@ static int read_todos(const json_t *snap, const struct detect_rules *rules,
 }
 
 static int read_messages(const json_t *snap, const struct detect_rules *rules,
-			 struct facts *f, struct orch_error *err)
+			 struct detect_facts *f, struct orch_error *err)
 {
 	const json_t *msgs = json_object_get(snap, "user_messages"), *m, *v;
 	size_t i;
@@ -274,7 +254,7 @@ static int read_messages(const json_t *snap, const struct detect_rules *rules,
 }
 
 static int read_facts(const json_t *snap, const struct detect_rules *rules,
-		      struct facts *f, struct orch_error *err)
+		      struct detect_facts *f, struct orch_error *err)
 {
 	const json_t *v;
 
@@ -323,7 +303,7 @@ static json_t *agent(int has_work, int priority, char *reason)
 	return a;
 }
 
-static json_t *planner(const struct facts *f, const struct detect_rules *r)
+static json_t *planner(const struct detect_facts *f, const struct detect_rules *r)
 {
 	int64_t since = f->last_planning_time ? f->last_planning_time : f->created_at;
 	int64_t late = overdue(f->now, since, r->planning_interval_ms);
@@ -350,7 +330,7 @@ static json_t *planner(const struct facts *f, const struct detect_rules *r)
 	return agent(0, 0, xstrdup("nothing to plan"));
 }
 
-static json_t *builder(const struct facts *f, const struct detect_rules *r)
+static json_t *builder(const struct detect_facts *f, const struct detect_rules *r)
 {
 	char *todos, *reason;
 
@@ -371,7 +351,7 @@ static json_t *builder(const struct facts *f, const struct detect_rules *r)
 	return agent(1, r->builder.normal, todos);
 }
 
-static json_t *communicator(const struct facts *f, const struct detect_rules *r)
+static json_t *communicator(const struct detect_facts *f, const struct detect_rules *r)
 {
 	if (f->user_messages > 0)
 		return agent(1, r->communicator.user_message,
@@ -384,7 +364,7 @@ static json_t *communicator(const struct facts *f, const struct detect_rules *r)
 	return agent(0, 0, xstrdup("no messages"));
 }
 
-static json_t *reviewer(const struct facts *f, const struct detect_rules *r)
+static json_t *reviewer(const struct detect_facts *f, const struct detect_rules *r)
 {
 	int64_t late = overdue(f->now, f->last_review_time, r->review_interval_ms);
 
@@ -417,11 +397,29 @@ static void depend(json_t *agents, const char *agent_name, const char *on)
 		xjson_append(json_object_get(a, "depends_on"), xjson(json_string(on)));
 }
 
+json_t *detect_status_from_facts(json_t *header, const struct detect_facts *f,
+				  const struct detect_rules *rules)
+{
+	json_t *agents;
+
+	agents = xjson(json_object());
+	xjson_set(agents, "planner", planner(f, rules));
+	xjson_set(agents, "builder", builder(f, rules));
+	xjson_set(agents, "communicator", communicator(f, rules));
+	xjson_set(agents, "reviewer", reviewer(f, rules));
+	depend(agents, "builder", "planner");
+	depend(agents, "reviewer", "builder");
+	return xjson(json_pack("{sssisosIsbso}", "type", "orch.work_status",
+			       "version", 1, "stack", header,
+			       "computed_at", (json_int_t)f->now, "cached", 0,
+			       "agents", agents));
+}
+
 json_t *detect_work_status(const json_t *snapshot, int64_t now,
 			   const struct detect_rules *rules, struct orch_error *err)
 {
-	struct facts f;
-	json_t *h = NULL, *agents, *status;
+	struct detect_facts f;
+	json_t *h = NULL;
 
 	memset(&f, 0, sizeof(f));
 	f.now = now;
@@ -433,16 +431,5 @@ json_t *detect_work_status(const json_t *snapshot, int64_t now,
 		json_decref(h);
 		return NULL;
 	}
-	agents = xjson(json_object());
-	xjson_set(agents, "planner", planner(&f, rules));
-	xjson_set(agents, "builder", builder(&f, rules));
-	xjson_set(agents, "communicator", communicator(&f, rules));
-	xjson_set(agents, "reviewer", reviewer(&f, rules));
-	depend(agents, "builder", "planner");
-	depend(agents, "reviewer", "builder");
-	status = xjson(json_pack("{sssisosIsbso}", "type", "orch.work_status",
-				 "version", 1, "stack", h,
-				 "computed_at", (json_int_t)now, "cached", 0,
-				 "agents", agents));
-	return status;
+	return detect_status_from_facts(h, &f, rules);
 }

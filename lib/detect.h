@@ -70,6 +70,37 @@ struct detect_rules detect_rules_default(void);
 json_t *detect_work_status(const json_t *snapshot, int64_t now,
 			   const struct detect_rules *rules, struct orch_error *err);
 
+/*
+ * What the rules read of one stack: detect_work_status() gathers it from a
+ * snapshot (checking every member on the way), detect_stacks() from a few
+ * set-based queries over the store. Counts are of the whole stack.
+ */
+struct detect_facts {
+	int64_t now;                  /* the clock the rules run at */
+	int64_t created_at;           /* stack.created_at */
+	int has_project;              /* project is an object */
+	size_t pending;               /* todos with status pending */
+	size_t pending_positive;      /* ... of those, priority > 0 */
+	size_t pending_high;          /* ... of those, priority >= high_priority */
+	size_t completed_since_review; /* completed todos, completed_at > last_review_time */
+	size_t recommendations;       /* memory.planner.reviewer_recommendations */
+	size_t user_messages;         /* unprocessed user messages */
+	size_t strategic;             /* ... of those, strategic */
+	size_t stack_messages;        /* unread inter-stack messages */
+	int has_artifact;             /* artifact is an object */
+	int64_t artifact_created_at;  /* artifact.created_at when there is one */
+	int64_t last_planning_time;   /* memory.planner, 0 when never */
+	int64_t last_review_time;     /* memory.reviewer, 0 when never */
+};
+
+/*
+ * The orch.work_status of facts F under RULES, computed_at F->now, with
+ * HEADER (the five-member stack header; STOLEN) as its stack. A NEW
+ * reference; the facts are trusted, so this cannot fail.
+ */
+json_t *detect_status_from_facts(json_t *header, const struct detect_facts *f,
+				 const struct detect_rules *rules);
+
 /* Code points in the UTF-8 string S of LEN bytes. */
 size_t detect_utf8_length(const char *s, size_t len);
 
@@ -113,6 +144,23 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
 int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 		 const struct detect_rules *rules, int64_t ttl, json_t **out,
 		 int64_t *version, struct orch_error *err);
+
+/*
+ * The work statuses of the N stacks IDS (ascending, no duplicates) at NOW,
+ * exactly as detect_stack() would give them one by one, from a fixed
+ * number of set-based queries over the store's indexes in one read
+ * transaction (not a query loop per stack): the stacks and their cache
+ * entries, then counts of todos, user messages and unread inter-stack
+ * messages grouped by stack for the ones not served from the cache. A
+ * stack whose stored state the rules could not read (a value of the wrong
+ * type) goes through detect_stack(), for its exact error.
+ * OUT[i] is a NEW reference (NULL when there is no stack IDS[i]) and
+ * VERSIONS[i] as detect_stack() sets it. Returns 0; or -1 with ERR, OUT[0]
+ * to OUT[*DONE - 1] filled (the caller owns them) and the rest NULL.
+ */
+int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
+		  const struct detect_rules *rules, int64_t ttl, json_t **out,
+		  int64_t *versions, size_t *done, struct orch_error *err);
 
 /*
  * File STATUS (an orch.work_status, borrowed; its computed_at is the

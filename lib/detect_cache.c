@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,5 +163,360 @@ int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 out:
 	sqlite3_finalize(st);
 	free(text);
+	return rc;
+}
+
+/* --- detect_stacks(): the set-based path --- */
+
+enum batch_kind {
+	BATCH_GONE,     /* no such stack */
+	BATCH_CACHED,   /* served from the cache: out[i] is set */
+	BATCH_COMPUTE,  /* the facts are gathered by the queries */
+	BATCH_SLOW,     /* a value of the wrong type: detect_stack() */
+};
+
+/* One batch: what the SQL functions below read. */
+struct batch {
+	const int64_t *ids;          /* borrowed: the stacks, ascending */
+	size_t n;                    /* entries in ids */
+	unsigned char *kind;         /* owned: enum batch_kind per stack */
+	struct detect_facts *facts;  /* owned: per stack */
+	json_t **header;             /* owned: per stack, for BATCH_COMPUTE */
+	const struct detect_rules *rules; /* borrowed */
+	size_t last;                 /* the index orch_since_review() found last */
+};
+
+/* The index of stack ID in B, or B->n. */
+static size_t batch_find(struct batch *b, int64_t id)
+{
+	size_t lo = 0, hi = b->n, mid;
+
+	if (b->last < b->n && b->ids[b->last] == id)
+		return b->last;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (b->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < b->n && b->ids[lo] == id)
+		return b->last = lo;
+	return b->n;
+}
+
+/* orch_strategic(CONTENT): whether a user message is strategic. */
+static void sql_strategic(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct batch *b = sqlite3_user_data(ctx);
+	const char *text = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, text && detect_is_strategic(text,
+				(size_t)sqlite3_value_bytes(argv[0]), b->rules));
+}
+
+/* orch_since_review(STACK_ID): the stack's last_review_time. */
+static void sql_since_review(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct batch *b = sqlite3_user_data(ctx);
+	size_t i = batch_find(b, sqlite3_value_int64(argv[0]));
+
+	(void)argc;
+	sqlite3_result_int64(ctx, i < b->n ? b->facts[i].last_review_time : INT64_MAX);
+}
+
+static int batch_functions(struct store *s, struct batch *b, struct orch_error *err)
+{
+	int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+
+	if (sqlite3_create_function_v2(s->db, "orch_strategic", 1, flags, b,
+				       sql_strategic, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function_v2(s->db, "orch_since_review", 1, flags, b,
+				       sql_since_review, NULL, NULL, NULL) != SQLITE_OK)
+		return store_error(s, err, "registering detection functions");
+	return 0;
+}
+
+/*
+ * A memory row's data (column COL of ST) as snapshot_load() and the rules
+ * read it: its TIME_KEY (0 unless a non-negative integer) and, with
+ * RECS, the length of reviewer_recommendations (0 unless an array).
+ * 0, or -1 when the rules would fail on it (not an object, a negative time).
+ */
+static int batch_memory(sqlite3_stmt *st, int col, const char *time_key,
+			int64_t *time, size_t *recs)
+{
+	json_t *mem, *v;
+	int rc = 0;
+
+	*time = 0;
+	if (recs)
+		*recs = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	mem = json_loadb((const char *)sqlite3_column_text(st, col),
+			 (size_t)sqlite3_column_bytes(st, col), 0, NULL);
+	if (!json_is_object(mem)) {
+		rc = -1;
+		goto out;
+	}
+	v = json_object_get(mem, time_key);
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			rc = -1;
+		else
+			*time = json_integer_value(v);
+	}
+	if (recs && json_is_array(v = json_object_get(mem, "reviewer_recommendations")))
+		*recs = json_array_size(v);
+out:
+	json_decref(mem);
+	return rc;
+}
+
+/* The stacks themselves, their cache entries, projects, memory and latest
+ * artifacts. */
+static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
+			int64_t now, int64_t ttl, json_t **out, int64_t *versions,
+			struct orch_error *err)
+{
+	sqlite3_stmt *st;
+	struct detect_facts *f;
+	size_t i;
+	int rc;
+
+	st = store_prepare(s, "SELECT s.id, s.name, s.phase, s.execution_state,"
+			   " s.created_at, s.state_version,"
+			   " c.state_version, c.computed_at, c.status,"
+			   " EXISTS (SELECT 1 FROM projects p WHERE p.stack_id = s.id),"
+			   " mp.data, mr.data,"
+			   " (SELECT a.created_at FROM artifacts a WHERE a.stack_id = s.id"
+			   "   ORDER BY a.version DESC LIMIT 1),"
+			   " typeof(s.name) = 'text' AND typeof(s.phase) = 'text'"
+			   "   AND typeof(s.execution_state) = 'text'"
+			   "   AND typeof(s.created_at) = 'integer' AND s.created_at >= 0"
+			   " FROM stacks s"
+			   " LEFT JOIN detect_cache c ON c.stack_id = s.id"
+			   " LEFT JOIN memory mp ON mp.stack_id = s.id AND mp.agent = 'planner'"
+			   " LEFT JOIN memory mr ON mr.stack_id = s.id AND mr.agent = 'reviewer'"
+			   " WHERE s.id IN (SELECT value FROM json_each(?1))"
+			   " ORDER BY s.id", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ids_json, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((i = batch_find(b, sqlite3_column_int64(st, 0))) == b->n)
+			continue;
+		versions[i] = sqlite3_column_int64(st, 5);
+		if (ttl >= 0 && sqlite3_column_type(st, 6) != SQLITE_NULL &&
+		    sqlite3_column_int64(st, 6) == versions[i] &&
+		    fresh(sqlite3_column_int64(st, 7), now, ttl) &&
+		    (out[i] = cached_status(st, 8))) {
+			b->kind[i] = BATCH_CACHED;
+			continue;
+		}
+		f = &b->facts[i];
+		f->now = now;
+		f->created_at = sqlite3_column_int64(st, 4);
+		f->has_project = sqlite3_column_int(st, 9);
+		b->kind[i] = BATCH_SLOW;
+		if (sqlite3_column_int64(st, 0) < 1 || !sqlite3_column_int(st, 13) ||
+		    batch_memory(st, 10, "last_planning_time", &f->last_planning_time,
+				 &f->recommendations) != 0 ||
+		    batch_memory(st, 11, "last_review_time", &f->last_review_time, NULL) != 0)
+			continue;
+		switch (sqlite3_column_type(st, 12)) {
+		case SQLITE_NULL:
+			break;
+		case SQLITE_INTEGER:
+			f->has_artifact = 1;
+			f->artifact_created_at = sqlite3_column_int64(st, 12);
+			if (f->artifact_created_at >= 0)
+				break;
+			/* fall through */
+		default:
+			continue;
+		}
+		b->header[i] = xjson(json_pack("{sIsssssssI}",
+			"id", (json_int_t)sqlite3_column_int64(st, 0),
+			"name", (const char *)sqlite3_column_text(st, 1),
+			"phase", (const char *)sqlite3_column_text(st, 2),
+			"execution_state", (const char *)sqlite3_column_text(st, 3),
+			"created_at", (json_int_t)f->created_at));
+		b->kind[i] = BATCH_COMPUTE;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_error(s, err, "reading stacks");
+	return 0;
+}
+
+/*
+ * The counts of the stacks to compute (COMPUTE_JSON, an array of ids):
+ * todos and user messages grouped by stack in index order, unread
+ * inter-stack messages by index lookups per stack (broadcasts as all of
+ * them, less the stack's own, less those it read).
+ */
+static int batch_counts(struct store *s, struct batch *b, const char *compute_json,
+			struct orch_error *err)
+{
+	static const char *const sql[] = {
+		"SELECT stack_id, count(*) FILTER (WHERE status = 'pending'),"
+		" count(*) FILTER (WHERE status = 'pending' AND priority > 0),"
+		" count(*) FILTER (WHERE status = 'pending' AND priority > 0 AND priority >= ?2),"
+		" count(*) FILTER (WHERE status = 'completed'"
+		"   AND completed_at > orch_since_review(stack_id)),"
+		" count(*) FILTER (WHERE typeof(status) <> 'text' OR typeof(priority) <> 'integer'"
+		"   OR (completed_at IS NOT NULL AND (typeof(completed_at) <> 'integer'"
+		"       OR completed_at < 0)))"
+		" FROM todos WHERE stack_id IN (SELECT value FROM json_each(?1))"
+		" GROUP BY stack_id",
+		"SELECT stack_id, count(*), count(*) FILTER (WHERE orch_strategic(content)),"
+		" 0, 0, count(*) FILTER (WHERE typeof(content) <> 'text')"
+		" FROM user_messages WHERE stack_id IN (SELECT value FROM json_each(?1))"
+		"  AND processed = 0 GROUP BY stack_id",
+		"SELECT b.value,"
+		" (SELECT count(*) FROM messages m WHERE m.to_stack_id = b.value"
+		"   AND NOT EXISTS (SELECT 1 FROM message_reads r"
+		"        WHERE r.message_id = m.id AND r.stack_id = b.value))"
+		" + (SELECT count(*) FROM messages WHERE to_stack_id IS NULL)"
+		" - (SELECT count(*) FROM messages m WHERE m.to_stack_id IS NULL"
+		"     AND m.from_stack_id = b.value)"
+		" - (SELECT count(*) FROM message_reads r JOIN messages m ON m.id = r.message_id"
+		"     WHERE r.stack_id = b.value AND m.to_stack_id IS NULL"
+		"       AND m.from_stack_id IS NOT b.value),"
+		" 0, 0, 0, 0 FROM json_each(?1) b",
+	};
+	struct detect_facts *f;
+	sqlite3_stmt *st;
+	size_t q, i;
+	int rc;
+
+	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
+		if (!(st = store_prepare(s, sql[q], err)))
+			return -1;
+		sqlite3_bind_text(st, 1, compute_json, -1, SQLITE_STATIC);
+		if (q == 0)
+			sqlite3_bind_int64(st, 2, b->rules->high_priority);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if ((i = batch_find(b, sqlite3_column_int64(st, 0))) == b->n ||
+			    b->kind[i] != BATCH_COMPUTE)
+				continue;
+			f = &b->facts[i];
+			if (sqlite3_column_int64(st, 5) != 0) {
+				b->kind[i] = BATCH_SLOW;
+				continue;
+			}
+			if (q == 0) {
+				f->pending = (size_t)sqlite3_column_int64(st, 1);
+				f->pending_positive = (size_t)sqlite3_column_int64(st, 2);
+				f->pending_high = (size_t)sqlite3_column_int64(st, 3);
+				f->completed_since_review = (size_t)sqlite3_column_int64(st, 4);
+			} else if (q == 1) {
+				f->user_messages = (size_t)sqlite3_column_int64(st, 1);
+				f->strategic = (size_t)sqlite3_column_int64(st, 2);
+			} else {
+				f->stack_messages = (size_t)sqlite3_column_int64(st, 1);
+			}
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return store_error(s, err, "counting work");
+	}
+	return 0;
+}
+
+/* ids[i] for every i of kind KIND (all when KIND < 0), as a JSON array. */
+static char *batch_ids(const struct batch *b, int kind)
+{
+	size_t cap = 3 + (b->n ? b->n : 1) * 22, len = 0, i;
+	char *text = xmalloc(cap);
+	int w;
+
+	text[len++] = '[';
+	for (i = 0; i < b->n; i++) {
+		if (kind >= 0 && b->kind[i] != kind)
+			continue;
+		/* 20 digits and a sign at most, and the comma: cap holds it. */
+		w = snprintf(text + len, cap - len, "%s%lld", len > 1 ? "," : "",
+			     (long long)b->ids[i]);
+		if (w < 0 || (size_t)w >= cap - len)
+			abort();
+		len += (size_t)w;
+	}
+	text[len++] = ']';
+	text[len] = '\0';
+	return text;
+}
+
+static void batch_functions_drop(struct store *s)
+{
+	sqlite3_create_function_v2(s->db, "orch_strategic", 1, SQLITE_UTF8, NULL,
+				   NULL, NULL, NULL, NULL);
+	sqlite3_create_function_v2(s->db, "orch_since_review", 1, SQLITE_UTF8, NULL,
+				   NULL, NULL, NULL, NULL);
+}
+
+int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
+		  const struct detect_rules *rules, int64_t ttl, json_t **out,
+		  int64_t *versions, size_t *done, struct orch_error *err)
+{
+	int own = sqlite3_get_autocommit(s->db);
+	struct batch b;
+	char *all = NULL, *compute = NULL;
+	size_t i;
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	b.ids = ids;
+	b.n = n;
+	b.rules = rules;
+	b.kind = xcalloc(n ? n : 1, sizeof(*b.kind));
+	b.facts = xcalloc(n ? n : 1, sizeof(*b.facts));
+	b.header = xcalloc(n ? n : 1, sizeof(*b.header));
+	*done = 0;
+	for (i = 0; i < n; i++) {
+		out[i] = NULL;
+		versions[i] = 0;
+	}
+	if (own && store_exec(s, "BEGIN", err) != 0)
+		goto out;
+	all = batch_ids(&b, -1);
+	if (batch_functions(s, &b, err) != 0 ||
+	    batch_stacks(s, &b, all, now, ttl, out, versions, err) != 0)
+		goto out;
+	compute = batch_ids(&b, BATCH_COMPUTE);
+	if (batch_counts(s, &b, compute, err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (b.kind[i] == BATCH_COMPUTE) {
+			out[i] = detect_status_from_facts(b.header[i], &b.facts[i], rules);
+			b.header[i] = NULL;
+		} else if (b.kind[i] == BATCH_SLOW &&
+			   detect_stack(s, ids[i], now, rules, ttl, &out[i],
+					&versions[i], err) < 0) {
+			*done = i;
+			goto out;
+		}
+	}
+	*done = n;
+	rc = 0;
+out:
+	if (rc != 0)
+		for (i = *done; i < n; i++) {
+			json_decref(out[i]);
+			out[i] = NULL;
+		}
+	if (own)
+		store_rollback(s);
+	batch_functions_drop(s);
+	for (i = 0; i < n; i++)
+		json_decref(b.header[i]);
+	free(b.header);
+	free(b.facts);
+	free(b.kind);
+	free(all);
+	free(compute);
 	return rc;
 }

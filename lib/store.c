@@ -194,6 +194,13 @@ static const char *const migrations[] = {
 	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
 	"CREATE TRIGGER memory_upd AFTER UPDATE ON memory BEGIN"
 	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;",
+	/* 2: indexes for set-based detection (detect_stacks): the todo counts
+	 * read from the index alone, own broadcasts by sender, reads by reader
+	 * (which the foreign keys' cascades use too). */
+	"CREATE INDEX todos_detect ON todos(stack_id, status, priority, completed_at);"
+	"DROP INDEX todos_by_stack;"
+	"CREATE INDEX messages_from ON messages(from_stack_id);"
+	"CREATE INDEX message_reads_by_stack ON message_reads(stack_id);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
