@@ -1,0 +1,28 @@
+#!/usr/bin/env bats
+# The benchmarks' smoke run (tests/bench/run.sh --quick): every benchmark
+# runs at a tiny size and prints its row, so they do not rot. The figures
+# themselves are `make bench`'s (tests/bench/README.md).
+
+load test_helper
+
+@test "bench: every benchmark runs at a small size and prints its figures" {
+	command -v ninja >/dev/null || skip "ninja is not installed (apt-get install ninja-build)"
+	[ -x /usr/bin/time ] || skip "/usr/bin/time is not installed (apt-get install time)"
+	run -0 --separate-stderr "$ORCH_ROOT/tests/bench/run.sh" --quick --out "$BATS_TEST_TMPDIR/bench"
+	assert_equal "$stderr" ""
+	local name
+	for name in S1 S2 S3 S4 detect cycle linear llm; do
+		assert_line --regexp "^$name +"
+	done
+	assert_equal "$(grep -c '^linear ' <<<"$output")" 3
+	# The anchors ran too: ninja and make beside orch-exec, the raw query
+	# beside orch-detect, and the loopback server answered every call.
+	assert_line --regexp '^S2 .* ninja +[0-9.]+ s .* make +[0-9.]+ s'
+	assert_line --regexp '^detect +raw SQL query [0-9.]+ s'
+	assert_line --regexp '^llm +5 calls .* 5 requests over 5 connections'
+}
+
+@test "bench: a missing benchmark name is a usage error" {
+	run -64 --separate-stderr "$ORCH_ROOT/tests/bench/run.sh" --quick nonsense
+	assert_equal "$stderr" "run.sh: unknown benchmark 'nonsense'"
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# run.sh - orch's benchmarks (issue 6): each figure beside the same work
+# done by an anchor in the same run, as a ratio. See tests/bench/README.md.
+#
+# usage: tests/bench/run.sh [--quick] [--jobs N] [--out DIR] [BENCH...]
+#   BENCH: graph detect cycle linear llm (default: all of them)
+#   --quick  small sizes, for the smoke test (tests/bench.bats)
+#   --jobs   -j for orch-exec, ninja and make in graph and cycle (default 16)
+#   --out    keep the databases, graphs and logs there (default: a temp dir)
+# The programs come from $ORCH_BUILD/bin (default build/ of this tree).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$ROOT/tests/bench
+BUILD=${ORCH_BUILD:-$ROOT/build}
+QUICK=0
+JOBS=16
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--jobs) JOBS=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "run.sh: unknown option '$1'" >&2; exit 64 ;;
+	*) break ;;
+	esac
+	shift
+done
+WHICH=${*:-graph detect cycle linear llm}
+for b in $WHICH; do
+	case $b in
+	graph|detect|cycle|linear|llm) ;;
+	*) echo "run.sh: unknown benchmark '$b'" >&2; exit 64 ;;
+	esac
+done
+
+# --- what it needs ---
+missing=
+for tool in sqlite3 jq ninja make python3 cc; do
+	command -v "$tool" >/dev/null || missing="$missing $tool"
+done
+[ -x /usr/bin/time ] || missing="$missing time"
+if [ -n "$missing" ]; then
+	pkgs=$(echo "$missing" | sed 's/\bninja\b/ninja-build/; s/\bcc\b/build-essential/')
+	echo "run.sh: missing:$missing; install with: sudo apt-get install$pkgs" >&2
+	exit 69
+fi
+for p in orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent; do
+	[ -x "$BUILD/bin/$p" ] || { echo "run.sh: no $BUILD/bin/$p (build first: make)" >&2; exit 66; }
+done
+export PATH=$BUILD/bin:$PATH
+unset ORCH_DB ORCH_LLM_BASE_URL ORCH_LLM_MODEL ORCH_LLM_FALLBACKS XDG_CONFIG_HOME
+if [ -z "$OUT" ]; then
+	OUT=$(mktemp -d "${TMPDIR:-/tmp}/orch-bench.XXXXXX")
+	trap 'rm -rf "$OUT"' EXIT
+fi
+mkdir -p "$OUT"
+export HOME=$OUT/home # no user configuration file
+mkdir -p "$HOME"
+
+# The instant agent, static when the toolchain allows (no loader: the same
+# cheap exec for orch-exec, ninja and make).
+INSTANT=$OUT/instant
+cc -O2 -static -o "$INSTANT" "$BENCH/instant.c" 2>/dev/null ||
+	cc -O2 -o "$INSTANT" "$BENCH/instant.c"
+
+. "$BENCH/populate.sh"
+
+if [ $QUICK = 1 ]; then
+	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5
+else
+	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100
+fi
+
+# --- helpers ---
+now_ns() { date +%s%N; }
+# secs START END: seconds between two now_ns, 3 decimals.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+# ratio A B: A / B, 2 decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+# per A N: A seconds over N, in ms, 2 decimals.
+per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.2f", (n > 0 ? 1000 * a / n : 0) }'; }
+row() { printf '%-10s %s\n' "$1" "$2" | tee -a "$OUT/results.txt"; }
+
+# graphs DB N AGENTS: the orch.graph documents of DB's N stacks, keeping
+# the nodes of AGENTS (a jq array) only; deps and waves follow.
+graphs() {
+	local db=$1 agents=$2
+	orch-detect --db "$db" --all --no-cache --now 2000000000000 |
+		orch-graph --now 2000000000000 |
+		jq -c --argjson keep "$agents" '
+			.nodes |= map(select(.agent as $a | $keep | index($a)))
+			| .nodes |= map(.deps |= map(select(. as $d | $keep | index($d))))
+			| .waves |= (map(map(select(. as $a | $keep | index($a)))) | map(select(length > 0)))'
+}
+
+# anchors GRAPHS MS DIR: a build.ninja and a Makefile in DIR running
+# "$INSTANT MS" once per node of GRAPHS, with the graphs' dependencies.
+anchors() {
+	local graphs=$1 ms=$2 dir=$3
+	mkdir -p "$dir"
+	jq -r --arg cmd "$INSTANT $ms" '
+		.stack.name as $s | .nodes[] |
+		"build \($s).\(.agent): a" +
+		(if (.deps | length) > 0 then " | " + (.deps | map("\($s).\(.)") | join(" ")) else "" end)
+	' "$graphs" | { printf 'rule a\n  command = %s %s\n' "$INSTANT" "$ms"; cat; } >"$dir/build.ninja"
+	{
+		printf '.PHONY: all\nall:'
+		jq -r '.stack.name as $s | .nodes[] | " \($s).\(.agent)"' "$graphs" | tr -d '\n'
+		printf '\n'
+		jq -r --arg cmd "$INSTANT $ms" '
+			.stack.name as $s | .nodes[] |
+			".PHONY: \($s).\(.agent)\n\($s).\(.agent):" +
+			(.deps | map(" \($s).\(.)") | join("")) + "\n\t@\($cmd)"
+		' "$graphs"
+	} >"$dir/Makefile"
+}
+
+# run_exec TEMPLATE GRAPHS MS JOBS: orch-exec over GRAPHS on a fresh copy
+# of TEMPLATE with every agent "$INSTANT MS"; prints the seconds.
+run_exec() {
+	local template=$1 graphs=$2 ms=$3 jobs=$4 db=$OUT/run.db a t0 t1 args=()
+	rm -f "$db" "$db-wal" "$db-shm"
+	cp "$template" "$db"
+	for a in planner builder communicator reviewer; do
+		args+=(--agent "$a=$INSTANT $ms")
+	done
+	t0=$(now_ns)
+	orch-exec --db "$db" -j "$jobs" --retries 0 "${args[@]}" "$graphs" >"$OUT/exec.out"
+	t1=$(now_ns)
+	jq -e -s 'all(.[]; .summary.failed == 0 and .ran)' "$OUT/exec.out" >/dev/null ||
+		{ echo "run.sh: orch-exec had failures, see $OUT/exec.out" >&2; exit 70; }
+	secs "$t0" "$t1"
+}
+
+run_ninja() {
+	local t0 t1
+	rm -f "$1/.ninja_log" "$1/.ninja_deps"
+	t0=$(now_ns)
+	ninja -C "$1" -j "$2" >/dev/null </dev/null
+	t1=$(now_ns)
+	secs "$t0" "$t1"
+}
+
+run_make() {
+	local t0 t1
+	t0=$(now_ns)
+	make -C "$1" -j "$2" -s >/dev/null </dev/null
+	t1=$(now_ns)
+	secs "$t0" "$t1"
+}
+
+# scenario NAME STACKS AGENTS MS JOBS IDEAL: one graph-execution figure.
+scenario() {
+	local name=$1 n=$2 agents=$3 ms=$4 jobs=$5 ideal=$6 db=$OUT/$1.db nodes o ni mk
+	populate_cycle "$db" "$n"
+	graphs "$db" "$agents" >"$OUT/$name.graphs"
+	nodes=$(jq -s 'map(.nodes | length) | add' "$OUT/$name.graphs")
+	anchors "$OUT/$name.graphs" "$ms" "$OUT/$name.anchors"
+	o=$(run_exec "$db" "$OUT/$name.graphs" "$ms" "$jobs")
+	ni=$(run_ninja "$OUT/$name.anchors" "$jobs")
+	mk=$(run_make "$OUT/$name.anchors" "$jobs")
+	row "$name" "$(printf '%5d nodes -j%-3d ideal %6.3f s | orch-exec %7.3f s (%5.2f ms/node, x%s ideal) | ninja %7.3f s (%5.2f ms/node) orch/ninja x%s | make %7.3f s (%5.2f ms/node) orch/make x%s' \
+		"$nodes" "$jobs" "$ideal" "$o" "$(per "$(awk -v o="$o" -v i="$ideal" 'BEGIN{print o-i}')" "$nodes")" "$(ratio "$o" "$ideal")" \
+		"$ni" "$(per "$(awk -v o="$ni" -v i="$ideal" 'BEGIN{print o-i}')" "$nodes")" "$(ratio "$o" "$ni")" \
+		"$mk" "$(per "$(awk -v o="$mk" -v i="$ideal" 'BEGIN{print o-i}')" "$nodes")" "$(ratio "$o" "$mk")")"
+}
+
+bench_graph() {
+	local all='["planner","builder","communicator","reviewer"]'
+	echo "# graph execution: wall time; ms/node = (wall - ideal) / nodes" | tee -a "$OUT/results.txt"
+	scenario S1 1 "$all" 200 "$JOBS" 0.6
+	scenario S2 "$S2" '["communicator"]' 0 "$JOBS" 0
+	scenario S3 "$S3" "$all" 0 "$JOBS" 0
+	scenario S4 "$S4" '["communicator"]' 50 16 "$(awk -v n="$S4" 'BEGIN { printf "%.3f", int((n + 15) / 16) * 0.05 }')"
+}
+
+bench_detect() {
+	local db=$OUT/detect.db t0 t1 raw cold warm nocache rss
+	echo "# detection: $DETECT running stacks, 100 todos and 20 messages each" | tee -a "$OUT/results.txt"
+	populate_detect "$db" "$DETECT"
+	sqlite3 "$db" <"$BENCH/detect-raw.sql" >/dev/null # warm the page cache
+	t0=$(now_ns); sqlite3 "$db" <"$BENCH/detect-raw.sql" >"$OUT/raw.out"; t1=$(now_ns)
+	raw=$(secs "$t0" "$t1")
+	t0=$(now_ns); orch-detect --db "$db" --all --no-cache >"$OUT/detect.out"; t1=$(now_ns)
+	nocache=$(secs "$t0" "$t1")
+	t0=$(now_ns)
+	/usr/bin/time -f %M -o "$OUT/detect.rss" orch-detect --db "$db" --all --cache-ttl 600000 >/dev/null
+	t1=$(now_ns)
+	cold=$(secs "$t0" "$t1")
+	rss=$(cat "$OUT/detect.rss")
+	t0=$(now_ns); orch-detect --db "$db" --all --cache-ttl 600000 >/dev/null; t1=$(now_ns)
+	warm=$(secs "$t0" "$t1")
+	[ "$(wc -l <"$OUT/detect.out")" = "$DETECT" ] && [ "$(wc -l <"$OUT/raw.out")" = "$DETECT" ] ||
+		{ echo "run.sh: detection printed the wrong number of stacks" >&2; exit 70; }
+	row detect "$(printf 'raw SQL query %.3f s | orch-detect --all --no-cache %.3f s x%s | cold cache (computes, files 10k entries) %.3f s x%s, peak RSS %d KB | warm cache %.3f s x%s' \
+		"$raw" "$nocache" "$(ratio "$nocache" "$raw")" "$cold" "$(ratio "$cold" "$raw")" "$rss" "$warm" "$(ratio "$warm" "$raw")")"
+}
+
+# cycle N: the whole pipeline once over N stacks whose four agents all have
+# work, instant agents; prints "SECONDS RSS_DETECT RSS_GRAPH RSS_EXEC RSS_DECIDE".
+cycle() {
+	local n=$1 db=$OUT/cycle.db t0 t1 a args=()
+	populate_cycle "$db" "$n"
+	for a in planner builder communicator reviewer; do
+		args+=(--agent "$a=$INSTANT 0")
+	done
+	t0=$(now_ns)
+	/usr/bin/time -f %M -o "$OUT/rss.detect" orch-detect --db "$db" --all |
+		/usr/bin/time -f %M -o "$OUT/rss.graph" orch-graph |
+		/usr/bin/time -f %M -o "$OUT/rss.exec" orch-exec --db "$db" -j "$JOBS" --retries 0 "${args[@]}" |
+		/usr/bin/time -f %M -o "$OUT/rss.decide" orch-decide --db "$db" >"$OUT/cycle.out"
+	t1=$(now_ns)
+	[ "$(jq -s 'map(select(.action)) | length' "$OUT/cycle.out")" = "$n" ] ||
+		{ echo "run.sh: the cycle did not decide every stack, see $OUT/cycle.out" >&2; exit 70; }
+	echo "$(secs "$t0" "$t1") $(cat "$OUT/rss.detect") $(cat "$OUT/rss.graph") $(cat "$OUT/rss.exec") $(cat "$OUT/rss.decide")"
+}
+
+bench_cycle() {
+	local r s ni
+	echo "# whole cycle: orch-detect --all | orch-graph | orch-exec -j$JOBS | orch-decide, $CYCLE stacks x 4 instant agents" | tee -a "$OUT/results.txt"
+	read -r s d g e c <<<"$(cycle "$CYCLE")"
+	# The anchor: ninja running the same 4N nodes (the graphs of the same state).
+	populate_cycle "$OUT/cycle.db" "$CYCLE"
+	graphs "$OUT/cycle.db" '["planner","builder","communicator","reviewer"]' >"$OUT/cycle.graphs"
+	anchors "$OUT/cycle.graphs" 0 "$OUT/cycle.anchors"
+	ni=$(run_ninja "$OUT/cycle.anchors" "$JOBS")
+	row cycle "$(printf '%d stacks %.3f s = %.0f stacks/s (target: under 2 s) | ninja, same %d nodes, %.3f s, cycle/ninja x%s | peak RSS KB: detect %d, graph %d, exec %d, decide %d' \
+		"$CYCLE" "$s" "$(awk -v n="$CYCLE" -v s="$s" 'BEGIN { print n / s }')" $((CYCLE * 4)) "$ni" "$(ratio "$s" "$ni")" "$d" "$g" "$e" "$c")"
+}
+
+bench_linear() {
+	local n s base=
+	echo "# linearity: the whole cycle at three sizes (ms per stack should stay flat)" | tee -a "$OUT/results.txt"
+	for n in $((CYCLE / 4)) $((CYCLE / 2)) "$CYCLE"; do
+		read -r s d g e c <<<"$(cycle "$n")"
+		[ -n "$base" ] || base=$(per "$s" "$n")
+		row linear "$(printf '%5d stacks %7.3f s  %5.2f ms/stack (x%s the smallest)  peak RSS KB: detect %d, exec %d, decide %d' \
+			"$n" "$s" "$(per "$s" "$n")" "$(ratio "$(per "$s" "$n")" "$base")" "$d" "$e" "$c")"
+	done
+}
+
+bench_llm() {
+	local db=$OUT/llm.db port i t0 t1 s conns pid
+	echo "# LLM path: $LLM orch-agent calls at -j $LLM, loopback server answering after 200 ms" | tee -a "$OUT/results.txt"
+	populate_cycle "$db" "$LLM"
+	graphs "$db" '["communicator"]' >"$OUT/llm.graphs"
+	jq -n --argjson n "$LLM" '[range($n) | {delay: 0.2, reply: {thinking: "", actions: []}}]' >"$OUT/script.json"
+	: >"$OUT/requests.log"
+	python3 "$ROOT/tests/llm-server.py" --script "$OUT/script.json" --log "$OUT/requests.log" \
+		--port-file "$OUT/port" --idle 30 >"$OUT/server.out" 2>&1 &
+	pid=$!
+	for i in $(seq 200); do
+		[ -s "$OUT/port" ] && break
+		sleep 0.05
+	done
+	port=$(cat "$OUT/port")
+	t0=$(now_ns)
+	ORCH_LLM_BASE_URL=http://127.0.0.1:$port/v1 ORCH_LLM_API_KEY=bench-key \
+		orch-exec --db "$db" -j "$LLM" --retries 0 "$OUT/llm.graphs" >"$OUT/llm.out"
+	t1=$(now_ns)
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	s=$(secs "$t0" "$t1")
+	jq -e -s 'all(.[]; .summary.failed == 0)' "$OUT/llm.out" >/dev/null ||
+		{ echo "run.sh: agent calls failed, see $OUT/llm.out" >&2; exit 70; }
+	conns=$(jq -r .client_port "$OUT/requests.log" | sort -u | wc -l)
+	row llm "$(printf '%d calls %.3f s vs the 0.200 s latency: x%s | %d requests over %d connections (one orch-agent process per call)' \
+		"$LLM" "$s" "$(ratio "$s" 0.2)" "$(wc -l <"$OUT/requests.log")" "$conns")"
+}
+
+echo "# orch benchmarks $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, build $BUILD$([ $QUICK = 1 ] && echo ', --quick')" | tee "$OUT/results.txt"
+for b in $WHICH; do
+	"bench_$b"
+done
