@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "cli.h"
+#include "config.h"
 #include "graph.h"
 #include "jsonio.h"
 #include "orch.h"
@@ -41,6 +42,9 @@ static const char help_text[] =
 	"                                  the latest cycles (default 20), newest first\n"
 	"  graph STACK [--cycle N]         a cycle's executed graph as Graphviz DOT\n"
 	"                                  (default the latest recorded)\n"
+	"  usage STACK [--json] [--since MS]\n"
+	"                                  tokens per agent and UTC day\n"
+	"  config [--config FILE] [--json] every setting, its value and its origin\n"
 	"\n"
 	"STACK is a name or an id.\n"
 	"  --db PATH     the database (default $ORCH_DB, else\n"
@@ -57,10 +61,13 @@ enum sub_flags {
 	F_JSON = 1 << 3,
 	F_LIMIT = 1 << 4,
 	F_CYCLE = 1 << 5,
+	F_SINCE = 1 << 6,
+	F_CONFIG = 1 << 7,
 };
 
 static const char *const flag_names[] = {
 	"--idea", "--from", "--priority", "--json", "--limit", "--cycle",
+	"--since", "--config",
 };
 
 #define HISTORY_LIMIT 20
@@ -76,6 +83,8 @@ struct opts {
 	int json;           /* --json */
 	int64_t limit;      /* --limit, HISTORY_LIMIT when not given */
 	int64_t cycle;      /* --cycle, 0 when not given */
+	int64_t since;      /* --since, 0 when not given */
+	const char *config; /* --config, borrowed */
 	unsigned given;     /* enum sub_flags: which were given */
 	char **args;        /* borrowed: the operands, subcommand first */
 	int nargs;          /* operands */
@@ -619,6 +628,211 @@ static void graph_show(struct store *s, const struct stack_row *row, const struc
 	json_decref(graph);
 }
 
+/* The columns of the usage query. */
+enum usage_col { U_AGENT, U_DAY, U_CALLS, U_PROMPT, U_COMPLETION };
+
+static void usage_row(const char *agent, const char *day, int64_t calls,
+			     int64_t prompt, int64_t completion)
+{
+	print_cut(agent, 12, 1);
+	printf(" %-10s %7lld %12lld %12lld %12lld\n", day, (long long)calls,
+	       (long long)prompt, (long long)completion, (long long)(prompt + completion));
+}
+
+static void usage_show(struct store *s, const struct stack_row *row, const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	sqlite3_stmt *st = prepare(s,
+		"SELECT id FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
+		" AND usage IS NOT NULL AND NOT json_valid(usage) LIMIT 1");
+	int64_t calls = 0, prompt = 0, completion = 0;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, row->id);
+	sqlite3_bind_int64(st, 2, o->since);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cli_die(ORCH_EX_DATAERR, "usage of trace %lld of stack '%s' is not valid JSON",
+			(long long)sqlite3_column_int64(st, 0), row->name);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		store_error(s, &err, "reading the usage");
+		cli_die_error(&err);
+	}
+	/* Tokens that are not integers count as none. */
+	st = prepare(s,
+		"SELECT agent, date(started_at / 1000, 'unixepoch') AS day, count(*),"
+		" sum(CASE WHEN json_type(usage, '$.prompt_tokens') = 'integer'"
+		"     THEN json_extract(usage, '$.prompt_tokens') ELSE 0 END),"
+		" sum(CASE WHEN json_type(usage, '$.completion_tokens') = 'integer'"
+		"     THEN json_extract(usage, '$.completion_tokens') ELSE 0 END)"
+		" FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
+		" GROUP BY agent, day"
+		" ORDER BY CASE agent WHEN 'planner' THEN 0 WHEN 'builder' THEN 1"
+		" WHEN 'communicator' THEN 2 WHEN 'reviewer' THEN 3 ELSE 4 END, agent, day");
+	sqlite3_bind_int64(st, 1, row->id);
+	sqlite3_bind_int64(st, 2, o->since);
+	if (!o->json)
+		printf("%-12s %-10s %7s %12s %12s %12s\n", "AGENT", "DAY", "CALLS",
+		       "PROMPT", "COMPLETION", "TOTAL");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(st, U_CALLS);
+		int64_t p = sqlite3_column_int64(st, U_PROMPT);
+		int64_t c = sqlite3_column_int64(st, U_COMPLETION);
+
+		calls += n;
+		prompt += p;
+		completion += c;
+		if (o->json) {
+			json_t *v = xjson(json_pack("{sssssIsIsIsI}",
+				"agent", text(st, U_AGENT), "day", text(st, U_DAY),
+				"calls", (json_int_t)n, "prompt_tokens", (json_int_t)p,
+				"completion_tokens", (json_int_t)c,
+				"total_tokens", (json_int_t)(p + c)));
+
+			json_write(stdout, v, 0);
+			json_decref(v);
+		} else {
+			usage_row(text(st, U_AGENT), text(st, U_DAY), n, p, c);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		store_error(s, &err, "reading the usage");
+		cli_die_error(&err);
+	}
+	if (!o->json)
+		usage_row("total", "", calls, prompt, completion);
+}
+
+#define MAX_MS (INT64_C(7) * 24 * 60 * 60 * 1000)
+
+/*
+ * The keys orch reads, with their defaults; numbers are checked as
+ * orch-exec checks them. Command keys have min > max.
+ */
+static const struct known_key {
+	const char *key;  /* "exec.timeout" */
+	const char *def;  /* the default value */
+	int64_t min, max; /* the range of a number */
+} known_keys[] = {
+	{ "agent.planner", "orch-agent --role planner", 1, 0 },
+	{ "agent.builder", "orch-agent --role builder", 1, 0 },
+	{ "agent.communicator", "orch-agent --role communicator", 1, 0 },
+	{ "agent.reviewer", "orch-agent --role reviewer", 1, 0 },
+	{ "exec.jobs", "8", 1, 10000 },
+	{ "exec.timeout", "600000", 0, MAX_MS },
+	{ "exec.kill_after", "5000", 0, MAX_MS },
+	{ "exec.retries", "1", 0, 100 },
+	{ "exec.retry_delay", "1000", 0, MAX_MS },
+	{ "exec.wave_delay", "0", 0, MAX_MS },
+};
+
+#define KNOWN_KEYS (sizeof(known_keys) / sizeof(known_keys[0]))
+
+static int is_known(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < KNOWN_KEYS; i++)
+		if (strcmp(known_keys[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* One setting as config prints it. All borrowed. */
+struct shown {
+	const char *key;
+	const char *value;
+	const char *origin;
+	int known;
+};
+
+/* Check a known key's value as its reader would; warn and return -1 if bad. */
+static int config_check(const struct config *c, const struct known_key *k)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	int64_t v;
+	char **words;
+
+	if (k->min <= k->max) {
+		if (config_get_int(c, k->key, k->min, k->max, &v, &err) == 0)
+			return 0;
+		cli_warn("%s", err.msg);
+	} else {
+		if ((words = words_split(config_get(c, k->key), &err))) {
+			words_free(words);
+			return 0;
+		}
+		cli_warn("%s (%s): %s", k->key, config_origin(c, k->key), err.msg);
+	}
+	orch_error_release(&err);
+	return -1;
+}
+
+static int config_show(const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct config c = CONFIG_INIT;
+	struct shown *rows;
+	char *path = o->config ? xstrdup(o->config) : config_default_path();
+	size_t i, n = 0;
+	int keyw = 3, valw = 5, w, status = 0;
+
+	if (path && config_load_file(&c, path, !o->config, &err) != 0)
+		cli_die_error(&err);
+	free(path);
+	rows = xreallocarray(NULL, KNOWN_KEYS + c.n, sizeof(*rows));
+	for (i = 0; i < KNOWN_KEYS; i++) {
+		const char *v = config_get(&c, known_keys[i].key);
+
+		rows[n].key = known_keys[i].key;
+		rows[n].value = v ? v : known_keys[i].def;
+		rows[n].origin = v ? config_origin(&c, known_keys[i].key) : "default";
+		rows[n++].known = 1;
+		if (v && config_check(&c, &known_keys[i]) != 0)
+			status = ORCH_EX_DATAERR;
+	}
+	for (i = 0; i < c.n; i++) {
+		if (is_known(c.entries[i].key))
+			continue;
+		cli_warn("%s: unknown key '%s'", c.entries[i].origin, c.entries[i].key);
+		rows[n].key = c.entries[i].key;
+		rows[n].value = c.entries[i].value;
+		rows[n].origin = c.entries[i].origin;
+		rows[n++].known = 0;
+	}
+	for (i = 0; i < n; i++) {
+		if ((w = walk(rows[i].key, INT32_MAX, 0)) > keyw)
+			keyw = w;
+		if ((w = walk(rows[i].value, INT32_MAX, 0)) > valw)
+			valw = w;
+	}
+	if (!o->json) {
+		printf("%-*s  %-*s  %s\n", keyw, "KEY", valw, "VALUE", "ORIGIN");
+	}
+	for (i = 0; i < n; i++) {
+		if (o->json) {
+			json_t *v = xjson(json_pack("{sssssssb}", "key", rows[i].key,
+						    "value", rows[i].value,
+						    "origin", rows[i].origin,
+						    "known", rows[i].known));
+
+			json_write(stdout, v, 0);
+			json_decref(v);
+			continue;
+		}
+		print_cut(rows[i].key, keyw, 1);
+		fputs("  ", stdout);
+		print_cut(rows[i].value, valw, 1);
+		fputs("  ", stdout);
+		print_cut(rows[i].origin, walk(rows[i].origin, INT32_MAX, 0), 0);
+		puts(rows[i].known ? "" : " (unknown key)");
+	}
+	free(rows);
+	config_release(&c);
+	return status;
+}
+
 static int run(const struct opts *o)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -627,6 +841,11 @@ static int run(const struct opts *o)
 	struct store *s;
 	int64_t id;
 
+	if (strcmp(sub, "config") == 0) {
+		need_args(o, 1, "config [--config FILE] [--json]");
+		allow(o, sub, F_CONFIG | F_JSON);
+		return config_show(o);
+	}
 	if (strcmp(sub, "init") == 0) {
 		need_args(o, 1, "init");
 		allow(o, "init", 0);
@@ -705,6 +924,12 @@ static int run(const struct opts *o)
 		get_stack(s, o->args[1], &row);
 		graph_show(s, &row, o);
 		stack_row_release(&row);
+	} else if (strcmp(sub, "usage") == 0) {
+		need_args(o, 2, "usage STACK [--json] [--since MS]");
+		allow(o, sub, F_JSON | F_SINCE);
+		get_stack(s, o->args[1], &row);
+		usage_show(s, &row, o);
+		stack_row_release(&row);
 	} else {
 		cli_usage_error(usage_line, "unknown subcommand '%s'", sub);
 	}
@@ -726,6 +951,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 262 },
 		{ "limit", required_argument, NULL, 263 },
 		{ "cycle", required_argument, NULL, 264 },
+		{ "since", required_argument, NULL, 265 },
+		{ "config", required_argument, NULL, 266 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;
@@ -771,6 +998,14 @@ int main(int argc, char **argv)
 		case 264:
 			o.cycle = cli_int(usage_line, "--cycle", optarg, 1, INT64_MAX);
 			o.given |= F_CYCLE;
+			break;
+		case 265:
+			o.since = cli_int(usage_line, "--since", optarg, 0, INT64_MAX);
+			o.given |= F_SINCE;
+			break;
+		case 266:
+			o.config = optarg;
+			o.given |= F_CONFIG;
 			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);

@@ -386,3 +386,184 @@ add_graphs() {
 	run -70 --separate-stderr bash -c 'orch-stack graph alpha >/dev/full'
 	[[ $stderr == "orch-stack: write error"* ]] || fail "$stderr"
 }
+
+# Traces of alpha (stack 1) and beta (stack 2) on two UTC days; T is
+# 2026-11-25 01:02:03, D is one day.
+D=86400000
+add_traces() {
+	orch-stack create alpha
+	orch-stack create beta
+	sql "INSERT INTO traces (stack_id, agent, attempt, started_at, ended_at, status, usage) VALUES
+	     (1, 'builder', 1, $T, $T + 1, 'failed', NULL),
+	     (1, 'builder', 2, $T + 10, $T + 11, 'completed',
+	      '{\"prompt_tokens\": 1200, \"completion_tokens\": 3400, \"model\": \"m\", \"provider\": \"groq\", \"latency_ms\": 900}'),
+	     (1, 'planner', 1, $T + 20, $T + 21, 'completed', '{\"prompt_tokens\": 500, \"completion_tokens\": 60}'),
+	     (1, 'reviewer', 1, $T + $D, $T + $D + 1, 'completed', '{\"prompt_tokens\": 7, \"completion_tokens\": \"lots\"}'),
+	     (1, 'planner', 1, $T + $D, $T + $D + 1, 'completed', '{\"prompt_tokens\": 123456789012, \"completion_tokens\": 1}'),
+	     (2, 'planner', 1, $T, $T + 1, 'completed', '{\"prompt_tokens\": 99, \"completion_tokens\": 99}')"
+}
+
+@test "usage sums tokens per agent and UTC day, in 80 columns, with a total" {
+	orch-stack init
+	add_traces
+	run -0 --separate-stderr orch-stack usage alpha
+	assert_equal "$stderr" ""
+	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
+planner      2026-11-25       1          500           60          560
+planner      2026-11-26       1 123456789012            1 123456789013
+builder      2026-11-25       2         1200         3400         4600
+reviewer     2026-11-26       1            7            0            7
+total                         5 123456790719         3461 123456794180"
+	local line
+	for line in "${lines[@]}"; do
+		(( ${#line} <= 80 )) || fail "too wide: $line"
+	done
+	run -0 orch-stack usage 2
+	assert_line --index 1 "planner      2026-11-25       1           99           99          198"
+}
+
+@test "usage --json prints one object a row; --since drops earlier runs" {
+	orch-stack init
+	add_traces
+	run -0 --separate-stderr orch-stack usage alpha --json --since $((T + 15))
+	assert_equal "$stderr" ""
+	assert_equal "$output" '{"agent":"planner","day":"2026-11-25","calls":1,"prompt_tokens":500,"completion_tokens":60,"total_tokens":560}
+{"agent":"planner","day":"2026-11-26","calls":1,"prompt_tokens":123456789012,"completion_tokens":1,"total_tokens":123456789013}
+{"agent":"reviewer","day":"2026-11-26","calls":1,"prompt_tokens":7,"completion_tokens":0,"total_tokens":7}'
+	run -0 orch-stack usage alpha --since $((T + D))
+	assert_equal "${#lines[@]}" "4"
+	assert_line --index 3 "total                         2 123456789019            1 123456789020"
+	run -64 --separate-stderr orch-stack usage alpha --since -1
+	assert_equal "${stderr_lines[0]}" "orch-stack: --since: '-1' is not a whole number from 0 to 9223372036854775807"
+}
+
+@test "usage of a stack with no runs: the header and a zero total, or nothing" {
+	orch-stack init
+	orch-stack create alpha
+	run -0 orch-stack usage alpha
+	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
+total                         0            0            0            0"
+	run -0 --separate-stderr orch-stack usage alpha --json
+	assert_equal "$output" ""
+	run -66 --separate-stderr orch-stack usage nope
+	assert_equal "$stderr" "orch-stack: no stack 'nope'"
+	run -64 --separate-stderr orch-stack usage
+	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack usage STACK [--json] [--since MS]"
+	run -64 --separate-stderr orch-stack history alpha --since 5
+	assert_equal "${stderr_lines[0]}" "orch-stack: option '--since' does not apply to 'history'"
+}
+
+@test "usage: a recorded usage that is not JSON exits 65" {
+	orch-stack init
+	add_traces
+	sql "UPDATE traces SET usage = '{broken' WHERE id = 3"
+	run -65 --separate-stderr orch-stack usage alpha
+	assert_equal "$output" ""
+	assert_equal "$stderr" "orch-stack: usage of trace 3 of stack 'alpha' is not valid JSON"
+	run -0 orch-stack usage beta
+}
+
+@test "usage counts what a real cycle recorded from an agent's output" {
+	orch-stack init
+	orch-stack create alpha --idea "a timer"
+	orch-stack todo add alpha "build it"
+	orch-stack start alpha
+	cat >"$BATS_TEST_TMPDIR/counting-builder" <<'AGENT'
+#!/bin/sh
+builder | jq -c '.usage = {prompt_tokens: 40, completion_tokens: 2, model: "m", provider: "p", latency_ms: 5}'
+AGENT
+	chmod +x "$BATS_TEST_TMPDIR/counting-builder"
+	run -0 bash -c "orch-detect --all | orch-graph | orch-exec --agent builder='$BATS_TEST_TMPDIR/counting-builder' \
+		--agent planner=planner --agent communicator=communicator --agent reviewer=reviewer | orch-decide"
+	run -0 orch-stack usage alpha --json
+	assert_equal "$(jq -c '[.agent, .calls, .prompt_tokens, .completion_tokens]' <<<"$output" | tr '\n' ' ')" \
+		'["builder",1,40,2] ["reviewer",1,0,0] '
+}
+
+@test "config prints every known key with its default when there is no file" {
+	run -0 --separate-stderr orch-stack config
+	assert_equal "$stderr" ""
+	assert_equal "$output" "KEY                 VALUE                           ORIGIN
+agent.planner       orch-agent --role planner       default
+agent.builder       orch-agent --role builder       default
+agent.communicator  orch-agent --role communicator  default
+agent.reviewer      orch-agent --role reviewer      default
+exec.jobs           8                               default
+exec.timeout        600000                          default
+exec.kill_after     5000                            default
+exec.retries        1                               default
+exec.retry_delay    1000                            default
+exec.wave_delay     0                               default"
+	[ ! -e "$ORCH_DB" ] || fail "config opened the database"
+}
+
+@test "config shows each value's file and line; unknown keys are flagged" {
+	mkdir -p "$HOME/.config/orch"
+	local f=$HOME/.config/orch/config
+	printf '%s\n' '# mine' 'exec.timeout = 300000' 'agent.builder = my-builder --fast' \
+		'detect.sleepy = yes' '' 'exec.timeout = 200000' >"$f"
+	run -0 --separate-stderr orch-stack config
+	assert_equal "$stderr" "orch-stack: $f:4: unknown key 'detect.sleepy'"
+	assert_line --index 2 "agent.builder       my-builder --fast               $f:3"
+	assert_line --index 6 "exec.timeout        200000                          $f:6"
+	assert_line --index 11 "detect.sleepy       yes                             $f:4 (unknown key)"
+	assert_equal "${#lines[@]}" "12"
+	run -0 --separate-stderr orch-stack config --json
+	assert_equal "$(jq -c 'select(.origin != "default")' <<<"$output")" \
+		"{\"key\":\"agent.builder\",\"value\":\"my-builder --fast\",\"origin\":\"$f:3\",\"known\":true}
+{\"key\":\"exec.timeout\",\"value\":\"200000\",\"origin\":\"$f:6\",\"known\":true}
+{\"key\":\"detect.sleepy\",\"value\":\"yes\",\"origin\":\"$f:4\",\"known\":false}"
+	assert_equal "$(jq -s length <<<"$output")" "11"
+	export XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/xdg
+	run -0 --separate-stderr orch-stack config
+	assert_line --index 6 "exec.timeout        600000                          default"
+}
+
+@test "config --config FILE: that file, which must exist" {
+	local f=$BATS_TEST_TMPDIR/orch.conf
+	echo 'exec.jobs = 2' >"$f"
+	run -0 orch-stack config --config "$f" --json
+	assert_equal "$(jq -r 'select(.key == "exec.jobs") | "\(.value) \(.origin)"' <<<"$output")" "2 $f:1"
+	run -66 --separate-stderr orch-stack config --config "$BATS_TEST_TMPDIR/none"
+	assert_equal "$stderr" "orch-stack: cannot open configuration file '$BATS_TEST_TMPDIR/none': No such file or directory"
+	assert_equal "$output" ""
+	orch-stack init
+	run -64 --separate-stderr orch-stack list --config "$f"
+	assert_equal "${stderr_lines[0]}" "orch-stack: option '--config' does not apply to 'list'"
+	run -64 --separate-stderr orch-stack config extra
+	assert_equal "${stderr_lines[0]}" "orch-stack: unexpected argument 'extra'"
+}
+
+@test "config: a value orch-exec would refuse is shown, warned about, exit 65" {
+	local f=$BATS_TEST_TMPDIR/orch.conf
+	printf '%s\n' 'exec.retries = 101' "agent.planner = 'unterminated" >"$f"
+	run -65 --separate-stderr orch-stack config --config "$f"
+	assert_equal "$stderr" "orch-stack: agent.planner ($f:2): unterminated quote in ''unterminated'
+orch-stack: exec.retries = '101' ($f:1): expected a whole number from 0 to 100"
+	assert_line --index 8 "exec.retries        101                             $f:1"
+	# orch-exec refuses the same file with the same words.
+	run -65 --separate-stderr bash -c "orch-exec --config '$f' </dev/null"
+	[[ $stderr == "orch-exec: exec.retries = '101' ($f:1)"* || $stderr == "orch-exec: agent.planner ($f:2)"* ]] || fail "$stderr"
+	echo 'not a setting' >"$f"
+	run -65 --separate-stderr orch-stack config --config "$f"
+	assert_equal "$stderr" "orch-stack: $f:1: expected 'key = value'"
+	assert_equal "$output" ""
+}
+
+@test "config: the agent commands shown are the ones orch-exec runs" {
+	orch-stack init
+	orch-stack create alpha --idea "a timer"
+	orch-stack start alpha
+	mkdir -p "$HOME/.config/orch"
+	local a
+	for a in planner builder communicator reviewer; do
+		echo "agent.$a = $ORCH_ROOT/examples/agents/$a"
+	done >"$HOME/.config/orch/config"
+	echo "agent.reviewer = false" >>"$HOME/.config/orch/config"
+	run -0 orch-stack config --json
+	assert_equal "$(jq -r 'select(.key | startswith("agent.")) | .value' <<<"$output" | tr '\n' ' ')" \
+		"$ORCH_ROOT/examples/agents/planner $ORCH_ROOT/examples/agents/builder $ORCH_ROOT/examples/agents/communicator false "
+	run -0 bash -c 'orch-detect --all | orch-graph | orch-exec --retries 0 | jq -r ".nodes[] | \"\(.agent) \(.status)\""'
+	assert_equal "$output" "planner completed
+reviewer failed"
+}
