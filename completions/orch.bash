@@ -3,8 +3,16 @@
 # Option lists come from each program's own --help, and stack names from
 # `orch-stack names`, so the completion never drifts from the programs.
 
+# _orch_options PROG: every --option PROG's help mentions.
 _orch_options() {
 	"$1" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u
+}
+
+# _orch_value_options PROG: the options that take a value, as the help
+# writes them: "--db PATH", "--priority 1-5", "--stack NAME|ID".
+_orch_value_options() {
+	"$1" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]* [A-Z0-9][A-Z0-9|=_-]*' |
+		cut -d ' ' -f 1 | sort -u
 }
 
 _orch_stack_names() {
@@ -12,6 +20,7 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
+_orch_stack_subcommands="init create list names show start pause stop rm say todo history graph usage config"
 
 # _orch_complete_prog PROG: complete COMP_WORDS[1..COMP_CWORD] for PROG,
 # where COMP_WORDS[0] is the program (or what stands for it).
@@ -45,38 +54,71 @@ _orch_complete_prog() {
 		COMPREPLY=($(compgen -W "1 2 3 4 5" -- "$cur"))
 		return
 		;;
-	esac
-	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "$(_orch_options "$prog")" -- "$cur"))
+	-j)
 		return
-	fi
+		;;
+	--*)
+		# A number or text of the user's own: nothing to offer.
+		if [[ " $(_orch_value_options "$prog" | tr '\n' ' ') " == *" $prev "* ]]; then
+			return
+		fi
+		;;
+	esac
 	if [[ $prog == orch-stack ]]; then
 		_orch_complete_stack_words
 		return
 	fi
-	COMPREPLY=($(compgen -f -- "$cur"))
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$(_orch_options "$prog")" -- "$cur"))
+		return
+	fi
+	case $prog in
+	orch-agent) ;;
+	*) COMPREPLY=($(compgen -f -- "$cur")) ;;
+	esac
 }
 
-# Words of orch-stack after the options: SUBCOMMAND, then a stack name.
+# Words of orch-stack: SUBCOMMAND, then its operands (a stack name where
+# one goes), and the options of the subcommand given.
 _orch_complete_stack_words() {
-	local cur=${COMP_WORDS[COMP_CWORD]} i sub= nsub=0 w
+	local cur=${COMP_WORDS[COMP_CWORD]} i sub= sub2= nsub=0 w values
+	values=" $(_orch_value_options orch-stack | tr '\n' ' ') "
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
+		if [[ $values == *" $w "* ]]; then
+			((i++))
+			continue
+		fi
 		case $w in
-		--db | --now) ((i++)) ;;
 		-*) ;;
 		*)
-			[[ -z $sub ]] && sub=$w
+			if [[ -z $sub ]]; then
+				sub=$w
+			elif [[ -z $sub2 ]]; then
+				sub2=$w
+			fi
 			((nsub++))
 			;;
 		esac
 	done
+	if [[ $cur == -* ]]; then
+		if [[ -z $sub ]]; then
+			COMPREPLY=($(compgen -W "$(_orch_options orch-stack)" -- "$cur"))
+		else
+			# The options on the subcommand's help line, and the global ones.
+			local pat="^  $sub( |\$)"
+			[[ $sub == todo && -n $sub2 ]] && pat="^  todo $sub2( |\$)"
+			COMPREPLY=($(compgen -W "$(orch-stack --help 2>/dev/null | grep -E "$pat" |
+				grep -oE -- '--[a-z][a-z-]*') --db --now" -- "$cur"))
+		fi
+		return
+	fi
 	if ((nsub == 0)); then
-		COMPREPLY=($(compgen -W "init create list show start pause stop rm say todo history usage names" -- "$cur"))
+		COMPREPLY=($(compgen -W "$_orch_stack_subcommands" -- "$cur"))
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | history | usage)
+	show | start | pause | stop | rm | say | history | graph | usage)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		;;
 	todo)
