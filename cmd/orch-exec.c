@@ -59,8 +59,6 @@ static const char help_text[] =
 	"  -h, --help             print this help\n"
 	"  --version              print the version\n";
 
-#define MAX_MS (INT64_C(7) * 24 * 60 * 60 * 1000)
-
 struct opts {
 	const char *db;                      /* borrowed from argv, or NULL */
 	const char *trace;                   /* --trace FILE, borrowed, or NULL */
@@ -73,11 +71,11 @@ struct opts {
 	unsigned out_flags;                  /* enum json_out_flags */
 };
 
-/* A number from the flags, else the configuration, else DEF. */
+/* A number from the flags, else the configuration, else its default
+ * (lib/config.c's table of known settings says which, and the range). */
 struct setting {
 	const char *flag;  /* "--timeout" */
 	const char *key;   /* "exec.timeout" */
-	int64_t min, max;  /* the range allowed */
 	int64_t value;     /* the result */
 	int set;           /* given as a flag */
 };
@@ -85,19 +83,20 @@ struct setting {
 enum { S_JOBS, S_TIMEOUT, S_KILL_AFTER, S_RETRIES, S_RETRY_DELAY, S_WAVE_DELAY, S_COUNT };
 
 static struct setting settings[S_COUNT] = {
-	[S_JOBS] = { "--jobs", "exec.jobs", 1, 10000, 8, 0 },
-	[S_TIMEOUT] = { "--timeout", "exec.timeout", 0, MAX_MS, 600000, 0 },
-	[S_KILL_AFTER] = { "--kill-after", "exec.kill_after", 0, MAX_MS, 5000, 0 },
-	[S_RETRIES] = { "--retries", "exec.retries", 0, 100, 1, 0 },
-	[S_RETRY_DELAY] = { "--retry-delay", "exec.retry_delay", 0, MAX_MS, 1000, 0 },
-	[S_WAVE_DELAY] = { "--wave-delay", "exec.wave_delay", 0, MAX_MS, 0, 0 },
+	[S_JOBS] = { "--jobs", "exec.jobs", 0, 0 },
+	[S_TIMEOUT] = { "--timeout", "exec.timeout", 0, 0 },
+	[S_KILL_AFTER] = { "--kill-after", "exec.kill_after", 0, 0 },
+	[S_RETRIES] = { "--retries", "exec.retries", 0, 0 },
+	[S_RETRY_DELAY] = { "--retry-delay", "exec.retry_delay", 0, 0 },
+	[S_WAVE_DELAY] = { "--wave-delay", "exec.wave_delay", 0, 0 },
 };
 
 static void set_flag(int which, const char *arg)
 {
 	struct setting *s = &settings[which];
+	const struct config_known *k = config_known_find(s->key);
 
-	s->value = cli_int(usage_line, s->flag, arg, s->min, s->max);
+	s->value = cli_int(usage_line, s->flag, arg, k->min, k->max);
 	s->set = 1;
 }
 
@@ -128,11 +127,15 @@ static void load_config(const struct opts *o, struct config *c)
 	if (path && config_load_file(c, path, !o->config, &err) != 0)
 		cli_die_error(&err);
 	free(path);
-	for (i = 0; i < S_COUNT; i++)
-		if (!settings[i].set &&
-		    config_get_int(c, settings[i].key, settings[i].min, settings[i].max,
-				   &settings[i].value, &err) != 0)
+	for (i = 0; i < S_COUNT; i++) {
+		const struct config_known *k = config_known_find(settings[i].key);
+
+		if (settings[i].set)
+			continue;
+		settings[i].value = strtoll(k->def, NULL, 10);
+		if (config_get_int(c, k->key, k->min, k->max, &settings[i].value, &err) != 0)
 			cli_die_error(&err);
+	}
 }
 
 /*

@@ -704,41 +704,6 @@ static void usage_show(struct store *s, const struct stack_row *row, const struc
 		usage_row("total", "", calls, prompt, completion);
 }
 
-#define MAX_MS (INT64_C(7) * 24 * 60 * 60 * 1000)
-
-/*
- * The keys orch reads, with their defaults; numbers are checked as
- * orch-exec checks them. Command keys have min > max.
- */
-static const struct known_key {
-	const char *key;  /* "exec.timeout" */
-	const char *def;  /* the default value */
-	int64_t min, max; /* the range of a number */
-} known_keys[] = {
-	{ "agent.planner", "orch-agent --role planner", 1, 0 },
-	{ "agent.builder", "orch-agent --role builder", 1, 0 },
-	{ "agent.communicator", "orch-agent --role communicator", 1, 0 },
-	{ "agent.reviewer", "orch-agent --role reviewer", 1, 0 },
-	{ "exec.jobs", "8", 1, 10000 },
-	{ "exec.timeout", "600000", 0, MAX_MS },
-	{ "exec.kill_after", "5000", 0, MAX_MS },
-	{ "exec.retries", "1", 0, 100 },
-	{ "exec.retry_delay", "1000", 0, MAX_MS },
-	{ "exec.wave_delay", "0", 0, MAX_MS },
-};
-
-#define KNOWN_KEYS (sizeof(known_keys) / sizeof(known_keys[0]))
-
-static int is_known(const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < KNOWN_KEYS; i++)
-		if (strcmp(known_keys[i].key, key) == 0)
-			return 1;
-	return 0;
-}
-
 /* One setting as config prints it. All borrowed. */
 struct shown {
 	const char *key;
@@ -748,23 +713,13 @@ struct shown {
 };
 
 /* Check a known key's value as its reader would; warn and return -1 if bad. */
-static int config_check(const struct config *c, const struct known_key *k)
+static int check_setting(const struct config *c, const struct config_known *k)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
-	int64_t v;
-	char **words;
 
-	if (k->min <= k->max) {
-		if (config_get_int(c, k->key, k->min, k->max, &v, &err) == 0)
-			return 0;
-		cli_warn("%s", err.msg);
-	} else {
-		if ((words = words_split(config_get(c, k->key), &err))) {
-			words_free(words);
-			return 0;
-		}
-		cli_warn("%s (%s): %s", k->key, config_origin(c, k->key), err.msg);
-	}
+	if (config_check(c, k, &err) == 0)
+		return 0;
+	cli_warn("%s", err.msg);
 	orch_error_release(&err);
 	return -1;
 }
@@ -781,19 +736,19 @@ static int config_show(const struct opts *o)
 	if (path && config_load_file(&c, path, !o->config, &err) != 0)
 		cli_die_error(&err);
 	free(path);
-	rows = xreallocarray(NULL, KNOWN_KEYS + c.n, sizeof(*rows));
-	for (i = 0; i < KNOWN_KEYS; i++) {
-		const char *v = config_get(&c, known_keys[i].key);
+	rows = xreallocarray(NULL, config_known_count + c.n, sizeof(*rows));
+	for (i = 0; i < config_known_count; i++) {
+		const char *v = config_get(&c, config_known[i].key);
 
-		rows[n].key = known_keys[i].key;
-		rows[n].value = v ? v : known_keys[i].def;
-		rows[n].origin = v ? config_origin(&c, known_keys[i].key) : "default";
+		rows[n].key = config_known[i].key;
+		rows[n].value = v ? v : config_known[i].def;
+		rows[n].origin = v ? config_origin(&c, config_known[i].key) : "default";
 		rows[n++].known = 1;
-		if (v && config_check(&c, &known_keys[i]) != 0)
+		if (check_setting(&c, &config_known[i]) != 0)
 			status = ORCH_EX_DATAERR;
 	}
 	for (i = 0; i < c.n; i++) {
-		if (is_known(c.entries[i].key))
+		if (config_known_find(c.entries[i].key))
 			continue;
 		cli_warn("%s: unknown key '%s'", c.entries[i].origin, c.entries[i].key);
 		rows[n].key = c.entries[i].key;

@@ -348,3 +348,45 @@ void words_free(char **argv)
 		free(argv[i]);
 	free(argv);
 }
+
+const struct config_known config_known[] = {
+	{ "agent.planner", "orch-agent --role planner", 1, 0 },
+	{ "agent.builder", "orch-agent --role builder", 1, 0 },
+	{ "agent.communicator", "orch-agent --role communicator", 1, 0 },
+	{ "agent.reviewer", "orch-agent --role reviewer", 1, 0 },
+	{ "exec.jobs", "8", 1, 10000 },
+	{ "exec.timeout", "600000", 0, INT64_C(604800000) },
+	{ "exec.kill_after", "5000", 0, INT64_C(604800000) },
+	{ "exec.retries", "1", 0, 100 },
+	{ "exec.retry_delay", "1000", 0, INT64_C(604800000) },
+	{ "exec.wave_delay", "0", 0, INT64_C(604800000) },
+};
+
+const size_t config_known_count = sizeof(config_known) / sizeof(config_known[0]);
+
+const struct config_known *config_known_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < config_known_count; i++)
+		if (strcmp(config_known[i].key, key) == 0)
+			return &config_known[i];
+	return NULL;
+}
+
+int config_check(const struct config *c, const struct config_known *k,
+		 struct orch_error *err)
+{
+	const char *v = config_get(c, k->key);
+	int64_t n;
+	char **words;
+
+	if (!v)
+		return 0;
+	if (k->min <= k->max)
+		return config_get_int(c, k->key, k->min, k->max, &n, err);
+	if (!(words = words_split(v, err)))
+		return orch_error_prefix(err, "%s (%s)", k->key, config_origin(c, k->key));
+	words_free(words);
+	return 0;
+}

@@ -65,6 +65,31 @@ int config_load_file(struct config *c, const char *path, int missing_ok,
 char *config_default_path(void);
 
 /*
+ * The settings orch reads, with their defaults and ranges: the one table
+ * orch-exec and `orch-stack config` share, so they cannot drift. A command
+ * setting (agent.NAME) has min > max: it is words, not a number.
+ */
+struct config_known {
+	const char *key;  /* "exec.timeout" */
+	const char *def;  /* the default, as it would be written in the file */
+	int64_t min, max; /* the range of a number */
+};
+
+extern const struct config_known config_known[];
+extern const size_t config_known_count;
+
+/* The entry of KEY in config_known (borrowed), or NULL. */
+const struct config_known *config_known_find(const char *key);
+
+/*
+ * K's value in C, checked as its reader checks it: a number within range,
+ * or a command that splits into words. 0 (also when C does not set it), or
+ * -1 with ERR (65) naming the key and its origin.
+ */
+int config_check(const struct config *c, const struct config_known *k,
+		 struct orch_error *err);
+
+/*
  * Split S into a NULL-terminated argv (new; free with words_free). An
  * unterminated quote or an empty command is error 65.
  */
