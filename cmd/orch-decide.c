@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 	int64_t wake = -1, failures, next_at;
 	int c, now_set = 0, rc, decisions = 0;
 	FILE *in = stdin;
-	char *path, *state;
+	char *state;
 
 	orch_progname = "orch-decide";
 	memset(&o, 0, sizeof(o));
@@ -213,10 +213,7 @@ int main(int argc, char **argv)
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
 	if (!o.no_db) {
-		if (!(path = store_default_path(o.db, &err)) ||
-		    !(store = store_open(path, 0, &err)))
-			cli_die_error(&err);
-		free(path);
+		store = cli_open_store(o.db, 0);
 	}
 
 	json_reader_init(&r, in);

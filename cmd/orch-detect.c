@@ -165,13 +165,9 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 	int64_t *ids = NULL, version;
 	size_t nids = 0, npending = 0, i;
 	json_t *status;
-	char *path;
 	int rc;
 
-	if (!(path = store_default_path(o->db, &err)) ||
-	    !(s = store_open(path, 0, &err)))
-		cli_die_error(&err);
-	free(path);
+	s = cli_open_store(o->db, 0);
 	for (i = 0; i < o->nstacks; i++) {
 		rc = store_find_stack(s, o->stacks[i], &row, &err);
 		if (rc < 0)

@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	json_t *doc;
 	FILE *in = stdin, *trace_fp = NULL;
-	char *path, *owner;
+	char *owner;
 	int c, i, rc, barrier = 0;
 
 	orch_progname = "orch-exec";
@@ -444,10 +444,7 @@ int main(int argc, char **argv)
 
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
-	if (!(path = store_default_path(o.db, &err)) ||
-	    !(store = store_open(path, 0, &err)))
-		cli_die_error(&err);
-	free(path);
+	store = cli_open_store(o.db, 0);
 
 	/* The whole input first: a bad document stops the run before any
 	 * agent has touched a stack. */

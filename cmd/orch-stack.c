@@ -90,19 +90,6 @@ struct opts {
 	int nargs;          /* operands */
 };
 
-static struct store *open_store(const struct opts *o, unsigned flags)
-{
-	struct orch_error err = ORCH_ERROR_INIT;
-	struct store *s;
-	char *path;
-
-	if (!(path = store_default_path(o->db, &err)) ||
-	    !(s = store_open(path, flags, &err)))
-		cli_die_error(&err);
-	free(path);
-	return s;
-}
-
 static void get_stack(struct store *s, const char *ref, struct stack_row *row)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -804,10 +791,10 @@ static int run(const struct opts *o)
 	if (strcmp(sub, "init") == 0) {
 		need_args(o, 1, "init");
 		allow(o, "init", 0);
-		store_close(open_store(o, STORE_CREATE));
+		store_close(cli_open_store(o->db, STORE_CREATE));
 		return 0;
 	}
-	s = open_store(o, 0);
+	s = cli_open_store(o->db, 0);
 	if (strcmp(sub, "create") == 0) {
 		need_args(o, 2, "create NAME [--idea TEXT]");
 		allow(o, sub, F_IDEA);

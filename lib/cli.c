@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "orch.h"
+#include "store.h"
 #include "xalloc.h"
 
 static void vwarn(const char *fmt, va_list ap)
@@ -92,4 +93,17 @@ int cli_finish(int status)
 		return ORCH_EX_SOFTWARE;
 	}
 	return status;
+}
+
+struct store *cli_open_store(const char *db_flag, unsigned flags)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct store *s;
+	char *path;
+
+	if (!(path = store_default_path(db_flag, &err)) ||
+	    !(s = store_open(path, flags, &err)))
+		cli_die_error(&err);
+	free(path);
+	return s;
 }

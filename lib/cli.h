@@ -42,6 +42,14 @@ int64_t cli_int(const char *usage, const char *flag, const char *arg,
 		int64_t min, int64_t max);
 
 /*
+ * The database every program opens the same way: --db's value DB_FLAG
+ * (NULL when not given), else $ORCH_DB, else the default path; FLAGS as
+ * for store_open(). Reports the error and exits when it cannot.
+ */
+struct store;
+struct store *cli_open_store(const char *db_flag, unsigned flags);
+
+/*
  * Flush and close stdout; on a write error (a full disk, /dev/full, a
  * closed pipe reader) report it and return 70, else return STATUS.
  */
