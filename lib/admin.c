@@ -28,18 +28,6 @@ int admin_check_name(const char *name, struct orch_error *err)
 	return 0;
 }
 
-/* Run one prepared write; 0 or -1 with ERR. Finalizes ST. */
-static int step_done(struct store *s, sqlite3_stmt *st, const char *what,
-		     struct orch_error *err)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_error(s, err, what);
-	return 0;
-}
-
 int admin_create(struct store *s, const char *name, const char *idea,
 		 int64_t now, int64_t *id, struct orch_error *err)
 {
@@ -72,7 +60,7 @@ int admin_create(struct store *s, const char *name, const char *idea,
 		sqlite3_bind_text(st, 3, idea, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, now);
 		sqlite3_bind_int64(st, 5, now);
-		if (step_done(s, st, "creating the project", err) != 0)
+		if (store_step_done(s, st, "creating the project", err) != 0)
 			goto fail;
 	}
 	return store_commit(s, err);
@@ -98,7 +86,7 @@ int admin_set_state(struct store *s, int64_t id, const char *state, int64_t now,
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
-	return step_done(s, st, "changing the stack's state", err);
+	return store_step_done(s, st, "changing the stack's state", err);
 }
 
 int admin_remove(struct store *s, int64_t id, struct orch_error *err)
@@ -108,7 +96,7 @@ int admin_remove(struct store *s, int64_t id, struct orch_error *err)
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	return step_done(s, st, "removing the stack", err);
+	return store_step_done(s, st, "removing the stack", err);
 }
 
 int admin_add_todo(struct store *s, int64_t id, const char *content,
@@ -123,7 +111,7 @@ int admin_add_todo(struct store *s, int64_t id, const char *content,
 	sqlite3_bind_text(st, 2, content, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, priority);
 	sqlite3_bind_int64(st, 4, now);
-	return step_done(s, st, "adding the todo", err);
+	return store_step_done(s, st, "adding the todo", err);
 }
 
 int admin_add_user_message(struct store *s, int64_t id, const char *sender,
@@ -138,5 +126,5 @@ int admin_add_user_message(struct store *s, int64_t id, const char *sender,
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, content, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
-	return step_done(s, st, "adding the message", err);
+	return store_step_done(s, st, "adding the message", err);
 }

@@ -114,17 +114,6 @@ void cycle_claim_release(struct cycle_claim *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int step_done(struct store *s, sqlite3_stmt *st, const char *what,
-		     struct orch_error *err)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_error(s, err, what);
-	return 0;
-}
-
 /* Inside the claim's transaction: the previous holder is gone. */
 static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 			     struct cycle_claim *claim, struct orch_error *err)
@@ -142,14 +131,14 @@ static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, stack_id);
-	if (step_done(s, st, "recovering an abandoned cycle", err) != 0)
+	if (store_step_done(s, st, "recovering an abandoned cycle", err) != 0)
 		goto fail;
 	st = store_prepare(s, "UPDATE todos SET status = 'pending'"
 			   " WHERE stack_id = ? AND status = 'in_progress'", err);
 	if (!st)
 		goto fail;
 	sqlite3_bind_int64(st, 1, stack_id);
-	if (step_done(s, st, "recovering an abandoned cycle", err) != 0)
+	if (store_step_done(s, st, "recovering an abandoned cycle", err) != 0)
 		goto fail;
 	claim->todos_returned = sqlite3_changes(s->db);
 	rc = 0;
@@ -246,7 +235,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	sqlite3_bind_int64(st, 4, now + ttl_ms < now ? INT64_MAX : now + ttl_ms);
 	sqlite3_bind_int64(st, 5, claim->execution_id);
 	sqlite3_bind_int64(st, 6, stack_id);
-	if (step_done(s, st, "taking the lease", err) != 0) {
+	if (store_step_done(s, st, "taking the lease", err) != 0) {
 		st = NULL;
 		goto fail;
 	}
@@ -290,7 +279,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 		sqlite3_bind_text(st, 3, error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, summary_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, execution_id);
-	if (step_done(s, st, "recording the cycle", err) != 0)
+	if (store_step_done(s, st, "recording the cycle", err) != 0)
 		goto fail;
 	st = store_prepare(s, "INSERT OR REPLACE INTO graphs (execution_id, graph)"
 			   " VALUES (?, ?)", err);
@@ -298,7 +287,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 		goto fail;
 	sqlite3_bind_int64(st, 1, execution_id);
 	sqlite3_bind_text(st, 2, graph_text, -1, SQLITE_STATIC);
-	if (step_done(s, st, "recording the graph", err) != 0)
+	if (store_step_done(s, st, "recording the graph", err) != 0)
 		goto fail;
 	st = store_prepare(s, "UPDATE stacks SET lease_owner = NULL, lease_host = NULL,"
 			   " lease_pid = NULL, lease_expires_at = NULL, lease_execution_id = NULL"
@@ -307,7 +296,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 		goto fail;
 	sqlite3_bind_int64(st, 1, stack_id);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-	if (step_done(s, st, "releasing the lease", err) != 0)
+	if (store_step_done(s, st, "releasing the lease", err) != 0)
 		goto fail;
 	rc = store_commit(s, err);
 	goto out;
@@ -352,7 +341,7 @@ int cycle_trace(struct store *s, const struct cycle_trace *t,
 		sqlite3_bind_text(st, 11, t->error, -1, SQLITE_STATIC);
 	if (usage)
 		sqlite3_bind_text(st, 12, usage, -1, SQLITE_STATIC);
-	rc = step_done(s, st, "recording a trace", err);
+	rc = store_step_done(s, st, "recording a trace", err);
 	free(usage);
 	return rc;
 }

@@ -300,6 +300,18 @@ sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error 
 	return st;
 }
 
+int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
+		    struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	/* The error must be read before finalize resets it. */
+	if (rc != SQLITE_DONE)
+		store_error(s, err, what);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int store_exec(struct store *s, const char *sql, struct orch_error *err)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)

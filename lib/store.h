@@ -60,6 +60,13 @@ sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error 
 /* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
 int store_exec(struct store *s, const char *sql, struct orch_error *err);
 
+/*
+ * Step ST, a prepared write, to its end and finalize it (also on failure).
+ * 0, or -1 with ERR from the database's error, prefixed with WHAT.
+ */
+int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
+		    struct orch_error *err);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
 int store_begin(struct store *s, struct orch_error *err);
 int store_commit(struct store *s, struct orch_error *err);
