@@ -339,6 +339,7 @@ static char *cycle_error(const struct stack *st)
 static void finish_stack(struct exec *e, struct stack *st)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
+	size_t i;
 	int64_t duration = st->claim.claimed ? orch_mono_ms() - st->started_mono : 0;
 	json_t *doc = execution_document(st, duration);
 	char *error;
@@ -358,6 +359,15 @@ static void finish_stack(struct exec *e, struct stack *st)
 	}
 	if (!e->emit_failed && e->emit(doc, e->emit_arg) != 0)
 		e->emit_failed = 1;
+	/* Handed on: a run of thousands of stacks keeps only the live ones.
+	 * The nodes' borrowed strings go with it; nothing reads a done stack. */
+	for (i = 0; i < st->nnodes; i++)
+		node_release(&st->nodes[i]);
+	free(st->nodes);
+	st->nodes = NULL;
+	st->nnodes = 0;
+	json_decref(st->graph);
+	st->graph = NULL;
 }
 
 /* --- running nodes --- */
