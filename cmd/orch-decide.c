@@ -101,6 +101,14 @@ static void record(struct store *s, const json_t *decision,
 			goto fail;
 		}
 		sqlite3_finalize(st);
+		st = NULL;
+		/* Another stack's cycle, or none: record nothing for anyone. */
+		if (sqlite3_changes(s->db) != 1) {
+			orch_error_set(&err, ORCH_EX_DATAERR,
+				       "execution %lld is not a cycle of stack %lld",
+				       (long long)f->execution_id, (long long)f->stack_id);
+			goto fail;
+		}
 	}
 	if (!(st = store_prepare(s, stack_sql, &err)))
 		goto fail;

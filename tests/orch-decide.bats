@@ -92,6 +92,20 @@ decide_pure() {
 	assert_equal "$(sql 'SELECT next_run_at, total_cycles, last_executed_at FROM stacks')" "2000|1|1000"
 }
 
+@test "a cycle of another stack, or none, is refused and records nothing" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	make_stack beta >/dev/null
+	sql "INSERT INTO executions (id, stack_id, cycle, status, started_at) VALUES (7, 2, 1, 'completed', 900)"
+	local before
+	before=$(sql 'SELECT * FROM stacks; SELECT * FROM executions')
+	run -65 --separate-stderr bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 7' | orch-decide --now 1000"
+	assert_equal "$stderr" "orch-decide: execution 7 is not a cycle of stack 1"
+	run -65 --separate-stderr bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 99' | orch-decide --now 1000"
+	assert_equal "$stderr" "orch-decide: execution 99 is not a cycle of stack 1"
+	assert_equal "$(sql 'SELECT * FROM stacks; SELECT * FROM executions')" "$before"
+}
+
 @test "--no-db reads and writes no database, not even a missing one" {
 	run -0 bash -c "$(declare -f execution); execution 3 | orch-decide --no-db"
 	[ ! -e "$ORCH_DB" ]
