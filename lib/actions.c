@@ -577,10 +577,15 @@ static int check_key(const json_t *action, const char *key, struct orch_error *e
 	return 0;
 }
 
+/*
+ * in_progress is orch's alone: it marks the todo a running builder holds,
+ * and only a recovered cycle puts one back. A todo an agent set
+ * in_progress would be claimed by no run and never picked again.
+ */
 static int check_status(const json_t *action, const char *key, struct orch_error *err)
 {
 	static const char *const statuses[] = {
-		"pending", "in_progress", "completed", "cancelled",
+		"pending", "completed", "cancelled",
 	};
 	const char *str;
 	size_t i;
@@ -590,9 +595,11 @@ static int check_status(const json_t *action, const char *key, struct orch_error
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		if (strcmp(str, statuses[i]) == 0)
 			return 0;
+	if (strcmp(str, "in_progress") == 0)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "'%s' may not be 'in_progress': orch keeps it", key);
 	return orch_error_set(err, ORCH_EX_DATAERR,
-			      "'%s' must be pending, in_progress, completed or cancelled",
-			      key);
+			      "'%s' must be pending, completed or cancelled", key);
 }
 
 /* Already known present and not null. */

@@ -101,10 +101,15 @@ json_t *decide(const json_t *execution, const char *current_state,
 
 	memset(facts, 0, sizeof(*facts));
 	if (doc_check_type(execution, "orch.execution", err) != 0 ||
-	    doc_object(execution, "stack", &stack, err) != 0 ||
-	    doc_int(stack, "id", 1, INT64_MAX, &stack_id, err) != 0 ||
-	    doc_string(stack, "name", &name, err) != 0 ||
-	    doc_bool(execution, "ran", &ran, err) != 0 ||
+	    doc_object(execution, "stack", &stack, err) != 0)
+		goto out;
+	/* Named in full: nodes have an "id" too. */
+	if (doc_int(stack, "id", 1, INT64_MAX, &stack_id, err) != 0 ||
+	    doc_string(stack, "name", &name, err) != 0) {
+		orch_error_prefix(err, "stack");
+		goto out;
+	}
+	if (doc_bool(execution, "ran", &ran, err) != 0 ||
 	    doc_opt_string(execution, "skip_reason", NULL, &skip_reason, err) != 0 ||
 	    doc_opt_int(execution, "execution_id", 1, INT64_MAX, 0, &execution_id, err) != 0 ||
 	    doc_int(execution, "max_priority", 0, 10, &max_priority, err) != 0 ||

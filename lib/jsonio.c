@@ -120,6 +120,14 @@ static int skip_space(struct json_reader *r, struct orch_error *err)
 	}
 }
 
+/* Jansson's message for JERR, without the names of its own flags. */
+static const char *json_error_text(const json_error_t *jerr)
+{
+	if (strncmp(jerr->text, "\\u0000 is not allowed", 21) == 0)
+		return "\\u0000 is not allowed in a string";
+	return jerr->text;
+}
+
 int json_reader_next(struct json_reader *r, json_t **out, struct orch_error *err)
 {
 	json_error_t jerr;
@@ -151,7 +159,7 @@ int json_reader_next(struct json_reader *r, json_t **out, struct orch_error *err
 	if (!v)
 		return orch_error_set(err, ORCH_EX_DATAERR, "line %ld: %s",
 				      line + (jerr.line > 0 ? jerr.line - 1 : 0),
-				      jerr.text);
+				      json_error_text(&jerr));
 	for (i = r->start; i < r->start + (size_t)n; i++)
 		if (r->buf[i] == '\n')
 			r->line++;

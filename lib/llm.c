@@ -450,8 +450,8 @@ json_t *llm_actions_schema(void)
 			xjson_append(req, xjson(json_string(vocabulary[i].fields[f][0])));
 		}
 		if (strcmp(vocabulary[i].type, "update_todo") == 0) {
-			status = xjson(json_pack("{s:[s,s],s:[s,s,s,s,n]}", "type", "string",
-						 "null", "enum", "pending", "in_progress",
+			status = xjson(json_pack("{s:[s,s],s:[s,s,s,n]}", "type", "string",
+						 "null", "enum", "pending",
 						 "completed", "cancelled"));
 			xjson_set(props, "status", status);
 			xjson_append(req, xjson(json_string("status")));
