@@ -2,7 +2,12 @@
 #
 #   make            build bin/ (optimised, warnings are errors)
 #   make check      install test dependencies if missing, build, run the tests
-#                   twice: plain, then under AddressSanitizer+UBSan
+#                   twice: plain, then under AddressSanitizer+UBSan; then a
+#                   few seconds of each fuzzer
+#   make bench      the benchmarks beside ninja, make and raw SQL (minutes)
+#   make crash      200+ SIGKILLs at random moments, and the overlap test
+#   make fuzz       each libFuzzer harness for FUZZ_SECONDS (default 300)
+#   make valgrind   the pipeline's tests with every program under valgrind
 #   make demo       install dependencies if missing, run examples/demo.sh
 #   make deps       install the Debian packages orch needs (apt-get)
 #   make install    PREFIX=/usr/local DESTDIR= ; make uninstall
@@ -35,6 +40,8 @@ MANDIR = $(PREFIX)/share/man
 DATADIR = $(PREFIX)/share/orch
 DOCDIR = $(PREFIX)/share/doc/orch
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+# Debian's directory for zsh completions shipped by packages.
+ZSHCOMPDIR = $(PREFIX)/share/zsh/vendor-completions
 
 LIB_SRC ?= $(sort $(wildcard lib/*.c))
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
@@ -44,8 +51,11 @@ BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
 # Debian packages: to build, to test, to run the demo.
 DEPS_BUILD = build-essential pkg-config libjansson-dev libsqlite3-dev \
              libcurl4-openssl-dev
-DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3
+DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 \
+            python3-yaml zsh ninja-build time
 DEPS_DEMO = jq
+# make fuzz (clang, the libFuzzer runtime) and make valgrind.
+DEPS_FUZZ = clang libclang-rt-14-dev valgrind
 
 all: $(BINS) bin
 
@@ -78,7 +88,7 @@ $(BUILD)/bin/%: $(BUILD)/cmd/%.o $(LIB_A)
 
 # Install missing packages only, so a machine that has them needs no root.
 deps:
-	@missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DEMO); do \
+	@missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DEMO) $(DEPS_FUZZ); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -93,38 +103,119 @@ check: deps
 	ORCH_BUILD=$(CURDIR)/build bats tests
 	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
 	ORCH_BUILD=$(CURDIR)/build-san bats tests
+	$(MAKE) fuzz-smoke
 
 # One quick pass without the sanitizer run.
 test: all
 	ORCH_BUILD=$(CURDIR)/build bats tests
 
+# The benchmarks of issue 6 (tests/bench/README.md): figures beside ninja,
+# make and the raw SQL query, as ratios. A few minutes.
+bench: deps
+	$(MAKE) all
+	ORCH_BUILD=$(CURDIR)/$(BUILD) tests/bench/run.sh $(BENCH_FLAGS)
+
+# Crash safety in full (tests/crash.bats runs a quick subset): SIGKILL
+# CRASH_KILLS times each to orch-exec, an agent and orch-decide, then the
+# overlap test for OVERLAP_ROUNDS rounds. CRASH_SEED replays a run.
+CRASH_KILLS ?= 100
+OVERLAP_ROUNDS ?= 10
+crash: $(BINS)
+	rm -rf $(BUILD)/crash
+	for t in exec agent decide; do \
+		PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" tests/crash/crash.sh -t $$t \
+			-n $(CRASH_KILLS) $(if $(CRASH_SEED),-s $(CRASH_SEED)) $(BUILD)/crash/$$t || exit 1; \
+	done
+	ORCH_BUILD=$(CURDIR)/$(BUILD) ORCH_OVERLAP_ROUNDS=$(OVERLAP_ROUNDS) bats tests/overlap.bats
+
+# libFuzzer harnesses (tests/fuzz/README.md), one per parser of untrusted
+# input, with the library built again by clang into build-fuzz/ under
+# AddressSanitizer and UBSan. make fuzz runs each for FUZZ_SECONDS and
+# keeps what it finds in build-fuzz/corpus/; make fuzz-smoke runs each for
+# FUZZ_SMOKE_SECONDS over the seed corpus in tests/fuzz/corpus/.
+FUZZ_CC = clang
+FUZZ_BUILD = build-fuzz
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=all
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 2
+FUZZ_RUN = -dict=tests/fuzz/orch.dict -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h lib/*.c lib/*.h
+	$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
+		CFLAGS='$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link' $(FUZZ_BUILD)/liborch.a
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_BUILD)/liborch.a $(LIBS)
+
+fuzz fuzz-smoke: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+		secs=$(if $(filter fuzz,$@),$(FUZZ_SECONDS),$(FUZZ_SMOKE_SECONDS)); \
+		work=$(FUZZ_BUILD)/corpus/$$t; mkdir -p $$work; \
+		echo "$@: $$t for $$secs s"; \
+		$(FUZZ_BUILD)/$$t $(FUZZ_RUN) -max_total_time=$$secs \
+			-artifact_prefix=$(FUZZ_BUILD)/$$t- $$work tests/fuzz/corpus/$$t \
+			>$(FUZZ_BUILD)/$$t.log 2>&1 || { tail -n 40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_BUILD)/$$t.log | tr '\n' ' '; echo; \
+	done
+
+# The pipeline's tests with every orch program under valgrind (memcheck:
+# leaks, invalid reads and writes, uninitialised values), from wrappers in
+# build-vg/bin around $(BUILD)/bin. A finding fails the run and is printed
+# from build-vg/log/PID.log. Of orch-exec's and orch-decide's tests, those
+# that time the schedule are left out (VALGRIND_EXEC and VALGRIND_DECIDE
+# pick the rest by name), and the one that needs vfork's shared memory
+# (valgrind runs vfork as fork).
+VALGRIND_TESTS = tests/orch-detect.bats tests/orch-graph.bats tests/bad-input.bats
+VALGRIND_DECIDE = ^([^-]|--no-db|--wait (exits|with))
+VALGRIND_EXEC = example team|full pipeline|retries used up|does not stop its siblings|gets its todo|all or none|not an actions document|past the cap|never a shell|not running passes|no nodes|overlapping|kill -9|errors name|traces keep|bad input|usage errors|empty input
+valgrind: $(BINS)
+	rm -rf build-vg && mkdir -p build-vg/bin build-vg/log
+	for p in $(PROGRAMS); do \
+		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --error-exitcode=99 --log-file=%s/build-vg/log/%%p.log %s/$(BUILD)/bin/%s "$$@"\n' \
+			"$(CURDIR)" "$(CURDIR)" $$p >build-vg/bin/$$p; \
+		chmod +x build-vg/bin/$$p; \
+	done
+	ORCH_BUILD=$(CURDIR)/build-vg bats $(VALGRIND_TESTS) && \
+	ORCH_BUILD=$(CURDIR)/build-vg bats -f '$(VALGRIND_DECIDE)' tests/orch-decide.bats && \
+	ORCH_BUILD=$(CURDIR)/build-vg bats -f '$(VALGRIND_EXEC)' tests/orch-exec.bats || \
+		{ find build-vg/log -type f -size +0 -exec cat {} +; exit 1; }
+	@n=$$(find build-vg/log -type f | wc -l); \
+	if find build-vg/log -type f -size +0 | grep -q .; then find build-vg/log -type f -size +0 -exec cat {} +; exit 1; fi; \
+	echo "valgrind: $$n program runs, no errors, no leaks"
+
 demo: deps
 	$(MAKE) all
 	sh examples/demo.sh
 
-install: all
+# $(BINS), not all: installing must not touch the source tree's bin/.
+install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(DATADIR)/prompts $(DESTDIR)$(DOCDIR)/examples/agents \
-		$(DESTDIR)$(BASHCOMPDIR)
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(wildcard prompts/*.md) $(DESTDIR)$(DATADIR)/prompts
 	install -m 644 README.md $(DESTDIR)$(DOCDIR)
 	install -m 755 examples/agents/* $(DESTDIR)$(DOCDIR)/examples/agents
-	install -m 644 $(filter-out examples/agents,$(wildcard examples/*)) $(DESTDIR)$(DOCDIR)/examples
+	install -m 755 $(wildcard examples/*.sh) $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 $(filter-out examples/agents %.sh,$(wildcard examples/*)) \
+		$(DESTDIR)$(DOCDIR)/examples
 	install -m 644 completions/orch.bash $(DESTDIR)$(BASHCOMPDIR)/orch
 	for p in $(filter-out orch,$(PROGRAMS)); do \
 		ln -sf orch $(DESTDIR)$(BASHCOMPDIR)/$$p; done
+	install -m 644 completions/_orch $(DESTDIR)$(ZSHCOMPDIR)/_orch
 
 uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%)
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard man/*.1))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(wildcard man/*.7))
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BASHCOMPDIR)/%)
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_orch
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build build-san bin
 
-.PHONY: FORCE all bin deps check test demo install uninstall clean
+.PHONY: FORCE all bin deps check test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind

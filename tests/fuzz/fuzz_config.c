@@ -1,0 +1,54 @@
+/*
+ * fuzz_config: config_load_file() on any file, the integer reading of
+ * every key it set, and words_split() on every value and on the input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fuzz.h"
+#include "xalloc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int fd = -1;
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct config c = CONFIG_INIT;
+	char **argv, *s;
+	int64_t v;
+	size_t i;
+
+	/* A file in memory, named /proc/self/fd/N: no disk in the loop. */
+	if (fd < 0 && (fd = memfd_create("orch-fuzz-config", 0)) < 0)
+		abort();
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
+		abort();
+	{
+		char name[64];
+
+		snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+		if (config_load_file(&c, name, 0, &err) != 0 &&
+		    (!err.msg || (err.status != 65 && err.status != 66)))
+			__builtin_trap();
+	}
+	orch_error_release(&err);
+	for (i = 0; i < c.n; i++) {
+		config_get_int(&c, c.entries[i].key, -5, 5, &v, &err);
+		orch_error_release(&err);
+		argv = words_split(c.entries[i].value, &err);
+		words_free(argv);
+		orch_error_release(&err);
+	}
+	config_release(&c);
+	s = xstrndup((const char *)data, size);
+	argv = words_split(s, &err);
+	if (!argv && (!err.msg || err.status != 65))
+		__builtin_trap();
+	words_free(argv);
+	orch_error_release(&err);
+	free(s);
+	return 0;
+}

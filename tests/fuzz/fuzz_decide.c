@@ -1,0 +1,26 @@
+/*
+ * fuzz_decide: decide() on any orch.execution, with the stack running,
+ * paused or deleted and a failure streak taken from the input's size.
+ */
+#include "decide.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const states[] = { "running", "paused", "stopped", NULL };
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct decide_rules rules = decide_rules_default();
+	struct decision_facts facts;
+	json_t *in = fuzz_json(data, size), *d;
+
+	if (!in)
+		return 0;
+	d = decide(in, states[size % 4], (int64_t)(size % 70), 1700000000000,
+		   &rules, &facts, &err);
+	if (!d && (!err.msg || err.status != 65))
+		__builtin_trap();
+	orch_error_release(&err);
+	json_decref(d);
+	json_decref(in);
+	return 0;
+}
