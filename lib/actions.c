@@ -29,18 +29,6 @@ static const char *const kept_keys[] = {
 
 /* ---- store helpers ---------------------------------------------------- */
 
-/* Step ST, a write, and finalize it. 0, or -1 with ERR. */
-static int step_done(struct store *s, sqlite3_stmt *st, const char *what,
-		     struct orch_error *err)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_error(s, err, what);
-	return 0;
-}
-
 /*
  * Step ST, a query whose first column is an integer, and finalize it:
  * 1 with *OUT set from the first row, 0 when there is no row, -1 with ERR.
@@ -110,7 +98,7 @@ static int memory_write(struct store *s, int64_t stack_id, const char *agent,
 	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, data, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
-	rc = step_done(s, st, "writing memory", err);
+	rc = store_step_done(s, st, "writing memory", err);
 out:
 	free(data);
 	return rc;
@@ -188,7 +176,7 @@ static int apply_set_project(const struct apply_ctx *c, const json_t *action,
 	bind_text(st, 2, title, tlen);
 	bind_text(st, 3, desc, dlen);
 	sqlite3_bind_int64(st, 4, c->now);
-	return step_done(c->s, st, "setting the project", err);
+	return store_step_done(c->s, st, "setting the project", err);
 }
 
 static int apply_set_phase(const struct apply_ctx *c, const json_t *action,
@@ -203,7 +191,7 @@ static int apply_set_phase(const struct apply_ctx *c, const json_t *action,
 		return -1;
 	sqlite3_bind_int64(st, 1, c->stack_id);
 	bind_text(st, 2, phase, len);
-	return step_done(c->s, st, "setting the phase", err);
+	return store_step_done(c->s, st, "setting the phase", err);
 }
 
 static int apply_create_todo(const struct apply_ctx *c, const json_t *action,
@@ -222,7 +210,7 @@ static int apply_create_todo(const struct apply_ctx *c, const json_t *action,
 	bind_text(st, 2, content, len);
 	sqlite3_bind_int64(st, 3, priority ? priority : 3);
 	sqlite3_bind_int64(st, 4, c->now);
-	return step_done(c->s, st, "adding the todo", err);
+	return store_step_done(c->s, st, "adding the todo", err);
 }
 
 /*
@@ -232,7 +220,7 @@ static int apply_create_todo(const struct apply_ctx *c, const json_t *action,
 static int todo_write(const struct apply_ctx *c, sqlite3_stmt *st, int64_t id,
 		      const char *what, struct orch_error *err)
 {
-	if (step_done(c->s, st, what, err) != 0)
+	if (store_step_done(c->s, st, what, err) != 0)
 		return -1;
 	if (sqlite3_changes(c->s->db) == 0)
 		return orch_error_set(err, ORCH_EX_DATAERR, "no todo %lld in this stack",
@@ -312,7 +300,7 @@ static int apply_clear_todos(const struct apply_ctx *c, const json_t *action,
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, c->stack_id);
-	return step_done(c->s, st, "cancelling the todos", err);
+	return store_step_done(c->s, st, "cancelling the todos", err);
 }
 
 static int apply_write_artifact(const struct apply_ctx *c, const json_t *action,
@@ -336,7 +324,7 @@ static int apply_write_artifact(const struct apply_ctx *c, const json_t *action,
 	bind_text(st, 2, type, tlen);
 	bind_text(st, 3, content, clen);
 	sqlite3_bind_int64(st, 4, c->now);
-	return step_done(c->s, st, "writing the artifact", err);
+	return store_step_done(c->s, st, "writing the artifact", err);
 }
 
 static int apply_send_message(const struct apply_ctx *c, const json_t *action,
@@ -377,7 +365,7 @@ static int apply_send_message(const struct apply_ctx *c, const json_t *action,
 		sqlite3_bind_int64(st, 2, to_id);
 	bind_text(st, 3, content, len);
 	sqlite3_bind_int64(st, 4, c->now);
-	return step_done(c->s, st, "sending the message", err);
+	return store_step_done(c->s, st, "sending the message", err);
 }
 
 static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
@@ -410,7 +398,7 @@ static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
 	sqlite3_bind_int64(st, 1, id);
 	bind_text(st, 2, content, len);
 	sqlite3_bind_int64(st, 3, c->now);
-	return step_done(c->s, st, "answering the user message", err);
+	return store_step_done(c->s, st, "answering the user message", err);
 }
 
 static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
@@ -441,7 +429,7 @@ static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, c->stack_id);
 	sqlite3_bind_int64(st, 3, c->now);
-	return step_done(c->s, st, "marking the message read", err);
+	return store_step_done(c->s, st, "marking the message read", err);
 }
 
 static int apply_recommend(const struct apply_ctx *c, const json_t *action,
@@ -824,7 +812,7 @@ static int claim_todo(struct store *s, int64_t stack_id, int64_t *id,
 				 " WHERE id = ?", err)))
 		return -1;
 	sqlite3_bind_int64(st, 1, *id);
-	if (step_done(s, st, "claiming the todo", err) != 0)
+	if (store_step_done(s, st, "claiming the todo", err) != 0)
 		return -1;
 	return 1;
 }
@@ -993,7 +981,7 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 		sqlite3_bind_int64(st, 1, task->todo_id);
 		sqlite3_bind_int64(st, 2, stack_id);
 		sqlite3_bind_int64(st, 3, now);
-		return step_done(s, st, "completing the builder's todo", err);
+		return store_step_done(s, st, "completing the builder's todo", err);
 	}
 	if (strcmp(agent, "communicator") == 0 && task->user_message_id) {
 		/* Unless the agent replied to it. */
@@ -1003,7 +991,7 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 			return -1;
 		sqlite3_bind_int64(st, 1, task->user_message_id);
 		sqlite3_bind_int64(st, 2, stack_id);
-		return step_done(s, st, "marking the user message processed", err);
+		return store_step_done(s, st, "marking the user message processed", err);
 	}
 	return 0;
 }
@@ -1025,7 +1013,7 @@ int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
 		goto fail;
 	sqlite3_bind_int64(st, 1, task->todo_id);
 	sqlite3_bind_int64(st, 2, stack_id);
-	if (step_done(s, st, "releasing the builder's todo", err) != 0)
+	if (store_step_done(s, st, "releasing the builder's todo", err) != 0)
 		goto fail;
 	return store_commit(s, err);
 fail:
