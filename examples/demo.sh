@@ -69,3 +69,6 @@ orch-stack todo list alpha
 orch-stack show --json alpha >"$work/snapshot.json"
 jq -r '"  artifact: " + (if .artifact then "version \(.artifact.version), \(.artifact.size) bytes" else "none" end),
        "  unanswered user messages: \(.user_messages | length)"' "$work/snapshot.json"
+
+say "orch-stack history alpha: every cycle and its decision, as recorded"
+orch-stack history alpha

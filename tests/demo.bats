@@ -21,4 +21,5 @@ load test_helper
 	refute_output --partial "failed"
 	assert_output --partial "artifact: version "
 	assert_output --partial "unanswered user messages: 0"
+	assert_output --regexp "CYCLE +STARTED"
 }
