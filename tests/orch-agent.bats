@@ -10,21 +10,11 @@ KEY=gsk_TEST_secret_4f9a1c2b7d
 # One server for the file (Python starts slowly); each test gives it a
 # new script with serve.
 setup_file() {
-	local i
-	echo '[]' >"$BATS_FILE_TMPDIR/script.json"
-	python3 "$BATS_TEST_DIRNAME/llm-server.py" --script "$BATS_FILE_TMPDIR/script.json" \
-		--log "$BATS_FILE_TMPDIR/requests.log" --port-file "$BATS_FILE_TMPDIR/port" \
-		--idle 60 >"$BATS_FILE_TMPDIR/server.out" 2>&1 3>&- &
-	export LLM_SERVER_PID=$!
-	for i in $(seq 200); do
-		[ -s "$BATS_FILE_TMPDIR/port" ] && break
-		sleep 0.05
-	done
+	llm_server_start
 }
 
 teardown_file() {
-	kill "$LLM_SERVER_PID" 2>/dev/null || true
-	wait "$LLM_SERVER_PID" 2>/dev/null || true
+	llm_server_stop
 }
 
 setup() {

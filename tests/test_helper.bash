@@ -44,3 +44,27 @@ make_stack() {
 	     VALUES ('$name', '$state', 1000000, 0)"
 	sql "SELECT id FROM stacks WHERE name = '$name'"
 }
+
+# llm_server_start: the scripted OpenAI-compatible server (tests/llm-server.py)
+# on a free loopback port, once per file (Python starts slowly): it writes
+# the port to $BATS_FILE_TMPDIR/port, logs each request to
+# $BATS_FILE_TMPDIR/requests.log and answers from the script in
+# $BATS_FILE_TMPDIR/script.json, which each test replaces. For setup_file.
+llm_server_start() {
+	local i
+	echo '[]' >"$BATS_FILE_TMPDIR/script.json"
+	python3 "$BATS_TEST_DIRNAME/llm-server.py" --script "$BATS_FILE_TMPDIR/script.json" \
+		--log "$BATS_FILE_TMPDIR/requests.log" --port-file "$BATS_FILE_TMPDIR/port" \
+		--idle 60 >"$BATS_FILE_TMPDIR/server.out" 2>&1 3>&- &
+	export LLM_SERVER_PID=$!
+	for i in $(seq 200); do
+		[ -s "$BATS_FILE_TMPDIR/port" ] && break
+		sleep 0.05
+	done
+}
+
+# llm_server_stop: for teardown_file.
+llm_server_stop() {
+	kill "$LLM_SERVER_PID" 2>/dev/null || true
+	wait "$LLM_SERVER_PID" 2>/dev/null || true
+}
