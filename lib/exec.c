@@ -460,10 +460,11 @@ static void node_done(struct exec *e, struct node *n, const char *status,
 		finish_stack(e, st);
 }
 
-static void trace(struct exec *e, const struct node *n, const char *status,
-		  int exit_status, const char *error, const json_t *usage)
+/* The trace row of N's current attempt. Its pointers are borrowed from N. */
+static struct cycle_trace trace_of(const struct node *n, const char *status,
+				   int exit_status, const char *error,
+				   const json_t *usage)
 {
-	struct orch_error err = ORCH_ERROR_INIT;
 	struct cycle_trace t = {
 		.execution_id = n->stack->claim.execution_id,
 		.stack_id = n->stack->id,
@@ -479,6 +480,16 @@ static void trace(struct exec *e, const struct node *n, const char *status,
 		.error = error,
 		.usage = usage,
 	};
+
+	return t;
+}
+
+/* Record a failed attempt, in its own transaction. */
+static void trace_failure(struct exec *e, const struct node *n, int exit_status,
+			  const char *error)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct cycle_trace t = trace_of(n, "failed", exit_status, error, NULL);
 
 	/* A trace that cannot be written must not fail the node: the run
 	 * itself happened. The cycle's recording will report the store. */
@@ -498,7 +509,7 @@ static void attempt_failed(struct exec *e, struct node *n, char *msg,
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 
-	trace(e, n, "failed", exit_status, msg, NULL);
+	trace_failure(e, n, exit_status, msg);
 	if (actions_finish_failure(e->store, n->stack->id, n->agent, &n->task, &err) != 0) {
 		char *both = xasprintf("%s; then %s", msg, err.msg);
 
@@ -572,15 +583,7 @@ static int apply_output(struct exec *e, struct node *n, const json_t *doc,
 	if (actions_apply(s, n->stack->id, n->agent, doc, now, err) != 0 ||
 	    actions_finish_success(s, n->stack->id, n->agent, &n->task, now, err) != 0)
 		goto fail;
-	t = (struct cycle_trace){
-		.execution_id = n->stack->claim.execution_id,
-		.stack_id = n->stack->id, .agent = n->agent, .attempt = n->attempts,
-		.started_at = n->attempt_started_at, .ended_at = now,
-		.status = "completed", .exit_status = exit_status,
-		.input = n->trace_input, .output = n->child.out.data,
-		.output_len = n->child.out.len,
-		.usage = json_object_get(doc, "usage"),
-	};
+	t = trace_of(n, "completed", exit_status, NULL, json_object_get(doc, "usage"));
 	if (cycle_trace(s, &t, err) != 0)
 		goto fail;
 	return store_commit(s, err);
