@@ -377,7 +377,9 @@ void child_release(struct child *c)
 char *child_last_stderr_line(const struct child *c)
 {
 	const char *s = c->err.data;
-	size_t end = c->err.len, start;
+	size_t end = c->err.len, start, n, i;
+	char *line;
+	int cut = 0;
 
 	if (!s)
 		return xstrdup("");
@@ -387,5 +389,22 @@ char *child_last_stderr_line(const struct child *c)
 	start = end;
 	while (start > 0 && s[start - 1] != '\n')
 		start--;
-	return xstrndup(s + start, end - start);
+	n = end - start;
+	/* An error message, not a log: bounded, and said to be cut, at a
+	 * UTF-8 character boundary. */
+	if (n > SPAWN_MAX_ERROR_LINE) {
+		n = SPAWN_MAX_ERROR_LINE;
+		while (n > 0 && ((unsigned char)s[start + n] & 0xc0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	line = xmalloc(n + 4);
+	memcpy(line, s + start, n);
+	/* Control bytes (a terminal's escape sequences among them) must not
+	 * reach a terminal through -v or a log. */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = ' ';
+	memcpy(line + n, cut ? "..." : "", cut ? 4 : 1);
+	return line;
 }

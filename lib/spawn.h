@@ -108,8 +108,12 @@ void child_kill(struct child *c);
 /* Free the buffers and close the fds. C can be started again after. */
 void child_release(struct child *c);
 
+/* The longest stderr line child_last_stderr_line() gives whole. */
+#define SPAWN_MAX_ERROR_LINE 500
+
 /* The last non-empty line of the child's stderr (new string, "" if none),
- * for error messages. */
+ * for error messages: control characters become spaces, and a line longer
+ * than SPAWN_MAX_ERROR_LINE bytes is cut there and ends in "...". */
 char *child_last_stderr_line(const struct child *c);
 
 #endif

@@ -587,3 +587,18 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	[[ $output != *$'\e[32m'* ]] || fail "colour with NO_COLOR: $output"
 	[[ $output == *"alpha/planner: completed in"* ]] || fail "$output"
 }
+
+@test "an agent's stderr in an error is one bounded line with no control characters" {
+	stack alpha
+	agent noisy 'cat >/dev/null
+printf "warming up\n\033]0;pwned\007bad " >&2
+i=0; while [ $i -lt 2000 ]; do printf x; i=$((i + 1)); done >&2
+echo >&2; exit 4'
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	run -0 orch-exec --retries 0 --agent planner="$AGENTS/noisy" "$BATS_TEST_TMPDIR/g.json"
+	local error
+	error=$(node error planner)
+	[[ $error == "exit status 4:  ]0;pwned bad xxx"*"x..." ]] || fail "$error"
+	# "exit status 4: ", 500 bytes of the line, "...".
+	assert_equal "${#error}" "518"
+}
