@@ -151,18 +151,18 @@ out:
 }
 
 int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
-		int64_t now, int64_t ttl_ms, struct cycle_claim *claim,
-		struct orch_error *err)
+		int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	const char *state, *holder;
-	int64_t expires;
+	int64_t expires, now;
 	char *host = NULL;
 	int rc, stale = 0;
 
 	memset(claim, 0, sizeof(*claim));
 	if (store_begin(s, err) != 0)
 		return -1;
+	now = orch_now_ms();
 	st = store_prepare(s, "SELECT execution_state, lease_owner, COALESCE(lease_expires_at, 0),"
 			   " EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
 			   " FROM stacks WHERE id = ?1", err);
@@ -241,6 +241,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	}
 	st = NULL;
 	claim->claimed = 1;
+	claim->started_at = now;
 done:
 	sqlite3_finalize(st);
 	free(host);
@@ -255,7 +256,7 @@ fail:
 
 int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	      const char *owner, const char *status, const char *error,
-	      const json_t *summary, const json_t *execution, int64_t now,
+	      const json_t *summary, const json_t *execution,
 	      struct orch_error *err)
 {
 	char *summary_text = json_dumps(summary, JSON_COMPACT);
@@ -274,7 +275,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	if (!st)
 		goto fail;
 	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 2, orch_now_ms());
 	if (error)
 		sqlite3_bind_text(st, 3, error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, summary_text, -1, SQLITE_STATIC);

@@ -31,30 +31,33 @@ struct cycle_claim {
 	int64_t cycle;          /* its number for this stack, from 1 */
 	char *abandoned_by;     /* owned; the dead holder taken over, or NULL */
 	int64_t todos_returned; /* in_progress todos put back to pending */
+	int64_t started_at;     /* wall ms the cycle began, when claimed */
 };
 
 void cycle_claim_release(struct cycle_claim *c);
 
 /*
- * Try to start a cycle of STACK_ID for OWNER at NOW, holding the lease
- * until NOW + TTL_MS, in one transaction. Not claimed (0 with
+ * Try to start a cycle of STACK_ID for OWNER, holding the lease for TTL_MS,
+ * in one transaction. The start time is read once the write lock is held:
+ * a time read before waiting for it could fall before the end time the
+ * previous holder records, and the recorded cycles would seem to overlap. Not claimed (0 with
  * skip_reason) when the stack is gone ("stack was deleted"), not running
  * ("stack is paused"), or leased by a live holder ("another pipeline holds
  * the stack (HOST:PID)"). Returns 0 (see CLAIM->claimed) or -1 with ERR.
  */
 int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
-		int64_t now, int64_t ttl_ms, struct cycle_claim *claim,
+		int64_t ttl_ms, struct cycle_claim *claim,
 		struct orch_error *err);
 
 /*
  * End the cycle: the execution row's STATUS ("completed" or "failed"),
- * end time, ERROR (may be NULL) and SUMMARY (borrowed JSON), the executed
+ * end time (read under the write lock, as in cycle_begin), ERROR (may be NULL) and SUMMARY (borrowed JSON), the executed
  * graph EXECUTION (borrowed), and the lease released if OWNER still holds
  * it. One transaction. 0 or -1 with ERR.
  */
 int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	      const char *owner, const char *status, const char *error,
-	      const json_t *summary, const json_t *execution, int64_t now,
+	      const json_t *summary, const json_t *execution,
 	      struct orch_error *err);
 
 /* What one agent run left behind, for cycle_trace(). All borrowed. */

@@ -69,7 +69,6 @@ struct stack {
 	int running;             /* nodes running now */
 	int max_parallel;        /* most nodes running at once */
 	int64_t started_mono;    /* when its cycle began */
-	int64_t started_at;      /* wall ms its cycle began */
 	int done;                /* recorded and handed on */
 };
 
@@ -349,7 +348,7 @@ static void finish_stack(struct exec *e, struct stack *st)
 		error = cycle_error(st);
 		if (cycle_end(e->store, st->id, st->claim.execution_id, e->cfg.owner,
 			      error ? "failed" : "completed", error,
-			      json_object_get(doc, "summary"), doc, orch_now_ms(), &err) != 0) {
+			      json_object_get(doc, "summary"), doc, &err) != 0) {
 			orch_error_prefix(&err, "stack '%s'", st->name);
 			if (!e->first_error.status)
 				orch_error_set(&e->first_error, err.status, "%s", err.msg);
@@ -839,9 +838,7 @@ static void claim_all(struct exec *e, int64_t ttl)
 		struct stack *st = e->stacks[i];
 
 		st->started_mono = orch_mono_ms();
-		st->started_at = orch_now_ms();
-		if (cycle_begin(e->store, st->id, e->cfg.owner, st->started_at, ttl,
-				&st->claim, &err) != 0) {
+		if (cycle_begin(e->store, st->id, e->cfg.owner, ttl, &st->claim, &err) != 0) {
 			st->claim.skip_reason = xasprintf("store: %s", err.msg);
 			if (!e->first_error.status)
 				orch_error_set(&e->first_error, err.status, "stack '%s': %s",

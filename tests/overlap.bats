@@ -86,3 +86,54 @@ setup() {
 	assert_equal "$(sql "SELECT count(*) FROM user_messages")" "$((50 + rounds * 5))"
 	assert_equal "$(sql "PRAGMA integrity_check")" "ok"
 }
+
+# The race the test above once caught on a slow machine: a pipeline that
+# read the clock, then waited for the write lock while the holder ended
+# its cycle, recorded a start before the holder's end. Here the waits are
+# forced: a third connection holds the write lock while pipeline B tries
+# to claim the stack and pipeline A tries to record its end. Whoever gets
+# the lock first, the recorded cycles must not overlap. Before the fix
+# this failed whenever A won, about one round in two.
+@test "a pipeline that waits for the write lock records its cycle after the holder's, never across it" {
+	local r id
+	mkdir -p "$AGENTS"
+	cat >"$AGENTS/held" <<'AGENT'
+#!/bin/sh
+cat >/dev/null
+: >"$MARKS/running"
+while [ ! -e "$MARKS/go" ]; do sleep 0.02; done
+echo '{"actions":[]}'
+AGENT
+	chmod +x "$AGENTS/held"
+	export MARKS=$BATS_TEST_TMPDIR/marks
+	id=$(make_stack alpha)
+	sql "INSERT INTO projects (stack_id, title, description, created_at, updated_at)
+	     VALUES ($id, 'alpha', 'an idea', 1, 1)"
+	local team="--agent planner=$AGENTS/held --agent builder=$AGENTS/held"
+	team+=" --agent communicator=$AGENTS/held --agent reviewer=$AGENTS/held"
+	for r in 1 2 3 4; do
+		rm -rf "$MARKS" && mkdir "$MARKS"
+		orch-detect --all --force | orch-graph >"$BATS_TEST_TMPDIR/graph.json"
+		orch-exec $team <"$BATS_TEST_TMPDIR/graph.json" >"$BATS_TEST_TMPDIR/a.$r" &
+		local a=$!
+		while [ ! -e "$MARKS/running" ]; do sleep 0.02; done
+		printf 'BEGIN IMMEDIATE;\n.shell touch %s/locked\n.shell while [ ! -e %s/release ]; do sleep 0.02; done\nCOMMIT;\n' \
+			"$MARKS" "$MARKS" | sql &
+		local holder=$!
+		while [ ! -e "$MARKS/locked" ]; do sleep 0.02; done
+		orch-exec $team <"$BATS_TEST_TMPDIR/graph.json" >"$BATS_TEST_TMPDIR/b.$r" &
+		local b=$!
+		sleep 0.2 # B is waiting for the lock (only the chance of catching a regression rides on this)
+		: >"$MARKS/go"
+		sleep 0.2 # A's agent has ended and A waits for the lock too
+		: >"$MARKS/release"
+		wait "$holder" || fail "the lock holder failed"
+		wait "$a" || fail "pipeline A exited $?"
+		wait "$b" || fail "pipeline B exited $?"
+	done
+	assert_equal "$(sql "SELECT count(*) FROM executions a JOIN executions b
+	                     ON a.stack_id = b.stack_id AND a.id < b.id
+	                     WHERE b.started_at < a.ended_at AND a.started_at < b.ended_at")" "0"
+	assert_equal "$(sql "SELECT count(*) FROM executions WHERE status != 'completed'")" "0"
+	assert_equal "$(sql "SELECT count(*) FROM stacks WHERE lease_owner IS NOT NULL")" "0"
+}
