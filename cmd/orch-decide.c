@@ -22,10 +22,12 @@
 #define EXIT_NOTHING_RUNNING 1
 
 static const char usage_line[] =
-	"usage: orch-decide [--db PATH] [--no-db] [--wait] [--now MS] [--pretty] [FILE]";
+	"usage: orch-decide [--db PATH] [--no-db] [--config FILE] [--wait] [--now MS] "
+	"[--pretty] [FILE]";
 
 static const char help_text[] =
-	"usage: orch-decide [--db PATH] [--no-db] [--wait] [--now MS] [--pretty] [FILE]\n"
+	"usage: orch-decide [--db PATH] [--no-db] [--config FILE] [--wait] [--now MS] "
+	"[--pretty] [FILE]\n"
 	"\n"
 	"Read orch.execution documents (from FILE or standard input) and print\n"
 	"one orch.decision per document: continue, pause or stop. Each is\n"
@@ -34,6 +36,8 @@ static const char help_text[] =
 	"  --db PATH     the database (default $ORCH_DB, else\n"
 	"                ~/.local/share/orch/orch.db)\n"
 	"  --no-db       a pure filter: no database read or written\n"
+	"  --config FILE the pauses' configuration file (default\n"
+	"                ~/.config/orch/config, if it exists)\n"
 	"  --wait        then sleep until the earliest next run; exit 1 when\n"
 	"                no stack is left running\n"
 	"  --now MS      the clock, in ms since the epoch\n"
@@ -44,6 +48,7 @@ static const char help_text[] =
 struct opts {
 	const char *db;     /* borrowed from argv, or NULL */
 	const char *file;   /* borrowed from argv, or NULL for stdin */
+	const char *config; /* borrowed from argv, or NULL */
 	int no_db;          /* --no-db */
 	int wait;           /* --wait */
 	int64_t now;        /* the clock */
@@ -165,10 +170,12 @@ int main(int argc, char **argv)
 		{ "wait", no_argument, NULL, 259 },
 		{ "now", required_argument, NULL, 260 },
 		{ "pretty", no_argument, NULL, 261 },
+		{ "config", required_argument, NULL, 262 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
-	struct decide_rules rules = decide_rules_default();
+	struct config conf = CONFIG_INIT;
+	struct decide_rules rules;
 	struct decision_facts facts;
 	struct store *store = NULL;
 	struct json_reader r;
@@ -204,6 +211,9 @@ int main(int argc, char **argv)
 		case 261:
 			o.out_flags |= JSON_OUT_PRETTY;
 			break;
+		case 262:
+			o.config = optarg;
+			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -218,6 +228,10 @@ int main(int argc, char **argv)
 		cli_usage_error(usage_line, "--db and --no-db cannot be used together");
 	if (!now_set)
 		o.now = orch_now_ms();
+	if (config_load(&conf, o.config, &err) != 0 ||
+	    decide_rules_configure(&rules, &conf, &err) != 0)
+		cli_die_error(&err);
+	config_release(&conf);
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
 	if (!o.no_db) {

@@ -20,11 +20,11 @@
 
 static const char usage_line[] =
 	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force]] "
-	"[--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]";
+	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]";
 
 static const char help_text[] =
 	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force]] "
-	"[--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]\n"
+	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]\n"
 	"\n"
 	"Print one orch.work_status document (NDJSON) per stack: which agents\n"
 	"have work, how urgently, and why.\n"
@@ -34,6 +34,8 @@ static const char help_text[] =
 	"  --stack NAME|ID   this stack (repeatable)\n"
 	"  --all             every running stack whose next_run_at has come\n"
 	"  --force           with --all: every running stack\n"
+	"  --config FILE     the rules' configuration file (default\n"
+	"                    ~/.config/orch/config, if it exists)\n"
 	"  --now MS          the clock, in ms since the epoch\n"
 	"  --cache-ttl MS    serve a cached status younger than MS (default 5000)\n"
 	"                    if the stack has not changed since\n"
@@ -61,6 +63,7 @@ struct opts {
 	int cache_flag;        /* --cache-ttl or --no-cache seen */
 	unsigned out_flags;    /* enum json_out_flags */
 	int from_stdin;        /* '-' given */
+	const char *config;    /* borrowed from argv, or NULL */
 };
 
 static int filter(const struct opts *o, const struct detect_rules *rules)
@@ -89,7 +92,8 @@ static int filter(const struct opts *o, const struct detect_rules *rules)
 	return 0;
 }
 
-static void flush_cache(struct store *s, struct pending *p, size_t *n)
+/* File the N statuses of P, computed under the rules of fingerprint RULES. */
+static void flush_cache(struct store *s, int64_t rules, struct pending *p, size_t *n)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	size_t i;
@@ -99,7 +103,7 @@ static void flush_cache(struct store *s, struct pending *p, size_t *n)
 	if (store_begin(s, &err) != 0)
 		cli_die_error(&err);
 	for (i = 0; i < *n; i++)
-		if (detect_cache_put(s, p[i].id, p[i].version, p[i].status, &err) != 0) {
+		if (detect_cache_put(s, p[i].id, p[i].version, rules, p[i].status, &err) != 0) {
 			store_rollback(s);
 			cli_die_error(&err);
 		}
@@ -152,7 +156,7 @@ static void all_stacks(struct store *s, const struct opts *o,
 		if (failed)
 			cli_die_error(&err);
 		if (pending)
-			flush_cache(s, pending, &npending);
+			flush_cache(s, detect_rules_fingerprint(rules), pending, &npending);
 	}
 }
 
@@ -200,7 +204,7 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 			pending[npending].version = version;
 			pending[npending++].status = status;
 			if (npending == CACHE_BATCH)
-				flush_cache(s, pending, &npending);
+				flush_cache(s, detect_rules_fingerprint(rules), pending, &npending);
 		} else {
 			json_decref(status);
 		}
@@ -208,7 +212,7 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 			break;
 	}
 	if (pending)
-		flush_cache(s, pending, &npending);
+		flush_cache(s, detect_rules_fingerprint(rules), pending, &npending);
 	free(pending);
 	free(ids);
 	store_close(s);
@@ -229,10 +233,13 @@ int main(int argc, char **argv)
 		{ "cache-ttl", required_argument, NULL, 262 },
 		{ "no-cache", no_argument, NULL, 263 },
 		{ "pretty", no_argument, NULL, 264 },
+		{ "config", required_argument, NULL, 265 },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct config conf = CONFIG_INIT;
+	struct detect_rules rules;
 	struct opts o;
-	struct detect_rules rules = detect_rules_default();
 	int c, now_set = 0, status;
 
 	orch_progname = "orch-detect";
@@ -277,6 +284,9 @@ int main(int argc, char **argv)
 		case 264:
 			o.out_flags |= JSON_OUT_PRETTY;
 			break;
+		case 265:
+			o.config = optarg;
+			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -298,7 +308,12 @@ int main(int argc, char **argv)
 		cli_usage_error(usage_line, "no stacks given: use --stack, --all or '-'");
 	if (!now_set)
 		o.now = orch_now_ms();
+	if (config_load(&conf, o.config, &err) != 0 ||
+	    detect_rules_configure(&rules, &conf, &err) != 0)
+		cli_die_error(&err);
+	config_release(&conf);
 	status = o.from_stdin ? filter(&o, &rules) : from_store(&o, &rules);
+	detect_rules_release(&rules);
 	free(o.stacks);
 	return cli_finish(status);
 }

@@ -121,21 +121,14 @@ static void agent_flag(struct opts *o, const char *arg)
 static void load_config(const struct opts *o, struct config *c)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
-	char *path = o->config ? xstrdup(o->config) : config_default_path();
 	int i;
 
-	if (path && config_load_file(c, path, !o->config, &err) != 0)
+	if (config_load(c, o->config, &err) != 0)
 		cli_die_error(&err);
-	free(path);
-	for (i = 0; i < S_COUNT; i++) {
-		const struct config_known *k = config_known_find(settings[i].key);
-
-		if (settings[i].set)
-			continue;
-		settings[i].value = strtoll(k->def, NULL, 10);
-		if (config_get_int(c, k->key, k->min, k->max, &settings[i].value, &err) != 0)
+	for (i = 0; i < S_COUNT; i++)
+		if (!settings[i].set &&
+		    config_number(c, settings[i].key, &settings[i].value, &err) != 0)
 			cli_die_error(&err);
-	}
 }
 
 /*

@@ -691,6 +691,10 @@ static void usage_show(struct store *s, const struct stack_row *row, const struc
 		usage_row("total", "", calls, prompt, completion);
 }
 
+/* The widest VALUE column config prints: with the longest key and
+ * "default", a row fits 80 columns. */
+#define CONFIG_VALUE_COLUMN 32
+
 /* One setting as config prints it. All borrowed. */
 struct shown {
 	const char *key;
@@ -716,13 +720,11 @@ static int config_show(const struct opts *o)
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config c = CONFIG_INIT;
 	struct shown *rows;
-	char *path = o->config ? xstrdup(o->config) : config_default_path();
 	size_t i, n = 0;
 	int keyw = 3, valw = 5, w, status = 0;
 
-	if (path && config_load_file(&c, path, !o->config, &err) != 0)
+	if (config_load(&c, o->config, &err) != 0)
 		cli_die_error(&err);
-	free(path);
 	rows = xreallocarray(NULL, config_known_count + c.n, sizeof(*rows));
 	for (i = 0; i < config_known_count; i++) {
 		const char *v = config_get(&c, config_known[i].key);
@@ -743,10 +745,13 @@ static int config_show(const struct opts *o)
 		rows[n].origin = c.entries[i].origin;
 		rows[n++].known = 0;
 	}
+	/* Values are never cut: one wider than CONFIG_VALUE_COLUMN runs over
+	 * and pushes its own origin right, so the rest still fit 80 columns. */
 	for (i = 0; i < n; i++) {
 		if ((w = walk(rows[i].key, INT32_MAX, 0)) > keyw)
 			keyw = w;
-		if ((w = walk(rows[i].value, INT32_MAX, 0)) > valw)
+		if ((w = walk(rows[i].value, INT32_MAX, 0)) > valw &&
+		    w <= CONFIG_VALUE_COLUMN)
 			valw = w;
 	}
 	if (!o->json) {
@@ -765,8 +770,8 @@ static int config_show(const struct opts *o)
 		}
 		print_cut(rows[i].key, keyw, 1);
 		fputs("  ", stdout);
-		print_cut(rows[i].value, valw, 1);
-		fputs("  ", stdout);
+		w = walk(rows[i].value, INT32_MAX, 1);
+		printf("%*s  ", w < valw ? valw - w : 0, "");
 		print_cut(rows[i].origin, walk(rows[i].origin, INT32_MAX, 0), 0);
 		puts(rows[i].known ? "" : " (unknown key)");
 	}

@@ -349,17 +349,50 @@ void words_free(char **argv)
 	free(argv);
 }
 
+#define WEEK_MS INT64_C(604800000)
+
 const struct config_known config_known[] = {
-	{ "agent.planner", "orch-agent --role planner", 1, 0 },
-	{ "agent.builder", "orch-agent --role builder", 1, 0 },
-	{ "agent.communicator", "orch-agent --role communicator", 1, 0 },
-	{ "agent.reviewer", "orch-agent --role reviewer", 1, 0 },
-	{ "exec.jobs", "8", 1, 10000 },
-	{ "exec.timeout", "600000", 0, INT64_C(604800000) },
-	{ "exec.kill_after", "5000", 0, INT64_C(604800000) },
-	{ "exec.retries", "1", 0, 100 },
-	{ "exec.retry_delay", "1000", 0, INT64_C(604800000) },
-	{ "exec.wave_delay", "0", 0, INT64_C(604800000) },
+	{ "agent.planner", "orch-agent --role planner", CONFIG_COMMAND, 0, 0 },
+	{ "agent.builder", "orch-agent --role builder", CONFIG_COMMAND, 0, 0 },
+	{ "agent.communicator", "orch-agent --role communicator", CONFIG_COMMAND, 0, 0 },
+	{ "agent.reviewer", "orch-agent --role reviewer", CONFIG_COMMAND, 0, 0 },
+	{ "exec.jobs", "8", CONFIG_NUMBER, 1, 10000 },
+	{ "exec.timeout", "600000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "exec.kill_after", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "exec.retries", "1", CONFIG_NUMBER, 0, 100 },
+	{ "exec.retry_delay", "1000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "exec.wave_delay", "0", CONFIG_NUMBER, 0, WEEK_MS },
+	/* orch-detect's thresholds (lib/detect.h, struct detect_rules). */
+	{ "detect.planning_interval", "300000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "detect.review_interval", "180000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "detect.strategic_length", "100", CONFIG_NUMBER, 0, 1000000 },
+	{ "detect.strategic_keywords", "feature, add, change project, different, instead, modify",
+	  CONFIG_LIST, 0, 0 },
+	{ "detect.high_priority", "3", CONFIG_NUMBER, 1, 5 },
+	{ "detect.review_min_completed", "2", CONFIG_NUMBER, 1, 1000000 },
+	/* ... and the priority each of its rules gives. */
+	{ "priority.planner.no_project", "10", CONFIG_NUMBER, 1, 10 },
+	{ "priority.planner.no_todos", "9", CONFIG_NUMBER, 1, 10 },
+	{ "priority.planner.recommendations", "8", CONFIG_NUMBER, 1, 10 },
+	{ "priority.planner.strategic", "7", CONFIG_NUMBER, 1, 10 },
+	{ "priority.planner.stale", "4", CONFIG_NUMBER, 1, 10 },
+	{ "priority.builder.high", "8", CONFIG_NUMBER, 1, 10 },
+	{ "priority.builder.normal", "6", CONFIG_NUMBER, 1, 10 },
+	{ "priority.communicator.user_message", "10", CONFIG_NUMBER, 1, 10 },
+	{ "priority.communicator.stack_message", "7", CONFIG_NUMBER, 1, 10 },
+	{ "priority.reviewer.completed", "6", CONFIG_NUMBER, 1, 10 },
+	{ "priority.reviewer.artifact", "6", CONFIG_NUMBER, 1, 10 },
+	{ "priority.reviewer.stale", "4", CONFIG_NUMBER, 1, 10 },
+	/* orch-decide's pauses (lib/decide.h, struct decide_rules). */
+	{ "pause.busy", "1000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.idle_urgent", "1000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.idle_normal", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.idle_quiet", "10000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.idle_cap", "30000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.failure", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.failure_cap", "300000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.progress", "1000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.nothing", "5000", CONFIG_NUMBER, 0, WEEK_MS },
 };
 
 const size_t config_known_count = sizeof(config_known) / sizeof(config_known[0]);
@@ -374,19 +407,120 @@ const struct config_known *config_known_find(const char *key)
 	return NULL;
 }
 
+/*
+ * The items of the list TEXT, trimmed: a blank TEXT is none. NULL with ERR
+ * (65) at an empty item ("a,,b", "a,"); WHAT names the value there.
+ */
+static char **list_split(const char *text, const char *what, size_t *n,
+			 struct orch_error *err)
+{
+	char **items = xcalloc(1, sizeof(*items));
+	const char *p = text, *start, *end;
+	size_t count = 0;
+
+	while (*p && isspace((unsigned char)*p))
+		p++;
+	while (*p) {
+		for (start = p; *p && *p != ','; p++)
+			;
+		for (end = p; end > start && isspace((unsigned char)end[-1]); end--)
+			;
+		while (start < end && isspace((unsigned char)*start))
+			start++;
+		if (start == end) {
+			orch_error_set(err, ORCH_EX_DATAERR, "%s: item %zu of the list is empty",
+				       what, count + 1);
+			words_free(items);
+			return NULL;
+		}
+		items = xreallocarray(items, count + 2, sizeof(*items));
+		items[count++] = xstrndup(start, (size_t)(end - start));
+		items[count] = NULL;
+		if (*p == ',' && !*++p) {
+			orch_error_set(err, ORCH_EX_DATAERR, "%s: item %zu of the list is empty",
+				       what, count + 1);
+			words_free(items);
+			return NULL;
+		}
+	}
+	*n = count;
+	return items;
+}
+
+/* "KEY (ORIGIN)" for messages, or KEY alone for a default (new string). */
+static char *named(const struct config *c, const char *key)
+{
+	const char *origin = config_origin(c, key);
+
+	return origin ? xasprintf("%s (%s)", key, origin) : xstrdup(key);
+}
+
 int config_check(const struct config *c, const struct config_known *k,
 		 struct orch_error *err)
 {
 	const char *v = config_get(c, k->key);
 	int64_t n;
-	char **words;
+	size_t count;
+	char **words, *what;
 
 	if (!v)
 		return 0;
-	if (k->min <= k->max)
+	switch (k->kind) {
+	case CONFIG_NUMBER:
 		return config_get_int(c, k->key, k->min, k->max, &n, err);
-	if (!(words = words_split(v, err)))
-		return orch_error_prefix(err, "%s (%s)", k->key, config_origin(c, k->key));
-	words_free(words);
-	return 0;
+	case CONFIG_COMMAND:
+		if (!(words = words_split(v, err)))
+			return orch_error_prefix(err, "%s (%s)", k->key, config_origin(c, k->key));
+		words_free(words);
+		return 0;
+	case CONFIG_LIST:
+		what = named(c, k->key);
+		words = list_split(v, what, &count, err);
+		free(what);
+		words_free(words);
+		return words ? 0 : -1;
+	}
+	return orch_error_set(err, ORCH_EX_SOFTWARE, "%s: unknown kind of setting", k->key);
+}
+
+int config_number(const struct config *c, const char *key, int64_t *out,
+		  struct orch_error *err)
+{
+	const struct config_known *k = config_known_find(key);
+
+	if (!k || k->kind != CONFIG_NUMBER)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "'%s' is not a known number", key);
+	*out = strtoll(k->def, NULL, 10);
+	return config_get_int(c, key, k->min, k->max, out, err);
+}
+
+char **config_list(const struct config *c, const char *key, size_t *n,
+		   struct orch_error *err)
+{
+	const struct config_known *k = config_known_find(key);
+	const char *v = config_get(c, key);
+	char *what, **items;
+
+	if (!k || k->kind != CONFIG_LIST) {
+		orch_error_set(err, ORCH_EX_SOFTWARE, "'%s' is not a known list", key);
+		return NULL;
+	}
+	what = named(c, key);
+	items = list_split(v ? v : k->def, what, n, err);
+	free(what);
+	return items;
+}
+
+int config_load(struct config *c, const char *path, struct orch_error *err)
+{
+	char *def;
+	int rc;
+
+	if (path)
+		return config_load_file(c, path, 0, err);
+	if (!(def = config_default_path()))
+		return 0;
+	rc = config_load_file(c, def, 1, err);
+	free(def);
+	return rc;
 }

@@ -66,13 +66,20 @@ char *config_default_path(void);
 
 /*
  * The settings orch reads, with their defaults and ranges: the one table
- * orch-exec and `orch-stack config` share, so they cannot drift. A command
- * setting (agent.NAME) has min > max: it is words, not a number.
+ * orch-exec, orch-detect, orch-decide and `orch-stack config` share, so
+ * they cannot drift.
  */
+enum config_kind {
+	CONFIG_NUMBER,  /* a whole number within [min, max] */
+	CONFIG_COMMAND, /* words for execvp (words_split), never a shell */
+	CONFIG_LIST,    /* comma-separated items, each trimmed; may be empty */
+};
+
 struct config_known {
-	const char *key;  /* "exec.timeout" */
-	const char *def;  /* the default, as it would be written in the file */
-	int64_t min, max; /* the range of a number */
+	const char *key;       /* "exec.timeout" */
+	const char *def;       /* the default, as it would be written in the file */
+	enum config_kind kind;
+	int64_t min, max;      /* the range of a number */
 };
 
 extern const struct config_known config_known[];
@@ -83,11 +90,33 @@ const struct config_known *config_known_find(const char *key);
 
 /*
  * K's value in C, checked as its reader checks it: a number within range,
- * or a command that splits into words. 0 (also when C does not set it), or
- * -1 with ERR (65) naming the key and its origin.
+ * a command that splits into words, a list with no empty item. 0 (also
+ * when C does not set it), or -1 with ERR (65) naming the key and its
+ * origin.
  */
 int config_check(const struct config *c, const struct config_known *k,
 		 struct orch_error *err);
+
+/*
+ * The known number KEY: C's value, else the table's default, checked
+ * against the table's range. 0 with *OUT set, or -1 with ERR (65).
+ */
+int config_number(const struct config *c, const char *key, int64_t *out,
+		  struct orch_error *err);
+
+/*
+ * The known list KEY (C's value, else the default) as a NULL-terminated
+ * array of trimmed items (new; free with words_free), *N of them. An
+ * empty value is no items; an empty item ("a,,b") is error 65.
+ */
+char **config_list(const struct config *c, const char *key, size_t *n,
+		   struct orch_error *err);
+
+/*
+ * Load the configuration a program reads: PATH (from --config; it must
+ * exist), else the default file when there is one. 0, or -1 with ERR.
+ */
+int config_load(struct config *c, const char *path, struct orch_error *err);
 
 /*
  * Split S into a NULL-terminated argv (new; free with words_free). An

@@ -7,20 +7,30 @@
 #include "xalloc.h"
 #include "banned.h"
 
-struct decide_rules decide_rules_default(void)
+int decide_rules_configure(struct decide_rules *r, const struct config *c,
+			   struct orch_error *err)
 {
-	struct decide_rules r = {
-		.busy_pause = 1000,
-		.idle_urgent = 1000,
-		.idle_normal = 5000,
-		.idle_quiet = 10000,
-		.idle_cap = 30000,
-		.failure_pause = 5000,
-		.failure_cap = 300000,
-		.progress_pause = 1000,
-		.nothing_pause = 5000,
+	const struct {
+		const char *key;
+		int64_t *member;
+	} keys[] = {
+		{ "pause.busy", &r->busy_pause },
+		{ "pause.idle_urgent", &r->idle_urgent },
+		{ "pause.idle_normal", &r->idle_normal },
+		{ "pause.idle_quiet", &r->idle_quiet },
+		{ "pause.idle_cap", &r->idle_cap },
+		{ "pause.failure", &r->failure_pause },
+		{ "pause.failure_cap", &r->failure_cap },
+		{ "pause.progress", &r->progress_pause },
+		{ "pause.nothing", &r->nothing_pause },
 	};
-	return r;
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (config_number(c, keys[i].key, keys[i].member, err) != 0)
+			return -1;
+	return 0;
 }
 
 /* PAUSE doubled K-1 times, never above CAP (and never overflowing). */

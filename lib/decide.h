@@ -9,21 +9,30 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "error.h"
 
+/* The pauses, in ms, from decide_rules_configure(); each is named by its
+ * configuration key. */
 struct decide_rules {
-	int64_t busy_pause;       /* another pipeline holds the stack: 1000 */
-	int64_t idle_urgent;      /* no nodes, max priority >= 5: 1000 */
-	int64_t idle_normal;      /* no nodes, max priority >= 3: 5000 */
-	int64_t idle_quiet;       /* no nodes, lower: 10000 */
-	int64_t idle_cap;         /* no pause for an idle stack exceeds: 30000 */
-	int64_t failure_pause;    /* first failed cycle: 5000, doubled per failure in a row */
-	int64_t failure_cap;      /* backoff ceiling: 300000 */
-	int64_t progress_pause;   /* nodes completed, planner did not: 1000 */
-	int64_t nothing_pause;    /* nothing completed, nothing failed: 5000 */
+	int64_t busy_pause;       /* pause.busy: another pipeline holds the stack */
+	int64_t idle_urgent;      /* pause.idle_urgent: no nodes, max priority >= 5 */
+	int64_t idle_normal;      /* pause.idle_normal: no nodes, max priority >= 3 */
+	int64_t idle_quiet;       /* pause.idle_quiet: no nodes, lower */
+	int64_t idle_cap;         /* pause.idle_cap: no idle pause exceeds it */
+	int64_t failure_pause;    /* pause.failure: the first failed cycle, doubled per failure in a row */
+	int64_t failure_cap;      /* pause.failure_cap: the backoff's ceiling */
+	int64_t progress_pause;   /* pause.progress: nodes completed, the planner did not */
+	int64_t nothing_pause;    /* pause.nothing: nothing completed, nothing failed */
 };
 
-struct decide_rules decide_rules_default(void);
+/*
+ * The rules of configuration C (its pause.* keys, lib/config.c) into *R,
+ * each key C sets replacing its default; an empty C gives the documented
+ * pauses. 0, or -1 with ERR (65).
+ */
+int decide_rules_configure(struct decide_rules *r, const struct config *c,
+			   struct orch_error *err);
 
 /* What the caller should record, filled by decide(). */
 struct decision_facts {

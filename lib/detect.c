@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,35 +9,95 @@
 #include "xalloc.h"
 #include "banned.h"
 
-static const char *const default_keywords[] = {
-	"feature", "add", "change project", "different", "instead", "modify",
+/* Where each numeric member of struct detect_rules is configured. */
+static const struct {
+	const char *key;
+	size_t offset;
+	int is_int; /* an int member, else int64_t */
+} rule_keys[] = {
+#define RULE64(key, member) { key, offsetof(struct detect_rules, member), 0 }
+#define RULE(key, member) { key, offsetof(struct detect_rules, member), 1 }
+	RULE64("detect.planning_interval", planning_interval_ms),
+	RULE64("detect.review_interval", review_interval_ms),
+	RULE64("detect.strategic_length", strategic_length),
+	RULE64("detect.high_priority", high_priority),
+	RULE64("detect.review_min_completed", review_min_completed),
+	RULE("priority.planner.no_project", planner.no_project),
+	RULE("priority.planner.no_todos", planner.no_todos),
+	RULE("priority.planner.recommendations", planner.recommendations),
+	RULE("priority.planner.strategic", planner.strategic),
+	RULE("priority.planner.stale", planner.stale),
+	RULE("priority.builder.high", builder.high),
+	RULE("priority.builder.normal", builder.normal),
+	RULE("priority.communicator.user_message", communicator.user_message),
+	RULE("priority.communicator.stack_message", communicator.stack_message),
+	RULE("priority.reviewer.completed", reviewer.completed),
+	RULE("priority.reviewer.artifact", reviewer.artifact),
+	RULE("priority.reviewer.stale", reviewer.stale),
+#undef RULE
+#undef RULE64
 };
 
-struct detect_rules detect_rules_default(void)
+int detect_rules_configure(struct detect_rules *r, const struct config *c,
+			   struct orch_error *err)
 {
-	struct detect_rules r;
+	size_t i;
+	int64_t v;
 
-	memset(&r, 0, sizeof(r));
-	r.planning_interval_ms = 300000;
-	r.review_interval_ms = 180000;
-	r.strategic_length = 100;
-	r.keywords = default_keywords;
-	r.nkeywords = sizeof(default_keywords) / sizeof(default_keywords[0]);
-	r.high_priority = 3;
-	r.review_min_completed = 2;
-	r.planner.no_project = 10;
-	r.planner.no_todos = 9;
-	r.planner.recommendations = 8;
-	r.planner.strategic = 7;
-	r.planner.stale = 4;
-	r.builder.high = 8;
-	r.builder.normal = 6;
-	r.communicator.user_message = 10;
-	r.communicator.stack_message = 7;
-	r.reviewer.completed = 6;
-	r.reviewer.artifact = 6;
-	r.reviewer.stale = 4;
-	return r;
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < sizeof(rule_keys) / sizeof(rule_keys[0]); i++) {
+		/* The table's ranges keep every priority within an int. */
+		if (config_number(c, rule_keys[i].key, &v, err) != 0)
+			return -1;
+		if (rule_keys[i].is_int)
+			*(int *)((char *)r + rule_keys[i].offset) = (int)v;
+		else
+			*(int64_t *)((char *)r + rule_keys[i].offset) = v;
+	}
+	if (!(r->keywords_owned = config_list(c, "detect.strategic_keywords",
+					      &r->nkeywords, err)))
+		return -1;
+	r->keywords = (const char *const *)r->keywords_owned;
+	return 0;
+}
+
+void detect_rules_release(struct detect_rules *r)
+{
+	words_free(r->keywords_owned);
+	r->keywords_owned = NULL;
+	r->keywords = NULL;
+	r->nkeywords = 0;
+}
+
+/* FNV-1a, 64 bits, over N bytes of P, continuing from H. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+int64_t detect_rules_fingerprint(const struct detect_rules *r)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	size_t i;
+
+	for (i = 0; i < sizeof(rule_keys) / sizeof(rule_keys[0]); i++) {
+		int64_t v = rule_keys[i].is_int
+			? *(const int *)((const char *)r + rule_keys[i].offset)
+			: *(const int64_t *)((const char *)r + rule_keys[i].offset);
+
+		h = fnv1a(h, &v, sizeof(v));
+	}
+	/* Each keyword with its NUL, so "ab","c" differs from "a","bc". */
+	for (i = 0; i < r->nkeywords; i++)
+		h = fnv1a(h, r->keywords[i], strlen(r->keywords[i]) + 1);
+	h = fnv1a(h, &r->nkeywords, sizeof(r->nkeywords));
+	return (int64_t)(h & INT64_MAX);
 }
 
 size_t detect_utf8_length(const char *s, size_t len)

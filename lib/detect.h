@@ -8,7 +8,8 @@
  * The store half (detect_cache.c) picks the stacks due for a cycle and
  * keeps the detection cache: a status is served again only while it is
  * younger than the time to live AND the stack's state_version (bumped by
- * triggers on everything detection reads, see store.c) has not moved.
+ * triggers on everything detection reads, see store.c) has not moved AND
+ * it was computed under the same rules.
  */
 #ifndef ORCH_DETECT_H
 #define ORCH_DETECT_H
@@ -17,20 +18,22 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "error.h"
 #include "store.h"
 
 /*
- * The thresholds and priorities of the rules. detect_rules_default() gives
- * the documented ones; a configuration file may override members later.
+ * The thresholds and priorities of the rules, from detect_rules_configure():
+ * the detect.* and priority.* keys of lib/config.c's table.
  * Every "more than" is strict: exactly the interval is not yet work.
  */
 struct detect_rules {
 	int64_t planning_interval_ms; /* planner: more than this since last planning */
 	int64_t review_interval_ms;   /* reviewer: more than this since last review */
 	int64_t strategic_length;     /* a user message longer than this many code points is strategic */
-	const char *const *keywords;  /* borrowed; any as a substring (ASCII case folded) makes a message strategic */
+	const char *const *keywords;  /* any as a substring (ASCII case folded) makes a message strategic */
 	size_t nkeywords;             /* entries in keywords */
+	char **keywords_owned;        /* the configured keywords, when keywords points here */
 	int64_t high_priority;        /* builder: a pending todo at or above this is high priority */
 	int64_t review_min_completed; /* reviewer: this many todos completed since the last review */
 	struct {
@@ -55,10 +58,23 @@ struct detect_rules {
 	} reviewer;                   /* priorities of the reviewer's rules */
 };
 
-/* Planning 300000 ms, review 180000 ms, strategic length 100, keywords
- * "feature", "add", "change project", "different", "instead", "modify",
- * priorities 10/9/8/7/4, 8/6, 10/7, 6/6/4. */
-struct detect_rules detect_rules_default(void);
+/*
+ * The rules of configuration C (lib/config.h) into *R: each key C sets
+ * replaces its default, and an empty C gives the documented rules (the
+ * defaults live in lib/config.c's table alone). 0, or -1 with ERR (65)
+ * naming the key and where it was set. Release R with
+ * detect_rules_release(), also after a failure.
+ */
+int detect_rules_configure(struct detect_rules *r, const struct config *c,
+			   struct orch_error *err);
+void detect_rules_release(struct detect_rules *r);
+
+/*
+ * A fingerprint of every threshold, keyword and priority in R. The cache
+ * files a status under the rules that computed it and serves it only to
+ * the same rules, so changing the configuration takes effect at once.
+ */
+int64_t detect_rules_fingerprint(const struct detect_rules *r);
 
 /*
  * The orch.work_status of SNAPSHOT (an orch.snapshot document, borrowed) at
@@ -164,11 +180,12 @@ int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
 
 /*
  * File STATUS (an orch.work_status, borrowed; its computed_at is the
- * entry's) as stack STACK_ID's cache entry at state VERSION, replacing
- * any older one. The caller holds the write transaction (store_begin), so
+ * entry's) as stack STACK_ID's cache entry at state VERSION under the
+ * rules of fingerprint RULES (detect_rules_fingerprint), replacing any
+ * older one. The caller holds the write transaction (store_begin), so
  * many entries cost one commit. 0, or -1 with ERR set.
  */
 int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
-		     const json_t *status, struct orch_error *err);
+		     int64_t rules, const json_t *status, struct orch_error *err);
 
 #endif

@@ -83,11 +83,12 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 		return -1;
 	st = store_prepare(s, "SELECT s.state_version, c.state_version,"
 			   " c.computed_at, c.status FROM stacks s"
-			   " LEFT JOIN detect_cache c ON c.stack_id = s.id"
-			   " WHERE s.id = ?", err);
+			   " LEFT JOIN detect_cache c ON c.stack_id = s.id AND c.rules = ?2"
+			   " WHERE s.id = ?1", err);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_int64(st, 2, detect_rules_fingerprint(rules));
 	step = sqlite3_step(st);
 	if (step == SQLITE_DONE) {
 		rc = 0;
@@ -125,7 +126,7 @@ out:
 }
 
 int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
-		     const json_t *status, struct orch_error *err)
+		     int64_t rules, const json_t *status, struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	char *text = NULL;
@@ -141,12 +142,13 @@ int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 	/* A stack deleted meanwhile gets no entry; an older state never
 	 * replaces a newer one filed by an overlapping run. */
 	st = store_prepare(s, "INSERT INTO detect_cache"
-			   " (stack_id, state_version, computed_at, status)"
-			   " SELECT id, ?2, ?3, ?4 FROM stacks WHERE id = ?1"
+			   " (stack_id, state_version, computed_at, status, rules)"
+			   " SELECT id, ?2, ?3, ?4, ?5 FROM stacks WHERE id = ?1"
 			   " ON CONFLICT (stack_id) DO UPDATE SET"
 			   "  state_version = excluded.state_version,"
 			   "  computed_at = excluded.computed_at,"
-			   "  status = excluded.status"
+			   "  status = excluded.status,"
+			   "  rules = excluded.rules"
 			   " WHERE excluded.state_version >= detect_cache.state_version",
 			   err);
 	if (!st)
@@ -155,6 +157,7 @@ int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 	sqlite3_bind_int64(st, 2, version);
 	sqlite3_bind_int64(st, 3, computed_at);
 	sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, rules);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		store_error(s, err, "writing detection cache");
 		goto out;
@@ -297,7 +300,7 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			   "   AND typeof(s.execution_state) = 'text'"
 			   "   AND typeof(s.created_at) = 'integer' AND s.created_at >= 0"
 			   " FROM stacks s"
-			   " LEFT JOIN detect_cache c ON c.stack_id = s.id"
+			   " LEFT JOIN detect_cache c ON c.stack_id = s.id AND c.rules = ?2"
 			   " LEFT JOIN memory mp ON mp.stack_id = s.id AND mp.agent = 'planner'"
 			   " LEFT JOIN memory mr ON mr.stack_id = s.id AND mr.agent = 'reviewer'"
 			   " WHERE s.id IN (SELECT value FROM json_each(?1))"
@@ -305,6 +308,7 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, ids_json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, detect_rules_fingerprint(b->rules));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((i = batch_find(b, sqlite3_column_int64(st, 0))) == b->n)
 			continue;

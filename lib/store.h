@@ -21,7 +21,7 @@
 
 #include "error.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store {
 	sqlite3 *db;  /* owned */

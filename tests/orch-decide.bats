@@ -178,3 +178,40 @@ decide_pure() {
 	run -64 --separate-stderr orch-decide a b
 	assert_equal "${stderr_lines[0]}" "orch-decide: unexpected argument 'b'"
 }
+
+@test "config: every pause comes from the file; a key it does not set keeps its default" {
+	mkdir -p "$HOME/.config/orch"
+	printf '%s\n' 'pause.idle_urgent = 11' 'pause.idle_normal = 22' 'pause.idle_quiet = 33' \
+		'pause.progress = 44' 'pause.nothing = 55' 'pause.failure = 66' >"$HOME/.config/orch/config"
+	assert_equal "$(execution 9 | decide_pure)" "pause 11"
+	assert_equal "$(execution 4 | decide_pure)" "pause 22"
+	assert_equal "$(execution 1 | decide_pure)" "pause 33"
+	assert_equal "$(execution 8 builder:completed | decide_pure)" "pause 44"
+	assert_equal "$(execution 8 builder:skipped | decide_pure)" "pause 55"
+	assert_equal "$(execution 8 builder:failed | decide_pure)" "pause 66"
+	assert_equal "$(execution 0 | jq -c '.ran = false' | decide_pure)" "pause 1000"
+	# The caps: an idle pause above pause.idle_cap is cut to it, and the
+	# failure backoff stops at pause.failure_cap.
+	printf '%s\n' 'pause.idle_quiet = 90000' 'pause.idle_cap = 20000' 'pause.busy = 7' \
+		'pause.failure = 100' 'pause.failure_cap = 250' >"$HOME/.config/orch/config"
+	assert_equal "$(execution 0 | decide_pure)" "pause 20000"
+	assert_equal "$(execution 0 | jq -c '.ran = false' | decide_pure)" "pause 7"
+	orch-stack init
+	make_stack alpha >/dev/null
+	assert_equal "$(for r in 1 2 3 4; do execution 8 builder:failed | orch-decide --now 1000 | jq -r .pause_ms; done | tr '\n' ' ')" \
+		"100 200 250 250 "
+}
+
+@test "config: --config FILE; a bad value exits 65 before reading any input" {
+	local f=$BATS_TEST_TMPDIR/c
+	echo 'pause.nothing = 12' >"$f"
+	assert_equal "$(execution 8 builder:skipped | orch-decide --no-db --config "$f" --now 1 | jq .pause_ms)" "12"
+	printf '%s\n' '' 'pause.failure_cap = -1' >"$f"
+	run -65 --separate-stderr bash -c "$(declare -f execution); execution 0 | orch-decide --no-db --config '$f'"
+	assert_equal "$stderr" "orch-decide: pause.failure_cap = '-1' ($f:2): expected a whole number from 0 to 604800000"
+	assert_equal "$output" ""
+	run -66 --separate-stderr orch-decide --no-db --config "$BATS_TEST_TMPDIR/none" </dev/null
+	assert_equal "$stderr" "orch-decide: cannot open configuration file '$BATS_TEST_TMPDIR/none': No such file or directory"
+	run -64 --separate-stderr orch-decide --config
+	assert_equal "${stderr_lines[0]}" "orch-decide: option '--config' needs a value"
+}

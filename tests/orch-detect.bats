@@ -662,3 +662,97 @@ detect_at() {
 	[[ $page == *"300000 ms"* && $page == *"180000 ms"* && $page == *"100 characters"* ]]
 	[[ $page == *"default 5000 ms"* ]]
 }
+
+# --- the configuration file (detect.* and priority.* keys) ---
+
+# conf LINE...: the lines as the default configuration file.
+conf() {
+	mkdir -p "$HOME/.config/orch"
+	printf '%s\n' "$@" >"$HOME/.config/orch/config"
+}
+
+@test "config: priorities come from the file, rule by rule" {
+	conf 'priority.builder.normal = 2' 'priority.communicator.user_message = 5'
+	run -0 verdict '.' builder
+	assert_output "true 2 1 pending todo"
+	run -0 verdict ".user_messages = [$(umsg "hi")]" communicator
+	assert_output "true 5 1 unprocessed user message"
+	# A key the file does not set keeps its default.
+	run -0 verdict '.todos[0].priority = 5' builder
+	assert_output "true 8 1 pending todo (1 high priority)"
+}
+
+@test "config: thresholds come from the file" {
+	conf 'detect.planning_interval = 500' 'detect.review_interval = 999' \
+		'detect.high_priority = 2' 'detect.strategic_length = 3' 'detect.review_min_completed = 1'
+	# base.json was planned and reviewed 1000 ms before NOW.
+	run -0 verdict '.' planner
+	assert_output "true 4 last planned 1000 ms ago"
+	run -0 verdict '.' reviewer
+	assert_output "true 4 last reviewed 1000 ms ago"
+	run -0 verdict '.' builder
+	assert_output "true 8 1 pending todo (1 high priority)"
+	run -0 verdict ".user_messages = [$(umsg "four")]" planner
+	assert_output "true 7 1 strategic user message"
+}
+
+@test "config: strategic keywords are a comma-separated list, or none" {
+	conf 'detect.strategic_keywords = Rewrite, dark mode'
+	run -0 verdict ".user_messages = [$(umsg "please REWRITE it")]" planner
+	assert_output "true 7 1 strategic user message"
+	run -0 verdict ".user_messages = [$(umsg "go DARK MODE")]" planner
+	assert_output "true 7 1 strategic user message"
+	run -0 verdict ".user_messages = [$(umsg "add a feature")]" planner
+	assert_output "false 0 nothing to plan"
+	conf 'detect.strategic_keywords ='
+	run -0 verdict ".user_messages = [$(umsg "add a feature")]" planner
+	assert_output "false 0 nothing to plan"
+}
+
+@test "config: --config FILE instead of the default file, which must exist" {
+	conf 'priority.builder.normal = 2'
+	echo 'priority.builder.normal = 3' >"$BATS_TEST_TMPDIR/c"
+	run -0 bash -c "jq -c . '$F/base.json' | orch-detect --config '$BATS_TEST_TMPDIR/c' --now $NOW - | jq .agents.builder.priority"
+	assert_output "3"
+	run -66 --separate-stderr orch-detect --config "$BATS_TEST_TMPDIR/none" - </dev/null
+	assert_equal "$stderr" "orch-detect: cannot open configuration file '$BATS_TEST_TMPDIR/none': No such file or directory"
+}
+
+@test "config: a value out of range or an empty keyword exits 65, naming key and line" {
+	local f=$HOME/.config/orch/config
+	conf '# rules' 'priority.planner.no_todos = 11'
+	run -65 --separate-stderr orch-detect --now "$NOW" - <"$F/base.json"
+	assert_equal "$stderr" "orch-detect: priority.planner.no_todos = '11' ($f:2): expected a whole number from 1 to 10"
+	assert_equal "$output" ""
+	conf 'detect.high_priority = 0'
+	run -65 --separate-stderr orch-detect --now "$NOW" - <"$F/base.json"
+	assert_equal "$stderr" "orch-detect: detect.high_priority = '0' ($f:1): expected a whole number from 1 to 5"
+	conf 'detect.strategic_keywords = add, , feature'
+	run -65 --separate-stderr orch-detect --now "$NOW" - <"$F/base.json"
+	assert_equal "$stderr" "orch-detect: detect.strategic_keywords ($f:1): item 2 of the list is empty"
+	conf 'detect.strategic_keywords = add,'
+	run -65 --separate-stderr orch-detect --now "$NOW" - <"$F/base.json"
+	assert_equal "$stderr" "orch-detect: detect.strategic_keywords ($f:1): item 2 of the list is empty"
+}
+
+@test "cache: a status computed under other rules is not served" {
+	orch-stack init
+	stack alpha running 0
+	run -0 detect_at 2000000
+	assert_output "false 2000000"
+	run -0 detect_at 2000001
+	assert_output "true 2000000"
+	# New rules: the entry of the old ones is not served, and the status
+	# shows the new priority.
+	conf 'priority.builder.high = 5'
+	run -0 bash -c "orch-detect --stack alpha --now 2000002 | jq -r '\"\(.cached) \(.agents.builder.priority)\"'"
+	assert_output "false 5"
+	run -0 bash -c "orch-detect --stack alpha --now 2000003 | jq -r '\"\(.cached) \(.agents.builder.priority)\"'"
+	assert_output "true 5"
+	# Back to the defaults: recomputed again, for --all as well.
+	rm "$HOME/.config/orch/config"
+	run -0 bash -c "orch-detect --all --now 2000004 | jq -r '\"\(.cached) \(.agents.builder.priority)\"'"
+	assert_output "false 8"
+	run -0 bash -c "orch-detect --all --now 2000005 | jq -r '\"\(.cached) \(.agents.builder.priority)\"'"
+	assert_output "true 8"
+}

@@ -483,17 +483,47 @@ AGENT
 @test "config prints every known key with its default when there is no file" {
 	run -0 --separate-stderr orch-stack config
 	assert_equal "$stderr" ""
-	assert_equal "$output" "KEY                 VALUE                           ORIGIN
-agent.planner       orch-agent --role planner       default
-agent.builder       orch-agent --role builder       default
-agent.communicator  orch-agent --role communicator  default
-agent.reviewer      orch-agent --role reviewer      default
-exec.jobs           8                               default
-exec.timeout        600000                          default
-exec.kill_after     5000                            default
-exec.retries        1                               default
-exec.retry_delay    1000                            default
-exec.wave_delay     0                               default"
+	assert_equal "$output" "KEY                                  VALUE                           ORIGIN
+agent.planner                        orch-agent --role planner       default
+agent.builder                        orch-agent --role builder       default
+agent.communicator                   orch-agent --role communicator  default
+agent.reviewer                       orch-agent --role reviewer      default
+exec.jobs                            8                               default
+exec.timeout                         600000                          default
+exec.kill_after                      5000                            default
+exec.retries                         1                               default
+exec.retry_delay                     1000                            default
+exec.wave_delay                      0                               default
+detect.planning_interval             300000                          default
+detect.review_interval               180000                          default
+detect.strategic_length              100                             default
+detect.strategic_keywords            feature, add, change project, different, instead, modify  default
+detect.high_priority                 3                               default
+detect.review_min_completed          2                               default
+priority.planner.no_project          10                              default
+priority.planner.no_todos            9                               default
+priority.planner.recommendations     8                               default
+priority.planner.strategic           7                               default
+priority.planner.stale               4                               default
+priority.builder.high                8                               default
+priority.builder.normal              6                               default
+priority.communicator.user_message   10                              default
+priority.communicator.stack_message  7                               default
+priority.reviewer.completed          6                               default
+priority.reviewer.artifact           6                               default
+priority.reviewer.stale              4                               default
+pause.busy                           1000                            default
+pause.idle_urgent                    1000                            default
+pause.idle_normal                    5000                            default
+pause.idle_quiet                     10000                           default
+pause.idle_cap                       30000                           default
+pause.failure                        5000                            default
+pause.failure_cap                    300000                          default
+pause.progress                       1000                            default
+pause.nothing                        5000                            default"
+	# It fits 80 columns but for the one value longer than its column,
+	# which runs over whole rather than being cut.
+	assert_equal "$(awk 'length($0) > 80 { print $1 }' <<<"$output")" "detect.strategic_keywords"
 	[ ! -e "$ORCH_DB" ] || fail "config opened the database"
 }
 
@@ -504,19 +534,19 @@ exec.wave_delay     0                               default"
 		'detect.sleepy = yes' '' 'exec.timeout = 200000' >"$f"
 	run -0 --separate-stderr orch-stack config
 	assert_equal "$stderr" "orch-stack: $f:4: unknown key 'detect.sleepy'"
-	assert_line --index 2 "agent.builder       my-builder --fast               $f:3"
-	assert_line --index 6 "exec.timeout        200000                          $f:6"
-	assert_line --index 11 "detect.sleepy       yes                             $f:4 (unknown key)"
-	assert_equal "${#lines[@]}" "12"
+	assert_line --index 2 "agent.builder                        my-builder --fast               $f:3"
+	assert_line --index 6 "exec.timeout                         200000                          $f:6"
+	assert_line --index 38 "detect.sleepy                        yes                             $f:4 (unknown key)"
+	assert_equal "${#lines[@]}" "39"
 	run -0 --separate-stderr orch-stack config --json
 	assert_equal "$(jq -c 'select(.origin != "default")' <<<"$output")" \
 		"{\"key\":\"agent.builder\",\"value\":\"my-builder --fast\",\"origin\":\"$f:3\",\"known\":true}
 {\"key\":\"exec.timeout\",\"value\":\"200000\",\"origin\":\"$f:6\",\"known\":true}
 {\"key\":\"detect.sleepy\",\"value\":\"yes\",\"origin\":\"$f:4\",\"known\":false}"
-	assert_equal "$(jq -s length <<<"$output")" "11"
+	assert_equal "$(jq -s length <<<"$output")" "38"
 	export XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/xdg
 	run -0 --separate-stderr orch-stack config
-	assert_line --index 6 "exec.timeout        600000                          default"
+	assert_line --index 6 "exec.timeout                         600000                          default"
 }
 
 @test "config --config FILE: that file, which must exist" {
@@ -540,7 +570,7 @@ exec.wave_delay     0                               default"
 	run -65 --separate-stderr orch-stack config --config "$f"
 	assert_equal "$stderr" "orch-stack: agent.planner ($f:2): unterminated quote in ''unterminated'
 orch-stack: exec.retries = '101' ($f:1): expected a whole number from 0 to 100"
-	assert_line --index 8 "exec.retries        101                             $f:1"
+	assert_line --index 8 "exec.retries                         101                             $f:1"
 	# orch-exec refuses the same file with the same words.
 	run -65 --separate-stderr bash -c "orch-exec --config '$f' </dev/null"
 	[[ $stderr == "orch-exec: exec.retries = '101' ($f:1)"* || $stderr == "orch-exec: agent.planner ($f:2)"* ]] || fail "$stderr"
@@ -566,4 +596,30 @@ orch-stack: exec.retries = '101' ($f:1): expected a whole number from 0 to 100"
 	run -0 bash -c 'orch-detect --all | orch-graph | orch-exec --retries 0 | jq -r ".nodes[] | \"\(.agent) \(.status)\""'
 	assert_equal "$output" "planner completed
 reviewer failed"
+}
+
+@test "config: the README's example file is accepted and each program uses its keys" {
+	mkdir -p "$HOME/.config/orch"
+	local f=$HOME/.config/orch/config
+	# The indented block that starts with the file's name, de-indented.
+	awk '/^    # ~\/.config\/orch\/config/ { on = 1 } on && !/^    / { exit } on { sub(/^    /, ""); print }' \
+		"$ORCH_ROOT/README.md" >"$f"
+	assert_equal "$(grep -c . "$f")" "9"
+	run -0 --separate-stderr orch-stack config --json
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r 'select(.origin != "default") | "\(.key)=\(.value)"' <<<"$output" | tr '\n' ' ')" \
+		"agent.builder=orch-agent --role builder --model llama-3.1-8b-instant exec.timeout=300000 detect.planning_interval=600000 detect.strategic_keywords=feature, add, redesign priority.communicator.user_message=9 pause.failure_cap=900000 "
+	# orch-detect and orch-decide read the same file.
+	orch-stack init
+	orch-stack create alpha --idea "a timer" >/dev/null
+	orch-stack start alpha
+	orch-stack todo add alpha "a start button" >/dev/null
+	orch-stack say alpha "please REDESIGN it" >/dev/null
+	run -0 bash -c "orch-detect --all | jq -c '[.agents.communicator.priority, .agents.planner.reason]'"
+	assert_output '[9,"1 strategic user message"]'
+	run -0 bash -c "for i in 1 2 3 4 5 6 7 8 9; do
+		jq -nc '{type: \"orch.execution\", version: 1, stack: {id: 1, name: \"alpha\"}, execution_id: null,
+		         ran: true, max_priority: 9, nodes: [{agent: \"builder\", status: \"failed\"}]}'
+		done | orch-decide | jq -r .pause_ms | tail -n 1"
+	assert_output "900000"
 }

@@ -1,6 +1,7 @@
 /*
  * fuzz_config: config_load_file() on any file, the integer reading of
- * every key it set, and words_split() on every value and on the input.
+ * every key it set, words_split() on every value and on the input, every
+ * known key's check, and the detection and decision rules built from it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "decide.h"
+#include "detect.h"
 #include "fuzz.h"
 #include "xalloc.h"
 
@@ -17,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int fd = -1;
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config c = CONFIG_INIT;
+	struct detect_rules detect;
+	struct decide_rules decide;
 	char **argv, *s;
 	int64_t v;
 	size_t i;
@@ -42,6 +47,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		words_free(argv);
 		orch_error_release(&err);
 	}
+	for (i = 0; i < config_known_count; i++) {
+		if (config_check(&c, &config_known[i], &err) != 0 && err.status != 65)
+			__builtin_trap();
+		orch_error_release(&err);
+	}
+	/* A value the checks pass, the rules take; one they refuse, 65. */
+	if (detect_rules_configure(&detect, &c, &err) != 0 && err.status != 65)
+		__builtin_trap();
+	orch_error_release(&err);
+	detect_rules_release(&detect);
+	if (decide_rules_configure(&decide, &c, &err) != 0 && err.status != 65)
+		__builtin_trap();
+	orch_error_release(&err);
 	config_release(&c);
 	s = xstrndup((const char *)data, size);
 	argv = words_split(s, &err);

@@ -9,12 +9,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const states[] = { "running", "paused", "stopped", NULL };
 	struct orch_error err = ORCH_ERROR_INIT;
-	struct decide_rules rules = decide_rules_default();
+	struct config none = CONFIG_INIT;
+	struct decide_rules rules;
 	struct decision_facts facts;
 	json_t *in = fuzz_json(data, size), *d;
 
 	if (!in)
 		return 0;
+	if (decide_rules_configure(&rules, &none, &err) != 0)
+		__builtin_trap();
 	d = decide(in, states[size % 4], (int64_t)(size % 70), 1700000000000,
 		   &rules, &facts, &err);
 	if (!d && (!err.msg || err.status != 65))
