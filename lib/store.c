@@ -10,7 +10,30 @@
 #include "xalloc.h"
 #include "banned.h"
 
+/* How long a program waits for another one's write lock before giving up
+ * with 75, unless ORCH_BUSY_TIMEOUT_MS says otherwise. */
 #define BUSY_TIMEOUT_MS 30000
+#define BUSY_TIMEOUT_MAX_MS 3600000
+
+/* The busy timeout: ORCH_BUSY_TIMEOUT_MS when set, else the default. */
+static int busy_timeout(int *ms, struct orch_error *err)
+{
+	const char *env = getenv("ORCH_BUSY_TIMEOUT_MS");
+	char *end;
+	long long v;
+
+	*ms = BUSY_TIMEOUT_MS;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	v = strtoll(env, &end, 10);
+	if (*end || errno || v < 0 || v > BUSY_TIMEOUT_MAX_MS || !(*env >= '0' && *env <= '9'))
+		return orch_error_set(err, ORCH_EX_USAGE,
+				      "ORCH_BUSY_TIMEOUT_MS: '%s' is not a whole number from 0 to %d",
+				      env, BUSY_TIMEOUT_MAX_MS);
+	*ms = (int)v;
+	return 0;
+}
 
 /*
  * Migrations, one per schema version; user_version says how many have run.
@@ -289,6 +312,8 @@ int store_error(struct store *s, struct orch_error *err, const char *what)
 	default:
 		status = ORCH_EX_SOFTWARE;
 	}
+	if (!what)
+		return orch_error_set(err, status, "%s", msg);
 	return orch_error_set(err, status, "%s: %s", what, msg);
 }
 
@@ -297,7 +322,7 @@ sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error 
 	sqlite3_stmt *st = NULL;
 
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		store_error(s, err, "database");
+		store_error(s, err, NULL);
 		sqlite3_finalize(st);
 		return NULL;
 	}
@@ -319,7 +344,7 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 int store_exec(struct store *s, const char *sql, struct orch_error *err)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return store_error(s, err, "database");
+		return store_error(s, err, NULL);
 	return 0;
 }
 
@@ -355,7 +380,7 @@ static int pragma_int(struct store *s, const char *sql, int *out, struct orch_er
 		*out = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
-		return store_error(s, err, "database");
+		return store_error(s, err, NULL);
 	return 0;
 }
 
@@ -398,9 +423,12 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 	struct stat sb;
+	int busy_ms;
 	int rc;
 
 	s->path = xstrdup(path);
+	if (busy_timeout(&busy_ms, err) != 0)
+		goto fail;
 	if (stat(path, &sb) != 0) {
 		if (errno != ENOENT || !(flags & STORE_CREATE)) {
 			orch_error_set(err, ORCH_EX_NOINPUT,
@@ -417,6 +445,13 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		orch_error_set(err, ORCH_EX_NOINPUT,
 			       "cannot open database '%s': is a directory", path);
 		goto fail;
+	} else if ((flags & STORE_CREATE) && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+		   (sb.st_mode & 077) && chmod(path, 0600) != 0) {
+		/* An empty file (touch, mktemp) becomes the database here, and
+		 * SQLite gives -wal and -shm its mode: make it private first. */
+		orch_error_set(err, ORCH_EX_NOINPUT,
+			       "cannot make database '%s' private: %s", path, strerror(errno));
+		goto fail;
 	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
@@ -425,7 +460,7 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
-	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(s->db, busy_ms);
 	if (store_exec(s, "PRAGMA foreign_keys = ON", err) != 0)
 		goto fail_prefix;
 	/* journal_mode answers with a row; a read-only file fails here too. */
@@ -437,7 +472,7 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		rc = sqlite3_step(st);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_ROW) {
-			store_error(s, err, "database");
+			store_error(s, err, NULL);
 			goto fail_prefix;
 		}
 	}

@@ -48,8 +48,10 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 void store_close(struct store *s);
 
 /*
- * Fill ERR from the database's last error, prefixed with WHAT: busy or
- * locked is 75, read-only or unopenable 66, corrupt 65, the rest 70.
+ * Fill ERR from the database's last error, prefixed with WHAT when it is
+ * not NULL ("adding the todo: ..."): busy or locked is 75, read-only or
+ * unopenable 66, corrupt 65, the rest 70. SQLite's own message already
+ * says "database" ("database is locked"), so a generic step passes NULL.
  * Returns -1.
  */
 int store_error(struct store *s, struct orch_error *err, const char *what);

@@ -305,17 +305,17 @@ agent_says() {
 	bad 66 "orch-detect: cannot open database '$BATS_TEST_TMPDIR/dir.db': is a directory" \
 		orch-detect --db "$BATS_TEST_TMPDIR/dir.db" --all
 	echo "not a database, only text" >"$BATS_TEST_TMPDIR/text.db"
-	bad 65 "orch-stack: '$BATS_TEST_TMPDIR/text.db': database: file is not a database" \
+	bad 65 "orch-stack: '$BATS_TEST_TMPDIR/text.db': file is not a database" \
 		orch-stack --db "$BATS_TEST_TMPDIR/text.db" list
 	head -c 4096 /dev/urandom >"$BATS_TEST_TMPDIR/random.db"
-	bad 65 "orch-decide: '$BATS_TEST_TMPDIR/random.db': database: file is not a database" \
+	bad 65 "orch-decide: '$BATS_TEST_TMPDIR/random.db': file is not a database" \
 		orch-decide --db "$BATS_TEST_TMPDIR/random.db" "$FIXTURES/orch-decide/failed.in.json"
 	orch-stack init
 	orch-stack create alpha
 	sql "PRAGMA wal_checkpoint(TRUNCATE)"
 	cp "$ORCH_DB" "$BATS_TEST_TMPDIR/cut.db"
 	truncate -s 8192 "$BATS_TEST_TMPDIR/cut.db"
-	bad 65 "orch-detect: '$BATS_TEST_TMPDIR/cut.db': database: database disk image is malformed" \
+	bad 65 "orch-detect: '$BATS_TEST_TMPDIR/cut.db': database disk image is malformed" \
 		orch-detect --db "$BATS_TEST_TMPDIR/cut.db" --all
 }
 
@@ -352,18 +352,38 @@ agent_says() {
 	assert_equal "$(sql "SELECT count(*) FROM todos") $(sql "SELECT count(*) FROM user_messages")" "0 0"
 }
 
-@test "database: locked past the busy timeout is 75, try again (30 s; ORCH_SLOW_TESTS=1)" {
-	[ -n "${ORCH_SLOW_TESTS:-}" ] || skip "waits out the 30 s busy timeout; set ORCH_SLOW_TESTS=1"
+@test "database: locked past the busy timeout is 75, try again; ORCH_BUSY_TIMEOUT_MS sets the wait" {
 	orch-stack init
 	orch-stack create alpha
 	orch-stack start alpha
-	sqlite3 "$ORCH_DB" "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;
-	                    UPDATE stacks SET phase = 'x';" ".shell sleep 40" &
+	mkdir "$BATS_TEST_TMPDIR/marks"
+	local m=$BATS_TEST_TMPDIR/marks
+	printf 'PRAGMA locking_mode = EXCLUSIVE;\nBEGIN EXCLUSIVE;\nUPDATE stacks SET phase = %s;\n.shell touch %s/locked\n.shell while [ ! -e %s/release ]; do sleep 0.05; done\nCOMMIT;\n' \
+		"'x'" "$m" "$m" | sqlite3 "$ORCH_DB" &
 	local holder=$!
-	sleep 1
-	bad 75 "orch-detect: '$ORCH_DB': database: database is locked" orch-detect --all
-	kill "$holder"
-	wait "$holder" || true
+	while [ ! -e "$m/locked" ]; do sleep 0.05; done
+	local t0=$(date +%s%3N)
+	ORCH_BUSY_TIMEOUT_MS=300 bad 75 "orch-detect: '$ORCH_DB': database is locked" orch-detect --all
+	local waited=$(($(date +%s%3N) - t0))
+	(( waited >= 300 )) || fail "gave up after $waited ms, before the 300 ms busy timeout"
+	ORCH_BUSY_TIMEOUT_MS=0 bad 75 "orch-stack: '$ORCH_DB': database is locked" orch-stack list
+	# Released within the wait: the program waits for it and succeeds.
+	(sleep 0.3; touch "$m/release") &
+	ORCH_BUSY_TIMEOUT_MS=30000 run -0 orch-stack say alpha "hello"
+	wait "$holder"
+	assert_equal "$(sql "SELECT phase, (SELECT count(*) FROM user_messages) FROM stacks")" "x|1"
+}
+
+@test "database: a bad ORCH_BUSY_TIMEOUT_MS is a usage error, before any database is touched" {
+	local v
+	for v in x -1 3600001 " 5" 5ms; do
+		ORCH_BUSY_TIMEOUT_MS=$v bad 64 "orch-stack: ORCH_BUSY_TIMEOUT_MS: '$v' is not a whole number from 0 to 3600000" orch-stack init
+	done
+	[ ! -e "$ORCH_DB" ] || fail "a refused ORCH_BUSY_TIMEOUT_MS created the database"
+	# Empty is unset; the bounds are accepted.
+	ORCH_BUSY_TIMEOUT_MS= run -0 orch-stack init
+	ORCH_BUSY_TIMEOUT_MS=3600000 run -0 orch-stack list
+	ORCH_BUSY_TIMEOUT_MS=0 run -0 orch-stack list
 }
 
 # --- flags just past their ranges ---------------------------------------

@@ -104,6 +104,19 @@ stack() {
 	assert_equal "$(stat -c %a "$HOME/.local/share/orch")" "700"
 }
 
+@test "an empty file made by someone else becomes a private database at init; a populated one is left alone" {
+	umask 022
+	: >"$ORCH_DB"
+	assert_equal "$(stat -c %a "$ORCH_DB")" "644"
+	run -0 orch-stack init
+	assert_equal "$(stat -c %a "$ORCH_DB")" "600"
+	# A database the user chose to share keeps the mode they gave it.
+	chmod 640 "$ORCH_DB"
+	run -0 orch-stack init
+	run -0 orch-stack list
+	assert_equal "$(stat -c %a "$ORCH_DB")" "640"
+}
+
 @test "a user message that looks like actions, shell or SQL stays inert text end to end" {
 	orch-stack init
 	orch-stack create alpha --idea "an idea"
