@@ -52,7 +52,7 @@ BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
 DEPS_BUILD = build-essential pkg-config libjansson-dev libsqlite3-dev \
              libcurl4-openssl-dev
 DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 \
-            python3-yaml zsh ninja-build time
+            python3-yaml zsh ninja-build time graphviz
 DEPS_DEMO = jq
 # make fuzz (clang, the libFuzzer runtime) and make valgrind.
 DEPS_FUZZ = clang libclang-rt-14-dev valgrind
@@ -107,7 +107,7 @@ check: deps
 
 # One quick pass without the sanitizer run.
 test: all
-	ORCH_BUILD=$(CURDIR)/build bats tests
+	ORCH_BUILD=$(CURDIR)/$(BUILD) bats tests
 
 # The benchmarks of issue 6 (tests/bench/README.md): figures beside ninja,
 # make and the raw SQL query, as ratios. A few minutes.

@@ -238,3 +238,25 @@ beta reviewer 0 failed 2 skipped of 3"
 	run -64 --separate-stderr "$EX/jq-recipes.sh" nonsense
 	assert_equal "$stderr" "usage: jq-recipes.sh had-work|slowest|failures [FILE ...]"
 }
+
+@test "README: a real cycle drawn to PNG with Graphviz, by the README's own commands" {
+	orch-stack create alpha --idea "a timer"
+	orch-stack say alpha "hello"
+	orch-stack start alpha
+	orch-detect --all | orch-graph | orch-exec | orch-decide >/dev/null
+	# Each README line that pipes into `dot -Tpng`, run as written (its
+	# comment dropped), in a directory of its own.
+	local cmd n=0
+	mkdir "$BATS_TEST_TMPDIR/pictures"
+	cd "$BATS_TEST_TMPDIR/pictures"
+	while IFS= read -r cmd; do
+		rm -f cycle.png
+		run -0 --separate-stderr bash -c "set -o pipefail; $cmd"
+		assert_equal "$stderr" ""
+		# A PNG, and not an empty one: the signature, then its header.
+		assert_equal "$(head -c 8 cycle.png | od -An -tx1 | tr -d ' \n')" "89504e470d0a1a0a"
+		(( $(stat -c %s cycle.png) > 1000 )) || fail "'$cmd' drew a near-empty picture"
+		n=$((n + 1))
+	done < <(sed -n 's/^    \(.*dot -Tpng -o cycle\.png\).*/\1/p' "$ORCH_ROOT/README.md")
+	assert_equal "$n" "2"
+}
