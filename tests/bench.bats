@@ -8,6 +8,7 @@ load test_helper
 @test "bench: every benchmark runs at a small size and prints its figures" {
 	command -v ninja >/dev/null || skip "ninja is not installed (apt-get install ninja-build)"
 	[ -x /usr/bin/time ] || skip "/usr/bin/time is not installed (apt-get install time)"
+	command -v curl >/dev/null || skip "curl is not installed (apt-get install curl)"
 	run -0 --separate-stderr "$ORCH_ROOT/tests/bench/run.sh" --quick --out "$BATS_TEST_TMPDIR/bench"
 	assert_equal "$stderr" ""
 	local name
@@ -19,7 +20,7 @@ load test_helper
 	# beside orch-detect, and the loopback server answered every call.
 	assert_line --regexp '^S2 .* ninja +[0-9.]+ s .* make +[0-9.]+ s'
 	assert_line --regexp '^detect +raw SQL query [0-9.]+ s'
-	assert_line --regexp '^llm +5 calls .* 5 requests over 5 connections'
+	assert_line --regexp '^llm +5 calls .* 5 requests over 5 connections .* 5 curl processes at once [0-9.]+ s: orch/curl x[0-9.]+$'
 }
 
 @test "bench: a missing benchmark name is a usage error" {

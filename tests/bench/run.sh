@@ -241,33 +241,53 @@ bench_linear() {
 	done
 }
 
-bench_llm() {
-	local db=$OUT/llm.db port i t0 t1 s conns pid
-	echo "# LLM path: $LLM orch-agent calls at -j $LLM, loopback server answering after 200 ms" | tee -a "$OUT/results.txt"
-	populate_cycle "$db" "$LLM"
-	graphs "$db" '["communicator"]' >"$OUT/llm.graphs"
+# llm_server: the loopback server with LLM scripted replies after 200 ms;
+# sets PORT and SERVER_PID.
+llm_server() {
+	local i
 	jq -n --argjson n "$LLM" '[range($n) | {delay: 0.2, reply: {thinking: "", actions: []}}]' >"$OUT/script.json"
 	: >"$OUT/requests.log"
+	rm -f "$OUT/port"
 	python3 "$ROOT/tests/llm-server.py" --script "$OUT/script.json" --log "$OUT/requests.log" \
 		--port-file "$OUT/port" --idle 30 >"$OUT/server.out" 2>&1 &
-	pid=$!
+	SERVER_PID=$!
 	for i in $(seq 200); do
 		[ -s "$OUT/port" ] && break
 		sleep 0.05
 	done
-	port=$(cat "$OUT/port")
+	PORT=$(cat "$OUT/port")
+}
+
+bench_llm() {
+	local db=$OUT/llm.db t0 t1 s reqs conns c body
+	echo "# LLM path: $LLM orch-agent calls at -j $LLM, loopback server answering after 200 ms" | tee -a "$OUT/results.txt"
+	populate_cycle "$db" "$LLM"
+	graphs "$db" '["communicator"]' >"$OUT/llm.graphs"
+	llm_server
 	t0=$(now_ns)
-	ORCH_LLM_BASE_URL=http://127.0.0.1:$port/v1 ORCH_LLM_API_KEY=bench-key \
+	ORCH_LLM_BASE_URL=http://127.0.0.1:$PORT/v1 ORCH_LLM_API_KEY=bench-key \
 		orch-exec --db "$db" -j "$LLM" --retries 0 "$OUT/llm.graphs" >"$OUT/llm.out"
 	t1=$(now_ns)
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
 	s=$(secs "$t0" "$t1")
 	jq -e -s 'all(.[]; .summary.failed == 0)' "$OUT/llm.out" >/dev/null ||
 		{ echo "run.sh: agent calls failed, see $OUT/llm.out" >&2; exit 70; }
+	reqs=$(wc -l <"$OUT/requests.log")
 	conns=$(jq -r .client_port "$OUT/requests.log" | sort -u | wc -l)
-	row llm "$(printf '%d calls %.3f s vs the 0.200 s latency: x%s | %d requests over %d connections (one orch-agent process per call)' \
-		"$LLM" "$s" "$(ratio "$s" 0.2)" "$(wc -l <"$OUT/requests.log")" "$conns")"
+	# The anchor: the same number of POSTs to the same server from as many
+	# curl processes at once, without orch (one small request each).
+	llm_server
+	body='{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+	t0=$(now_ns)
+	seq "$LLM" | xargs -P "$LLM" -I{} curl -sf -o /dev/null -H "Authorization: Bearer bench-key" \
+		-H "Content-Type: application/json" -d "$body" "http://127.0.0.1:$PORT/v1/chat/completions"
+	t1=$(now_ns)
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	c=$(secs "$t0" "$t1")
+	row llm "$(printf '%d calls %.3f s vs the 0.200 s latency: x%s | %d requests over %d connections (one orch-agent process per call) | %d curl processes at once %.3f s: orch/curl x%s' \
+		"$LLM" "$s" "$(ratio "$s" 0.2)" "$reqs" "$conns" "$LLM" "$c" "$(ratio "$s" "$c")")"
 }
 
 echo "# orch benchmarks $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, build $BUILD$([ $QUICK = 1 ] && echo ', --quick')" | tee "$OUT/results.txt"
