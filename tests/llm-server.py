@@ -2,12 +2,15 @@
 """A scripted OpenAI-compatible chat completions server for the tests.
 
 usage: llm-server.py --script FILE --log FILE --port-file FILE [--idle SECONDS]
+                     [--tls CERT KEY]
 
 Listens on 127.0.0.1 on a free port, written to --port-file once ready.
 Each POST .../chat/completions is answered by the next step of the script
 and logged to --log as one JSON line: n, t (monotonic seconds), method,
 path, headers, body (parsed JSON when it is), client_port. The server exits
-by itself after --idle seconds without a request.
+by itself after --idle seconds without a request. With --tls it speaks
+HTTPS with the certificate CERT (PEM) and its key KEY; a client that
+refuses the certificate never gets as far as a request.
 
 The script is a JSON list of steps, or an object mapping a path prefix
 ("/a") to its own list, for several providers on one server, or an agent
@@ -40,6 +43,7 @@ import argparse
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -212,8 +216,13 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--idle", type=float, default=30)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.state = State(args.script, args.log)
     open(args.log, "a").close()
     tmp = args.port_file + ".tmp"

@@ -365,3 +365,30 @@ pipeline_stack() {
 	sql "SELECT error FROM traces WHERE agent = 'builder'" | grep -qF "HTTP 401: Invalid API Key"
 	sqlite3 "$ORCH_DB" .dump | grep -c -- "$KEY" | grep -qx 0
 }
+
+@test "orch-agent: TLS is verified: a self-signed server is refused before the key is sent" {
+	command -v openssl >/dev/null || skip "openssl is not installed"
+	local d=$BATS_TEST_TMPDIR/tls
+	mkdir "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+	echo "[$(ok_step)]" >"$d/script.json"
+	python3 "$BATS_TEST_DIRNAME/llm-server.py" --script "$d/script.json" --log "$d/requests.log" \
+		--port-file "$d/port" --idle 20 --tls "$d/cert.pem" "$d/key.pem" >"$d/server.out" 2>&1 3>&- &
+	local server=$! i
+	for i in $(seq 200); do
+		[ -s "$d/port" ] && break
+		sleep 0.05
+	done
+	[ -s "$d/port" ] || fail "the TLS server did not start: $(cat "$d/server.out")"
+	run -69 --separate-stderr orch-agent --role planner --retries 0 \
+		--base-url "https://127.0.0.1:$(cat "$d/port")/v1" <"$CTX"
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+	assert_equal "${#stderr_lines[@]}" "1"
+	[[ $stderr == "orch-agent: 127.0.0.1:$(cat "$d/port"): "*"certificate"* ]] || fail "$stderr"
+	[[ $stderr != *"$KEY"* ]] || fail "the key leaked to stderr"
+	assert_equal "$output" ""
+	# The handshake failed, so no request, and no key, reached the server.
+	assert_equal "$(wc -l <"$d/requests.log")" "0"
+}
