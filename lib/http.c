@@ -209,6 +209,30 @@ static int fail(CURLcode rc, const char *errbuf, int64_t timeout_ms,
 			      errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
+/* Free a header list, wiped first: it holds a copy of the Authorization line. */
+static void free_headers(struct curl_slist *headers)
+{
+	struct curl_slist *l;
+
+	for (l = headers; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(headers);
+}
+
+/* Append LINE to *LIST; when libcurl cannot, free the whole list: -1. */
+static int add_header(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(*list, line);
+
+	if (!grown) {
+		free_headers(*list);
+		*list = NULL;
+		return -1;
+	}
+	*list = grown;
+	return 0;
+}
+
 int http_post_json(struct http_client *c, const char *url, const char *key,
 		   const char *body, size_t len, int64_t timeout_ms,
 		   struct http_response *resp, struct orch_error *err)
@@ -221,19 +245,21 @@ int http_post_json(struct http_client *c, const char *url, const char *key,
 	int64_t start;
 	char *auth;
 	long status = 0;
+	int rc_header;
 
 	http_response_release(resp);
-	headers = curl_slist_append(headers, "Content-Type: application/json");
-	headers = curl_slist_append(headers, "Accept: application/json");
-	headers = curl_slist_append(headers, "Expect:");
+	if (add_header(&headers, "Content-Type: application/json") != 0 ||
+	    add_header(&headers, "Accept: application/json") != 0 ||
+	    add_header(&headers, "Expect:") != 0)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 	if (key) {
 		auth = xasprintf("Authorization: Bearer %s", key);
-		headers = curl_slist_append(headers, auth);
+		rc_header = add_header(&headers, auth);
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
+		if (rc_header != 0)
+			return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 	}
-	if (!headers)
-		return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -272,7 +298,7 @@ int http_post_json(struct http_client *c, const char *url, const char *key,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	curl_slist_free_all(headers);
+	free_headers(headers);
 
 	resp->failure = classify(rc, &t);
 	if (resp->failure != HTTP_FAIL_NONE) {
