@@ -156,7 +156,7 @@ static void all_stacks(struct store *s, const struct opts *o,
 		if (failed)
 			cli_die_error(&err);
 		if (pending)
-			flush_cache(s, detect_rules_fingerprint(rules), pending, &npending);
+			flush_cache(s, rules->fingerprint, pending, &npending);
 	}
 }
 
@@ -204,7 +204,7 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 			pending[npending].version = version;
 			pending[npending++].status = status;
 			if (npending == CACHE_BATCH)
-				flush_cache(s, detect_rules_fingerprint(rules), pending, &npending);
+				flush_cache(s, rules->fingerprint, pending, &npending);
 		} else {
 			json_decref(status);
 		}
@@ -212,7 +212,7 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 			break;
 	}
 	if (pending)
-		flush_cache(s, detect_rules_fingerprint(rules), pending, &npending);
+		flush_cache(s, rules->fingerprint, pending, &npending);
 	free(pending);
 	free(ids);
 	store_close(s);

@@ -1,4 +1,3 @@
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,66 +7,6 @@
 #include "orch.h"
 #include "xalloc.h"
 #include "banned.h"
-
-/* Where each numeric member of struct detect_rules is configured. */
-static const struct {
-	const char *key;
-	size_t offset;
-	int is_int; /* an int member, else int64_t */
-} rule_keys[] = {
-#define RULE64(key, member) { key, offsetof(struct detect_rules, member), 0 }
-#define RULE(key, member) { key, offsetof(struct detect_rules, member), 1 }
-	RULE64("detect.planning_interval", planning_interval_ms),
-	RULE64("detect.review_interval", review_interval_ms),
-	RULE64("detect.strategic_length", strategic_length),
-	RULE64("detect.high_priority", high_priority),
-	RULE64("detect.review_min_completed", review_min_completed),
-	RULE("priority.planner.no_project", planner.no_project),
-	RULE("priority.planner.no_todos", planner.no_todos),
-	RULE("priority.planner.recommendations", planner.recommendations),
-	RULE("priority.planner.strategic", planner.strategic),
-	RULE("priority.planner.stale", planner.stale),
-	RULE("priority.builder.high", builder.high),
-	RULE("priority.builder.normal", builder.normal),
-	RULE("priority.communicator.user_message", communicator.user_message),
-	RULE("priority.communicator.stack_message", communicator.stack_message),
-	RULE("priority.reviewer.completed", reviewer.completed),
-	RULE("priority.reviewer.artifact", reviewer.artifact),
-	RULE("priority.reviewer.stale", reviewer.stale),
-#undef RULE
-#undef RULE64
-};
-
-int detect_rules_configure(struct detect_rules *r, const struct config *c,
-			   struct orch_error *err)
-{
-	size_t i;
-	int64_t v;
-
-	memset(r, 0, sizeof(*r));
-	for (i = 0; i < sizeof(rule_keys) / sizeof(rule_keys[0]); i++) {
-		/* The table's ranges keep every priority within an int. */
-		if (config_number(c, rule_keys[i].key, &v, err) != 0)
-			return -1;
-		if (rule_keys[i].is_int)
-			*(int *)((char *)r + rule_keys[i].offset) = (int)v;
-		else
-			*(int64_t *)((char *)r + rule_keys[i].offset) = v;
-	}
-	if (!(r->keywords_owned = config_list(c, "detect.strategic_keywords",
-					      &r->nkeywords, err)))
-		return -1;
-	r->keywords = (const char *const *)r->keywords_owned;
-	return 0;
-}
-
-void detect_rules_release(struct detect_rules *r)
-{
-	words_free(r->keywords_owned);
-	r->keywords_owned = NULL;
-	r->keywords = NULL;
-	r->nkeywords = 0;
-}
 
 /* FNV-1a, 64 bits, over N bytes of P, continuing from H. */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
@@ -81,23 +20,70 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-int64_t detect_rules_fingerprint(const struct detect_rules *r)
+int detect_rules_configure(struct detect_rules *r, const struct config *c,
+			   struct orch_error *err)
 {
+	const struct {
+		const char *key;
+		int64_t *member;
+	} thresholds[] = {
+		{ "detect.planning_interval", &r->planning_interval_ms },
+		{ "detect.review_interval", &r->review_interval_ms },
+		{ "detect.strategic_length", &r->strategic_length },
+		{ "detect.high_priority", &r->high_priority },
+		{ "detect.review_min_completed", &r->review_min_completed },
+	};
+	const struct {
+		const char *key;
+		int *member;
+	} priorities[] = {
+		{ "priority.planner.no_project", &r->planner.no_project },
+		{ "priority.planner.no_todos", &r->planner.no_todos },
+		{ "priority.planner.recommendations", &r->planner.recommendations },
+		{ "priority.planner.strategic", &r->planner.strategic },
+		{ "priority.planner.stale", &r->planner.stale },
+		{ "priority.builder.high", &r->builder.high },
+		{ "priority.builder.normal", &r->builder.normal },
+		{ "priority.communicator.user_message", &r->communicator.user_message },
+		{ "priority.communicator.stack_message", &r->communicator.stack_message },
+		{ "priority.reviewer.completed", &r->reviewer.completed },
+		{ "priority.reviewer.artifact", &r->reviewer.artifact },
+		{ "priority.reviewer.stale", &r->reviewer.stale },
+	};
 	uint64_t h = UINT64_C(0xcbf29ce484222325);
 	size_t i;
+	int64_t v;
 
-	for (i = 0; i < sizeof(rule_keys) / sizeof(rule_keys[0]); i++) {
-		int64_t v = rule_keys[i].is_int
-			? *(const int *)((const char *)r + rule_keys[i].offset)
-			: *(const int64_t *)((const char *)r + rule_keys[i].offset);
-
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < sizeof(thresholds) / sizeof(thresholds[0]); i++) {
+		if (config_number(c, thresholds[i].key, thresholds[i].member, err) != 0)
+			return -1;
+		h = fnv1a(h, thresholds[i].member, sizeof(int64_t));
+	}
+	for (i = 0; i < sizeof(priorities) / sizeof(priorities[0]); i++) {
+		/* The table's range, 1 to 10, fits an int. */
+		if (config_number(c, priorities[i].key, &v, err) != 0)
+			return -1;
+		*priorities[i].member = (int)v;
 		h = fnv1a(h, &v, sizeof(v));
 	}
+	if (!(r->keywords_owned = config_list(c, "detect.strategic_keywords",
+					      &r->nkeywords, err)))
+		return -1;
+	r->keywords = (const char *const *)r->keywords_owned;
 	/* Each keyword with its NUL, so "ab","c" differs from "a","bc". */
 	for (i = 0; i < r->nkeywords; i++)
 		h = fnv1a(h, r->keywords[i], strlen(r->keywords[i]) + 1);
-	h = fnv1a(h, &r->nkeywords, sizeof(r->nkeywords));
-	return (int64_t)(h & INT64_MAX);
+	r->fingerprint = (int64_t)(h & INT64_MAX);
+	return 0;
+}
+
+void detect_rules_release(struct detect_rules *r)
+{
+	words_free(r->keywords_owned);
+	r->keywords_owned = NULL;
+	r->keywords = NULL;
+	r->nkeywords = 0;
 }
 
 size_t detect_utf8_length(const char *s, size_t len)

@@ -34,6 +34,7 @@ struct detect_rules {
 	const char *const *keywords;  /* any as a substring (ASCII case folded) makes a message strategic */
 	size_t nkeywords;             /* entries in keywords */
 	char **keywords_owned;        /* the configured keywords, when keywords points here */
+	int64_t fingerprint;          /* of every value above, from detect_rules_configure() */
 	int64_t high_priority;        /* builder: a pending todo at or above this is high priority */
 	int64_t review_min_completed; /* reviewer: this many todos completed since the last review */
 	struct {
@@ -64,17 +65,15 @@ struct detect_rules {
  * defaults live in lib/config.c's table alone). 0, or -1 with ERR (65)
  * naming the key and where it was set. Release R with
  * detect_rules_release(), also after a failure.
+ *
+ * R->fingerprint sums up every threshold, keyword and priority: the cache
+ * files a status under the rules that computed it and serves it only to
+ * the same rules, so a changed configuration takes effect at once.
  */
 int detect_rules_configure(struct detect_rules *r, const struct config *c,
 			   struct orch_error *err);
 void detect_rules_release(struct detect_rules *r);
 
-/*
- * A fingerprint of every threshold, keyword and priority in R. The cache
- * files a status under the rules that computed it and serves it only to
- * the same rules, so changing the configuration takes effect at once.
- */
-int64_t detect_rules_fingerprint(const struct detect_rules *r);
 
 /*
  * The orch.work_status of SNAPSHOT (an orch.snapshot document, borrowed) at
@@ -181,7 +180,7 @@ int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
 /*
  * File STATUS (an orch.work_status, borrowed; its computed_at is the
  * entry's) as stack STACK_ID's cache entry at state VERSION under the
- * rules of fingerprint RULES (detect_rules_fingerprint), replacing any
+ * rules of fingerprint RULES (detect_rules.fingerprint), replacing any
  * older one. The caller holds the write transaction (store_begin), so
  * many entries cost one commit. 0, or -1 with ERR set.
  */

@@ -88,7 +88,7 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, detect_rules_fingerprint(rules));
+	sqlite3_bind_int64(st, 2, rules->fingerprint);
 	step = sqlite3_step(st);
 	if (step == SQLITE_DONE) {
 		rc = 0;
@@ -308,7 +308,7 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, ids_json, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, detect_rules_fingerprint(b->rules));
+	sqlite3_bind_int64(st, 2, b->rules->fingerprint);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((i = batch_find(b, sqlite3_column_int64(st, 0))) == b->n)
 			continue;

@@ -225,7 +225,7 @@ static const char *const migrations[] = {
 	"CREATE INDEX messages_from ON messages(from_stack_id);"
 	"CREATE INDEX message_reads_by_stack ON message_reads(stack_id);",
 	/* 3: the fingerprint of the rules a cached status was computed under
-	 * (detect_rules_fingerprint), so a new configuration is not served
+	 * (struct detect_rules, fingerprint), so a new configuration is not served
 	 * statuses of the old one. Older entries have none: never served. */
 	"ALTER TABLE detect_cache ADD COLUMN rules INTEGER;",
 };
