@@ -241,7 +241,6 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	}
 	st = NULL;
 	claim->claimed = 1;
-	claim->started_at = now;
 done:
 	sqlite3_finalize(st);
 	free(host);

@@ -31,7 +31,6 @@ struct cycle_claim {
 	int64_t cycle;          /* its number for this stack, from 1 */
 	char *abandoned_by;     /* owned; the dead holder taken over, or NULL */
 	int64_t todos_returned; /* in_progress todos put back to pending */
-	int64_t started_at;     /* wall ms the cycle began, when claimed */
 };
 
 void cycle_claim_release(struct cycle_claim *c);
