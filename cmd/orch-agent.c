@@ -2,11 +2,13 @@
  * orch-agent - the built-in LLM agent: an orch.context on stdin, an
  * actions document on stdout, over an OpenAI-compatible chat API.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "jsonio.h"
@@ -20,11 +22,11 @@
 
 static const char usage_line[] =
 	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
-	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [-v]";
+	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE] [-v]";
 
 static const char help_text[] =
 	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
-	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [-v]\n"
+	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE] [-v]\n"
 	"\n"
 	"Read one orch.context document on standard input, ask an OpenAI-compatible\n"
 	"chat API for the agent's turn, and print the validated actions document,\n"
@@ -41,6 +43,8 @@ static const char help_text[] =
 	"  --retries N     retries per provider (default $ORCH_LLM_RETRIES, else 3)\n"
 	"  --backoff MS    first backoff, doubled each retry (default\n"
 	"                  $ORCH_LLM_BACKOFF_MS, else 1000)\n"
+	"  --cacert FILE   trust the CA certificates in FILE (PEM) instead of the\n"
+	"                  system's (default $ORCH_LLM_CA_BUNDLE)\n"
 	"  -v, --verbose   trace requests on stderr (keys are never shown)\n"
 	"  -h, --help      print this help\n"
 	"  --version       print the version\n"
@@ -79,6 +83,7 @@ int main(int argc, char **argv)
 		{ "deadline", required_argument, NULL, 262 },
 		{ "retries", required_argument, NULL, 263 },
 		{ "backoff", required_argument, NULL, 264 },
+		{ "cacert", required_argument, NULL, 265 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -127,6 +132,9 @@ int main(int argc, char **argv)
 		case 264:
 			backoff = optarg;
 			break;
+		case 265:
+			o.ca_file = optarg;
+			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -152,6 +160,12 @@ int main(int argc, char **argv)
 	o.connect_timeout_ms = o.timeout_ms < CONNECT_TIMEOUT_MS ? o.timeout_ms
 		: CONNECT_TIMEOUT_MS;
 	o.max_response = ORCH_MAX_CHILD_OUTPUT;
+	if (!o.ca_file && getenv("ORCH_LLM_CA_BUNDLE") && *getenv("ORCH_LLM_CA_BUNDLE"))
+		o.ca_file = getenv("ORCH_LLM_CA_BUNDLE");
+	/* Said at once, not as a TLS failure per provider and retry. */
+	if (o.ca_file && access(o.ca_file, R_OK) != 0)
+		cli_die(ORCH_EX_NOINPUT, "cannot read CA file '%s': %s", o.ca_file,
+			strerror(errno));
 	o.log = on_log;
 	o.log_arg = &verbose;
 	if (llm_providers_load(&providers, base_url, model, &err) != 0) {

@@ -29,7 +29,7 @@ _orch_complete_prog() {
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
 	case $prev in
-	--db | --config | --prompt | --trace)
+	--db | --config | --prompt | --trace | --cacert)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;

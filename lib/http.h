@@ -37,6 +37,8 @@ struct http_client {
 	void *curl;              /* owned CURL *, reused across requests */
 	int64_t connect_timeout_ms; /* 0: libcurl's default */
 	size_t max_response;     /* cap on a response body, in bytes */
+	const char *ca_file;     /* borrowed: the CAs to trust instead of the
+				    system's, or NULL */
 	http_trace_fn *trace;    /* called with trace lines, or NULL */
 	void *trace_arg;         /* borrowed; handed to trace */
 };

@@ -951,6 +951,7 @@ json_t *llm_run(const struct llm_options *o, const struct llm_providers *p,
 	if (http_client_init(&t.http, o->max_response, err) != 0)
 		return NULL;
 	t.http.connect_timeout_ms = o->connect_timeout_ms;
+	t.http.ca_file = o->ca_file;
 	if (o->log) {
 		t.http.trace = on_http_trace;
 		t.http.trace_arg = &t;

@@ -109,6 +109,7 @@ struct llm_options {
 	int64_t backoff_ms;         /* first backoff; doubles each retry */
 	int64_t backoff_max_ms;     /* cap on one backoff */
 	size_t max_response;        /* cap on one response body */
+	const char *ca_file;        /* borrowed: CAs to trust instead of the system's, or NULL */
 	llm_log_fn *log;            /* or NULL */
 	void *log_arg;              /* borrowed; handed to log */
 };

@@ -366,7 +366,7 @@ pipeline_stack() {
 	sqlite3 "$ORCH_DB" .dump | grep -c -- "$KEY" | grep -qx 0
 }
 
-@test "orch-agent: TLS is verified: a self-signed server is refused before the key is sent" {
+@test "orch-agent: TLS is verified: an untrusted server is refused before the key is sent; --cacert trusts one" {
 	command -v openssl >/dev/null || skip "openssl is not installed"
 	local d=$BATS_TEST_TMPDIR/tls
 	mkdir "$d"
@@ -381,14 +381,27 @@ pipeline_stack() {
 		sleep 0.05
 	done
 	[ -s "$d/port" ] || fail "the TLS server did not start: $(cat "$d/server.out")"
-	run -69 --separate-stderr orch-agent --role planner --retries 0 \
-		--base-url "https://127.0.0.1:$(cat "$d/port")/v1" <"$CTX"
-	kill "$server" 2>/dev/null || true
-	wait "$server" 2>/dev/null || true
+	local url=https://127.0.0.1:$(cat "$d/port")/v1
+	run -69 --separate-stderr orch-agent --role planner --retries 0 --base-url "$url" <"$CTX"
 	assert_equal "${#stderr_lines[@]}" "1"
 	[[ $stderr == "orch-agent: 127.0.0.1:$(cat "$d/port"): "*"certificate"* ]] || fail "$stderr"
 	[[ $stderr != *"$KEY"* ]] || fail "the key leaked to stderr"
 	assert_equal "$output" ""
 	# The handshake failed, so no request, and no key, reached the server.
 	assert_equal "$(wc -l <"$d/requests.log")" "0"
+	# Told to trust the server's own certificate, it talks to it: by flag,
+	# or by ORCH_LLM_CA_BUNDLE (as orch-exec's children would be told).
+	run -0 --separate-stderr orch-agent --role planner --retries 0 --base-url "$url" --cacert "$d/cert.pem" <"$CTX"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -c 'del(.usage)' <<<"$output")" "$(jq -c . "$FIXTURES/orch-agent/reply.json")"
+	assert_equal "$(wc -l <"$d/requests.log")" "1"
+	assert_equal "$(sed -n 1p "$d/requests.log" | jq -r .headers.Authorization)" "Bearer $KEY"
+	echo "[$(ok_step)]" >"$d/script.json"
+	ORCH_LLM_CA_BUNDLE=$d/cert.pem run -0 orch-agent --role planner --retries 0 --base-url "$url" <"$CTX"
+	assert_equal "$(wc -l <"$d/requests.log")" "2"
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+	# A CA file that cannot be read is said at once, and nothing is sent.
+	run -66 --separate-stderr orch-agent --role planner --base-url "$url" --cacert "$d/none.pem" <"$CTX"
+	assert_equal "$stderr" "orch-agent: cannot read CA file '$d/none.pem': No such file or directory"
 }
