@@ -695,6 +695,37 @@ static void usage_show(struct store *s, const struct stack_row *row, const struc
  * "default", a row fits 80 columns. */
 #define CONFIG_VALUE_COLUMN 32
 
+/*
+ * The first line of S broken into lines of at most WIDTH columns: its
+ * columns in *COLS, and where the next line starts. A line breaks after
+ * its last space when it has one; a word wider than WIDTH is split.
+ */
+static const char *wrap_line(const char *s, int width, int *cols)
+{
+	const unsigned char *p = (const unsigned char *)s, *after_space = NULL;
+	int n = 0, space_cols = 0, len;
+
+	while (*p && n < width) {
+		len = utf8_len(p);
+		p += len ? len : 1;
+		n++;
+		if (p[-1] == ' ') {
+			after_space = p;
+			space_cols = n;
+		}
+	}
+	if (*p == ' ') {
+		*cols = n;
+		return (const char *)p + 1;
+	}
+	if (*p && after_space) {
+		*cols = space_cols;
+		return (const char *)after_space;
+	}
+	*cols = n;
+	return (const char *)p;
+}
+
 /* One setting as config prints it. All borrowed. */
 struct shown {
 	const char *key;
@@ -722,6 +753,7 @@ static int config_show(const struct opts *o)
 	struct shown *rows;
 	size_t i, n = 0;
 	int keyw = 3, valw = 5, w, status = 0;
+	const char *rest;
 
 	if (config_load(&c, o->config, &err) != 0)
 		cli_die_error(&err);
@@ -745,13 +777,12 @@ static int config_show(const struct opts *o)
 		rows[n].origin = c.entries[i].origin;
 		rows[n++].known = 0;
 	}
-	/* Values are never cut: one wider than CONFIG_VALUE_COLUMN runs over
-	 * and pushes its own origin right, so the rest still fit 80 columns. */
+	/* Values are never cut: one wider than CONFIG_VALUE_COLUMN is
+	 * wrapped onto lines of its own in the VALUE column. */
 	for (i = 0; i < n; i++) {
 		if ((w = walk(rows[i].key, INT32_MAX, 0)) > keyw)
 			keyw = w;
-		if ((w = walk(rows[i].value, INT32_MAX, 0)) > valw &&
-		    w <= CONFIG_VALUE_COLUMN)
+		if ((w = walk(rows[i].value, CONFIG_VALUE_COLUMN, 0)) > valw)
 			valw = w;
 	}
 	if (!o->json) {
@@ -770,10 +801,19 @@ static int config_show(const struct opts *o)
 		}
 		print_cut(rows[i].key, keyw, 1);
 		fputs("  ", stdout);
-		w = walk(rows[i].value, INT32_MAX, 1);
-		printf("%*s  ", w < valw ? valw - w : 0, "");
+		rest = wrap_line(rows[i].value, valw, &w);
+		walk(rows[i].value, w, 1);
+		printf("%*s  ", valw - w, "");
 		print_cut(rows[i].origin, walk(rows[i].origin, INT32_MAX, 0), 0);
 		puts(rows[i].known ? "" : " (unknown key)");
+		while (*rest) {
+			const char *line = rest;
+
+			rest = wrap_line(line, valw, &w);
+			printf("%*s  ", keyw, "");
+			walk(line, w, 1);
+			putchar('\n');
+		}
 	}
 	free(rows);
 	config_release(&c);

@@ -483,47 +483,48 @@ AGENT
 @test "config prints every known key with its default when there is no file" {
 	run -0 --separate-stderr orch-stack config
 	assert_equal "$stderr" ""
-	assert_equal "$output" "KEY                                  VALUE                           ORIGIN
-agent.planner                        orch-agent --role planner       default
-agent.builder                        orch-agent --role builder       default
-agent.communicator                   orch-agent --role communicator  default
-agent.reviewer                       orch-agent --role reviewer      default
-exec.jobs                            8                               default
-exec.timeout                         600000                          default
-exec.kill_after                      5000                            default
-exec.retries                         1                               default
-exec.retry_delay                     1000                            default
-exec.wave_delay                      0                               default
-detect.planning_interval             300000                          default
-detect.review_interval               180000                          default
-detect.strategic_length              100                             default
-detect.strategic_keywords            feature, add, change project, different, instead, modify  default
-detect.high_priority                 3                               default
-detect.review_min_completed          2                               default
-priority.planner.no_project          10                              default
-priority.planner.no_todos            9                               default
-priority.planner.recommendations     8                               default
-priority.planner.strategic           7                               default
-priority.planner.stale               4                               default
-priority.builder.high                8                               default
-priority.builder.normal              6                               default
-priority.communicator.user_message   10                              default
-priority.communicator.stack_message  7                               default
-priority.reviewer.completed          6                               default
-priority.reviewer.artifact           6                               default
-priority.reviewer.stale              4                               default
-pause.busy                           1000                            default
-pause.idle_urgent                    1000                            default
-pause.idle_normal                    5000                            default
-pause.idle_quiet                     10000                           default
-pause.idle_cap                       30000                           default
-pause.failure                        5000                            default
-pause.failure_cap                    300000                          default
-pause.progress                       1000                            default
-pause.nothing                        5000                            default"
-	# It fits 80 columns but for the one value longer than its column,
-	# which runs over whole rather than being cut.
-	assert_equal "$(awk 'length($0) > 80 { print $1 }' <<<"$output")" "detect.strategic_keywords"
+	assert_equal "$output" "KEY                                  VALUE                             ORIGIN
+agent.planner                        orch-agent --role planner         default
+agent.builder                        orch-agent --role builder         default
+agent.communicator                   orch-agent --role communicator    default
+agent.reviewer                       orch-agent --role reviewer        default
+exec.jobs                            8                                 default
+exec.timeout                         600000                            default
+exec.kill_after                      5000                              default
+exec.retries                         1                                 default
+exec.retry_delay                     1000                              default
+exec.wave_delay                      0                                 default
+detect.planning_interval             300000                            default
+detect.review_interval               180000                            default
+detect.strategic_length              100                               default
+detect.strategic_keywords            feature, add, change project,     default
+                                     different, instead, modify
+detect.high_priority                 3                                 default
+detect.review_min_completed          2                                 default
+priority.planner.no_project          10                                default
+priority.planner.no_todos            9                                 default
+priority.planner.recommendations     8                                 default
+priority.planner.strategic           7                                 default
+priority.planner.stale               4                                 default
+priority.builder.high                8                                 default
+priority.builder.normal              6                                 default
+priority.communicator.user_message   10                                default
+priority.communicator.stack_message  7                                 default
+priority.reviewer.completed          6                                 default
+priority.reviewer.artifact           6                                 default
+priority.reviewer.stale              4                                 default
+pause.busy                           1000                              default
+pause.idle_urgent                    1000                              default
+pause.idle_normal                    5000                              default
+pause.idle_quiet                     10000                             default
+pause.idle_cap                       30000                             default
+pause.failure                        5000                              default
+pause.failure_cap                    300000                            default
+pause.progress                       1000                              default
+pause.nothing                        5000                              default"
+	# It fits 80 columns: the one value wider than its column is wrapped
+	# onto a line of its own, not cut.
+	assert_equal "$(awk 'length($0) > 80' <<<"$output")" ""
 	[ ! -e "$ORCH_DB" ] || fail "config opened the database"
 }
 
@@ -534,10 +535,10 @@ pause.nothing                        5000                            default"
 		'detect.sleepy = yes' '' 'exec.timeout = 200000' >"$f"
 	run -0 --separate-stderr orch-stack config
 	assert_equal "$stderr" "orch-stack: $f:4: unknown key 'detect.sleepy'"
-	assert_line --index 2 "agent.builder                        my-builder --fast               $f:3"
-	assert_line --index 6 "exec.timeout                         200000                          $f:6"
-	assert_line --index 38 "detect.sleepy                        yes                             $f:4 (unknown key)"
-	assert_equal "${#lines[@]}" "39"
+	assert_line --index 2 "agent.builder                        my-builder --fast                 $f:3"
+	assert_line --index 6 "exec.timeout                         200000                            $f:6"
+	assert_line --index 39 "detect.sleepy                        yes                               $f:4 (unknown key)"
+	assert_equal "${#lines[@]}" "40"
 	run -0 --separate-stderr orch-stack config --json
 	assert_equal "$(jq -c 'select(.origin != "default")' <<<"$output")" \
 		"{\"key\":\"agent.builder\",\"value\":\"my-builder --fast\",\"origin\":\"$f:3\",\"known\":true}
@@ -546,7 +547,7 @@ pause.nothing                        5000                            default"
 	assert_equal "$(jq -s length <<<"$output")" "38"
 	export XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/xdg
 	run -0 --separate-stderr orch-stack config
-	assert_line --index 6 "exec.timeout                         600000                          default"
+	assert_line --index 6 "exec.timeout                         600000                            default"
 }
 
 @test "config --config FILE: that file, which must exist" {
@@ -570,7 +571,7 @@ pause.nothing                        5000                            default"
 	run -65 --separate-stderr orch-stack config --config "$f"
 	assert_equal "$stderr" "orch-stack: agent.planner ($f:2): unterminated quote in ''unterminated'
 orch-stack: exec.retries = '101' ($f:1): expected a whole number from 0 to 100"
-	assert_line --index 8 "exec.retries                         101                             $f:1"
+	assert_line --index 8 "exec.retries                         101                               $f:1"
 	# orch-exec refuses the same file with the same words.
 	run -65 --separate-stderr bash -c "orch-exec --config '$f' </dev/null"
 	[[ $stderr == "orch-exec: exec.retries = '101' ($f:1)"* || $stderr == "orch-exec: agent.planner ($f:2)"* ]] || fail "$stderr"
@@ -622,4 +623,18 @@ reviewer failed"
 		         ran: true, max_priority: 9, nodes: [{agent: \"builder\", status: \"failed\"}]}'
 		done | orch-decide | jq -r .pause_ms | tail -n 1"
 	assert_output "900000"
+}
+
+@test "config wraps a value wider than its column onto lines of its own, never cutting it" {
+	local f=$BATS_TEST_TMPDIR/c v
+	v="/opt/agents/a-builder-with-a-name-longer-than-the-column --model llama-3.1-8b-instant"
+	echo "agent.builder = $v" >"$f"
+	run -0 --separate-stderr orch-stack config --config "$f"
+	assert_line --index 2 "$(printf '%-35s  %-32s  %s' agent.builder /opt/agents/a-builder-with-a-nam "$f:1")"
+	assert_line --index 3 "$(printf '%-35s  %s' '' 'e-longer-than-the-column --model')"
+	assert_line --index 4 "$(printf '%-35s  %s' '' 'llama-3.1-8b-instant')"
+	assert_line --index 5 --regexp '^agent\.communicator +orch-agent --role communicator +default$'
+	# --json has it whole, on one line.
+	run -0 orch-stack config --config "$f" --json
+	assert_equal "$(jq -r 'select(.key == "agent.builder") | .value' <<<"$output")" "$v"
 }
