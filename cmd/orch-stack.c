@@ -455,49 +455,63 @@ static json_t *int_or_null(sqlite3_stmt *st, int col)
 	return xjson(json_integer(sqlite3_column_int64(st, col)));
 }
 
-/* A text column of the history as JSON, null for NULL. New reference. */
-static json_t *text_or_null(sqlite3_stmt *st, int col, const struct stack_row *row)
+/*
+ * A text column of the history as JSON, null for NULL: a new reference, or
+ * NULL when the text is not UTF-8.
+ */
+static json_t *text_or_null(sqlite3_stmt *st, int col)
 {
-	json_t *v;
-
 	if (sqlite3_column_type(st, col) == SQLITE_NULL)
 		return json_null();
-	if (!(v = json_stringn(text(st, col), (size_t)sqlite3_column_bytes(st, col))))
-		cli_die(ORCH_EX_DATAERR, "%s of cycle %lld of stack '%s' is not valid UTF-8",
-			sqlite3_column_name(st, col),
-			(long long)sqlite3_column_int64(st, H_CYCLE), row->name);
-	return v;
+	return json_stringn(text(st, col), (size_t)sqlite3_column_bytes(st, col));
 }
 
+/*
+ * One history row as JSON. Everything that can be wrong with the row is
+ * found before the object is built, and what was made is freed before
+ * dying: a pointer dead after a noreturn call can look like a leak.
+ */
 static json_t *history_json(sqlite3_stmt *st, const struct stack_row *row)
 {
-	json_t *v = xjson(json_object()), *summary = json_null();
+	static const int text_cols[] = { H_STATUS, H_DECISION, H_REASON, H_ERROR };
+	json_t *texts[4], *v, *summary = json_null();
 	json_error_t jerr;
+	size_t i, j;
 
-	if (sqlite3_column_type(st, H_SUMMARY) != SQLITE_NULL) {
-		summary = json_loadb(text(st, H_SUMMARY),
-				     (size_t)sqlite3_column_bytes(st, H_SUMMARY),
-				     JSON_DECODE_ANY, &jerr);
-		if (!summary)
-			cli_die(ORCH_EX_DATAERR,
-				"summary of cycle %lld of stack '%s' is not valid JSON: %s",
-				(long long)sqlite3_column_int64(st, H_CYCLE), row->name,
-				jerr.text);
+	for (i = 0; i < 4; i++) {
+		if ((texts[i] = text_or_null(st, text_cols[i])))
+			continue;
+		for (j = 0; j < i; j++)
+			json_decref(texts[j]);
+		cli_die(ORCH_EX_DATAERR, "%s of cycle %lld of stack '%s' is not valid UTF-8",
+			sqlite3_column_name(st, text_cols[i]),
+			(long long)sqlite3_column_int64(st, H_CYCLE), row->name);
 	}
+	if (sqlite3_column_type(st, H_SUMMARY) != SQLITE_NULL &&
+	    !(summary = json_loadb(text(st, H_SUMMARY),
+				   (size_t)sqlite3_column_bytes(st, H_SUMMARY),
+				   JSON_DECODE_ANY, &jerr))) {
+		for (j = 0; j < 4; j++)
+			json_decref(texts[j]);
+		cli_die(ORCH_EX_DATAERR,
+			"summary of cycle %lld of stack '%s' is not valid JSON: %s",
+			(long long)sqlite3_column_int64(st, H_CYCLE), row->name, jerr.text);
+	}
+	v = xjson(json_object());
 	xjson_set(v, "execution_id", int_or_null(st, H_ID));
 	xjson_set(v, "cycle", int_or_null(st, H_CYCLE));
-	xjson_set(v, "status", text_or_null(st, H_STATUS, row));
+	xjson_set(v, "status", texts[0]);
 	xjson_set(v, "started_at", int_or_null(st, H_STARTED));
 	xjson_set(v, "ended_at", int_or_null(st, H_ENDED));
 	xjson_set(v, "duration_ms", sqlite3_column_type(st, H_ENDED) == SQLITE_NULL
 		  ? json_null()
 		  : xjson(json_integer(sqlite3_column_int64(st, H_ENDED) -
 				       sqlite3_column_int64(st, H_STARTED))));
-	xjson_set(v, "decision", text_or_null(st, H_DECISION, row));
+	xjson_set(v, "decision", texts[1]);
 	xjson_set(v, "pause_ms", int_or_null(st, H_PAUSE));
 	xjson_set(v, "next_at", int_or_null(st, H_NEXT));
-	xjson_set(v, "reason", text_or_null(st, H_REASON, row));
-	xjson_set(v, "error", text_or_null(st, H_ERROR, row));
+	xjson_set(v, "reason", texts[2]);
+	xjson_set(v, "error", texts[3]);
 	xjson_set(v, "summary", summary);
 	return v;
 }
@@ -607,6 +621,7 @@ static void graph_show(struct store *s, const struct stack_row *row, const struc
 			"recorded graph for cycle %lld of stack '%s' is not valid JSON: %s",
 			cycle, row->name, jerr.text);
 	if (graph_write_dot(stdout, graph, &err) != 0) {
+		json_decref(graph);
 		if (err.status == ORCH_EX_DATAERR)
 			orch_error_prefix(&err, "recorded graph for cycle %lld of stack '%s'",
 					  cycle, row->name);
