@@ -420,7 +420,12 @@ static char **list_split(const char *text, const char *what, size_t *n,
 
 	while (*p && isspace((unsigned char)*p))
 		p++;
-	while (*p) {
+	if (!*p) {
+		*n = 0;
+		return items;
+	}
+	/* Each comma promises another item: "a," ends in an empty one. */
+	for (;;) {
 		for (start = p; *p && *p != ','; p++)
 			;
 		for (end = p; end > start && isspace((unsigned char)end[-1]); end--)
@@ -436,12 +441,9 @@ static char **list_split(const char *text, const char *what, size_t *n,
 		items = xreallocarray(items, count + 2, sizeof(*items));
 		items[count++] = xstrndup(start, (size_t)(end - start));
 		items[count] = NULL;
-		if (*p == ',' && !*++p) {
-			orch_error_set(err, ORCH_EX_DATAERR, "%s: item %zu of the list is empty",
-				       what, count + 1);
-			words_free(items);
-			return NULL;
-		}
+		if (!*p)
+			break;
+		p++;
 	}
 	*n = count;
 	return items;
