@@ -65,15 +65,21 @@ char *cycle_owner_self(void)
 	return owner;
 }
 
+enum holder_state {
+	HOLDER_HERE_ALIVE,      /* a live process on this host */
+	HOLDER_HERE_GONE,       /* a process on this host that is gone */
+	HOLDER_ELSEWHERE,       /* another host's, or unreadable: cannot check */
+};
+
 /*
- * Whether OWNER ("HOST:PID:START") is a live process. Only a holder on
- * this host can be checked; another host's lease is trusted until it
- * expires.
+ * Where OWNER ("HOST:PID:START") runs and whether it is alive. Only a
+ * holder on this host can be checked; a recycled pid has another start
+ * time, so it does not pass for the holder.
  */
-static int owner_alive(const char *owner)
+static enum holder_state holder_state(const char *owner)
 {
 	char *copy = xstrdup(owner), *start, *pid, *host = host_name();
-	int alive = 1;
+	enum holder_state state = HOLDER_ELSEWHERE;
 
 	start = strrchr(copy, ':');
 	if (start) {
@@ -87,16 +93,37 @@ static int owner_alive(const char *owner)
 			errno = 0;
 			p = strtol(pid, &end, 10);
 			if (strcmp(copy, host) == 0 && !errno && *end == '\0' && p > 0) {
+				state = HOLDER_HERE_ALIVE;
 				if (kill((pid_t)p, 0) != 0 && errno == ESRCH)
-					alive = 0;
+					state = HOLDER_HERE_GONE;
 				else if (proc_start_time(p) != strtoll(start, NULL, 10))
-					alive = 0;
+					state = HOLDER_HERE_GONE;
 			}
 		}
 	}
 	free(copy);
 	free(host);
-	return alive;
+	return state;
+}
+
+/*
+ * Whether a lease held by HOLDER until EXPIRES still keeps others out at
+ * NOW. A holder on this host is asked directly, whatever the expiry says:
+ * a cycle that waits long for -j slots outlives its lease's estimate, and
+ * taking it over then would run the stack twice. Expiry only decides for
+ * a holder on another host, which cannot be asked.
+ */
+static int lease_held(const char *holder, int64_t expires, int64_t now)
+{
+	switch (holder_state(holder)) {
+	case HOLDER_HERE_ALIVE:
+		return 1;
+	case HOLDER_HERE_GONE:
+		return 0;
+	case HOLDER_ELSEWHERE:
+		break;
+	}
+	return expires > now;
 }
 
 /* "HOST:PID" of an owner, for people (a new string). */
@@ -186,7 +213,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 		goto done;
 	}
 	if (holder && *holder) {
-		if (expires > now && owner_alive(holder)) {
+		if (lease_held(holder, expires, now)) {
 			char *who = owner_short(holder);
 
 			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);

@@ -7,10 +7,12 @@
  * lease_expires_at, lease_execution_id). An owner is "HOST:PID:START",
  * START being the process's start time in clock ticks, so a recycled pid
  * is not mistaken for the holder. A lease is free when it is empty, when
- * it has expired, or when its holder on this host is gone (crashed, or
- * killed with SIGKILL): taking it over marks the abandoned cycle failed and
- * returns the stack's in_progress todos to pending, because no agent of
- * that stack can be running any more.
+ * its holder on this host is gone (crashed, or killed with SIGKILL), or,
+ * held from another host that cannot be asked, when it has expired; a
+ * live holder on this host keeps it whatever its expiry says. Taking it
+ * over marks the abandoned cycle failed and returns the stack's
+ * in_progress todos to pending, because no agent of that stack can be
+ * running any more.
  */
 #ifndef ORCH_CYCLE_H
 #define ORCH_CYCLE_H
@@ -39,8 +41,8 @@ void cycle_claim_release(struct cycle_claim *c);
  * Try to start a cycle of STACK_ID for OWNER, holding the lease for TTL_MS,
  * in one transaction. The start time is read once the write lock is held:
  * a time read before waiting for it could fall before the end time the
- * previous holder records, and the recorded cycles would seem to overlap. Not claimed (0 with
- * skip_reason) when the stack is gone ("stack was deleted"), not running
+ * previous holder records, and the recorded cycles would seem to
+ * overlap. Not claimed (0 with skip_reason) when the stack is gone ("stack was deleted"), not running
  * ("stack is paused"), or leased by a live holder ("another pipeline holds
  * the stack (HOST:PID)"). Returns 0 (see CLAIM->claimed) or -1 with ERR.
  */
@@ -50,8 +52,9 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 
 /*
  * End the cycle: the execution row's STATUS ("completed" or "failed"),
- * end time (read under the write lock, as in cycle_begin), ERROR (may be NULL) and SUMMARY (borrowed JSON), the executed
- * graph EXECUTION (borrowed), and the lease released if OWNER still holds
+ * end time (read under the write lock, as in cycle_begin), ERROR (may be
+ * NULL) and SUMMARY (borrowed JSON), the executed graph EXECUTION
+ * (borrowed), and the lease released if OWNER still holds
  * it. One transaction. 0 or -1 with ERR.
  */
 int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,

@@ -354,6 +354,9 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	orch-exec --agent communicator="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/first.json" &
 	local first=$!
 	wait_for "$BATS_TEST_TMPDIR/started"
+	# A live holder on this host keeps the stack even past its lease's
+	# expiry: a cycle that waited long for -j slots is still running.
+	sql "UPDATE stacks SET lease_expires_at = 1"
 	run -0 orch-exec --agent communicator="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json"
 	assert_equal "$(jq -r .ran <<<"$output")" "false"
 	[[ $(jq -r .skip_reason <<<"$output") == "another pipeline holds the stack ("*":$first)" ]] ||
@@ -363,6 +366,27 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "$(sql "SELECT count(*) FROM executions")" "1"
 	run -0 bash -c "orch-decide <<<'$output'"
 	assert_equal "$(jq -r '"\(.action) \(.pause_ms)"' <<<"$output")" "pause 1000"
+}
+
+@test "a lease held from another host keeps the stack until it expires, then is taken over" {
+	stack alpha
+	ok_agent
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	local id
+	id=$(sql "SELECT id FROM stacks WHERE name = 'alpha'")
+	sql "INSERT INTO executions (stack_id, cycle, status, started_at, owner)
+	       VALUES ($id, 1, 'running', 1, 'elsewhere.example:4242:7');
+	     UPDATE stacks SET lease_owner = 'elsewhere.example:4242:7', lease_host = 'elsewhere.example',
+	       lease_pid = 4242, lease_expires_at = $(( $(now_ms) + 600000 )), lease_execution_id = 1"
+	run -0 orch-exec --agent communicator="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack (elsewhere.example:4242)"
+	sql "UPDATE stacks SET lease_expires_at = $(( $(now_ms) - 1 ))"
+	run -0 orch-exec --agent communicator="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.cycle) \(.recovered.abandoned_by)"' <<<"$output")" \
+		"true 2 elsewhere.example:4242"
+	assert_equal "$(sql "SELECT cycle || ':' || status FROM executions ORDER BY cycle")" \
+		"$(printf '1:failed\n2:completed')"
 }
 
 @test "kill -9 of orch-exec: its agent dies too and the next cycle takes the lease over" {
