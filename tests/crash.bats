@@ -16,11 +16,13 @@ load test_helper
 
 crash() {
 	local target=$1 kills=$2 seed=${ORCH_CRASH_SEED:-$RANDOM}
-	run -0 --separate-stderr "$BATS_TEST_DIRNAME/crash/crash.sh" \
+	run --separate-stderr "$BATS_TEST_DIRNAME/crash/crash.sh" \
 		-t "$target" -n "${ORCH_CRASH_KILLS:-$kills}" -s "$seed" "$BATS_TEST_TMPDIR/crash"
-	[[ $stderr == "crash.sh: seed $seed: "*" kills "* ]] || {
+	# On failure, the finding and the rounds before it: the work
+	# directory goes with the test.
+	(( status == 0 )) && [[ $stderr == "crash.sh: seed $seed: "*" kills "* ]] || {
 		cat "$BATS_TEST_TMPDIR/crash/log" 2>/dev/null
-		fail "seed $seed: $stderr"
+		fail "exit $status, seed $seed: $stderr"
 	}
 }
 

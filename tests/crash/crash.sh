@@ -194,6 +194,12 @@ while ((hits < kills)); do
 		wait_for s_exec "$exec_pid"
 		wait_for s_decide "$decide_pid"
 	} 2>/dev/null
+	# A process that had exited but was not yet reaped still takes a
+	# signal without error: the kill landed only if it died of it.
+	case $what in
+	exec) [ "$s_exec" = 137 ] || { victim= held=; } ;;
+	decide) [ "$s_decide" = 137 ] || victim= ;;
+	esac
 	if [ -z "$victim" ]; then
 		misses=$((misses + 1))
 	else
@@ -203,7 +209,7 @@ while ((hits < kills)); do
 	# What each stage may do when another one dies beside it.
 	case $what in
 	exec)
-		[ -z "$victim" ] || [ "$s_exec" = 137 ] || die "orch-exec exited $s_exec, not killed"
+		[ -n "$victim" ] || [ "$s_exec" = 0 ] || die "orch-exec exited $s_exec: $(cat "$d/exec.err")"
 		[[ $s_decide =~ ^(0|65)$ ]] || die "orch-decide exited $s_decide: $(cat "$d/decide.err")" ;;
 	agent)
 		[ "$s_exec" = 0 ] || die "orch-exec exited $s_exec after an agent was killed: $(cat "$d/exec.err")"
@@ -213,7 +219,10 @@ while ((hits < kills)); do
 		# orch-exec finds its reader gone: a write error, after recording.
 		[[ $s_exec =~ ^(0|70)$ ]] || die "orch-exec exited $s_exec after orch-decide was killed: $(cat "$d/exec.err")" ;;
 	esac
-	[ "$s_detect" = 0 ] || [ "$s_detect" = 70 ] || die "orch-detect exited $s_detect: $(cat "$d/detect.err")"
+	# Upstream of a killed stage, a writer may find its reader gone: a
+	# write error (70), or SIGPIPE (141) as for any filter in a pipe.
+	[[ $s_detect =~ ^(0|70|141)$ ]] || die "orch-detect exited $s_detect: $(cat "$d/detect.err")"
+	[[ $s_graph =~ ^(0|70|141)$ ]] || die "orch-graph exited $s_graph: $(cat "$d/graph.err")"
 	# Before the recovery: an in_progress todo only in a stack whose
 	# holder is gone (a live run cannot exist: every pipeline has ended).
 	v=$(sql "SELECT count(*) FROM todos t JOIN stacks s ON s.id = t.stack_id
