@@ -105,7 +105,7 @@ static void record(struct store *s, const json_t *decision,
 			store_error(s, &err, "recording the decision");
 			goto fail;
 		}
-		sqlite3_finalize(st);
+		store_finish(s, st);
 		st = NULL;
 		/* Another stack's cycle, or none: record nothing for anyone. */
 		if (sqlite3_changes(s->db) != 1) {
@@ -125,12 +125,12 @@ static void record(struct store *s, const json_t *decision,
 		store_error(s, &err, "recording the decision");
 		goto fail;
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (store_commit(s, &err) != 0)
 		cli_die_error(&err);
 	return;
 fail:
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	store_rollback(s);
 	cli_die_error(&err);
 }
@@ -147,7 +147,7 @@ static int64_t earliest_running(struct store *s)
 		cli_die_error(&err);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		at = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return at;
 }
 

@@ -290,12 +290,17 @@ static int write_trace(FILE *fp, struct watch *w, int jobs)
 	return rc;
 }
 
-static int emit(const json_t *execution, void *arg)
+static int emit(const json_t *execution, const char *compact, void *arg)
 {
 	struct watch *w = arg;
+	int rc;
 
+	if (compact && !(w->o->out_flags & JSON_OUT_PRETTY))
+		rc = fputs(compact, stdout) == EOF || putchar('\n') == EOF;
+	else
+		rc = json_write(stdout, execution, w->o->out_flags);
 	/* Flushed per stack, so orch-decide records each as it ends. */
-	if (json_write(stdout, execution, w->o->out_flags) != 0 || fflush(stdout) != 0)
+	if (rc != 0 || fflush(stdout) != 0)
 		return -1;
 	w->stacks_done++;
 	progress_draw(w);

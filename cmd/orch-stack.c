@@ -287,7 +287,7 @@ static void stack_list(struct store *s, const struct opts *o)
 		printf(" %6lld %9s %8lld\n", (long long)sqlite3_column_int64(st, 4), todos,
 		       (long long)sqlite3_column_int64(st, 9));
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE)
 		cli_die(ORCH_EX_SOFTWARE, "listing stacks: %s", sqlite3_errmsg(s->db));
 }
@@ -298,7 +298,7 @@ static void stack_names(struct store *s)
 
 	while (sqlite3_step(st) == SQLITE_ROW)
 		printf("%s\n", text(st, 0));
-	sqlite3_finalize(st);
+	store_finish(s, st);
 }
 
 static void todo_list(struct store *s, int64_t id, const struct opts *o)
@@ -328,7 +328,7 @@ static void todo_list(struct store *s, int64_t id, const struct opts *o)
 		print_cut(text(st, 3), 56, 0);
 		printf("\n");
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 }
 
 /* One line of show: the label, then the value cut to fit. */
@@ -578,7 +578,7 @@ static void history(struct store *s, const struct stack_row *row, const struct o
 			history_line(st);
 		}
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		struct orch_error err = ORCH_ERROR_INIT;
 
@@ -615,7 +615,7 @@ static void graph_show(struct store *s, const struct stack_row *row, const struc
 	}
 	cycle = sqlite3_column_int64(st, 0);
 	graph = json_loadb(text(st, 1), (size_t)sqlite3_column_bytes(st, 1), 0, &jerr);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (!graph)
 		cli_die(ORCH_EX_DATAERR,
 			"recorded graph for cycle %lld of stack '%s' is not valid JSON: %s",
@@ -655,7 +655,7 @@ static void usage_show(struct store *s, const struct stack_row *row, const struc
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		cli_die(ORCH_EX_DATAERR, "usage of trace %lld of stack '%s' is not valid JSON",
 			(long long)sqlite3_column_int64(st, 0), row->name);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		store_error(s, &err, "reading the usage");
 		cli_die_error(&err);
@@ -697,7 +697,7 @@ static void usage_show(struct store *s, const struct stack_row *row, const struc
 			usage_row(text(st, U_AGENT), text(st, U_DAY), n, p, c);
 		}
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		store_error(s, &err, "reading the usage");
 		cli_die_error(&err);

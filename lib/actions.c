@@ -30,7 +30,7 @@ static const char *const kept_keys[] = {
 /* ---- store helpers ---------------------------------------------------- */
 
 /*
- * Step ST, a query whose first column is an integer, and finalize it:
+ * Step ST, a query whose first column is an integer, and store_finish it:
  * 1 with *OUT set from the first row, 0 when there is no row, -1 with ERR.
  */
 static int query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
@@ -40,7 +40,7 @@ static int query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
 
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)

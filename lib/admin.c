@@ -41,7 +41,7 @@ int admin_create(struct store *s, const char *name, const char *idea,
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc == SQLITE_CONSTRAINT) {
 		orch_error_set(err, ORCH_EX_DATAERR, "stack '%s' already exists", name);
 		goto fail;

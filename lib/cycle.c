@@ -177,8 +177,8 @@ out:
 	return rc;
 }
 
-int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
-		int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
+int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
+		   int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	const char *state, *holder;
@@ -187,8 +187,6 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	int rc, stale = 0;
 
 	memset(claim, 0, sizeof(*claim));
-	if (store_begin(s, err) != 0)
-		return -1;
 	now = orch_now_ms();
 	st = store_prepare(s, "SELECT execution_state, lease_owner, COALESCE(lease_expires_at, 0),"
 			   " EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
@@ -226,7 +224,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	/* A cycle left running without a lease holder is abandoned too. */
 	if (sqlite3_column_int(st, 3))
 		stale = 1;
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	st = NULL;
 	if (stale && recover_abandoned(s, stack_id, now, claim, err) != 0)
 		goto fail;
@@ -246,7 +244,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	claim->execution_id = sqlite3_column_int64(st, 0);
 	claim->cycle = sqlite3_column_int64(st, 1);
 	sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 
 	host = owner_short(owner);
 	if (strrchr(host, ':'))
@@ -269,28 +267,43 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 	st = NULL;
 	claim->claimed = 1;
 done:
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	free(host);
-	return store_commit(s, err);
+	return 0;
 fail:
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	free(host);
-	store_rollback(s);
 	cycle_claim_release(claim);
 	return -1;
 }
 
+int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
+		int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
+{
+	memset(claim, 0, sizeof(*claim));
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (cycle_claim_in(s, stack_id, owner, ttl_ms, claim, err) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	if (store_commit(s, err) != 0) {
+		cycle_claim_release(claim);
+		return -1;
+	}
+	return 0;
+}
+
 int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	      const char *owner, const char *status, const char *error,
-	      const json_t *summary, const json_t *execution,
+	      const json_t *summary, const char *execution_text,
 	      struct orch_error *err)
 {
 	char *summary_text = json_dumps(summary, JSON_COMPACT);
-	char *graph_text = json_dumps(execution, JSON_COMPACT);
 	sqlite3_stmt *st;
 	int rc = -1;
 
-	if (!summary_text || !graph_text) {
+	if (!summary_text) {
 		orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 		goto out;
 	}
@@ -313,7 +326,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	if (!st)
 		goto fail;
 	sqlite3_bind_int64(st, 1, execution_id);
-	sqlite3_bind_text(st, 2, graph_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, execution_text, -1, SQLITE_STATIC);
 	if (store_step_done(s, st, "recording the graph", err) != 0)
 		goto fail;
 	st = store_prepare(s, "UPDATE stacks SET lease_owner = NULL, lease_host = NULL,"
@@ -331,7 +344,6 @@ fail:
 	store_rollback(s);
 out:
 	free(summary_text);
-	free(graph_text);
 	return rc;
 }
 
@@ -348,7 +360,7 @@ int cycle_trace(struct store *s, const struct cycle_trace *t,
 	if (!st)
 		return -1;
 	if (t->usage && !(usage = json_dumps(t->usage, JSON_COMPACT))) {
-		sqlite3_finalize(st);
+		store_finish(s, st);
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 	}
 	sqlite3_bind_int64(st, 1, t->execution_id);

@@ -51,15 +51,25 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 		struct orch_error *err);
 
 /*
+ * cycle_begin's work inside the caller's write transaction (store_begin),
+ * so that many stacks are claimed in one: a transaction's cost is in its
+ * locks and WAL writes, not its rows. On -1 the caller must roll back,
+ * which undoes every claim of that transaction.
+ */
+int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
+		   int64_t ttl_ms, struct cycle_claim *claim,
+		   struct orch_error *err);
+
+/*
  * End the cycle: the execution row's STATUS ("completed" or "failed"),
  * end time (read under the write lock, as in cycle_begin), ERROR (may be
- * NULL) and SUMMARY (borrowed JSON), the executed graph EXECUTION
- * (borrowed), and the lease released if OWNER still holds
+ * NULL) and SUMMARY (borrowed JSON), the executed graph as compact JSON
+ * text EXECUTION_TEXT (borrowed: the caller has it for its output too), and the lease released if OWNER still holds
  * it. One transaction. 0 or -1 with ERR.
  */
 int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	      const char *owner, const char *status, const char *error,
-	      const json_t *summary, const json_t *execution,
+	      const json_t *summary, const char *execution_text,
 	      struct orch_error *err);
 
 /* What one agent run left behind, for cycle_trace(). All borrowed. */

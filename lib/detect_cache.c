@@ -36,7 +36,7 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
 		}
 		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		free(*ids);
 		*ids = NULL;
@@ -107,7 +107,7 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 		rc = 1;
 		goto out;
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	st = NULL;
 	if (!(snap = snapshot_load(s, stack_id, err)) ||
 	    !(status = detect_work_status(snap, now, rules, err))) {
@@ -118,7 +118,7 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 	*out = status;
 	rc = 1;
 out:
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (own)
 		store_rollback(s);
 	json_decref(snap);
@@ -164,7 +164,7 @@ int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	free(text);
 	return rc;
 }
@@ -350,7 +350,7 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			"created_at", (json_int_t)f->created_at));
 		b->kind[i] = BATCH_COMPUTE;
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE)
 		return store_error(s, err, "reading stacks");
 	return 0;
@@ -424,7 +424,7 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 				f->stack_messages = (size_t)sqlite3_column_int64(st, 1);
 			}
 		}
-		sqlite3_finalize(st);
+		store_finish(s, st);
 		if (rc != SQLITE_DONE)
 			return store_error(s, err, "counting work");
 	}

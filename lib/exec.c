@@ -16,6 +16,9 @@
 #include "banned.h"
 
 #define RETRY_DELAY_CAP_MS 60000
+/* Stacks claimed per write transaction: enough to share its cost, few
+ * enough that another pipeline waits for the lock only a few ms. */
+#define CLAIM_BATCH 128
 
 enum node_state {
 	NODE_WAITING,  /* for its dependencies, its wave, or a free slot */
@@ -70,6 +73,12 @@ struct stack {
 	int max_parallel;        /* most nodes running at once */
 	int64_t started_mono;    /* when its cycle began */
 	int done;                /* recorded and handed on */
+	/* What pick_node last found, so it need not look at every node of
+	 * every stack for each start: a node's readiness changes only when a
+	 * node of its own stack changes state, or when time passes. */
+	int stale;               /* a node changed state since the last look */
+	struct node *ready;      /* borrowed: the best node ready then, or NULL */
+	int64_t look_again_at;   /* monotonic ms a gate opens (retry, wave), or -1 */
 };
 
 struct exec {
@@ -77,6 +86,7 @@ struct exec {
 	struct exec_config cfg;  /* copied; its pointers borrowed */
 	struct stack **stacks;   /* owned: in input order */
 	size_t nstacks;          /* entries used */
+	size_t stacks_done;      /* of them, recorded and handed on */
 	size_t alloc;            /* entries allocated */
 	size_t total_nodes;      /* over all stacks, against ORCH_MAX_NODES */
 	struct node **running;   /* owned array of borrowed nodes now running */
@@ -259,6 +269,7 @@ int exec_add(struct exec *e, json_t *graph, struct orch_error *err)
 		e->alloc = e->alloc ? e->alloc * 2 : 16;
 		e->stacks = xreallocarray(e->stacks, e->alloc, sizeof(*e->stacks));
 	}
+	st->stale = 1;
 	e->stacks[e->nstacks++] = st;
 	return 0;
 fail:
@@ -341,14 +352,17 @@ static void finish_stack(struct exec *e, struct stack *st)
 	size_t i;
 	int64_t duration = st->claim.claimed ? orch_mono_ms() - st->started_mono : 0;
 	json_t *doc = execution_document(st, duration);
-	char *error;
+	char *error, *text = json_dumps(doc, JSON_COMPACT);
 
 	st->done = 1;
+	e->stacks_done++;
 	if (st->claim.claimed) {
 		error = cycle_error(st);
-		if (cycle_end(e->store, st->id, st->claim.execution_id, e->cfg.owner,
-			      error ? "failed" : "completed", error,
-			      json_object_get(doc, "summary"), doc, &err) != 0) {
+		if (!text)
+			orch_error_set(&err, ORCH_EX_SOFTWARE, "out of memory");
+		if (!text || cycle_end(e->store, st->id, st->claim.execution_id, e->cfg.owner,
+				       error ? "failed" : "completed", error,
+				       json_object_get(doc, "summary"), text, &err) != 0) {
 			orch_error_prefix(&err, "stack '%s'", st->name);
 			if (!e->first_error.status)
 				orch_error_set(&e->first_error, err.status, "%s", err.msg);
@@ -356,8 +370,9 @@ static void finish_stack(struct exec *e, struct stack *st)
 		}
 		free(error);
 	}
-	if (!e->emit_failed && e->emit(doc, e->emit_arg) != 0)
+	if (!e->emit_failed && e->emit(doc, text, e->emit_arg) != 0)
 		e->emit_failed = 1;
+	free(text);
 	/* Handed on: a run of thousands of stacks keeps only the live ones.
 	 * The nodes' borrowed strings go with it; nothing reads a done stack. */
 	for (i = 0; i < st->nnodes; i++)
@@ -441,6 +456,7 @@ static void node_done(struct exec *e, struct node *n, const char *status,
 	struct stack *st = n->stack;
 
 	n->state = NODE_DONE;
+	st->stale = 1;
 	n->status = status;
 	free(n->error);
 	n->error = error_owned;
@@ -530,6 +546,7 @@ static void attempt_failed(struct exec *e, struct node *n, char *msg,
 	free(n->trace_input);
 	n->context = n->trace_input = NULL;
 	n->state = NODE_BACKOFF;
+	n->stack->stale = 1;
 	n->not_before = orch_mono_ms() + retry_delay(e, n->attempts);
 }
 
@@ -651,16 +668,17 @@ static void attempt_ended(struct exec *e, struct node *n)
 }
 
 /* The context as a trace keeps it: without the artifact's content, which
- * the artifacts table already holds. New string. */
-static char *trace_input(json_t *ctx)
+ * the artifacts table already holds. CONTEXT is CTX as text, which is
+ * all a context without an artifact needs. New string. */
+static char *trace_input(json_t *ctx, const char *context)
 {
 	json_t *content = json_object_get(ctx, "artifact_content");
 
-	if (json_is_string(content)) {
-		xjson_set(ctx, "artifact_content_bytes",
-			  xjson(json_integer((json_int_t)json_string_length(content))));
-		xjson_set(ctx, "artifact_content", json_null());
-	}
+	if (!json_is_string(content))
+		return xstrdup(context);
+	xjson_set(ctx, "artifact_content_bytes",
+		  xjson(json_integer((json_int_t)json_string_length(content))));
+	xjson_set(ctx, "artifact_content", json_null());
 	return json_dumps(ctx, JSON_COMPACT);
 }
 
@@ -692,7 +710,7 @@ static void start_node(struct exec *e, struct node *n)
 		return;
 	}
 	n->context = json_dumps(ctx, JSON_COMPACT);
-	n->trace_input = trace_input(ctx);
+	n->trace_input = n->context ? trace_input(ctx, n->context) : NULL;
 	json_decref(ctx);
 	if (!n->context || !n->trace_input) {
 		attempt_failed(e, n, xstrdup("out of memory writing the context"), -1, 1);
@@ -712,6 +730,7 @@ static void start_node(struct exec *e, struct node *n)
 		return;
 	}
 	n->state = NODE_RUNNING;
+	st->stale = 1;
 	e->running[e->nrunning++] = n;
 	attempt_started(e, n);
 	if (++st->running > st->max_parallel)
@@ -762,39 +781,55 @@ static int node_ready(struct exec *e, struct node *n, int64_t now, int64_t *wake
 	return 1;
 }
 
+/* Look at ST's waiting nodes: its best ready one (highest priority, then
+ * node order), and when a gate may open. May skip nodes, and so end ST. */
+static void stack_look(struct exec *e, struct stack *st, int64_t now)
+{
+	size_t k;
+
+	st->stale = 0; /* a skip below makes it stale again */
+	st->ready = NULL;
+	st->look_again_at = -1;
+	for (k = 0; k < st->nnodes && !st->done; k++) {
+		struct node *n = &st->nodes[k];
+
+		if (n->state != NODE_WAITING && n->state != NODE_BACKOFF)
+			continue;
+		if (node_ready(e, n, now, &st->look_again_at) != 1)
+			continue;
+		if (!st->ready || n->priority > st->ready->priority)
+			st->ready = n;
+	}
+	if (st->done)
+		st->ready = NULL;
+}
+
 /* The waiting node to start next: highest priority, then input order. */
 static struct node *pick_node(struct exec *e, int64_t now, int64_t *wake)
 {
 	struct node *best = NULL;
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < e->nstacks; i++) {
 		struct stack *st = e->stacks[i];
 
 		if (st->done || !st->claim.claimed)
 			continue;
-		for (k = 0; k < st->nnodes && !st->done; k++) {
-			struct node *n = &st->nodes[k];
-
-			if (n->state != NODE_WAITING && n->state != NODE_BACKOFF)
-				continue;
-			if (node_ready(e, n, now, wake) != 1)
-				continue;
-			if (!best || n->priority > best->priority)
-				best = n;
-		}
+		if (st->stale || (st->look_again_at >= 0 && now >= st->look_again_at))
+			stack_look(e, st, now);
+		if (st->done)
+			continue;
+		if (st->look_again_at >= 0 && (*wake < 0 || st->look_again_at < *wake))
+			*wake = st->look_again_at;
+		if (st->ready && (!best || st->ready->priority > best->priority))
+			best = st->ready;
 	}
 	return best;
 }
 
 static int all_done(const struct exec *e)
 {
-	size_t i;
-
-	for (i = 0; i < e->nstacks; i++)
-		if (!e->stacks[i]->done)
-			return 0;
-	return 1;
+	return e->stacks_done == e->nstacks;
 }
 
 static void remove_running(struct exec *e, int i)
@@ -828,23 +863,66 @@ static void interrupt_all(struct exec *e, int sig)
 	}
 }
 
+/* Claim one stack's lease in a transaction of its own; a store error
+ * skips the stack and is the run's first error, if none came before. */
+static void claim_one(struct exec *e, struct stack *st, int64_t ttl)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+
+	st->started_mono = orch_mono_ms();
+	if (cycle_begin(e->store, st->id, e->cfg.owner, ttl, &st->claim, &err) != 0) {
+		st->claim.skip_reason = xasprintf("store: %s", err.msg);
+		if (!e->first_error.status)
+			orch_error_set(&e->first_error, err.status, "stack '%s': %s",
+				       st->name, err.msg);
+		orch_error_release(&err);
+	}
+}
+
+/*
+ * Claim stacks FROM..TO-1 in one write transaction: 0, or -1 with none
+ * of them claimed (the caller then claims each on its own, so that one
+ * stack's error stays that stack's).
+ */
+static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	size_t i;
+
+	if (store_begin(e->store, &err) != 0)
+		goto fail;
+	for (i = from; i < to; i++) {
+		e->stacks[i]->started_mono = orch_mono_ms();
+		if (cycle_claim_in(e->store, e->stacks[i]->id, e->cfg.owner, ttl,
+				   &e->stacks[i]->claim, &err) != 0) {
+			store_rollback(e->store);
+			goto fail;
+		}
+	}
+	if (store_commit(e->store, &err) != 0)
+		goto fail;
+	return 0;
+fail:
+	for (i = from; i < to; i++)
+		cycle_claim_release(&e->stacks[i]->claim);
+	orch_error_release(&err);
+	return -1;
+}
+
 /* Claim each stack's lease; hand on at once those that will not run. */
 static void claim_all(struct exec *e, int64_t ttl)
 {
-	struct orch_error err = ORCH_ERROR_INIT;
-	size_t i, k;
+	size_t i, k, to;
 
+	for (i = 0; i < e->nstacks; i = to) {
+		to = i + CLAIM_BATCH < e->nstacks ? i + CLAIM_BATCH : e->nstacks;
+		if (claim_batch(e, i, to, ttl) != 0)
+			for (k = i; k < to; k++)
+				claim_one(e, e->stacks[k], ttl);
+	}
 	for (i = 0; i < e->nstacks; i++) {
 		struct stack *st = e->stacks[i];
 
-		st->started_mono = orch_mono_ms();
-		if (cycle_begin(e->store, st->id, e->cfg.owner, ttl, &st->claim, &err) != 0) {
-			st->claim.skip_reason = xasprintf("store: %s", err.msg);
-			if (!e->first_error.status)
-				orch_error_set(&e->first_error, err.status, "stack '%s': %s",
-					       st->name, err.msg);
-			orch_error_release(&err);
-		}
 		if (!st->claim.claimed) {
 			for (k = 0; k < st->nnodes; k++) {
 				st->nodes[k].state = NODE_DONE;

@@ -59,8 +59,11 @@ struct exec_config {
 };
 
 /* Called with each stack's orch.execution document (borrowed) as soon as
- * the stack's cycle ends; a nonzero return stops the run (a write error). */
-typedef int (*exec_emit_fn)(const json_t *execution, void *arg);
+ * the stack's cycle ends, and the same as compact JSON text (borrowed;
+ * NULL when memory ran out), which the store was given too; a nonzero
+ * return stops the run (a write error). */
+typedef int (*exec_emit_fn)(const json_t *execution, const char *compact,
+			    void *arg);
 
 struct exec;
 

@@ -44,7 +44,7 @@ static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
 			xjson_set(row, sqlite3_column_name(st, i), column_json(st, i));
 		xjson_append(out, row);
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		json_decref(out);
 		store_error(s, err, "reading snapshot");
@@ -94,7 +94,7 @@ json_t *snapshot_memory(struct store *s, int64_t stack_id, const char *agent,
 	} else {
 		store_error(s, err, "reading memory");
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return mem;
 }
 
@@ -132,7 +132,7 @@ json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 		out = json_null();
 	else
 		store_error(s, err, "reading artifact");
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return out;
 }
 

@@ -320,13 +320,44 @@ int store_error(struct store *s, struct orch_error *err, const char *what)
 sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
+	struct store_cached *c;
+	int i;
 
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	for (i = 0; i < s->ncached; i++) {
+		c = &s->cache[i];
+		if (!c->in_use && strcmp(c->sql, sql) == 0) {
+			c->in_use = 1;
+			return c->stmt;
+		}
+	}
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
 		store_error(s, err, NULL);
 		sqlite3_finalize(st);
 		return NULL;
 	}
+	if (s->ncached < STORE_CACHE_SIZE) {
+		c = &s->cache[s->ncached++];
+		c->sql = xstrdup(sql);
+		c->stmt = st;
+		c->in_use = 1;
+	}
 	return st;
+}
+
+void store_finish(struct store *s, sqlite3_stmt *st)
+{
+	int i;
+
+	if (!st)
+		return;
+	for (i = 0; i < s->ncached; i++)
+		if (s->cache[i].stmt == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->cache[i].in_use = 0;
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
@@ -334,10 +365,10 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 {
 	int rc = sqlite3_step(st);
 
-	/* The error must be read before finalize resets it. */
+	/* The error must be read before store_finish resets it. */
 	if (rc != SQLITE_DONE)
 		store_error(s, err, what);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -378,7 +409,7 @@ static int pragma_int(struct store *s, const char *sql, int *out, struct orch_er
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_ROW)
 		return store_error(s, err, NULL);
 	return 0;
@@ -470,7 +501,7 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		if (!st)
 			goto fail_prefix;
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		store_finish(s, st);
 		if (rc != SQLITE_ROW) {
 			store_error(s, err, NULL);
 			goto fail_prefix;
@@ -491,8 +522,14 @@ fail:
 
 void store_close(struct store *s)
 {
+	int i;
+
 	if (!s)
 		return;
+	for (i = 0; i < s->ncached; i++) {
+		sqlite3_finalize(s->cache[i].stmt);
+		free(s->cache[i].sql);
+	}
 	sqlite3_close_v2(s->db);
 	free(s->path);
 	free(s);
@@ -548,7 +585,7 @@ int store_get_stack(struct store *s, int64_t id, struct stack_row *row,
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	rc = read_stack(s, st, row, err);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc;
 }
 
@@ -573,7 +610,7 @@ int store_find_stack(struct store *s, const char *ref, struct stack_row *row,
 		return -1;
 	sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
 	rc = read_stack(s, st, row, err);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != 0 || !all_digits(ref) || strlen(ref) > 18)
 		return rc;
 	return store_get_stack(s, strtoll(ref, NULL, 10), row, err);

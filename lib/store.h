@@ -23,9 +23,21 @@
 
 #define STORE_SCHEMA_VERSION 3
 
+/* How many distinct statements a store keeps prepared. */
+#define STORE_CACHE_SIZE 64
+
+/* A statement kept prepared for the next store_prepare of the same SQL. */
+struct store_cached {
+	char *sql;          /* owned; the text it was prepared from */
+	sqlite3_stmt *stmt; /* owned */
+	int in_use;         /* 1 between store_prepare and store_finish */
+};
+
 struct store {
 	sqlite3 *db;  /* owned */
 	char *path;   /* owned; as opened */
+	struct store_cached cache[STORE_CACHE_SIZE]; /* the first ncached used */
+	int ncached;
 };
 
 enum store_flags {
@@ -56,14 +68,27 @@ void store_close(struct store *s);
  */
 int store_error(struct store *s, struct orch_error *err, const char *what);
 
-/* Prepare SQL; NULL with ERR set on failure. The caller finalizes. */
+/*
+ * Prepare SQL; NULL with ERR set on failure. The caller hands the
+ * statement back with store_finish, never sqlite3_finalize: statements
+ * are kept prepared and reused, because compiling SQL was half of
+ * orch-exec's work per agent run. A statement whose SQL is already in use
+ * (a nested query) is prepared afresh and finalized by store_finish.
+ */
 sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error *err);
+
+/*
+ * Done with ST from store_prepare (NULL is fine): reset, its bindings
+ * cleared, and kept for the next use, or finalized if it is not kept.
+ */
+void store_finish(struct store *s, sqlite3_stmt *st);
 
 /* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
 int store_exec(struct store *s, const char *sql, struct orch_error *err);
 
 /*
- * Step ST, a prepared write, to its end and finalize it (also on failure).
+ * Step ST, a prepared write, to its end and store_finish it (also on
+ * failure).
  * 0, or -1 with ERR from the database's error, prefixed with WHAT.
  */
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
