@@ -16,7 +16,8 @@ load test_helper
 
 crash() {
 	local target=$1 kills=$2 seed=${ORCH_CRASH_SEED:-$RANDOM}
-	run --separate-stderr "$BATS_TEST_DIRNAME/crash/crash.sh" \
+	# A hang is a failure too, not a CI run that never ends.
+	run --separate-stderr timeout 600 "$BATS_TEST_DIRNAME/crash/crash.sh" \
 		-t "$target" -n "${ORCH_CRASH_KILLS:-$kills}" -s "$seed" "$BATS_TEST_TMPDIR/crash"
 	# On failure, the finding and the rounds before it: the work
 	# directory goes with the test.

@@ -10,7 +10,7 @@
 #   orch-detect --all --force | orch-graph | orch-exec | orch-decide
 #
 # (the example team of examples/agents, each run behind a random delay of
-# up to 80 ms so kills land inside agent runs too), waits a random 0-400 ms
+# up to 80 ms so kills land inside agent runs too), waits a random 0-250 ms
 # and sends SIGKILL to the target: orch-exec, one of orch-exec's agent
 # children, or orch-decide. A round whose target had already exited is not
 # counted. Then one plain pipeline runs (the recovery) and the checks of
@@ -137,6 +137,20 @@ wait_for() {
 	printf -v "$1" %s "$s"
 }
 
+# running_as PID NAME: once PID, a stage's subshell, has become program
+# NAME (polled for up to 1 s), whether it is still running. The subshell
+# opens its FIFOs before it execs, and one killed in open(2) would leave
+# its partners blocked there for ever: only the program itself is killed.
+running_as() {
+	local i
+	for ((i = 0; i < 500; i++)); do
+		[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && break
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.002
+	done
+	kill -0 "$1" 2>/dev/null
+}
+
 # A child of orch-exec (an agent), polled for up to 1.5 s.
 agent_child() {
 	local i c
@@ -160,7 +174,7 @@ declare -A by_target=([exec]=0 [agent]=0 [decide]=0)
 t0=$SECONDS
 while ((hits < kills)); do
 	round=$((round + 1))
-	((round <= kills * 4 + 20)) || die "only $hits of $kills kills landed in $round rounds"
+	((round <= kills * 8 + 20)) || die "only $hits of $kills kills landed in $round rounds"
 	if [ "$target" = mix ]; then
 		what=$(printf '%s\n' exec exec agent decide | sed -n "$((RANDOM % 4 + 1))p")
 	else
@@ -170,15 +184,15 @@ while ((hits < kills)); do
 	d=$work/round
 	mkdir -p "$d"
 	pipeline_bg "$d"
-	delay=$((RANDOM % 400))
+	delay=$((RANDOM % 250))
 	victim=
 	case $what in
 	exec)
 		sleep "$(printf '0.%03d' "$delay")"
-		kill -0 "$exec_pid" 2>/dev/null && victim=$exec_pid ;;
+		running_as "$exec_pid" orch-exec && victim=$exec_pid ;;
 	decide)
 		sleep "$(printf '0.%03d' "$delay")"
-		kill -0 "$decide_pid" 2>/dev/null && victim=$decide_pid ;;
+		running_as "$decide_pid" orch-decide && victim=$decide_pid ;;
 	agent)
 		sleep "$(printf '0.%03d' $((delay / 4)))"
 		victim=$(agent_child) || victim= ;;
