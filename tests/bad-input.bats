@@ -358,10 +358,10 @@ agent_says() {
 	orch-stack start alpha
 	mkdir "$BATS_TEST_TMPDIR/marks"
 	local m=$BATS_TEST_TMPDIR/marks
-	printf 'PRAGMA locking_mode = EXCLUSIVE;\nBEGIN EXCLUSIVE;\nUPDATE stacks SET phase = %s;\n.shell touch %s/locked\n.shell while [ ! -e %s/release ]; do sleep 0.05; done\nCOMMIT;\n' \
+	printf 'PRAGMA locking_mode = EXCLUSIVE;\nBEGIN EXCLUSIVE;\nUPDATE stacks SET phase = %s;\n.shell touch %s/locked\n.shell i=0; while [ ! -e %s/release ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done\nCOMMIT;\n' \
 		"'x'" "$m" "$m" | sqlite3 "$ORCH_DB" &
 	local holder=$!
-	while [ ! -e "$m/locked" ]; do sleep 0.05; done
+	wait_file "$m/locked"
 	local t0=$(date +%s%3N)
 	ORCH_BUSY_TIMEOUT_MS=300 bad 75 "orch-detect: '$ORCH_DB': database is locked" orch-detect --all
 	local waited=$(($(date +%s%3N) - t0))

@@ -101,7 +101,7 @@ setup() {
 #!/bin/sh
 cat >/dev/null
 : >"$MARKS/running"
-while [ ! -e "$MARKS/go" ]; do sleep 0.02; done
+i=0; while [ ! -e "$MARKS/go" ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done
 echo '{"actions":[]}'
 AGENT
 	chmod +x "$AGENTS/held"
@@ -116,11 +116,11 @@ AGENT
 		orch-detect --all --force | orch-graph >"$BATS_TEST_TMPDIR/graph.json"
 		orch-exec $team <"$BATS_TEST_TMPDIR/graph.json" >"$BATS_TEST_TMPDIR/a.$r" &
 		local a=$!
-		while [ ! -e "$MARKS/running" ]; do sleep 0.02; done
-		printf 'BEGIN IMMEDIATE;\n.shell touch %s/locked\n.shell while [ ! -e %s/release ]; do sleep 0.02; done\nCOMMIT;\n' \
+		wait_file "$MARKS/running"
+		printf 'BEGIN IMMEDIATE;\n.shell touch %s/locked\n.shell i=0; while [ ! -e %s/release ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done\nCOMMIT;\n' \
 			"$MARKS" "$MARKS" | sql &
 		local holder=$!
-		while [ ! -e "$MARKS/locked" ]; do sleep 0.02; done
+		wait_file "$MARKS/locked"
 		orch-exec $team <"$BATS_TEST_TMPDIR/graph.json" >"$BATS_TEST_TMPDIR/b.$r" &
 		local b=$!
 		sleep 0.2 # B is waiting for the lock (only the chance of catching a regression rides on this)

@@ -37,6 +37,17 @@ sql() {
 	sqlite3 -batch -bail "$ORCH_DB" "$@"
 }
 
+# wait_file FILE: until FILE exists, for at most 30 s, so that a test whose
+# partner never comes fails instead of holding up the whole run.
+wait_file() {
+	local i
+	for ((i = 0; i < 1500; i++)); do
+		[ -e "$1" ] && return 0
+		sleep 0.02
+	done
+	fail "timed out waiting for $1"
+}
+
 # A stack in a known state: name, execution state.
 make_stack() {
 	local name=$1 state=${2:-running}
