@@ -450,13 +450,20 @@ static void attempt_over(struct exec *e, struct node *n, const char *status,
 	n->slot = -1;
 }
 
+/* Every change of a node's state comes here: it is what tells pick_node
+ * that the stack's last look (stack_look) is out of date. */
+static void node_set_state(struct node *n, enum node_state state)
+{
+	n->state = state;
+	n->stack->stale = 1;
+}
+
 static void node_done(struct exec *e, struct node *n, const char *status,
 		      char *error_owned)
 {
 	struct stack *st = n->stack;
 
-	n->state = NODE_DONE;
-	st->stale = 1;
+	node_set_state(n, NODE_DONE);
 	n->status = status;
 	free(n->error);
 	n->error = error_owned;
@@ -545,8 +552,7 @@ static void attempt_failed(struct exec *e, struct node *n, char *msg,
 	free(n->context);
 	free(n->trace_input);
 	n->context = n->trace_input = NULL;
-	n->state = NODE_BACKOFF;
-	n->stack->stale = 1;
+	node_set_state(n, NODE_BACKOFF);
 	n->not_before = orch_mono_ms() + retry_delay(e, n->attempts);
 }
 
@@ -729,8 +735,7 @@ static void start_node(struct exec *e, struct node *n)
 		orch_error_release(&err);
 		return;
 	}
-	n->state = NODE_RUNNING;
-	st->stale = 1;
+	node_set_state(n, NODE_RUNNING);
 	e->running[e->nrunning++] = n;
 	attempt_started(e, n);
 	if (++st->running > st->max_parallel)
@@ -925,7 +930,7 @@ static void claim_all(struct exec *e, int64_t ttl)
 
 		if (!st->claim.claimed) {
 			for (k = 0; k < st->nnodes; k++) {
-				st->nodes[k].state = NODE_DONE;
+				node_set_state(&st->nodes[k], NODE_DONE);
 				st->nodes[k].status = "skipped";
 				st->nodes[k].error = xstrdup(st->claim.skip_reason);
 			}
