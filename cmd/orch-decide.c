@@ -14,7 +14,9 @@
 #include "decide.h"
 #include "jsonio.h"
 #include "orch.h"
+#include "schedule.h"
 #include "store.h"
+#include "watch.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -22,12 +24,12 @@
 #define EXIT_NOTHING_RUNNING 1
 
 static const char usage_line[] =
-	"usage: orch-decide [--db PATH] [--no-db] [--config FILE] [--wait] [--now MS] "
-	"[--pretty] [FILE]";
+	"usage: orch-decide [--db PATH] [--no-db] [--config FILE] [--wait [--follow]] "
+	"[--now MS] [--pretty] [FILE]";
 
 static const char help_text[] =
-	"usage: orch-decide [--db PATH] [--no-db] [--config FILE] [--wait] [--now MS] "
-	"[--pretty] [FILE]\n"
+	"usage: orch-decide [--db PATH] [--no-db] [--config FILE] [--wait [--follow]] "
+	"[--now MS] [--pretty] [FILE]\n"
 	"\n"
 	"Read orch.execution documents (from FILE or standard input) and print\n"
 	"one orch.decision per document: continue, pause or stop. Each is\n"
@@ -38,8 +40,10 @@ static const char help_text[] =
 	"  --no-db       a pure filter: no database read or written\n"
 	"  --config FILE the pauses' configuration file (default\n"
 	"                ~/.config/orch/config, if it exists)\n"
-	"  --wait        then sleep until the earliest next run; exit 1 when\n"
-	"                no stack is left running\n"
+	"  --wait        then wait until a running stack is due, waking at once\n"
+	"                when a write makes one due; exit 1 when no stack is\n"
+	"                left running\n"
+	"  --follow      with --wait: keep waiting while no stack runs\n"
 	"  --now MS      the clock, in ms since the epoch\n"
 	"  --pretty      indent the output\n"
 	"  -h, --help    print this help\n"
@@ -51,112 +55,90 @@ struct opts {
 	const char *config; /* borrowed from argv, or NULL */
 	int no_db;          /* --no-db */
 	int wait;           /* --wait */
+	int follow;         /* --follow */
 	int64_t now;        /* the clock */
 	unsigned out_flags; /* enum json_out_flags */
 };
 
-/* The stack's state now (NULL when deleted) and its failure streak. */
-static char *current_state(struct store *s, int64_t id, int64_t *failures)
+/* The stack as the store has it now; its state (new string, NULL when
+ * deleted) goes in *STATE. */
+static void stack_now(struct store *s, int64_t id, struct decide_stack *out,
+		      char **state)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct stack_row row;
-	char *state;
 	int rc = store_get_stack(s, id, &row, &err);
 
+	memset(out, 0, sizeof(*out));
+	*state = NULL;
 	if (rc < 0)
 		cli_die_error(&err);
 	if (rc == 0)
-		return NULL;
-	*failures = row.consecutive_failures;
-	state = xstrdup(row.execution_state);
+		return;
+	*state = xstrdup(row.execution_state);
+	out->state = *state;
+	out->consecutive_failures = row.consecutive_failures;
+	out->wake_at = row.wake_at;
 	stack_row_release(&row);
-	return state;
 }
 
 static void record(struct store *s, const json_t *decision,
 		   const struct decision_facts *f, int64_t now)
 {
-	static const char exec_sql[] =
-		"UPDATE executions SET decision = ?, pause_ms = ?, next_at = ?,"
-		" reason = ? WHERE id = ? AND stack_id = ?";
-	static const char stack_sql[] =
-		"UPDATE stacks SET next_run_at = ?, total_cycles = total_cycles + 1,"
-		" consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,"
-		" last_executed_at = ? WHERE id = ?";
 	struct orch_error err = ORCH_ERROR_INIT;
-	sqlite3_stmt *st = NULL;
-	const char *action = json_string_value(json_object_get(decision, "action"));
-	const char *reason = json_string_value(json_object_get(decision, "reason"));
-	int64_t pause = json_integer_value(json_object_get(decision, "pause_ms"));
-	int64_t next_at = json_integer_value(json_object_get(decision, "next_at"));
+	struct schedule_decision d = {
+		.stack_id = f->stack_id,
+		.execution_id = f->execution_id,
+		.action = json_string_value(json_object_get(decision, "action")),
+		.rule = json_string_value(json_object_get(decision, "rule")),
+		.reason = json_string_value(json_object_get(decision, "reason")),
+		.pause_ms = json_integer_value(json_object_get(decision, "pause_ms")),
+		.next_at = json_integer_value(json_object_get(decision, "next_at")),
+		.detected_at = f->detected_at,
+		.failed = f->failed,
+		.now = now,
+	};
 
-	if (store_begin(s, &err) != 0)
+	if (schedule_record(s, &d, &err) != 0)
 		cli_die_error(&err);
-	if (f->execution_id) {
-		if (!(st = store_prepare(s, exec_sql, &err)))
-			goto fail;
-		sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, pause);
-		sqlite3_bind_int64(st, 3, next_at);
-		sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, f->execution_id);
-		sqlite3_bind_int64(st, 6, f->stack_id);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			store_error(s, &err, "recording the decision");
-			goto fail;
-		}
-		store_finish(s, st);
-		st = NULL;
-		/* Another stack's cycle, or none: record nothing for anyone. */
-		if (sqlite3_changes(s->db) != 1) {
-			orch_error_set(&err, ORCH_EX_DATAERR,
-				       "execution %lld is not a cycle of stack %lld",
-				       (long long)f->execution_id, (long long)f->stack_id);
-			goto fail;
-		}
-	}
-	if (!(st = store_prepare(s, stack_sql, &err)))
-		goto fail;
-	sqlite3_bind_int64(st, 1, next_at);
-	sqlite3_bind_int(st, 2, f->failed);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, f->stack_id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		store_error(s, &err, "recording the decision");
-		goto fail;
-	}
-	store_finish(s, st);
-	if (store_commit(s, &err) != 0)
-		cli_die_error(&err);
-	return;
-fail:
-	store_finish(s, st);
-	store_rollback(s);
-	cli_die_error(&err);
 }
 
-/* The earliest next_run_at of a running stack, or -1 when none runs. */
-static int64_t earliest_running(struct store *s)
+/*
+ * --wait: until a running stack is due. A write that makes one due (a
+ * message, a start, a decision recorded by another pipeline) wakes the
+ * wait at once through the store's watch. Returns 0 when one is due, 1
+ * when none runs (and not FOLLOW).
+ */
+static int wait_for_due(struct store *s, int follow)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
-	sqlite3_stmt *st = store_prepare(s, "SELECT min(next_run_at) FROM stacks"
-					 " WHERE execution_state = 'running'", &err);
-	int64_t at = -1;
+	struct store_watch *w = store_watch_new(s);
+	int64_t at, now, timeout;
+	int rc = 0;
 
-	if (!st)
-		cli_die_error(&err);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		at = sqlite3_column_int64(st, 0);
-	store_finish(s, st);
-	return at;
+	for (;;) {
+		if (schedule_earliest(s, &at, &err) != 0)
+			cli_die_error(&err);
+		now = orch_now_ms();
+		if (at < 0 && !follow) {
+			rc = EXIT_NOTHING_RUNNING;
+			break;
+		}
+		if (at >= 0 && at <= now)
+			break;
+		timeout = at < 0 || at - now > WAIT_CAP_MS ? WAIT_CAP_MS : at - now;
+		if (store_watch_wait(w, timeout, NULL, 0, &err) < 0)
+			cli_die_error(&err);
+	}
+	store_watch_free(w);
+	return rc;
 }
 
-static void sleep_ms(int64_t ms)
+/* json_reader's before_wait: what was written reaches the next stage. */
+static void flush_stdout(void *arg)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	(void)arg;
+	fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -171,18 +153,20 @@ int main(int argc, char **argv)
 		{ "now", required_argument, NULL, 260 },
 		{ "pretty", no_argument, NULL, 261 },
 		{ "config", required_argument, NULL, 262 },
+		{ "follow", no_argument, NULL, 263 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
 	struct decide_rules rules;
 	struct decision_facts facts;
+	struct decide_stack now_stack;
 	struct store *store = NULL;
 	struct json_reader r;
 	struct opts o;
 	json_t *doc, *decision;
-	int64_t wake = -1, failures, next_at;
-	int c, now_set = 0, rc, decisions = 0;
+	int64_t wake = -1, next_at;
+	int c, now_set = 0, rc;
 	FILE *in = stdin;
 	char *state;
 
@@ -214,6 +198,9 @@ int main(int argc, char **argv)
 		case 262:
 			o.config = optarg;
 			break;
+		case 263:
+			o.follow = 1;
+			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -226,6 +213,8 @@ int main(int argc, char **argv)
 		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
 	if (o.no_db && o.db)
 		cli_usage_error(usage_line, "--db and --no-db cannot be used together");
+	if (o.follow && !o.wait)
+		cli_usage_error(usage_line, "--follow needs --wait");
 	if (!now_set)
 		o.now = orch_now_ms();
 	if (config_load(&conf, o.config, &err) != 0 ||
@@ -239,18 +228,21 @@ int main(int argc, char **argv)
 	}
 
 	json_reader_init(&r, in);
+	/* In a long-lived pipeline, each document goes on before waiting. */
+	r.before_wait = flush_stdout;
 	while ((rc = json_reader_next(&r, &doc, &err)) == 1) {
 		const json_t *stack = json_object_get(doc, "stack");
 		int64_t id = json_integer_value(json_object_get(stack, "id"));
 
-		failures = 0;
 		if (store) {
-			state = current_state(store, id, &failures);
+			stack_now(store, id, &now_stack, &state);
 		} else {
 			const char *s = json_string_value(json_object_get(stack, "execution_state"));
-			state = s ? xstrdup(s) : NULL;
+
+			memset(&now_stack, 0, sizeof(now_stack));
+			now_stack.state = state = s ? xstrdup(s) : NULL;
 		}
-		decision = decide(doc, state, failures, o.now, &rules, &facts, &err);
+		decision = decide(doc, &now_stack, o.now, &rules, &facts, &err);
 		free(state);
 		json_decref(doc);
 		if (!decision) {
@@ -260,7 +252,6 @@ int main(int argc, char **argv)
 		if (store && facts.record)
 			record(store, decision, &facts, o.now);
 		xjson_set(decision, "recorded", json_boolean(store && facts.record));
-		decisions++;
 		if (strcmp(json_string_value(json_object_get(decision, "action")), "stop") != 0) {
 			next_at = json_integer_value(json_object_get(decision, "next_at"));
 			if (wake < 0 || next_at < wake)
@@ -276,16 +267,23 @@ int main(int argc, char **argv)
 		fclose(in);
 	if (err.status)
 		cli_die_error(&err);
+	rc = 0;
 	if (o.wait && fflush(stdout) == 0) {
-		if (store && (decisions == 0 || wake < 0))
-			wake = earliest_running(store);
-		if (wake < 0) {
-			store_close(store);
-			return cli_finish(EXIT_NOTHING_RUNNING);
+		if (store) {
+			rc = wait_for_due(store, o.follow);
+		} else if (wake < 0) {
+			rc = EXIT_NOTHING_RUNNING;
+		} else if (wake > o.now) {
+			/* --no-db: the decisions are all it knows. */
+			struct timespec ts;
+			int64_t ms = wake - o.now > WAIT_CAP_MS ? WAIT_CAP_MS : wake - o.now;
+
+			ts.tv_sec = (time_t)(ms / 1000);
+			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
 		}
-		if (wake > o.now)
-			sleep_ms(wake - o.now > WAIT_CAP_MS ? WAIT_CAP_MS : wake - o.now);
 	}
 	store_close(store);
-	return cli_finish(0);
+	return cli_finish(rc);
 }

@@ -3,27 +3,33 @@
  * work, as orch.work_status documents.
  */
 #include <getopt.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cycle.h"
 #include "detect.h"
+#include "follow.h"
 #include "jsonio.h"
 #include "orch.h"
+#include "spawn.h"
 #include "store.h"
+#include "watch.h"
 #include "xalloc.h"
 #include "banned.h"
 
 #define CACHE_BATCH 1000
 
 static const char usage_line[] =
-	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force]] "
+	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force | --follow]] "
 	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]";
 
 static const char help_text[] =
-	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force]] "
+	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force | --follow]] "
 	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]\n"
 	"\n"
 	"Print one orch.work_status document (NDJSON) per stack: which agents\n"
@@ -34,6 +40,8 @@ static const char help_text[] =
 	"  --stack NAME|ID   this stack (repeatable)\n"
 	"  --all             every running stack whose next_run_at has come\n"
 	"  --force           with --all: every running stack\n"
+	"  --follow          with --all: never end; print each running stack\n"
+	"                    when it becomes due and its last cycle is decided\n"
 	"  --config FILE     the rules' configuration file (default\n"
 	"                    ~/.config/orch/config, if it exists)\n"
 	"  --now MS          the clock, in ms since the epoch\n"
@@ -58,6 +66,7 @@ struct opts {
 	size_t nstacks;        /* entries in stacks */
 	int all;               /* --all */
 	int force;             /* --force */
+	int follow;            /* --follow */
 	int64_t now;           /* the clock */
 	int64_t ttl;           /* cache time to live, or DETECT_NO_CACHE */
 	int cache_flag;        /* --cache-ttl or --no-cache seen */
@@ -125,10 +134,71 @@ static void add_id(int64_t **ids, size_t *n, int64_t id)
 	(*ids)[(*n)++] = id;
 }
 
+/* An abandoned cycle recovered before detection: its stack and what
+ * cycle_recover() found, which the stack's status carries on. */
+struct recovery {
+	int64_t id;
+	json_t *what; /* owned */
+};
+
+/* Recover the abandoned cycles among the N stacks IDS (cycle_recover):
+ * *OUT a new array of *NOUT recoveries. */
+static void recover(struct store *s, const int64_t *ids, size_t n,
+		    struct recovery **out, size_t *nout)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	int64_t *cand;
+	size_t ncand, i;
+	json_t *what;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if (cycle_recovery_candidates(s, ids, n, &cand, &ncand, &err) != 0)
+		cli_die_error(&err);
+	for (i = 0; i < ncand; i++) {
+		if ((rc = cycle_recover(s, cand[i], &what, &err)) < 0)
+			cli_die_error(&err);
+		if (rc == 0)
+			continue;
+		*out = xreallocarray(*out, *nout + 1, sizeof(**out));
+		(*out)[(*nout)++] = (struct recovery){ cand[i], what };
+	}
+	free(cand);
+}
+
+static void recoveries_free(struct recovery *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_decref(r[i].what);
+	free(r);
+}
+
+/* Write STATUS of stack ID, with its recovery if it had one (never filed
+ * in the cache: it happened once). 0, or -1 on a write error. */
+static int write_status(const struct opts *o, json_t *status, int64_t id,
+			const struct recovery *rec, size_t nrec)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < nrec && rec[i].id != id; i++)
+		;
+	if (i < nrec)
+		xjson_set(status, "recovered", json_incref(rec[i].what));
+	rc = json_write(stdout, status, o->out_flags);
+	if (i < nrec)
+		json_object_del(status, "recovered");
+	return rc;
+}
+
 /* --all: the due stacks IDS (ascending) through detect_stacks(). */
-static void all_stacks(struct store *s, const struct opts *o,
-		       const struct detect_rules *rules, const int64_t *ids,
-		       size_t nids, struct pending *pending)
+static int all_stacks(struct store *s, const struct opts *o,
+		      const struct detect_rules *rules, const int64_t *ids,
+		      size_t nids, struct pending *pending,
+		      const struct recovery *rec, size_t nrec)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	json_t *out[CACHE_BATCH];
@@ -144,7 +214,7 @@ static void all_stacks(struct store *s, const struct opts *o,
 			if (!out[i])
 				continue;
 			if (rc == 0)
-				rc = json_write(stdout, out[i], o->out_flags);
+				rc = write_status(o, out[i], ids[at + i], rec, nrec);
 			if (pending && !json_is_true(json_object_get(out[i], "cached"))) {
 				pending[npending].id = ids[at + i];
 				pending[npending].version = versions[i];
@@ -158,18 +228,73 @@ static void all_stacks(struct store *s, const struct opts *o,
 		if (pending)
 			flush_cache(s, rules->fingerprint, pending, &npending);
 	}
+	return rc;
 }
 
-static int from_store(const struct opts *o, const struct detect_rules *rules)
+/*
+ * --all --follow: hand on each running stack when it is due and its last
+ * cycle has been decided (lib/follow.h), for ever; sleep in between until
+ * the next one is due or a write to the store may have made one due.
+ * Ends on SIGINT, SIGTERM or SIGHUP, or when the reader of stdout goes.
+ */
+static int follow(struct store *s, struct opts *o, const struct detect_rules *rules,
+		  struct pending *pending)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct store_watch *w = store_watch_new(s);
+	struct follow *f = follow_new();
+	struct recovery *rec;
+	struct pollfd extra[2];
+	int64_t *due, wait;
+	size_t ndue, nrec;
+	int sigfd, rc = 0;
+
+	if ((sigfd = spawn_init(&err)) < 0)
+		cli_die_error(&err);
+	while (!spawn_interrupted()) {
+		o->now = orch_now_ms();
+		if (follow_scan(f, s, o->now, &due, &ndue, &wait, &err) != 0)
+			cli_die_error(&err);
+		if (ndue) {
+			recover(s, due, ndue, &rec, &nrec);
+			rc = all_stacks(s, o, rules, due, ndue, pending, rec, nrec);
+			recoveries_free(rec, nrec);
+			if (rc != 0 || fflush(stdout) != 0) {
+				free(due);
+				rc = -1;
+				break;
+			}
+			follow_sent(f, due, ndue);
+			free(due);
+			continue;
+		}
+		extra[0] = (struct pollfd){ sigfd, POLLIN, 0 };
+		extra[1] = (struct pollfd){ STDOUT_FILENO, 0, 0 };
+		if (store_watch_wait(w, wait, extra, 2, &err) < 0)
+			cli_die_error(&err);
+		if (extra[0].revents)
+			spawn_drain_signal();
+		if (extra[1].revents & (POLLERR | POLLHUP)) {
+			rc = -1;
+			break;
+		}
+	}
+	follow_free(f);
+	store_watch_free(w);
+	return rc;
+}
+
+static int from_store(struct opts *o, const struct detect_rules *rules)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct pending *pending = NULL;
+	struct recovery *rec = NULL;
 	struct stack_row row;
 	struct store *s;
 	int64_t *ids = NULL, version;
-	size_t nids = 0, npending = 0, i;
+	size_t nids = 0, npending = 0, nrec = 0, i;
 	json_t *status;
-	int rc;
+	int rc = 0;
 
 	s = cli_open_store(o->db, 0);
 	for (i = 0; i < o->nstacks; i++) {
@@ -181,24 +306,31 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 		add_id(&ids, &nids, row.id);
 		stack_row_release(&row);
 	}
+	if (o->ttl != DETECT_NO_CACHE)
+		pending = xreallocarray(NULL, CACHE_BATCH, sizeof(*pending));
+	if (o->follow) {
+		rc = follow(s, o, rules, pending);
+		goto out;
+	}
 	if (o->all && detect_due_stacks(s, o->now, o->force ? DETECT_FORCE : 0,
 					&ids, &nids, &err) != 0)
 		cli_die_error(&err);
-	if (o->ttl != DETECT_NO_CACHE)
-		pending = xreallocarray(NULL, CACHE_BATCH, sizeof(*pending));
+	/* Before anything reads the state a dead pipeline left. */
+	recover(s, ids, nids, &rec, &nrec);
+	rc = 0;
 	if (o->all) {
 		/* Set-based, CACHE_BATCH stacks per round of queries. */
-		all_stacks(s, o, rules, ids, nids, pending);
+		rc = all_stacks(s, o, rules, ids, nids, pending, rec, nrec);
 		nids = 0;
 	}
-	for (i = 0; i < nids; i++) {
+	for (i = 0; i < nids && rc == 0; i++) {
 		version = 0;
 		rc = detect_stack(s, ids[i], o->now, rules, o->ttl, &status, &version, &err);
 		if (rc < 0)
 			cli_die_error(&err);
 		if (rc == 0)
 			continue;
-		rc = json_write(stdout, status, o->out_flags);
+		rc = write_status(o, status, ids[i], rec, nrec);
 		if (pending && !json_is_true(json_object_get(status, "cached"))) {
 			pending[npending].id = ids[i];
 			pending[npending].version = version;
@@ -208,11 +340,11 @@ static int from_store(const struct opts *o, const struct detect_rules *rules)
 		} else {
 			json_decref(status);
 		}
-		if (rc != 0)
-			break;
 	}
 	if (pending)
 		flush_cache(s, rules->fingerprint, pending, &npending);
+out:
+	recoveries_free(rec, nrec);
 	free(pending);
 	free(ids);
 	store_close(s);
@@ -234,6 +366,7 @@ int main(int argc, char **argv)
 		{ "no-cache", no_argument, NULL, 263 },
 		{ "pretty", no_argument, NULL, 264 },
 		{ "config", required_argument, NULL, 265 },
+		{ "follow", no_argument, NULL, 266 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -287,6 +420,9 @@ int main(int argc, char **argv)
 		case 265:
 			o.config = optarg;
 			break;
+		case 266:
+			o.follow = 1;
+			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -304,6 +440,12 @@ int main(int argc, char **argv)
 		cli_usage_error(usage_line, "--stack and --all cannot be used together");
 	if (o.force && !o.all)
 		cli_usage_error(usage_line, "--force needs --all");
+	if (o.follow && !o.all)
+		cli_usage_error(usage_line, "--follow needs --all");
+	if (o.follow && o.force)
+		cli_usage_error(usage_line, "--force and --follow cannot be used together");
+	if (o.follow && now_set)
+		cli_usage_error(usage_line, "--now and --follow cannot be used together");
 	if (!o.from_stdin && !o.nstacks && !o.all)
 		cli_usage_error(usage_line, "no stacks given: use --stack, --all or '-'");
 	if (!now_set)

@@ -236,6 +236,11 @@ static void observe(const struct exec_event *ev, void *arg)
 	struct watch *w = arg;
 	int ok;
 
+	if (ev->kind == EXEC_STACK_QUEUED) {
+		w->stacks++;
+		progress_draw(w);
+		return;
+	}
 	if (ev->kind == EXEC_ATTEMPT_STARTED) {
 		w->running++;
 		progress_draw(w);
@@ -335,14 +340,12 @@ int main(int argc, char **argv)
 	struct config conf = CONFIG_INIT;
 	struct exec_config cfg;
 	struct store *store = NULL;
-	struct json_reader r;
 	struct exec *e;
 	struct watch w;
 	struct opts o;
-	json_t *doc;
 	FILE *in = stdin, *trace_fp = NULL;
 	char *owner;
-	int c, i, rc, barrier = 0;
+	int c, i, barrier = 0;
 
 	orch_progname = "orch-exec";
 	memset(&o, 0, sizeof(o));
@@ -444,24 +447,13 @@ int main(int argc, char **argv)
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
 	store = cli_open_store(o.db, 0);
 
-	/* The whole input first: a bad document stops the run before any
-	 * agent has touched a stack. */
+	/* Graphs are run as they come, so a long-lived pipeline (orch-detect
+	 * --follow) cycles each stack at its own pace. */
 	e = exec_new(store, &cfg);
-	json_reader_init(&r, in);
-	while ((rc = json_reader_next(&r, &doc, &err)) == 1) {
-		if (exec_add(e, doc, &err) != 0) {
-			orch_error_prefix(&err, "line %ld", r.doc_line);
-			break;
-		}
-		w.stacks++;
-	}
-	json_reader_release(&r);
+	exec_run(e, fileno(in), emit, &w, &err);
+	progress_clear(&w);
 	if (in != stdin)
 		fclose(in);
-	if (!err.status) {
-		exec_run(e, emit, &w, &err);
-		progress_clear(&w);
-	}
 	/* A trace of a run cut short by a signal is still worth having. */
 	if (trace_fp && write_trace(trace_fp, &w, cfg.jobs) != 0 && !err.status)
 		orch_error_set(&err, ORCH_EX_SOFTWARE, "write error on '%s'", o.trace);

@@ -44,6 +44,13 @@ struct opts {
 	const char *file;    /* borrowed from argv; NULL or "-" for stdin */
 };
 
+/* json_reader's before_wait: what was written reaches the next stage. */
+static void flush_stdout(void *arg)
+{
+	(void)arg;
+	fflush(stdout);
+}
+
 static int write_graph(const struct opts *o, const json_t *graph,
 		       struct orch_error *err)
 {
@@ -77,6 +84,8 @@ static int run(const struct opts *o)
 	if (o->file && strcmp(o->file, "-") != 0 && !(in = fopen(o->file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o->file, strerror(errno));
 	json_reader_init(&r, in);
+	/* In a long-lived pipeline, each document goes on before waiting. */
+	r.before_wait = flush_stdout;
 	while ((rc = json_reader_next(&r, &doc, &err)) == 1) {
 		if (o->format != FORMAT_JSON && is_drawing(doc))
 			graph = json_incref(doc);

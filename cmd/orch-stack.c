@@ -420,8 +420,11 @@ static void stack_show(struct store *s, const struct stack_row *row,
 	show_line("todos", "%lld pending, %lld in progress, %lld completed, %lld cancelled",
 		  (long long)counts[0], (long long)counts[1], (long long)counts[2],
 		  (long long)counts[3]);
-	show_line("user messages", "%zu unprocessed",
-		  json_array_size(json_object_get(snap, "user_messages")));
+	/* The snapshot lists the answered messages the planner has not seen. */
+	for (i = j = 0; i < json_array_size(json_object_get(snap, "user_messages")); i++)
+		j += !json_is_true(json_object_get(json_array_get(json_object_get(snap,
+			"user_messages"), i), "processed"));
+	show_line("user messages", "%zu unprocessed", j);
 	show_line("messages", "%zu unread",
 		  json_array_size(json_object_get(snap, "messages")));
 	if (json_is_object(artifact))
@@ -902,7 +905,7 @@ static int run(const struct opts *o)
 		allow(o, sub, F_FROM);
 		check(admin_add_user_message(s, find_stack(s, o->args[1]),
 					     o->from ? o->from : "user", o->args[2],
-					     o->now, &err), &err);
+					     o->now, NULL, &err), &err);
 	} else if (strcmp(sub, "todo") == 0 && o->nargs > 1 && strcmp(o->args[1], "add") == 0) {
 		need_args(o, 4, "todo add STACK TEXT [--priority 1-5]");
 		allow(o, "todo add", F_PRIORITY);

@@ -10,6 +10,7 @@
 #include "actions.h"
 #include "doc.h"
 #include "orch.h"
+#include "schedule.h"
 #include "snapshot.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -19,6 +20,8 @@
 #define KEY_PLANNING_TIME "last_planning_time"
 #define KEY_REVIEW_TIME "last_review_time"
 
+/* The two times live in agent_runs; snapshot_load() shows them in the
+ * planner's and the reviewer's memory, where agents read them. */
 static const char *const kept_keys[] = {
 	KEY_RECOMMENDATIONS, KEY_PLANNING_TIME, KEY_REVIEW_TIME,
 };
@@ -365,7 +368,11 @@ static int apply_send_message(const struct apply_ctx *c, const json_t *action,
 		sqlite3_bind_int64(st, 2, to_id);
 	bind_text(st, 3, content, len);
 	sqlite3_bind_int64(st, 4, c->now);
-	return store_step_done(c->s, st, "sending the message", err);
+	if (store_step_done(c->s, st, "sending the message", err) != 0)
+		return -1;
+	/* The receivers' communicators have work now. */
+	return to_id ? schedule_wake(c->s, to_id, c->now, err)
+		     : schedule_wake_all(c->s, c->stack_id, c->now, err);
 }
 
 static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
@@ -752,7 +759,111 @@ int actions_validate(const json_t *doc, struct orch_error *err)
 	return 0;
 }
 
+/* ---- what a run must do ------------------------------------------------ */
+
+/* Whether DOC holds an action of TYPE whose KEY is ID (any action of TYPE
+ * when KEY is NULL), and, with NEED, whose member NEED is given. */
+static int has_action(const json_t *doc, const char *type, const char *key,
+		      int64_t id, const char *need)
+{
+	const json_t *a, *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "actions"), i, a) {
+		if (strcmp(json_string_value(json_object_get(a, "type")), type) != 0)
+			continue;
+		if (key && json_integer_value(json_object_get(a, key)) != id)
+			continue;
+		v = need ? json_object_get(a, need) : NULL;
+		if (need && (!v || json_is_null(v)))
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+int actions_check_task(const json_t *doc, const char *agent, int64_t todo_id,
+		       int64_t user_message_id, struct orch_error *err)
+{
+	if (strcmp(agent, "builder") == 0 && todo_id &&
+	    !has_action(doc, "write_artifact", NULL, 0, NULL) &&
+	    !has_action(doc, "complete_todo", "id", todo_id, NULL) &&
+	    !has_action(doc, "delete_todo", "id", todo_id, NULL) &&
+	    !has_action(doc, "update_todo", "id", todo_id, "status"))
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "the builder did nothing for todo %lld: write the"
+				      " artifact (write_artifact) or set the todo's status"
+				      " (complete_todo, update_todo, delete_todo)",
+				      (long long)todo_id);
+	if (strcmp(agent, "communicator") == 0 && user_message_id &&
+	    !has_action(doc, "reply_user", "message_id", user_message_id, NULL))
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "the communicator did not reply to user message %lld"
+				      " (reply_user)", (long long)user_message_id);
+	return 0;
+}
+
+int actions_check_context(const json_t *doc, const json_t *ctx,
+			  struct orch_error *err)
+{
+	const json_t *task = json_object_get(ctx, "task");
+	const char *agent = json_string_value(json_object_get(ctx, "agent"));
+
+	if (!agent)
+		return 0;
+	return actions_check_task(doc, agent,
+		json_integer_value(json_object_get(json_object_get(task, "todo"), "id")),
+		json_integer_value(json_object_get(json_object_get(task, "user_message"), "id")),
+		err);
+}
+
+json_t *actions_effects(const json_t *doc)
+{
+	int64_t created = 0, reopened = 0, recs = 0, artifacts = 0, replies = 0, sent = 0;
+	const json_t *a;
+	const char *type, *status;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "actions"), i, a) {
+		type = json_string_value(json_object_get(a, "type"));
+		status = json_string_value(json_object_get(a, "status"));
+		if (!type)
+			continue;
+		created += strcmp(type, "create_todo") == 0;
+		reopened += strcmp(type, "update_todo") == 0 && status &&
+			    strcmp(status, "pending") == 0;
+		recs += strcmp(type, "recommend") == 0;
+		artifacts += strcmp(type, "write_artifact") == 0;
+		replies += strcmp(type, "reply_user") == 0;
+		sent += strcmp(type, "send_message") == 0;
+	}
+	return xjson(json_pack("{sIsIsIsIsIsI}", "todos_created", (json_int_t)created,
+			       "todos_reopened", (json_int_t)reopened,
+			       "recommendations", (json_int_t)recs,
+			       "artifacts", (json_int_t)artifacts,
+			       "replies", (json_int_t)replies,
+			       "messages_sent", (json_int_t)sent));
+}
+
 /* ---- applying --------------------------------------------------------- */
+
+/* The stack's content_version into *OUT. 0, or -1 with ERR. */
+static int content_version(struct store *s, int64_t stack_id, int64_t *out,
+			   struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT content_version FROM stacks"
+					 " WHERE id = ?", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	rc = query_int(s, st, out, "reading the stack", err);
+	if (rc == 0)
+		return orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",
+				      (long long)stack_id);
+	return rc < 0 ? -1 : 0;
+}
 
 static int check_agent(const char *agent, struct orch_error *err)
 {
@@ -763,7 +874,8 @@ static int check_agent(const char *agent, struct orch_error *err)
 }
 
 int actions_apply(struct store *s, int64_t stack_id, const char *agent,
-		  const json_t *doc, int64_t now, struct orch_error *err)
+		  const json_t *doc, int64_t now, struct agent_task *task,
+		  struct orch_error *err)
 {
 	struct apply_ctx c = { s, stack_id, agent, now };
 	const struct action_def *def;
@@ -777,7 +889,7 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 		return -1;
 	/* A stack removed while its agent ran: say so, not "FOREIGN KEY
 	 * constraint failed". */
-	if (stack_exists(s, stack_id, err) != 0)
+	if (content_version(s, stack_id, &task->version_at_apply, err) != 0)
 		return -1;
 	actions = json_object_get(doc, "actions");
 	json_array_foreach(actions, i, action) {
@@ -835,16 +947,64 @@ static json_t *int_or_null(int64_t n)
 	return n ? xjson(json_integer(n)) : json_null();
 }
 
+/*
+ * The communicator's task in T from SNAP: the oldest unprocessed user
+ * message, and the oldest unread inter-stack messages. 1, or 0 when there
+ * is neither.
+ */
+static int communicator_task(const json_t *snap, json_t *t, struct agent_task *task)
+{
+	const json_t *m;
+	json_t *shown = xjson(json_array());
+	size_t i;
+
+	/* The snapshot lists the planner's answered messages too. */
+	json_array_foreach(json_object_get(snap, "user_messages"), i, m)
+		if (!json_is_true(json_object_get(m, "processed"))) {
+			task->user_message_id = json_integer_value(json_object_get(m, "id"));
+			xjson_set(t, "user_message", xjson(json_deep_copy(m)));
+			break;
+		}
+	json_array_foreach(json_object_get(snap, "messages"), i, m) {
+		if (task->nmessages == CONTEXT_MAX_STACK_MESSAGES)
+			break;
+		task->message_ids[task->nmessages++] = json_integer_value(json_object_get(m, "id"));
+		xjson_append(shown, xjson(json_deep_copy(m)));
+	}
+	xjson_set(t, "messages", shown);
+	return task->user_message_id || task->nmessages;
+}
+
+/* The planner's task in T from SNAP: the user messages since its last
+ * planning, answered or not; and how many recommendations it is shown. */
+static void planner_task(const json_t *snap, json_t *t, struct agent_task *task)
+{
+	const json_t *mem = json_object_get(json_object_get(snap, "memory"), "planner");
+	int64_t since = json_integer_value(json_object_get(mem, "last_planning_time"));
+	json_t *recent = xjson(json_array());
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach(json_object_get(snap, "user_messages"), i, m)
+		if (json_integer_value(json_object_get(m, "created_at")) > since)
+			xjson_append(recent, xjson(json_deep_copy(m)));
+	xjson_set(t, "user_messages", recent);
+	task->recommendations = json_array_size(json_object_get(mem, KEY_RECOMMENDATIONS));
+}
+
 int context_build(struct store *s, int64_t stack_id, const char *agent,
 		  const char *reason, int64_t now, int64_t execution_id,
 		  int64_t cycle, struct agent_task *task, json_t **out,
 		  struct orch_error *err)
 {
-	struct agent_task claimed = { 0, 0, 0 };
+	struct agent_task claimed;
 	json_t *doc = NULL, *snap = NULL, *t = NULL, *reason_json, *part;
 	int builder, rc = -1;
 
 	memset(task, 0, sizeof(*task));
+	memset(&claimed, 0, sizeof(claimed));
+	claimed.started_at = now;
+	claimed.cycle = cycle;
 	*out = NULL;
 	if (check_agent(agent, err) != 0)
 		return -1;
@@ -886,19 +1046,14 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 		}
 		xjson_set(t, "todo", part);
 	} else if (strcmp(agent, "communicator") == 0) {
-		/* The snapshot lists the unprocessed ones, oldest first. */
-		part = json_array_get(json_object_get(snap, "user_messages"), 0);
-		if (!part) {
+		if (!communicator_task(snap, t, &claimed)) {
 			rc = 0;
 			goto out;
 		}
-		claimed.user_message_id = json_integer_value(json_object_get(part, "id"));
-		xjson_set(t, "user_message", xjson(json_deep_copy(part)));
 	} else if (strcmp(agent, "planner") == 0) {
-		part = json_object_get(json_object_get(snap, "memory"), "planner");
-		claimed.recommendations =
-			json_array_size(json_object_get(part, KEY_RECOMMENDATIONS));
+		planner_task(snap, t, &claimed);
 	}
+	claimed.version_shown = json_integer_value(json_object_get(snap, "content_version"));
 
 	doc = xjson(json_pack("{sssisssI}", "type", "orch.context", "version", 1,
 			      "agent", agent, "now", (json_int_t)now));
@@ -932,30 +1087,87 @@ out:
 
 /* ---- after the run ---------------------------------------------------- */
 
-/*
- * Set KEY to NOW in AGENT's memory and drop the first CONSUME reviewer
- * recommendations.
- */
-static int finish_memory(struct store *s, int64_t stack_id, const char *agent,
-			 const char *key, size_t consume, int64_t now,
-			 struct orch_error *err)
+/* Drop the first CONSUME reviewer recommendations of the planner's memory. */
+static int consume_recommendations(struct store *s, int64_t stack_id, size_t consume,
+				   int64_t now, struct orch_error *err)
 {
-	json_t *mem = snapshot_memory(s, stack_id, agent, err), *recs;
+	json_t *mem, *recs;
 	int rc;
 
-	if (!mem)
+	if (!consume)
+		return 0;
+	if (!(mem = snapshot_memory(s, stack_id, "planner", err)))
 		return -1;
-	xjson_set(mem, key, xjson(json_integer(now)));
 	recs = json_object_get(mem, KEY_RECOMMENDATIONS);
-	if (consume && json_is_array(recs)) {
-		if (consume > json_array_size(recs))
-			consume = json_array_size(recs);
-		while (consume--)
-			json_array_remove(recs, 0);
+	if (!json_is_array(recs)) {
+		json_decref(mem);
+		return 0;
 	}
-	rc = memory_write(s, stack_id, agent, mem, now, err);
+	if (consume > json_array_size(recs))
+		consume = json_array_size(recs);
+	while (consume--)
+		json_array_remove(recs, 0);
+	rc = memory_write(s, stack_id, "planner", mem, now, err);
 	json_decref(mem);
 	return rc;
+}
+
+/* The inter-stack messages TASK showed the communicator, marked read. */
+static int read_shown_messages(struct store *s, int64_t stack_id,
+			       const struct agent_task *task, int64_t now,
+			       struct orch_error *err)
+{
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < task->nmessages; i++) {
+		if (!(st = store_prepare(s, "INSERT OR IGNORE INTO message_reads"
+					 " (message_id, stack_id, read_at)"
+					 " SELECT id, ?2, ?3 FROM messages WHERE id = ?1", err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, task->message_ids[i]);
+		sqlite3_bind_int64(st, 2, stack_id);
+		sqlite3_bind_int64(st, 3, now);
+		if (store_step_done(s, st, "marking the messages read", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * AGENT's last run, with the content_version it leaves as seen: what the
+ * stack is now, its own writes included, when nobody else wrote during
+ * the run (the version at the apply is the one it was shown); else the
+ * version it was shown, which the next detection finds changed.
+ */
+static int record_run(struct store *s, int64_t stack_id, const char *agent,
+		      const struct agent_task *task, int64_t now, struct orch_error *err)
+{
+	sqlite3_stmt *st;
+	int64_t seen;
+
+	if (task->version_at_apply == task->version_shown) {
+		if (content_version(s, stack_id, &seen, err) != 0)
+			return -1;
+	} else {
+		seen = task->version_shown;
+	}
+	if (!(st = store_prepare(s, "INSERT INTO agent_runs (stack_id, agent, cycle,"
+				 " started_at, ended_at, seen_version)"
+				 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+				 " ON CONFLICT (stack_id, agent) DO UPDATE SET"
+				 " cycle = excluded.cycle, started_at = excluded.started_at,"
+				 " ended_at = excluded.ended_at, seen_version = excluded.seen_version",
+				 err)))
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
+	if (task->cycle)
+		sqlite3_bind_int64(st, 3, task->cycle);
+	sqlite3_bind_int64(st, 4, task->started_at);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_int64(st, 6, seen);
+	return store_step_done(s, st, "recording the run", err);
 }
 
 int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
@@ -966,13 +1178,12 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 
 	if (check_agent(agent, err) != 0)
 		return -1;
-	if (strcmp(agent, "planner") == 0)
-		return finish_memory(s, stack_id, agent, KEY_PLANNING_TIME,
-				     task->recommendations, now, err);
-	if (strcmp(agent, "reviewer") == 0)
-		return finish_memory(s, stack_id, agent, KEY_REVIEW_TIME, 0, now, err);
+	if (strcmp(agent, "planner") == 0 &&
+	    consume_recommendations(s, stack_id, task->recommendations, now, err) != 0)
+		return -1;
 	if (strcmp(agent, "builder") == 0 && task->todo_id) {
-		/* Unless the agent set the status itself. */
+		/* actions_check_task() let it through: it wrote the artifact,
+		 * or set the todo's status, which then stands. */
 		if (!(st = store_prepare(s, "UPDATE todos SET status = 'completed',"
 					 " completed_at = ?3 WHERE id = ?1"
 					 " AND stack_id = ?2 AND status = 'in_progress'",
@@ -981,19 +1192,14 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 		sqlite3_bind_int64(st, 1, task->todo_id);
 		sqlite3_bind_int64(st, 2, stack_id);
 		sqlite3_bind_int64(st, 3, now);
-		return store_step_done(s, st, "completing the builder's todo", err);
-	}
-	if (strcmp(agent, "communicator") == 0 && task->user_message_id) {
-		/* Unless the agent replied to it. */
-		if (!(st = store_prepare(s, "UPDATE user_messages SET processed = 1"
-					 " WHERE id = ?1 AND stack_id = ?2"
-					 " AND processed = 0", err)))
+		if (store_step_done(s, st, "completing the builder's todo", err) != 0)
 			return -1;
-		sqlite3_bind_int64(st, 1, task->user_message_id);
-		sqlite3_bind_int64(st, 2, stack_id);
-		return store_step_done(s, st, "marking the user message processed", err);
 	}
-	return 0;
+	/* Its user message was answered by its reply_user. */
+	if (strcmp(agent, "communicator") == 0 &&
+	    read_shown_messages(s, stack_id, task, now, err) != 0)
+		return -1;
+	return record_run(s, stack_id, agent, task, now, err);
 }
 
 int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,

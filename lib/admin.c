@@ -2,6 +2,7 @@
 
 #include "admin.h"
 #include "orch.h"
+#include "schedule.h"
 #include "banned.h"
 
 int admin_check_name(const char *name, struct orch_error *err)
@@ -77,7 +78,7 @@ int admin_set_state(struct store *s, int64_t id, const char *state, int64_t now,
 
 	if (strcmp(state, "running") == 0)
 		sql = "UPDATE stacks SET execution_state = 'running', started_at = ?2,"
-		      " next_run_at = ?2, consecutive_failures = 0 WHERE id = ?1";
+		      " next_run_at = ?2, wake_at = ?2, consecutive_failures = 0 WHERE id = ?1";
 	else if (strcmp(state, "paused") == 0)
 		sql = "UPDATE stacks SET execution_state = 'paused', paused_at = ?2 WHERE id = ?1";
 	else
@@ -99,6 +100,23 @@ int admin_remove(struct store *s, int64_t id, struct orch_error *err)
 	return store_step_done(s, st, "removing the stack", err);
 }
 
+/* Step ST, an insert of work for stack ID, and wake the stack, in one
+ * transaction. */
+static int insert_and_wake(struct store *s, sqlite3_stmt *st, int64_t id,
+			   int64_t now, const char *what, struct orch_error *err)
+{
+	if (store_begin(s, err) != 0) {
+		store_finish(s, st);
+		return -1;
+	}
+	if (store_step_done(s, st, what, err) != 0 ||
+	    schedule_wake(s, id, now, err) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s, err);
+}
+
 int admin_add_todo(struct store *s, int64_t id, const char *content,
 		   int64_t priority, int64_t now, struct orch_error *err)
 {
@@ -111,11 +129,12 @@ int admin_add_todo(struct store *s, int64_t id, const char *content,
 	sqlite3_bind_text(st, 2, content, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, priority);
 	sqlite3_bind_int64(st, 4, now);
-	return store_step_done(s, st, "adding the todo", err);
+	return insert_and_wake(s, st, id, now, "adding the todo", err);
 }
 
 int admin_add_user_message(struct store *s, int64_t id, const char *sender,
-			   const char *content, int64_t now, struct orch_error *err)
+			   const char *content, int64_t now, int64_t *message_id,
+			   struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, "INSERT INTO user_messages (stack_id, sender,"
 					 " content, created_at) VALUES (?, ?, ?, ?)", err);
@@ -126,5 +145,9 @@ int admin_add_user_message(struct store *s, int64_t id, const char *sender,
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, content, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
-	return store_step_done(s, st, "adding the message", err);
+	if (insert_and_wake(s, st, id, now, "adding the message", err) != 0)
+		return -1;
+	if (message_id)
+		*message_id = sqlite3_last_insert_rowid(s->db);
+	return 0;
 }

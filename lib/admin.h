@@ -23,17 +23,22 @@ int admin_create(struct store *s, const char *name, const char *idea,
 		 int64_t now, int64_t *id, struct orch_error *err);
 
 /* Set the execution state to running, paused or stopped, with its time;
- * starting also makes the stack due now and clears its failure streak. */
+ * starting also makes the stack due now (a wake) and clears its failure
+ * streak. */
 int admin_set_state(struct store *s, int64_t id, const char *state, int64_t now,
 		    struct orch_error *err);
 
 /* Delete a stack and, through the foreign keys, everything it owns. */
 int admin_remove(struct store *s, int64_t id, struct orch_error *err);
 
+/* Each of these gives the stack work, and so makes it due now when it is
+ * running (schedule_wake), in the same transaction. */
 int admin_add_todo(struct store *s, int64_t id, const char *content,
 		   int64_t priority, int64_t now, struct orch_error *err);
 
+/* *MESSAGE_ID (when not NULL) is the new message's id. */
 int admin_add_user_message(struct store *s, int64_t id, const char *sender,
-			   const char *content, int64_t now, struct orch_error *err);
+			   const char *content, int64_t now, int64_t *message_id,
+			   struct orch_error *err);
 
 #endif

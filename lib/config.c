@@ -370,6 +370,7 @@ const struct config_known config_known[] = {
 	  CONFIG_LIST, 0, 0 },
 	{ "detect.high_priority", "3", CONFIG_NUMBER, 1, 5 },
 	{ "detect.review_min_completed", "2", CONFIG_NUMBER, 1, 1000000 },
+	{ "detect.unchanged_interval", "0", CONFIG_NUMBER, 0, WEEK_MS },
 	/* ... and the priority each of its rules gives. */
 	{ "priority.planner.no_project", "10", CONFIG_NUMBER, 1, 10 },
 	{ "priority.planner.no_todos", "9", CONFIG_NUMBER, 1, 10 },
@@ -388,7 +389,7 @@ const struct config_known config_known[] = {
 	{ "pause.idle_urgent", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.idle_normal", "5000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.idle_quiet", "10000", CONFIG_NUMBER, 0, WEEK_MS },
-	{ "pause.idle_cap", "30000", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "pause.idle_cap", "3600000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.failure", "5000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.failure_cap", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.progress", "1000", CONFIG_NUMBER, 0, WEEK_MS },

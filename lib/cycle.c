@@ -106,14 +106,8 @@ static enum holder_state holder_state(const char *owner)
 	return state;
 }
 
-/*
- * Whether a lease held by HOLDER until EXPIRES still keeps others out at
- * NOW. A holder on this host is asked directly, whatever the expiry says:
- * a cycle that waits long for -j slots outlives its lease's estimate, and
- * taking it over then would run the stack twice. Expiry only decides for
- * a holder on another host, which cannot be asked.
- */
-static int lease_held(const char *holder, int64_t expires, int64_t now)
+/* cycle.h says why a live holder here is asked, not its expiry. */
+int cycle_lease_held(const char *holder, int64_t expires, int64_t now)
 {
 	switch (holder_state(holder)) {
 	case HOLDER_HERE_ALIVE:
@@ -177,56 +171,85 @@ out:
 	return rc;
 }
 
+/* What the store says of a stack's lease, read by read_lease(). */
+enum lease_state {
+	LEASE_GONE,      /* no such stack */
+	LEASE_FREE,      /* nobody holds it, nothing to recover */
+	LEASE_HELD,      /* a live holder has it: CLAIM->skip_reason says who */
+	LEASE_ABANDONED, /* its holder is gone, or a cycle was left running */
+};
+
+/*
+ * Read stack STACK_ID's lease at NOW inside the caller's transaction:
+ * *STATE gets its execution_state (new string, NULL when gone), CLAIM
+ * gets skip_reason when it is held and abandoned_by when its holder is
+ * gone. Returns an enum lease_state, or -1 with ERR.
+ */
+static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **state,
+		      struct cycle_claim *claim, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT execution_state, lease_owner,"
+		" COALESCE(lease_expires_at, 0),"
+		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
+		" FROM stacks WHERE id = ?1", err);
+	const char *holder;
+	char *who;
+	int rc;
+
+	*state = NULL;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		store_finish(s, st);
+		return rc == SQLITE_DONE ? LEASE_GONE : store_error(s, err, "reading the lease");
+	}
+	*state = store_column_strdup(st, 0);
+	holder = (const char *)sqlite3_column_text(st, 1);
+	rc = LEASE_FREE;
+	if (holder && *holder) {
+		who = owner_short(holder);
+		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2), now)) {
+			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
+			free(who);
+			rc = LEASE_HELD;
+		} else {
+			claim->abandoned_by = who;
+			rc = LEASE_ABANDONED;
+		}
+	} else if (sqlite3_column_int(st, 3)) {
+		/* A cycle left running without a lease holder is abandoned too. */
+		rc = LEASE_ABANDONED;
+	}
+	store_finish(s, st);
+	return rc;
+}
+
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 		   int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	const char *state, *holder;
-	int64_t expires, now;
-	char *host = NULL;
-	int rc, stale = 0;
+	char *host = NULL, *state = NULL;
+	int64_t now;
+	int lease;
 
 	memset(claim, 0, sizeof(*claim));
 	now = orch_now_ms();
-	st = store_prepare(s, "SELECT execution_state, lease_owner, COALESCE(lease_expires_at, 0),"
-			   " EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
-			   " FROM stacks WHERE id = ?1", err);
-	if (!st)
+	if ((lease = read_lease(s, stack_id, now, &state, claim, err)) < 0)
 		goto fail;
-	sqlite3_bind_int64(st, 1, stack_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
+	if (lease == LEASE_GONE) {
 		claim->skip_reason = xstrdup("stack was deleted");
 		goto done;
 	}
-	if (rc != SQLITE_ROW) {
-		store_error(s, err, "reading the lease");
-		goto fail;
-	}
-	state = (const char *)sqlite3_column_text(st, 0);
-	holder = (const char *)sqlite3_column_text(st, 1);
-	expires = sqlite3_column_int64(st, 2);
 	if (strcmp(state, "running") != 0) {
+		free(claim->skip_reason);
 		claim->skip_reason = xasprintf("stack is %s", state);
 		goto done;
 	}
-	if (holder && *holder) {
-		if (lease_held(holder, expires, now)) {
-			char *who = owner_short(holder);
-
-			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
-			free(who);
-			goto done;
-		}
-		claim->abandoned_by = owner_short(holder);
-		stale = 1;
-	}
-	/* A cycle left running without a lease holder is abandoned too. */
-	if (sqlite3_column_int(st, 3))
-		stale = 1;
-	store_finish(s, st);
-	st = NULL;
-	if (stale && recover_abandoned(s, stack_id, now, claim, err) != 0)
+	if (lease == LEASE_HELD)
+		goto done;
+	if (lease == LEASE_ABANDONED && recover_abandoned(s, stack_id, now, claim, err) != 0)
 		goto fail;
 
 	st = store_prepare(s, "INSERT INTO executions (stack_id, cycle, status, started_at, owner)"
@@ -269,12 +292,96 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 done:
 	store_finish(s, st);
 	free(host);
+	free(state);
 	return 0;
 fail:
 	store_finish(s, st);
 	free(host);
+	free(state);
 	cycle_claim_release(claim);
 	return -1;
+}
+
+int cycle_recover(struct store *s, int64_t stack_id, json_t **recovered,
+		  struct orch_error *err)
+{
+	struct cycle_claim claim;
+	sqlite3_stmt *st;
+	char *state = NULL;
+	int64_t now;
+	int lease, rc = -1;
+
+	*recovered = NULL;
+	memset(&claim, 0, sizeof(claim));
+	if (store_begin(s, err) != 0)
+		return -1;
+	now = orch_now_ms();
+	if ((lease = read_lease(s, stack_id, now, &state, &claim, err)) < 0)
+		goto out;
+	if (lease != LEASE_ABANDONED) {
+		rc = 0;
+		goto out;
+	}
+	if (recover_abandoned(s, stack_id, now, &claim, err) != 0)
+		goto out;
+	st = store_prepare(s, "UPDATE stacks SET lease_owner = NULL, lease_host = NULL,"
+			   " lease_pid = NULL, lease_expires_at = NULL, lease_execution_id = NULL"
+			   " WHERE id = ?", err);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, stack_id);
+	if (store_step_done(s, st, "releasing the lease", err) != 0 ||
+	    store_commit(s, err) != 0)
+		goto out;
+	*recovered = xjson(json_pack("{sosI}", "abandoned_by",
+				     claim.abandoned_by ? xjson(json_string(claim.abandoned_by))
+							: json_null(),
+				     "todos_returned", (json_int_t)claim.todos_returned));
+	rc = 1;
+out:
+	store_rollback(s);
+	cycle_claim_release(&claim);
+	free(state);
+	return rc;
+}
+
+int cycle_recovery_candidates(struct store *s, const int64_t *ids, size_t n,
+			      int64_t **out, size_t *nout, struct orch_error *err)
+{
+	sqlite3_stmt *st;
+	size_t alloc = 0;
+	char *json = store_id_list(ids, n);
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	/* A lease, or a cycle left running: cheap to find, rare to have. */
+	st = store_prepare(s, "SELECT id FROM stacks"
+			   " WHERE id IN (SELECT value FROM json_each(?1))"
+			   "   AND (lease_owner IS NOT NULL OR EXISTS (SELECT 1 FROM executions e"
+			   "        WHERE e.stack_id = stacks.id AND e.status = 'running'))"
+			   " ORDER BY id", err);
+	if (!st) {
+		free(json);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*nout == alloc) {
+			alloc = alloc ? alloc * 2 : 16;
+			*out = xreallocarray(*out, alloc, sizeof(**out));
+		}
+		(*out)[(*nout)++] = sqlite3_column_int64(st, 0);
+	}
+	store_finish(s, st);
+	free(json);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		*nout = 0;
+		return store_error(s, err, "looking for abandoned cycles");
+	}
+	return 0;
 }
 
 int cycle_begin(struct store *s, int64_t stack_id, const char *owner,

@@ -17,6 +17,7 @@
 #ifndef ORCH_CYCLE_H
 #define ORCH_CYCLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -25,6 +26,15 @@
 
 /* This process as a lease owner: a new string "HOST:PID:START". */
 char *cycle_owner_self(void);
+
+/*
+ * Whether a lease held by HOLDER until EXPIRES still keeps others out at
+ * NOW. A holder on this host is asked directly (alive, with the same
+ * start time), whatever the expiry says: a cycle that waits long for -j
+ * slots outlives its lease's estimate. Expiry decides only for a holder
+ * on another host, which cannot be asked.
+ */
+int cycle_lease_held(const char *holder, int64_t expires, int64_t now);
 
 struct cycle_claim {
 	int claimed;            /* 1: the cycle is ours to run */
@@ -59,6 +69,26 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 		   int64_t ttl_ms, struct cycle_claim *claim,
 		   struct orch_error *err);
+
+/*
+ * Recover stack STACK_ID's abandoned cycle, if it has one (a lease whose
+ * holder is gone, or a cycle left running without a lease), before
+ * anything reads the state it fixes: the cycle is marked failed, the
+ * in_progress todos go back to pending, the lease is released. One
+ * transaction. Returns 1 with *RECOVERED a new {"abandoned_by": "HOST:PID"
+ * or null, "todos_returned": N}, 0 when there was nothing to recover (or
+ * a live holder has it), -1 with ERR.
+ */
+int cycle_recover(struct store *s, int64_t stack_id, json_t **recovered,
+		  struct orch_error *err);
+
+/*
+ * Of the N stacks IDS, those that may have an abandoned cycle (a lease
+ * is set, or a cycle is running): *OUT a new array of *NOUT ids, for
+ * cycle_recover(). 0, or -1 with ERR.
+ */
+int cycle_recovery_candidates(struct store *s, const int64_t *ids, size_t n,
+			      int64_t **out, size_t *nout, struct orch_error *err);
 
 /*
  * End the cycle: the execution row's STATUS ("completed" or "failed"),

@@ -55,9 +55,37 @@ static const char *ordinal_suffix(int64_t n)
 
 struct tally {
 	int64_t completed, failed, skipped;
-	int planner_completed;
-	char *failed_agents; /* owned: "builder, reviewer" */
+	int64_t todos;           /* created or reopened by completed nodes */
+	int64_t recommendations; /* made by completed nodes */
+	char *failed_agents;     /* owned: "builder, reviewer" */
 };
+
+/* A completed node's effects: what it gave the builder and the planner.
+ * Absent or null (an older orch-exec, a node that did not complete) is
+ * nothing. */
+static int count_effects(const json_t *node, size_t i, struct tally *t,
+			 struct orch_error *err)
+{
+	static const char *const builder_work[] = { "todos_created", "todos_reopened" };
+	const json_t *effects = json_object_get(node, "effects");
+	int64_t n;
+	size_t k;
+
+	if (!effects || json_is_null(effects))
+		return 0;
+	if (!json_is_object(effects))
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "'nodes[%zu].effects' must be an object or null", i);
+	for (k = 0; k < sizeof(builder_work) / sizeof(builder_work[0]); k++) {
+		if (doc_opt_int(effects, builder_work[k], 0, INT32_MAX, 0, &n, err) != 0)
+			return orch_error_prefix(err, "nodes[%zu].effects", i);
+		t->todos += n;
+	}
+	if (doc_opt_int(effects, "recommendations", 0, INT32_MAX, 0, &n, err) != 0)
+		return orch_error_prefix(err, "nodes[%zu].effects", i);
+	t->recommendations += n;
+	return 0;
+}
 
 static int count_nodes(const json_t *nodes, struct tally *t, struct orch_error *err)
 {
@@ -77,8 +105,8 @@ static int count_nodes(const json_t *nodes, struct tally *t, struct orch_error *
 					      "nodes[%zu]: unknown agent '%s'", i, agent);
 		if (strcmp(status, "completed") == 0) {
 			t->completed++;
-			if (strcmp(agent, "planner") == 0)
-				t->planner_completed = 1;
+			if (count_effects(node, i, t, err) != 0)
+				return -1;
 		} else if (strcmp(status, "failed") == 0) {
 			char *list = t->failed_agents
 				? xasprintf("%s, %s", t->failed_agents, agent)
@@ -97,15 +125,48 @@ static int count_nodes(const json_t *nodes, struct tally *t, struct orch_error *
 	return 0;
 }
 
-json_t *decide(const json_t *execution, const char *current_state,
-	       int64_t consecutive_failures, int64_t now,
-	       const struct decide_rules *rules, struct decision_facts *facts,
-	       struct orch_error *err)
+/* "N THING" or "N THINGs". */
+static const char *plural(int64_t n)
 {
-	struct tally t = { 0, 0, 0, 0, NULL };
+	return n == 1 ? "" : "s";
+}
+
+/*
+ * The pause of a stack where no agent had work: until its next periodic
+ * check, NEXT_CHECK (0: none, a change will wake it), within the floor of
+ * MAX_PRIORITY's idle pause and the cap. The reason says which.
+ */
+static int64_t idle_pause(const struct decide_rules *r, int64_t max_priority,
+			  int64_t next_check, int64_t now, char **reason)
+{
+	int64_t floor = max_priority >= 5 ? r->idle_urgent
+		      : max_priority >= 3 ? r->idle_normal : r->idle_quiet;
+	int64_t pause;
+
+	if (next_check > 0 && next_check - now < r->idle_cap) {
+		pause = next_check > now ? next_check - now : 0;
+		if (pause < floor)
+			pause = floor;
+		*reason = xasprintf("no agent has work (highest priority %lld);"
+				    " the next periodic check is due in %lld ms",
+				    (long long)max_priority, (long long)(next_check - now));
+	} else {
+		pause = r->idle_cap;
+		*reason = xasprintf("no agent has work (highest priority %lld);"
+				    " a change wakes it", (long long)max_priority);
+	}
+	return pause < r->idle_cap ? pause : r->idle_cap;
+}
+
+json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
+	       int64_t now, const struct decide_rules *rules,
+	       struct decision_facts *facts, struct orch_error *err)
+{
+	struct tally t = { 0, 0, 0, 0, 0, NULL };
 	json_t *stack, *nodes, *out = NULL;
-	const char *action = "pause", *skip_reason = NULL, *name;
-	int64_t pause = 0, max_priority, stack_id, execution_id;
+	const char *action = "pause", *skip_reason = NULL, *name, *rule;
+	const char *state = now_stack->state;
+	int64_t pause = 0, max_priority, stack_id, execution_id, detected_at, next_check;
 	char *reason = NULL;
 	int ran;
 
@@ -122,58 +183,79 @@ json_t *decide(const json_t *execution, const char *current_state,
 	if (doc_bool(execution, "ran", &ran, err) != 0 ||
 	    doc_opt_string(execution, "skip_reason", NULL, &skip_reason, err) != 0 ||
 	    doc_opt_int(execution, "execution_id", 1, INT64_MAX, 0, &execution_id, err) != 0 ||
+	    doc_opt_int(execution, "detected_at", 0, INT64_MAX, 0, &detected_at, err) != 0 ||
+	    doc_opt_int(execution, "next_check_at", 0, INT64_MAX, 0, &next_check, err) != 0 ||
 	    doc_int(execution, "max_priority", 0, 10, &max_priority, err) != 0 ||
 	    doc_array(execution, "nodes", &nodes, err) != 0 ||
 	    count_nodes(nodes, &t, err) != 0)
 		goto out;
 
-	if (!current_state) {
+	facts->failed = ran && t.failed > 0;
+	if (!state) {
 		action = "stop";
+		rule = "deleted";
 		reason = xstrdup("stack was deleted");
-	} else if (strcmp(current_state, "running") != 0) {
+	} else if (strcmp(state, "running") != 0) {
 		action = "stop";
-		reason = xasprintf("stack is %s", current_state);
+		rule = "not_running";
+		reason = xasprintf("stack is %s", state);
 	} else if (!ran) {
+		rule = "busy";
 		pause = rules->busy_pause;
 		reason = xstrdup(skip_reason ? skip_reason : "nothing ran");
+	} else if (detected_at && now_stack->wake_at >= detected_at) {
+		action = "continue";
+		rule = "woken";
+		reason = xstrdup("a message, a todo or a start came after its work was"
+				 " detected");
 	} else if (json_array_size(nodes) == 0) {
-		pause = max_priority >= 5 ? rules->idle_urgent
-		      : max_priority >= 3 ? rules->idle_normal : rules->idle_quiet;
-		if (pause > rules->idle_cap)
-			pause = rules->idle_cap;
-		reason = xasprintf("no agent has work (highest priority %lld)",
-				   (long long)max_priority);
+		rule = "idle";
+		pause = idle_pause(rules, max_priority, next_check, now, &reason);
 	} else if (t.failed > 0) {
-		int64_t k = consecutive_failures + 1;
+		int64_t k = now_stack->consecutive_failures + 1;
 
+		rule = "failed";
 		pause = backoff(rules->failure_pause, k, rules->failure_cap);
 		reason = xasprintf("%lld node%s failed (%s); %lld%s failed cycle in a row",
-				   (long long)t.failed, t.failed == 1 ? "" : "s",
+				   (long long)t.failed, plural(t.failed),
 				   t.failed_agents, (long long)k, ordinal_suffix(k));
-		facts->failed = 1;
-	} else if (t.completed > 0 && t.planner_completed) {
+	} else if (t.todos > 0 || t.recommendations > 0) {
 		action = "continue";
-		reason = xasprintf("%lld node%s completed, the planner among them",
-				   (long long)t.completed, t.completed == 1 ? "" : "s");
+		rule = "new_work";
+		if (t.todos > 0 && t.recommendations > 0)
+			reason = xasprintf("new work: %lld todo%s for the builder, %lld"
+					   " recommendation%s for the planner",
+					   (long long)t.todos, plural(t.todos),
+					   (long long)t.recommendations, plural(t.recommendations));
+		else if (t.todos > 0)
+			reason = xasprintf("new work: %lld todo%s for the builder",
+					   (long long)t.todos, plural(t.todos));
+		else
+			reason = xasprintf("new work: %lld recommendation%s for the planner",
+					   (long long)t.recommendations, plural(t.recommendations));
 	} else if (t.completed > 0) {
+		rule = "progress";
 		pause = rules->progress_pause;
-		reason = xasprintf("%lld node%s completed, the planner did not run",
-				   (long long)t.completed, t.completed == 1 ? "" : "s");
+		reason = xasprintf("%lld node%s completed, no new work for another agent",
+				   (long long)t.completed, plural(t.completed));
 	} else {
+		rule = "nothing";
 		pause = rules->nothing_pause;
 		reason = xasprintf("every node was skipped (%lld)", (long long)t.skipped);
 	}
 
 	facts->stack_id = stack_id;
 	facts->execution_id = execution_id;
-	facts->record = ran && current_state && strcmp(current_state, "running") == 0;
-	out = xjson(json_pack("{sssis O sI ss sI sI ss}",
+	facts->detected_at = detected_at;
+	facts->record = ran && state && strcmp(state, "running") == 0;
+	out = xjson(json_pack("{sssis O sI ss sI sI ss ss}",
 			      "type", "orch.decision", "version", 1,
 			      "stack", stack,
 			      "execution_id", (json_int_t)execution_id,
 			      "action", action,
 			      "pause_ms", (json_int_t)pause,
 			      "next_at", (json_int_t)(strcmp(action, "stop") == 0 ? 0 : now + pause),
+			      "rule", rule,
 			      "reason", reason));
 	if (!execution_id)
 		xjson_set(out, "execution_id", json_null());

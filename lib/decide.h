@@ -1,7 +1,13 @@
 /*
  * decide.h - what a stack does after a cycle: continue at once, pause, or
- * stop. Pure rules over an orch.execution document (README.md), so the
- * tests and orch-decide --no-db call the same code.
+ * stop. Pure rules over an orch.execution document (README.md, "Decision
+ * rules"), so the tests and orch-decide --no-db call the same code.
+ *
+ * A stack continues at once only when the cycle gave another agent work
+ * (todos created or reopened for the builder, recommendations for the
+ * planner) or a write woke it during the cycle: an agent that ran and
+ * made nothing new leaves the stack to pause, so a finished stack goes
+ * quiet instead of running its planner around the clock.
  */
 #ifndef ORCH_DECIDE_H
 #define ORCH_DECIDE_H
@@ -16,13 +22,14 @@
  * configuration key. */
 struct decide_rules {
 	int64_t busy_pause;       /* pause.busy: another pipeline holds the stack */
-	int64_t idle_urgent;      /* pause.idle_urgent: no nodes, max priority >= 5 */
-	int64_t idle_normal;      /* pause.idle_normal: no nodes, max priority >= 3 */
-	int64_t idle_quiet;       /* pause.idle_quiet: no nodes, lower */
-	int64_t idle_cap;         /* pause.idle_cap: no idle pause exceeds it */
+	int64_t idle_urgent;      /* pause.idle_urgent: no nodes, max priority >= 5: at least this */
+	int64_t idle_normal;      /* pause.idle_normal: no nodes, max priority >= 3: at least this */
+	int64_t idle_quiet;       /* pause.idle_quiet: no nodes, lower: at least this */
+	int64_t idle_cap;         /* pause.idle_cap: no idle pause exceeds it; the
+				     pause when no periodic check is due */
 	int64_t failure_pause;    /* pause.failure: the first failed cycle, doubled per failure in a row */
 	int64_t failure_cap;      /* pause.failure_cap: the backoff's ceiling */
-	int64_t progress_pause;   /* pause.progress: nodes completed, the planner did not */
+	int64_t progress_pause;   /* pause.progress: nodes completed, no new work */
 	int64_t nothing_pause;    /* pause.nothing: nothing completed, nothing failed */
 };
 
@@ -38,20 +45,27 @@ int decide_rules_configure(struct decide_rules *r, const struct config *c,
 struct decision_facts {
 	int record;      /* the cycle ran and the stack is still running */
 	int failed;      /* a node failed: the failure streak grows */
+	int64_t detected_at;  /* the work status's time, 0 when unknown: a
+				 wake after it makes the stack due at once */
 	int64_t stack_id;     /* the document's stack */
 	int64_t execution_id; /* 0 when the document has none */
 };
 
+/* What the store says of the stack now; {NULL, 0, 0} without a store. */
+struct decide_stack {
+	const char *state;            /* execution_state, NULL when deleted */
+	int64_t consecutive_failures; /* failed cycles in a row before this one */
+	int64_t wake_at;              /* the last write that woke it, 0 never */
+};
+
 /*
- * Decide for EXECUTION (an orch.execution document). CURRENT_STATE is the
- * stack's execution_state now (NULL: deleted); CONSECUTIVE_FAILURES the
- * failed cycles in a row before this one. Returns a new reference to an
- * orch.decision document and fills FACTS, or NULL with ERR set (65, naming
- * the field).
+ * Decide for EXECUTION (an orch.execution document) at NOW, given what
+ * the store says of its stack (STACK). Returns a new reference to an
+ * orch.decision document, whose "rule" names the rule that fired, and
+ * fills FACTS; or NULL with ERR set (65, naming the field).
  */
-json_t *decide(const json_t *execution, const char *current_state,
-	       int64_t consecutive_failures, int64_t now,
-	       const struct decide_rules *rules, struct decision_facts *facts,
-	       struct orch_error *err);
+json_t *decide(const json_t *execution, const struct decide_stack *stack,
+	       int64_t now, const struct decide_rules *rules,
+	       struct decision_facts *facts, struct orch_error *err);
 
 #endif

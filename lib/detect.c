@@ -1,4 +1,5 @@
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ int detect_rules_configure(struct detect_rules *r, const struct config *c,
 		{ "detect.strategic_length", &r->strategic_length },
 		{ "detect.high_priority", &r->high_priority },
 		{ "detect.review_min_completed", &r->review_min_completed },
+		{ "detect.unchanged_interval", &r->unchanged_interval_ms },
 	};
 	const struct {
 		const char *key;
@@ -236,6 +238,48 @@ static int read_memory(const json_t *snap, struct detect_facts *f, struct orch_e
 			&f->last_review_time, err);
 }
 
+/*
+ * What the agents last saw: content_version, and last_runs.AGENT for each
+ * agent (null or absent when it never ran). Both are optional, so a
+ * snapshot from before them reads as "nothing seen".
+ */
+static int read_versions(const json_t *snap, struct detect_facts *f,
+			 struct orch_error *err)
+{
+	const json_t *runs, *run, *v;
+	char path[64];
+	int a;
+
+	v = json_object_get(snap, "content_version");
+	if (v && !json_is_null(v)) {
+		if (!is_time(v))
+			return bad(err, "", "content_version", "a non-negative integer");
+		f->content_version = json_integer_value(v);
+	}
+	runs = json_object_get(snap, "last_runs");
+	if (!runs || json_is_null(runs))
+		return 0;
+	if (!json_is_object(runs))
+		return bad(err, "", "last_runs", "an object");
+	for (a = 0; a < ORCH_AGENT_COUNT; a++) {
+		run = json_object_get(runs, orch_agents[a]);
+		if (!run || json_is_null(run))
+			continue;
+		snprintf(path, sizeof(path), "last_runs.%s", orch_agents[a]);
+		if (!json_is_object(run))
+			return bad(err, "last_runs", orch_agents[a], "an object or null");
+		v = json_object_get(run, "seen_version");
+		if (!json_is_integer(v) || json_integer_value(v) < -1)
+			return bad(err, path, "seen_version", "an integer from -1");
+		f->seen_version[a] = json_integer_value(v);
+		v = json_object_get(run, "cycle");
+		if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 1))
+			return bad(err, path, "cycle", "a positive integer or null");
+		f->seen_cycle[a] = json_is_integer(v) ? json_integer_value(v) : 0;
+	}
+	return 0;
+}
+
 static int read_todos(const json_t *snap, const struct detect_rules *rules,
 		      struct detect_facts *f, struct orch_error *err)
 {
@@ -275,10 +319,18 @@ static int read_todos(const json_t *snap, const struct detect_rules *rules,
 	return 0;
 }
 
+/*
+ * User messages: the unprocessed ones are the communicator's work; the
+ * strategic ones since the planner's last planning are the planner's,
+ * answered or not, so a request the communicator answered first still
+ * reaches the planner. A message without "processed" is unprocessed, one
+ * without "created_at" is new.
+ */
 static int read_messages(const json_t *snap, const struct detect_rules *rules,
 			 struct detect_facts *f, struct orch_error *err)
 {
-	const json_t *msgs = json_object_get(snap, "user_messages"), *m, *v;
+	const json_t *msgs = json_object_get(snap, "user_messages"), *m, *v, *c;
+	int64_t created;
 	size_t i;
 
 	if (!json_is_array(msgs))
@@ -286,11 +338,21 @@ static int read_messages(const json_t *snap, const struct detect_rules *rules,
 	json_array_foreach(msgs, i, m) {
 		if (!json_is_object(m))
 			return bad_elem(err, "user_messages", i, NULL, "an object");
-		v = json_object_get(m, "content");
-		if (!json_is_string(v))
+		c = json_object_get(m, "content");
+		if (!json_is_string(c))
 			return bad_elem(err, "user_messages", i, "content", "a string");
-		f->user_messages++;
-		if (detect_is_strategic(json_string_value(v), json_string_length(v), rules))
+		v = json_object_get(m, "processed");
+		if (v && !json_is_null(v) && !json_is_boolean(v))
+			return bad_elem(err, "user_messages", i, "processed", "true or false");
+		if (!json_is_true(v))
+			f->user_messages++;
+		v = json_object_get(m, "created_at");
+		if (v && !json_is_null(v) && !is_time(v))
+			return bad_elem(err, "user_messages", i, "created_at",
+					"a non-negative integer");
+		created = is_time(v) ? json_integer_value(v) : INT64_MAX;
+		if (created > f->last_planning_time &&
+		    detect_is_strategic(json_string_value(c), json_string_length(c), rules))
 			f->strategic++;
 	}
 	msgs = json_object_get(snap, "messages");
@@ -319,8 +381,9 @@ static int read_facts(const json_t *snap, const struct detect_rules *rules,
 			return bad(err, "artifact", "created_at", "a non-negative integer");
 		f->artifact_created_at = json_integer_value(v);
 	}
-	/* Memory first: the todo count needs last_review_time. */
-	if (read_memory(snap, f, err) != 0 || read_todos(snap, rules, f, err) != 0)
+	/* Memory first: the todo and message counts need its times. */
+	if (read_memory(snap, f, err) != 0 || read_versions(snap, f, err) != 0 ||
+	    read_todos(snap, rules, f, err) != 0)
 		return -1;
 	return read_messages(snap, rules, f, err);
 }
@@ -350,31 +413,88 @@ static json_t *agent(int has_work, int priority, char *reason)
 	return a;
 }
 
+/*
+ * The planner and the reviewer look at the whole stack; running one again
+ * on the very state it last ran on (its own writes and orch's bookkeeping
+ * aside: see seen_version in README.md) would answer the same. So when
+ * its rule fires on an unchanged stack it has no work, unless
+ * detect.unchanged_interval has passed since that run. Steals REASON.
+ */
+static json_t *unless_seen(const struct detect_facts *f, const struct detect_rules *r,
+			   int a, int64_t last_run, int priority, int stale_priority,
+			   char *reason)
+{
+	char *why, *ran;
+	int64_t quiet;
+
+	if (f->content_version < 0 || f->seen_version[a] != f->content_version)
+		return agent(1, priority, reason);
+	ran = f->seen_cycle[a] ? xasprintf("its run in cycle %lld", (long long)f->seen_cycle[a])
+			       : xstrdup("its last run");
+	quiet = r->unchanged_interval_ms > 0
+		? overdue(f->now, last_run, r->unchanged_interval_ms) : 0;
+	if (quiet)
+		why = xasprintf("%s; unchanged for %lld ms since %s, a periodic check",
+				reason, (long long)quiet, ran);
+	else
+		why = xasprintf("%s, but nothing changed since %s", reason, ran);
+	free(ran);
+	free(reason);
+	return agent(quiet > 0, stale_priority, why);
+}
+
+/*
+ * The first time, from F->now on, at which the time rule of an agent with
+ * no work now (last run at LAST_RUN, else the stack's creation; every
+ * INTERVAL) would fire if nothing changed: 0 when never.
+ */
+static int64_t next_check(const struct detect_facts *f, const struct detect_rules *r,
+			  int a, int64_t last_run, int64_t interval)
+{
+	int64_t since = last_run ? last_run : f->created_at;
+
+	if (f->content_version >= 0 && f->seen_version[a] == f->content_version) {
+		if (r->unchanged_interval_ms <= 0)
+			return 0;
+		since = last_run;
+		interval = r->unchanged_interval_ms;
+	}
+	if (since > INT64_MAX - interval - 1)
+		return 0;
+	return since + interval + 1 > f->now ? since + interval + 1 : f->now;
+}
+
 static json_t *planner(const struct detect_facts *f, const struct detect_rules *r)
 {
 	int64_t since = f->last_planning_time ? f->last_planning_time : f->created_at;
 	int64_t late = overdue(f->now, since, r->planning_interval_ms);
+	int priority;
+	char *reason;
 
-	if (!f->has_project)
-		return agent(1, r->planner.no_project, xstrdup("no project idea"));
-	if (f->pending == 0)
-		return agent(1, r->planner.no_todos, xstrdup("no pending todos"));
-	if (f->recommendations > 0)
-		return agent(1, r->planner.recommendations,
-			     count(f->recommendations, "reviewer recommendation",
-				   "reviewer recommendations"));
-	if (f->strategic > 0)
-		return agent(1, r->planner.strategic,
-			     count(f->strategic, "strategic user message",
-				   "strategic user messages"));
-	if (late && f->last_planning_time)
-		return agent(1, r->planner.stale,
-			     xasprintf("last planned %lld ms ago", (long long)late));
-	if (late)
-		return agent(1, r->planner.stale,
-			     xasprintf("never planned, stack created %lld ms ago",
-				       (long long)late));
-	return agent(0, 0, xstrdup("nothing to plan"));
+	if (!f->has_project) {
+		priority = r->planner.no_project;
+		reason = xstrdup("no project idea");
+	} else if (f->pending == 0) {
+		priority = r->planner.no_todos;
+		reason = xstrdup("no pending todos");
+	} else if (f->recommendations > 0) {
+		priority = r->planner.recommendations;
+		reason = count(f->recommendations, "reviewer recommendation",
+			       "reviewer recommendations");
+	} else if (f->strategic > 0) {
+		priority = r->planner.strategic;
+		reason = count(f->strategic, "strategic user message since the last planning",
+			       "strategic user messages since the last planning");
+	} else if (late && f->last_planning_time) {
+		priority = r->planner.stale;
+		reason = xasprintf("last planned %lld ms ago", (long long)late);
+	} else if (late) {
+		priority = r->planner.stale;
+		reason = xasprintf("never planned, stack created %lld ms ago", (long long)late);
+	} else {
+		return agent(0, 0, xstrdup("nothing to plan"));
+	}
+	return unless_seen(f, r, 0, f->last_planning_time, priority, r->planner.stale, reason);
 }
 
 static json_t *builder(const struct detect_facts *f, const struct detect_rules *r)
@@ -414,20 +534,26 @@ static json_t *communicator(const struct detect_facts *f, const struct detect_ru
 static json_t *reviewer(const struct detect_facts *f, const struct detect_rules *r)
 {
 	int64_t late = overdue(f->now, f->last_review_time, r->review_interval_ms);
+	int priority;
+	char *reason;
 
-	if (f->completed_since_review >= (size_t)r->review_min_completed)
-		return agent(1, r->reviewer.completed,
-			     xasprintf("%zu todos completed since the last review",
-				       f->completed_since_review));
-	if (f->has_artifact && f->artifact_created_at > f->last_review_time)
-		return agent(1, r->reviewer.artifact,
-			     xstrdup("a new artifact since the last review"));
-	if (late && f->last_review_time)
-		return agent(1, r->reviewer.stale,
-			     xasprintf("last reviewed %lld ms ago", (long long)late));
-	if (late)
-		return agent(1, r->reviewer.stale, xstrdup("never reviewed"));
-	return agent(0, 0, xstrdup("nothing to review"));
+	if (f->completed_since_review >= (size_t)r->review_min_completed) {
+		priority = r->reviewer.completed;
+		reason = xasprintf("%zu todos completed since the last review",
+				   f->completed_since_review);
+	} else if (f->has_artifact && f->artifact_created_at > f->last_review_time) {
+		priority = r->reviewer.artifact;
+		reason = xstrdup("a new artifact since the last review");
+	} else if (late && f->last_review_time) {
+		priority = r->reviewer.stale;
+		reason = xasprintf("last reviewed %lld ms ago", (long long)late);
+	} else if (late) {
+		priority = r->reviewer.stale;
+		reason = xstrdup("never reviewed");
+	} else {
+		return agent(0, 0, xstrdup("nothing to review"));
+	}
+	return unless_seen(f, r, 3, f->last_review_time, priority, r->reviewer.stale, reason);
 }
 
 static int has_work(const json_t *a)
@@ -444,22 +570,49 @@ static void depend(json_t *agents, const char *agent_name, const char *on)
 		xjson_append(json_object_get(a, "depends_on"), xjson(json_string(on)));
 }
 
+void detect_facts_init(struct detect_facts *f, int64_t now)
+{
+	int a;
+
+	memset(f, 0, sizeof(*f));
+	f->now = now;
+	f->content_version = -1;
+	for (a = 0; a < ORCH_AGENT_COUNT; a++)
+		f->seen_version[a] = -1;
+}
+
+/* The earlier of two times, 0 meaning never. */
+static int64_t earlier(int64_t a, int64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
 json_t *detect_status_from_facts(json_t *header, const struct detect_facts *f,
 				  const struct detect_rules *rules)
 {
-	json_t *agents;
+	json_t *agents, *out;
+	int64_t next = 0;
 
 	agents = xjson(json_object());
 	xjson_set(agents, "planner", planner(f, rules));
 	xjson_set(agents, "builder", builder(f, rules));
 	xjson_set(agents, "communicator", communicator(f, rules));
 	xjson_set(agents, "reviewer", reviewer(f, rules));
+	/* Only the planner's and the reviewer's rules have a clock. */
+	if (!has_work(json_object_get(agents, "planner")))
+		next = earlier(next, next_check(f, rules, 0, f->last_planning_time,
+						rules->planning_interval_ms));
+	if (!has_work(json_object_get(agents, "reviewer")))
+		next = earlier(next, next_check(f, rules, 3, f->last_review_time,
+						rules->review_interval_ms));
 	depend(agents, "builder", "planner");
 	depend(agents, "reviewer", "builder");
-	return xjson(json_pack("{sssisosIsbso}", "type", "orch.work_status",
-			       "version", 1, "stack", header,
-			       "computed_at", (json_int_t)f->now, "cached", 0,
-			       "agents", agents));
+	out = xjson(json_pack("{sssisosIsbso}", "type", "orch.work_status",
+			      "version", 1, "stack", header,
+			      "computed_at", (json_int_t)f->now, "cached", 0,
+			      "agents", agents));
+	xjson_set(out, "next_check_at", next ? xjson(json_integer(next)) : json_null());
+	return out;
 }
 
 json_t *detect_work_status(const json_t *snapshot, int64_t now,
@@ -468,8 +621,7 @@ json_t *detect_work_status(const json_t *snapshot, int64_t now,
 	struct detect_facts f;
 	json_t *h = NULL;
 
-	memset(&f, 0, sizeof(f));
-	f.now = now;
+	detect_facts_init(&f, now);
 	if (doc_check_type(snapshot, "orch.snapshot", err) != 0)
 		return NULL;
 	if (!(h = header(snapshot, &f.created_at, err)))

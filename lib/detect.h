@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "orch.h"
 #include "store.h"
 
 /*
@@ -37,6 +38,7 @@ struct detect_rules {
 	int64_t fingerprint;          /* of every value above, from detect_rules_configure() */
 	int64_t high_priority;        /* builder: a pending todo at or above this is high priority */
 	int64_t review_min_completed; /* reviewer: this many todos completed since the last review */
+	int64_t unchanged_interval_ms; /* planner, reviewer: rerun on an unchanged stack after this; 0 never */
 	struct {
 		int no_project;       /* no project idea */
 		int no_todos;         /* no pending todos */
@@ -100,13 +102,20 @@ struct detect_facts {
 	size_t completed_since_review; /* completed todos, completed_at > last_review_time */
 	size_t recommendations;       /* memory.planner.reviewer_recommendations */
 	size_t user_messages;         /* unprocessed user messages */
-	size_t strategic;             /* ... of those, strategic */
+	size_t strategic;             /* strategic user messages created after
+					 last_planning_time, answered or not */
 	size_t stack_messages;        /* unread inter-stack messages */
 	int has_artifact;             /* artifact is an object */
 	int64_t artifact_created_at;  /* artifact.created_at when there is one */
 	int64_t last_planning_time;   /* memory.planner, 0 when never */
 	int64_t last_review_time;     /* memory.reviewer, 0 when never */
+	int64_t content_version;      /* content_version, -1 when unknown */
+	int64_t seen_version[ORCH_AGENT_COUNT]; /* last_runs.AGENT.seen_version, -1 when none */
+	int64_t seen_cycle[ORCH_AGENT_COUNT];   /* last_runs.AGENT.cycle, 0 when none */
 };
+
+/* Facts with nothing known: no version, no agent's last run. */
+void detect_facts_init(struct detect_facts *f, int64_t now);
 
 /*
  * The orch.work_status of facts F under RULES, computed_at F->now, with

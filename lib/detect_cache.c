@@ -219,6 +219,16 @@ static void sql_strategic(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 				(size_t)sqlite3_value_bytes(argv[0]), b->rules));
 }
 
+/* orch_since_planning(STACK_ID): the stack's last_planning_time. */
+static void sql_since_planning(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct batch *b = sqlite3_user_data(ctx);
+	size_t i = batch_find(b, sqlite3_value_int64(argv[0]));
+
+	(void)argc;
+	sqlite3_result_int64(ctx, i < b->n ? b->facts[i].last_planning_time : INT64_MAX);
+}
+
 /* orch_since_review(STACK_ID): the stack's last_review_time. */
 static void sql_since_review(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -235,6 +245,8 @@ static int batch_functions(struct store *s, struct batch *b, struct orch_error *
 
 	if (sqlite3_create_function_v2(s->db, "orch_strategic", 1, flags, b,
 				       sql_strategic, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function_v2(s->db, "orch_since_planning", 1, flags, b,
+				       sql_since_planning, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_create_function_v2(s->db, "orch_since_review", 1, flags, b,
 				       sql_since_review, NULL, NULL, NULL) != SQLITE_OK)
 		return store_error(s, err, "registering detection functions");
@@ -242,40 +254,41 @@ static int batch_functions(struct store *s, struct batch *b, struct orch_error *
 }
 
 /*
- * A memory row's data (column COL of ST) as snapshot_load() and the rules
- * read it: its TIME_KEY (0 unless a non-negative integer) and, with
- * RECS, the length of reviewer_recommendations (0 unless an array).
- * 0, or -1 when the rules would fail on it (not an object, a negative time).
+ * The planner's memory row (column COL of ST) as snapshot_load() and the
+ * rules read it: *RECS, the length of reviewer_recommendations (0 unless
+ * an array). 0, or -1 when the rules would fail on it (not an object).
  */
-static int batch_memory(sqlite3_stmt *st, int col, const char *time_key,
-			int64_t *time, size_t *recs)
+static int batch_recommendations(sqlite3_stmt *st, int col, size_t *recs)
 {
 	json_t *mem, *v;
 	int rc = 0;
 
-	*time = 0;
-	if (recs)
-		*recs = 0;
+	*recs = 0;
 	if (sqlite3_column_type(st, col) == SQLITE_NULL)
 		return 0;
 	mem = json_loadb((const char *)sqlite3_column_text(st, col),
 			 (size_t)sqlite3_column_bytes(st, col), 0, NULL);
-	if (!json_is_object(mem)) {
+	if (!json_is_object(mem))
 		rc = -1;
-		goto out;
-	}
-	v = json_object_get(mem, time_key);
-	if (json_is_integer(v)) {
-		if (json_integer_value(v) < 0)
-			rc = -1;
-		else
-			*time = json_integer_value(v);
-	}
-	if (recs && json_is_array(v = json_object_get(mem, "reviewer_recommendations")))
+	else if (json_is_array(v = json_object_get(mem, "reviewer_recommendations")))
 		*recs = json_array_size(v);
-out:
 	json_decref(mem);
 	return rc;
+}
+
+/* An agent's last run, columns COL.. of ST: started_at, seen_version,
+ * cycle (all NULL when it never ran). 0, or -1 when the rules would fail
+ * on it (a negative time, a seen_version below -1). */
+static int batch_last_run(sqlite3_stmt *st, int col, int64_t *time,
+			  int64_t *seen, int64_t *cycle)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	*time = sqlite3_column_int64(st, col);
+	*seen = sqlite3_column_int64(st, col + 1);
+	*cycle = sqlite3_column_type(st, col + 2) == SQLITE_NULL
+		 ? 0 : sqlite3_column_int64(st, col + 2);
+	return *time < 0 || *seen < -1 || *cycle < 0 ? -1 : 0;
 }
 
 /* The stacks themselves, their cache entries, projects, memory and latest
@@ -293,16 +306,19 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			   " s.created_at, s.state_version,"
 			   " c.state_version, c.computed_at, c.status,"
 			   " EXISTS (SELECT 1 FROM projects p WHERE p.stack_id = s.id),"
-			   " mp.data, mr.data,"
+			   " mp.data, s.content_version,"
 			   " (SELECT a.created_at FROM artifacts a WHERE a.stack_id = s.id"
 			   "   ORDER BY a.version DESC LIMIT 1),"
 			   " typeof(s.name) = 'text' AND typeof(s.phase) = 'text'"
 			   "   AND typeof(s.execution_state) = 'text'"
-			   "   AND typeof(s.created_at) = 'integer' AND s.created_at >= 0"
+			   "   AND typeof(s.created_at) = 'integer' AND s.created_at >= 0,"
+			   " rp.started_at, rp.seen_version, rp.cycle,"
+			   " rr.started_at, rr.seen_version, rr.cycle"
 			   " FROM stacks s"
 			   " LEFT JOIN detect_cache c ON c.stack_id = s.id AND c.rules = ?2"
 			   " LEFT JOIN memory mp ON mp.stack_id = s.id AND mp.agent = 'planner'"
-			   " LEFT JOIN memory mr ON mr.stack_id = s.id AND mr.agent = 'reviewer'"
+			   " LEFT JOIN agent_runs rp ON rp.stack_id = s.id AND rp.agent = 'planner'"
+			   " LEFT JOIN agent_runs rr ON rr.stack_id = s.id AND rr.agent = 'reviewer'"
 			   " WHERE s.id IN (SELECT value FROM json_each(?1))"
 			   " ORDER BY s.id", err);
 	if (!st)
@@ -321,14 +337,18 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			continue;
 		}
 		f = &b->facts[i];
-		f->now = now;
+		detect_facts_init(f, now);
 		f->created_at = sqlite3_column_int64(st, 4);
 		f->has_project = sqlite3_column_int(st, 9);
+		f->content_version = sqlite3_column_int64(st, 11);
 		b->kind[i] = BATCH_SLOW;
 		if (sqlite3_column_int64(st, 0) < 1 || !sqlite3_column_int(st, 13) ||
-		    batch_memory(st, 10, "last_planning_time", &f->last_planning_time,
-				 &f->recommendations) != 0 ||
-		    batch_memory(st, 11, "last_review_time", &f->last_review_time, NULL) != 0)
+		    f->content_version < 0 ||
+		    batch_recommendations(st, 10, &f->recommendations) != 0 ||
+		    batch_last_run(st, 14, &f->last_planning_time, &f->seen_version[0],
+				   &f->seen_cycle[0]) != 0 ||
+		    batch_last_run(st, 17, &f->last_review_time, &f->seen_version[3],
+				   &f->seen_cycle[3]) != 0)
 			continue;
 		switch (sqlite3_column_type(st, 12)) {
 		case SQLITE_NULL:
@@ -376,10 +396,18 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		"       OR completed_at < 0)))"
 		" FROM todos WHERE stack_id IN (SELECT value FROM json_each(?1))"
 		" GROUP BY stack_id",
-		"SELECT stack_id, count(*), count(*) FILTER (WHERE orch_strategic(content)),"
+		"SELECT stack_id, count(*), 0,"
 		" 0, 0, count(*) FILTER (WHERE typeof(content) <> 'text')"
 		" FROM user_messages WHERE stack_id IN (SELECT value FROM json_each(?1))"
 		"  AND processed = 0 GROUP BY stack_id",
+		/* The planner's: strategic since its last planning, answered
+		 * or not, through user_messages_recent. */
+		"SELECT b.value, 0, count(*) FILTER (WHERE orch_strategic(m.content)),"
+		" 0, 0, count(*) FILTER (WHERE typeof(m.content) <> 'text'"
+		"   OR typeof(m.created_at) <> 'integer' OR m.created_at < 0)"
+		" FROM json_each(?1) b JOIN user_messages m ON m.stack_id = b.value"
+		"  AND m.created_at > orch_since_planning(b.value)"
+		" GROUP BY b.value",
 		"SELECT b.value,"
 		" (SELECT count(*) FROM messages m WHERE m.to_stack_id = b.value"
 		"   AND NOT EXISTS (SELECT 1 FROM message_reads r"
@@ -419,6 +447,7 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 				f->completed_since_review = (size_t)sqlite3_column_int64(st, 4);
 			} else if (q == 1) {
 				f->user_messages = (size_t)sqlite3_column_int64(st, 1);
+			} else if (q == 2) {
 				f->strategic = (size_t)sqlite3_column_int64(st, 2);
 			} else {
 				f->stack_messages = (size_t)sqlite3_column_int64(st, 1);
@@ -434,29 +463,23 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 /* ids[i] for every i of kind KIND (all when KIND < 0), as a JSON array. */
 static char *batch_ids(const struct batch *b, int kind)
 {
-	size_t cap = 3 + (b->n ? b->n : 1) * 22, len = 0, i;
-	char *text = xmalloc(cap);
-	int w;
+	int64_t *some = xreallocarray(NULL, b->n ? b->n : 1, sizeof(*some));
+	size_t i, n = 0;
+	char *text;
 
-	text[len++] = '[';
-	for (i = 0; i < b->n; i++) {
-		if (kind >= 0 && b->kind[i] != kind)
-			continue;
-		/* 20 digits and a sign at most, and the comma: cap holds it. */
-		w = snprintf(text + len, cap - len, "%s%lld", len > 1 ? "," : "",
-			     (long long)b->ids[i]);
-		if (w < 0 || (size_t)w >= cap - len)
-			abort();
-		len += (size_t)w;
-	}
-	text[len++] = ']';
-	text[len] = '\0';
+	for (i = 0; i < b->n; i++)
+		if (kind < 0 || b->kind[i] == kind)
+			some[n++] = b->ids[i];
+	text = store_id_list(some, n);
+	free(some);
 	return text;
 }
 
 static void batch_functions_drop(struct store *s)
 {
 	sqlite3_create_function_v2(s->db, "orch_strategic", 1, SQLITE_UTF8, NULL,
+				   NULL, NULL, NULL, NULL);
+	sqlite3_create_function_v2(s->db, "orch_since_planning", 1, SQLITE_UTF8, NULL,
 				   NULL, NULL, NULL, NULL);
 	sqlite3_create_function_v2(s->db, "orch_since_review", 1, SQLITE_UTF8, NULL,
 				   NULL, NULL, NULL, NULL);

@@ -11,6 +11,7 @@
 #include "cycle.h"
 #include "doc.h"
 #include "exec.h"
+#include "jsonio.h"
 #include "spawn.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -55,6 +56,7 @@ struct node {
 	char *context;           /* owned: the context as sent, or NULL */
 	char *trace_input;       /* owned: the context as recorded, or NULL */
 	char *result;            /* owned: what it did, for people, or NULL */
+	json_t *effects;         /* owned: actions_effects() of its output, or NULL */
 	char *error;             /* owned: why it failed or was skipped, or NULL */
 };
 
@@ -72,6 +74,8 @@ struct stack {
 	int running;             /* nodes running now */
 	int max_parallel;        /* most nodes running at once */
 	int64_t started_mono;    /* when its cycle began */
+	int claim_tried;         /* claim_new() has looked at it */
+	int twin;                /* its stack's cycle runs here already: not claimed */
 	int done;                /* recorded and handed on */
 	/* What pick_node last found, so it need not look at every node of
 	 * every stack for each start: a node's readiness changes only when a
@@ -84,11 +88,14 @@ struct stack {
 struct exec {
 	struct store *store;     /* borrowed */
 	struct exec_config cfg;  /* copied; its pointers borrowed */
-	struct stack **stacks;   /* owned: in input order */
+	struct stack **stacks;   /* owned: in input order; done ones are let go */
 	size_t nstacks;          /* entries used */
 	size_t stacks_done;      /* of them, recorded and handed on */
 	size_t alloc;            /* entries allocated */
-	size_t total_nodes;      /* over all stacks, against ORCH_MAX_NODES */
+	size_t total_nodes;      /* of the stacks not done, against ORCH_MAX_NODES */
+	struct json_reader in;   /* the graphs' input, when exec_run() reads one */
+	int reading;             /* the input is open */
+	struct orch_error input_error; /* why reading stopped early, if it did */
 	struct node **running;   /* owned array of borrowed nodes now running */
 	struct node **slots;     /* owned: lane i's running node, or NULL; jobs entries */
 	int nrunning;            /* entries used in running */
@@ -112,7 +119,7 @@ struct exec *exec_new(struct store *s, const struct exec_config *cfg)
 		e->cfg.barrier = 1;
 	e->running = xreallocarray(NULL, (size_t)e->cfg.jobs, sizeof(*e->running));
 	e->slots = xcalloc((size_t)e->cfg.jobs, sizeof(*e->slots));
-	e->fds = xreallocarray(NULL, 1 + 3 * (size_t)e->cfg.jobs, sizeof(*e->fds));
+	e->fds = xreallocarray(NULL, 2 + 3 * (size_t)e->cfg.jobs, sizeof(*e->fds));
 	e->rng = ((uint64_t)orch_mono_ms() << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	return e;
 }
@@ -124,7 +131,9 @@ static void node_release(struct node *n)
 	free(n->trace_input);
 	free(n->result);
 	free(n->error);
+	json_decref(n->effects);
 	n->context = n->trace_input = n->result = n->error = NULL;
+	n->effects = NULL;
 }
 
 static void stack_free(struct stack *st)
@@ -154,6 +163,8 @@ void exec_free(struct exec *e)
 	free(e->slots);
 	free(e->fds);
 	orch_error_release(&e->first_error);
+	orch_error_release(&e->input_error);
+	json_reader_release(&e->in);
 	free(e);
 }
 
@@ -271,6 +282,11 @@ int exec_add(struct exec *e, json_t *graph, struct orch_error *err)
 	}
 	st->stale = 1;
 	e->stacks[e->nstacks++] = st;
+	if (e->cfg.observe) {
+		struct exec_event ev = { .kind = EXEC_STACK_QUEUED, .stack = st->name };
+
+		e->cfg.observe(&ev, e->cfg.observe_arg);
+	}
 	return 0;
 fail:
 	stack_free(st);
@@ -299,6 +315,7 @@ static void node_to_json(const struct node *n)
 	xjson_set(n->json, "ended_at", opt_int(n->ended_at, ran));
 	xjson_set(n->json, "duration_ms", opt_int(n->ended_mono - n->started_mono, ran));
 	xjson_set(n->json, "result", opt_string(n->result));
+	xjson_set(n->json, "effects", n->effects ? json_incref(n->effects) : json_null());
 	xjson_set(n->json, "error", opt_string(n->error));
 }
 
@@ -356,6 +373,7 @@ static void finish_stack(struct exec *e, struct stack *st)
 
 	st->done = 1;
 	e->stacks_done++;
+	e->total_nodes -= st->nnodes;
 	if (st->claim.claimed) {
 		error = cycle_error(st);
 		if (!text)
@@ -598,11 +616,12 @@ static int apply_output(struct exec *e, struct node *n, const json_t *doc,
 	struct cycle_trace t;
 	int64_t now = orch_now_ms();
 
-	if (actions_validate(doc, err) != 0)
+	if (actions_validate(doc, err) != 0 ||
+	    actions_check_task(doc, n->agent, n->task.todo_id, n->task.user_message_id, err) != 0)
 		return -1;
 	if (store_begin(s, err) != 0)
 		return -1;
-	if (actions_apply(s, n->stack->id, n->agent, doc, now, err) != 0 ||
+	if (actions_apply(s, n->stack->id, n->agent, doc, now, &n->task, err) != 0 ||
 	    actions_finish_success(s, n->stack->id, n->agent, &n->task, now, err) != 0)
 		goto fail;
 	t = trace_of(n, "completed", exit_status, NULL, json_object_get(doc, "usage"));
@@ -668,6 +687,8 @@ static void attempt_ended(struct exec *e, struct node *n)
 	}
 	free(n->result);
 	n->result = actions_summary(json_object_get(doc, "actions"));
+	json_decref(n->effects);
+	n->effects = actions_effects(doc);
 	json_decref(doc);
 	attempt_over(e, n, "completed", n->result, 1);
 	node_done(e, n, "completed", NULL);
@@ -897,6 +918,8 @@ static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
 	if (store_begin(e->store, &err) != 0)
 		goto fail;
 	for (i = from; i < to; i++) {
+		if (e->stacks[i]->twin)
+			continue;
 		e->stacks[i]->started_mono = orch_mono_ms();
 		if (cycle_claim_in(e->store, e->stacks[i]->id, e->cfg.owner, ttl,
 				   &e->stacks[i]->claim, &err) != 0) {
@@ -909,23 +932,75 @@ static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
 	return 0;
 fail:
 	for (i = from; i < to; i++)
-		cycle_claim_release(&e->stacks[i]->claim);
+		if (!e->stacks[i]->twin)
+			cycle_claim_release(&e->stacks[i]->claim);
 	orch_error_release(&err);
 	return -1;
 }
 
-/* Claim each stack's lease; hand on at once those that will not run. */
-static void claim_all(struct exec *e, int64_t ttl)
-{
-	size_t i, k, to;
+/* A stack id and where it is in e->stacks, for finding twins. */
+struct id_at {
+	int64_t id;
+	size_t at;
+};
 
-	for (i = 0; i < e->nstacks; i = to) {
+static int by_id_then_at(const void *a, const void *b)
+{
+	const struct id_at *x = a, *y = b;
+
+	if (x->id != y->id)
+		return (x->id > y->id) - (x->id < y->id);
+	return (x->at > y->at) - (x->at < y->at);
+}
+
+/*
+ * Skip each stack queued at FROM or later whose id comes earlier too,
+ * among the live cycles and the new ones: a stack is never run twice at
+ * once by this orch-exec (sorting keeps this O(n log n) for a run of
+ * thousands of stacks).
+ */
+static void skip_twins(struct exec *e, size_t from)
+{
+	struct id_at *v = xreallocarray(NULL, e->nstacks + 1, sizeof(*v));
+	size_t i, n = 0;
+
+	for (i = 0; i < e->nstacks; i++)
+		if (i >= from || (e->stacks[i]->claim.claimed && !e->stacks[i]->done))
+			v[n++] = (struct id_at){ e->stacks[i]->id, i };
+	qsort(v, n, sizeof(*v), by_id_then_at);
+	for (i = 1; i < n; i++)
+		if (v[i].id == v[i - 1].id && v[i].at >= from) {
+			e->stacks[v[i].at]->twin = 1;
+			e->stacks[v[i].at]->claim.skip_reason =
+				xstrdup("its cycle is already running in this orch-exec");
+		}
+	free(v);
+}
+
+/*
+ * Claim the lease of each stack queued since the last call, CLAIM_BATCH
+ * to a transaction; hand on at once those that will not run. A stack
+ * whose cycle this orch-exec is already running is not run twice.
+ */
+static void claim_new(struct exec *e, int64_t ttl)
+{
+	size_t i, k, from, to;
+
+	for (from = 0; from < e->nstacks && e->stacks[from]->claim_tried; from++)
+		;
+	if (from == e->nstacks)
+		return;
+	skip_twins(e, from);
+	for (i = from; i < e->nstacks; i++)
+		e->stacks[i]->claim_tried = 1;
+	for (i = from; i < e->nstacks; i = to) {
 		to = i + CLAIM_BATCH < e->nstacks ? i + CLAIM_BATCH : e->nstacks;
 		if (claim_batch(e, i, to, ttl) != 0)
 			for (k = i; k < to; k++)
-				claim_one(e, e->stacks[k], ttl);
+				if (!e->stacks[k]->twin)
+					claim_one(e, e->stacks[k], ttl);
 	}
-	for (i = 0; i < e->nstacks; i++) {
+	for (i = from; i < e->nstacks; i++) {
 		struct stack *st = e->stacks[i];
 
 		if (!st->claim.claimed) {
@@ -941,31 +1016,57 @@ static void claim_all(struct exec *e, int64_t ttl)
 	}
 }
 
-static int compare_ids(const void *a, const void *b)
+/* Let the stacks that are done go: a run that reads for days keeps only
+ * its live cycles. */
+static void let_go(struct exec *e)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	size_t i, k;
 
-	return (x > y) - (x < y);
+	if (e->stacks_done == 0)
+		return;
+	for (i = k = 0; i < e->nstacks; i++) {
+		if (e->stacks[i]->done)
+			stack_free(e->stacks[i]);
+		else
+			e->stacks[k++] = e->stacks[i];
+	}
+	e->nstacks = k;
+	e->stacks_done = 0;
 }
 
-static int check_unique_stacks(const struct exec *e, struct orch_error *err)
+/*
+ * Queue the graphs the input has now, without waiting for more. At its
+ * end, or at a document that is not a graph (its error kept for the
+ * end of the run), reading stops; the stacks of that read not yet
+ * claimed are dropped, so input given whole with a bad document in it
+ * runs nothing, as before any agent has touched a stack.
+ */
+static void read_input(struct exec *e)
 {
-	int64_t *ids = xreallocarray(NULL, e->nstacks + 1, sizeof(*ids));
-	size_t i;
-	int rc = 0;
+	json_t *doc;
+	size_t i, k;
+	int rc;
 
-	for (i = 0; i < e->nstacks; i++)
-		ids[i] = e->stacks[i]->id;
-	qsort(ids, e->nstacks, sizeof(*ids), compare_ids);
-	for (i = 1; i < e->nstacks; i++)
-		if (ids[i] == ids[i - 1]) {
-			rc = orch_error_set(err, ORCH_EX_DATAERR,
-					    "stack %lld has two graphs in the input",
-					    (long long)ids[i]);
+	while ((rc = json_reader_next(&e->in, &doc, &e->input_error)) == 1)
+		if (exec_add(e, doc, &e->input_error) != 0) {
+			orch_error_prefix(&e->input_error, "line %ld", e->in.doc_line);
+			rc = -1;
 			break;
 		}
-	free(ids);
-	return rc;
+	if (rc == 2)
+		return;
+	e->reading = 0;
+	if (rc == 0)
+		return;
+	for (i = k = 0; i < e->nstacks; i++) {
+		if (e->stacks[i]->claim_tried) {
+			e->stacks[k++] = e->stacks[i];
+		} else {
+			e->total_nodes -= e->stacks[i]->nnodes;
+			stack_free(e->stacks[i]);
+		}
+	}
+	e->nstacks = k;
 }
 
 /* How long a lease must last for the longest cycle the flags allow. */
@@ -981,37 +1082,50 @@ static int64_t lease_ttl(const struct exec *e)
 	return ORCH_AGENT_COUNT * (per_node + e->cfg.wave_delay_ms) + 60000;
 }
 
-int exec_run(struct exec *e, exec_emit_fn emit, void *arg, struct orch_error *err)
+int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
+	     struct orch_error *err)
 {
-	int sigfd, i, nfds, sig = 0;
-	int64_t now, wake, t;
+	int sigfd, i, nfds, sig = 0, in_slot;
+	int64_t now, wake, t, ttl = lease_ttl(e);
 	struct node *n;
 
 	e->emit = emit;
 	e->emit_arg = arg;
-	if (check_unique_stacks(e, err) != 0)
-		return -1;
 	if ((sigfd = spawn_init(err)) < 0)
 		return -1;
-	claim_all(e, lease_ttl(e));
+	if (in_fd >= 0) {
+		json_reader_init_fd(&e->in, in_fd, 1);
+		e->reading = 1;
+	}
 
 	while (!e->emit_failed) {
 		if ((sig = spawn_interrupted()) != 0) {
+			e->reading = 0;
 			interrupt_all(e, sig);
 			break;
 		}
+		if (e->reading)
+			read_input(e);
+		claim_new(e, ttl);
+		let_go(e);
 		now = orch_mono_ms();
 		wake = -1;
 		while (e->nrunning < e->cfg.jobs && (n = pick_node(e, now, &wake)))
 			start_node(e, n);
-		if (all_done(e))
+		let_go(e);
+		if (all_done(e) && !e->reading)
 			break;
-		if (e->nrunning == 0 && wake < 0)
+		if (e->nrunning == 0 && wake < 0 && !e->reading && !all_done(e))
 			return orch_error_set(err, ORCH_EX_SOFTWARE,
 					      "scheduler stalled with nodes left to run");
 
 		e->fds[0] = (struct pollfd){ sigfd, POLLIN, 0 };
 		nfds = 1;
+		in_slot = 0;
+		if (e->reading) {
+			in_slot = 1;
+			e->fds[nfds++] = (struct pollfd){ in_fd, POLLIN, 0 };
+		}
 		for (i = 0; i < e->nrunning; i++) {
 			t = child_check_time(&e->running[i]->child, now);
 			if (t > 0 && (wake < 0 || t < wake))
@@ -1025,7 +1139,8 @@ int exec_run(struct exec *e, exec_emit_fn emit, void *arg, struct orch_error *er
 		if (e->fds[0].revents)
 			spawn_drain_signal();
 		for (i = 0; i < e->nrunning; i++) {
-			child_handle(&e->running[i]->child, e->fds + 1, nfds - 1);
+			child_handle(&e->running[i]->child, e->fds + 1 + in_slot,
+				     nfds - 1 - in_slot);
 			child_reap(&e->running[i]->child);
 			child_check_time(&e->running[i]->child, orch_mono_ms());
 		}
@@ -1042,6 +1157,8 @@ int exec_run(struct exec *e, exec_emit_fn emit, void *arg, struct orch_error *er
 	if (sig)
 		return orch_error_set(err, ORCH_EX_TEMPFAIL, "interrupted by signal %d (%s)",
 				      sig, strsignal(sig));
+	if (e->input_error.status)
+		return orch_error_set(err, e->input_error.status, "%s", e->input_error.msg);
 	if (e->first_error.status)
 		return orch_error_set(err, e->first_error.status, "%s", e->first_error.msg);
 	return 0;

@@ -25,6 +25,7 @@
 /* What an observer is told: every attempt that ran a child, as it starts
  * and as it ends. All pointers are borrowed for the call only. */
 enum exec_event_kind {
+	EXEC_STACK_QUEUED,       /* a graph was read: only .stack is set */
 	EXEC_ATTEMPT_STARTED,
 	EXEC_ATTEMPT_ENDED,
 };
@@ -78,13 +79,20 @@ void exec_free(struct exec *e);
 int exec_add(struct exec *e, json_t *graph, struct orch_error *err);
 
 /*
- * Run everything queued, calling EMIT for each stack. Returns 0 when every
- * cycle was run and recorded (agents may have failed: that is data), or -1
- * with ERR: a store error recording a cycle (the other stacks still ran),
- * EMIT's failure (70), or an interruption by SIGINT, SIGTERM or SIGHUP
- * (75), after which running agents are killed and their cycles recorded
- * as failed.
+ * Run everything queued, and with IN_FD >= 0 every graph read from IN_FD
+ * as it comes (an NDJSON stream, read without ever waiting for more while
+ * agents run), calling EMIT for each stack as its cycle ends. A stack
+ * whose cycle is running here already is not run twice: its document
+ * comes back not run. Returns once the input has ended and every cycle is
+ * recorded: 0 when all went well (agents may have failed: that is data),
+ * or -1 with ERR: a document that is not a graph (65, "line N: ..."; the
+ * stacks read with it that had not started are dropped, the others run
+ * to their end), a store error recording a cycle (the other stacks still
+ * ran), EMIT's failure (70), or an interruption by SIGINT, SIGTERM or
+ * SIGHUP (75), after which running agents are killed and their cycles
+ * recorded as failed.
  */
-int exec_run(struct exec *e, exec_emit_fn emit, void *arg, struct orch_error *err);
+int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
+	     struct orch_error *err);
 
 #endif

@@ -188,7 +188,7 @@ json_t *graph_build(const json_t *work_status, int64_t now, struct orch_error *e
 	int order[ORCH_AGENT_COUNT], deps[ORCH_AGENT_COUNT][ORCH_AGENT_COUNT];
 	size_t ndeps[ORCH_AGENT_COUNT], nnodes = 0, i, j;
 	int64_t wave[ORCH_AGENT_COUNT], max_priority = 0, w, max_wave = -1;
-	json_t *stack, *nodes, *waves, *node, *arr;
+	json_t *stack, *nodes, *waves, *node, *arr, *graph, *v;
 	const char *name;
 	int a, d;
 
@@ -257,11 +257,23 @@ json_t *graph_build(const json_t *work_status, int64_t now, struct orch_error *e
 		xjson_append(waves, arr);
 	}
 
-	return xjson(json_pack("{sssisosIsIsoso}", "type", "orch.graph", "version", 1,
-			       "stack", xjson(json_deep_copy(stack)),
-			       "created_at", (json_int_t)now,
-			       "max_priority", (json_int_t)max_priority,
-			       "nodes", nodes, "waves", waves));
+	graph = xjson(json_pack("{sssisosIsIsoso}", "type", "orch.graph", "version", 1,
+				"stack", xjson(json_deep_copy(stack)),
+				"created_at", (json_int_t)now,
+				"max_priority", (json_int_t)max_priority,
+				"nodes", nodes, "waves", waves));
+	/* Carried on for orch-decide: when the work was detected (a wake
+	 * after it makes the stack due again), the next periodic check, and
+	 * the recovery of an abandoned cycle detection did first. */
+	if (json_is_integer(v = json_object_get(work_status, "computed_at")) &&
+	    json_integer_value(v) >= 0)
+		xjson_set(graph, "detected_at", json_incref(v));
+	if (json_is_integer(v = json_object_get(work_status, "next_check_at")) &&
+	    json_integer_value(v) >= 0)
+		xjson_set(graph, "next_check_at", json_incref(v));
+	if (json_is_object(v = json_object_get(work_status, "recovered")))
+		xjson_set(graph, "recovered", xjson(json_deep_copy(v)));
+	return graph;
 }
 
 /* --- drawing --- */

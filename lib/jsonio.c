@@ -1,6 +1,8 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jsonio.h"
 #include "orch.h"
@@ -8,12 +10,26 @@
 
 #define READ_CHUNK 65536
 
-void json_reader_init(struct json_reader *r, FILE *fp)
+void json_reader_init_fd(struct json_reader *r, int fd, int nonblock)
 {
 	memset(r, 0, sizeof(*r));
-	r->fp = fp;
+	r->fd = fd;
+	r->nonblock = nonblock;
 	r->line = 1;
 	r->max_doc = ORCH_MAX_DOCUMENT;
+}
+
+void json_reader_init(struct json_reader *r, FILE *fp)
+{
+	json_reader_init_fd(r, fileno(fp), 0);
+}
+
+/* Whether a read of FD would return at once (data, end of file, error). */
+static int readable(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) != 0;
 }
 
 void json_reader_release(struct json_reader *r)
@@ -23,10 +39,11 @@ void json_reader_release(struct json_reader *r)
 	r->len = r->cap = r->start = 0;
 }
 
-/* Append up to READ_CHUNK bytes; returns bytes read, 0 at EOF, -1 on error. */
+/* Append up to READ_CHUNK bytes; returns bytes read, 0 at EOF, -1 on
+ * error, -2 when a nonblocking reader would wait. */
 static long fill(struct json_reader *r, struct orch_error *err)
 {
-	size_t n;
+	ssize_t n;
 
 	if (r->eof)
 		return 0;
@@ -41,21 +58,26 @@ static long fill(struct json_reader *r, struct orch_error *err)
 		r->cap = r->cap ? r->cap * 2 : READ_CHUNK * 2;
 		r->buf = xreallocarray(r->buf, r->cap, 1);
 	}
-	n = fread(r->buf + r->len, 1, READ_CHUNK, r->fp);
-	r->len += n;
-	if (n == 0) {
-		if (ferror(r->fp))
-			return orch_error_set(err, ORCH_EX_NOINPUT,
-					      "read error: %s", strerror(errno));
+	if (r->nonblock && !readable(r->fd))
+		return -2;
+	if (r->before_wait && !readable(r->fd))
+		r->before_wait(r->wait_arg);
+	do
+		n = read(r->fd, r->buf + r->len, READ_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return orch_error_set(err, ORCH_EX_NOINPUT, "read error: %s", strerror(errno));
+	r->len += (size_t)n;
+	if (n == 0)
 		r->eof = 1;
-	}
 	return (long)n;
 }
 
 /*
  * Find where the object or array starting at buf[start] ends, reading more
  * input as needed. Strings are skipped so brackets inside them do not count.
- * Returns the length, 0 if input ended first, -1 on error.
+ * Returns the length, 0 if input ended first, -1 on error, -2 when a
+ * nonblocking reader would wait (the scan starts again next time).
  */
 static long scan_document(struct json_reader *r, struct orch_error *err)
 {
@@ -94,7 +116,7 @@ static long scan_document(struct json_reader *r, struct orch_error *err)
 			long n = fill(r, err);
 
 			if (n < 0)
-				return -1;
+				return n;
 			if (n == 0)
 				return 0;
 			i = r->start + offset;
@@ -138,6 +160,8 @@ int json_reader_next(struct json_reader *r, json_t **out, struct orch_error *err
 
 	*out = NULL;
 	rc = skip_space(r, err);
+	if (rc == -2)
+		return 2;
 	if (rc <= 0)
 		return rc;
 	line = r->line;
@@ -145,6 +169,8 @@ int json_reader_next(struct json_reader *r, json_t **out, struct orch_error *err
 		return orch_error_set(err, ORCH_EX_DATAERR,
 				      "line %ld: expected a JSON object", line);
 	n = scan_document(r, err);
+	if (n == -2)
+		return 2;
 	if (n < 0)
 		return -1;
 	if (n == 0)

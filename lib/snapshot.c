@@ -22,11 +22,12 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 }
 
 /*
- * Run SQL bound to STACK_ID and collect each row as an object whose keys
- * are the result column names. New reference, or NULL with ERR set.
+ * Run SQL bound to STACK_ID (and ARG as ?2) and collect each row as an
+ * object whose keys are the result column names; a column named
+ * "processed" is a boolean. New reference, or NULL with ERR set.
  */
-static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
-		    struct orch_error *err)
+static json_t *rows2(struct store *s, const char *sql, int64_t stack_id,
+		     int64_t arg, struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, sql, err);
 	json_t *out;
@@ -35,13 +36,21 @@ static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, stack_id);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, arg);
 	out = xjson(json_array());
 	n = sqlite3_column_count(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *row = xjson(json_object());
 
-		for (i = 0; i < n; i++)
-			xjson_set(row, sqlite3_column_name(st, i), column_json(st, i));
+		for (i = 0; i < n; i++) {
+			const char *name = sqlite3_column_name(st, i);
+
+			if (strcmp(name, "processed") == 0)
+				xjson_set(row, name, json_boolean(sqlite3_column_int(st, i)));
+			else
+				xjson_set(row, name, column_json(st, i));
+		}
 		xjson_append(out, row);
 	}
 	store_finish(s, st);
@@ -51,6 +60,12 @@ static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
 		return NULL;
 	}
 	return out;
+}
+
+static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
+		    struct orch_error *err)
+{
+	return rows2(s, sql, stack_id, 0, err);
 }
 
 /* The first row of SQL as an object, json null when there is none. */
@@ -98,18 +113,55 @@ json_t *snapshot_memory(struct store *s, int64_t stack_id, const char *agent,
 	return mem;
 }
 
-/* Fill in the members the detection rules read, where missing. */
-static void memory_defaults(json_t *mem, const char *agent)
+/*
+ * The members the detection rules read, which orch keeps: the planner's
+ * recommendations (an array, [] when none), and the start of the
+ * planner's and the reviewer's last successful runs (LAST_RUNS, from
+ * agent_runs) as last_planning_time and last_review_time, 0 when never.
+ */
+static void memory_kept(json_t *mem, const char *agent, const json_t *last_runs)
 {
+	json_t *run = json_object_get(last_runs, agent);
+	json_t *at = json_object_get(run, "started_at");
+
 	if (strcmp(agent, "planner") == 0) {
 		if (!json_is_array(json_object_get(mem, "reviewer_recommendations")))
 			xjson_set(mem, "reviewer_recommendations", json_array());
-		if (!json_is_integer(json_object_get(mem, "last_planning_time")))
-			xjson_set(mem, "last_planning_time", json_integer(0));
+		xjson_set(mem, "last_planning_time",
+			  json_is_integer(at) ? json_incref(at) : xjson(json_integer(0)));
 	} else if (strcmp(agent, "reviewer") == 0) {
-		if (!json_is_integer(json_object_get(mem, "last_review_time")))
-			xjson_set(mem, "last_review_time", json_integer(0));
+		xjson_set(mem, "last_review_time",
+			  json_is_integer(at) ? json_incref(at) : xjson(json_integer(0)));
 	}
+}
+
+/* {"planner": {"cycle","started_at","ended_at","seen_version"} or null, ...}:
+ * each agent's last successful run. New reference, or NULL with ERR. */
+static json_t *last_runs(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	json_t *all = rows(s, "SELECT agent, cycle, started_at, ended_at, seen_version"
+			   " FROM agent_runs WHERE stack_id = ?", stack_id, err);
+	json_t *out, *run;
+	size_t i;
+	int a;
+
+	if (!all)
+		return NULL;
+	out = xjson(json_object());
+	for (a = 0; a < ORCH_AGENT_COUNT; a++)
+		xjson_set(out, orch_agents[a], json_null());
+	json_array_foreach(all, i, run) {
+		const char *name = json_string_value(json_object_get(run, "agent"));
+		int k = name ? orch_agent_index(name) : -1;
+
+		/* The name is the key now; deleting it frees the string. */
+		if (k >= 0) {
+			json_object_del(run, "agent");
+			xjson_set(out, orch_agents[k], json_incref(run));
+		}
+	}
+	json_decref(all);
+	return out;
 }
 
 json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
@@ -139,7 +191,8 @@ json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 {
 	struct stack_row row;
-	json_t *snap, *part, *memory;
+	json_t *snap, *part, *memory, *runs;
+	int64_t planned;
 	int i, rc;
 
 	rc = store_get_stack(s, stack_id, &row, err);
@@ -151,7 +204,13 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 	}
 	snap = xjson(json_pack("{sssi}", "type", "orch.snapshot", "version", 1));
 	xjson_set(snap, "stack", stack_row_header(&row));
+	xjson_set(snap, "content_version", xjson(json_integer(row.content_version)));
 	stack_row_release(&row);
+	if (!(runs = last_runs(s, stack_id, err)))
+		goto fail;
+	xjson_set(snap, "last_runs", runs);
+	planned = json_integer_value(json_object_get(json_object_get(runs, "planner"),
+						     "started_at"));
 
 	if (!(part = first_row(s, "SELECT title, description FROM projects"
 			       " WHERE stack_id = ?", stack_id, err)))
@@ -162,9 +221,15 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 			  stack_id, err)))
 		goto fail;
 	xjson_set(snap, "todos", part);
-	if (!(part = rows(s, "SELECT id, sender, content, created_at FROM user_messages"
-			  " WHERE stack_id = ?1 AND processed = 0 ORDER BY id",
-			  stack_id, err)))
+	/* The communicator's (unprocessed) and the planner's (since its
+	 * last planning, answered or not). */
+	if (!(part = rows2(s, "SELECT id, sender, content, created_at, processed,"
+			   " response, responded_at FROM user_messages"
+			   " WHERE stack_id = ?1 AND processed = 0"
+			   " UNION SELECT id, sender, content, created_at, processed,"
+			   " response, responded_at FROM user_messages"
+			   " WHERE stack_id = ?1 AND created_at > ?2 ORDER BY id",
+			   stack_id, planned, err)))
 		goto fail;
 	xjson_set(snap, "user_messages", part);
 	if (!(part = rows(s, "SELECT m.id, m.from_stack_id, m.content, m.created_at"
@@ -190,7 +255,7 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 
 		if (!mem)
 			goto fail;
-		memory_defaults(mem, orch_agents[i]);
+		memory_kept(mem, orch_agents[i], runs);
 		xjson_set(memory, orch_agents[i], mem);
 	}
 	return snap;

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,14 @@ static int busy_timeout(int *ms, struct orch_error *err)
 	*ms = (int)v;
 	return 0;
 }
+
+/* Migration 4's content triggers: replace TABLE's trigger for EVENT (ins,
+ * upd, del) with one that bumps both versions of the stack at STACK. */
+#define BUMP_TRIGGER(table, ev, event, stack)                               \
+	"DROP TRIGGER " table "_" ev ";"                                    \
+	"CREATE TRIGGER " table "_" ev " AFTER " event " ON " table " BEGIN" \
+	"  UPDATE stacks SET state_version = state_version + 1,"             \
+	"    content_version = content_version + 1 WHERE id = " stack "; END;"
 
 /*
  * Migrations, one per schema version; user_version says how many have run.
@@ -228,6 +237,84 @@ static const char *const migrations[] = {
 	 * (struct detect_rules, fingerprint), so a new configuration is not served
 	 * statuses of the old one. Older entries have none: never served. */
 	"ALTER TABLE detect_cache ADD COLUMN rules INTEGER;",
+	/* 4: need-based running (README "Detection that remembers", "Wake on
+	 * change"). content_version counts the changes an agent reacts to, and
+	 * not orch's bookkeeping, which moves out of the agents' memory into
+	 * agent_runs: the last successful run of each agent, and the
+	 * content_version it left as seen. wake_at is the last time a write
+	 * (a message, a todo, a start) made the stack due at once. */
+	"ALTER TABLE stacks ADD COLUMN content_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE stacks ADD COLUMN wake_at INTEGER;"
+	"ALTER TABLE executions ADD COLUMN rule TEXT;"     /* the decision rule that fired */
+	"CREATE TABLE agent_runs ("
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  agent TEXT NOT NULL,"
+	"  cycle INTEGER,"                /* NULL for a run outside a cycle */
+	"  started_at INTEGER NOT NULL,"  /* its context's time: it saw the state then */
+	"  ended_at INTEGER NOT NULL,"
+	"  seen_version INTEGER NOT NULL," /* content_version it saw and left; -1: none */
+	"  PRIMARY KEY (stack_id, agent)"
+	") WITHOUT ROWID;"
+	"INSERT INTO agent_runs (stack_id, agent, started_at, ended_at, seen_version)"
+	"  SELECT stack_id, agent, json_extract(data, '$.' || k), json_extract(data, '$.' || k), -1"
+	"  FROM memory JOIN (SELECT 'planner' AS a, 'last_planning_time' AS k"
+	"                    UNION ALL SELECT 'reviewer', 'last_review_time') ON agent = a"
+	"  WHERE json_valid(data) AND json_type(data, '$.' || k) = 'integer'"
+	"    AND json_extract(data, '$.' || k) > 0;"
+	"UPDATE memory SET data = json_remove(data, '$.last_planning_time', '$.last_review_time')"
+	"  WHERE json_valid(data) AND json_type(data) = 'object';"
+	"CREATE INDEX executions_running ON executions(stack_id) WHERE status = 'running';"
+	"CREATE INDEX user_messages_recent ON user_messages(stack_id, created_at);"
+	"DROP TRIGGER stacks_state;"
+	"CREATE TRIGGER stacks_state AFTER UPDATE OF execution_state ON stacks BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.id; END;"
+	"CREATE TRIGGER stacks_content AFTER UPDATE OF name, phase ON stacks BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1 WHERE id = NEW.id; END;"
+	BUMP_TRIGGER("projects", "ins", "INSERT", "NEW.stack_id")
+	BUMP_TRIGGER("projects", "upd", "UPDATE", "NEW.stack_id")
+	BUMP_TRIGGER("projects", "del", "DELETE", "OLD.stack_id")
+	BUMP_TRIGGER("todos", "ins", "INSERT", "NEW.stack_id")
+	BUMP_TRIGGER("todos", "upd", "UPDATE", "NEW.stack_id")
+	BUMP_TRIGGER("todos", "del", "DELETE", "OLD.stack_id")
+	BUMP_TRIGGER("user_messages", "ins", "INSERT", "NEW.stack_id")
+	BUMP_TRIGGER("user_messages", "upd", "UPDATE", "NEW.stack_id")
+	BUMP_TRIGGER("user_messages", "del", "DELETE", "OLD.stack_id")
+	BUMP_TRIGGER("message_reads", "ins", "INSERT", "NEW.stack_id")
+	BUMP_TRIGGER("message_reads", "del", "DELETE", "OLD.stack_id")
+	BUMP_TRIGGER("artifacts", "ins", "INSERT", "NEW.stack_id")
+	BUMP_TRIGGER("artifacts", "upd", "UPDATE", "NEW.stack_id")
+	BUMP_TRIGGER("artifacts", "del", "DELETE", "OLD.stack_id")
+	BUMP_TRIGGER("memory", "ins", "INSERT", "NEW.stack_id")
+	BUMP_TRIGGER("memory", "upd", "UPDATE", "NEW.stack_id")
+	BUMP_TRIGGER("memory", "del", "DELETE", "OLD.stack_id")
+	"DROP TRIGGER messages_ins;"
+	"CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1"
+	"   WHERE id = NEW.to_stack_id"
+	"      OR (NEW.to_stack_id IS NULL AND id IS NOT NEW.from_stack_id); END;"
+	"DROP TRIGGER messages_upd;"
+	"CREATE TRIGGER messages_upd AFTER UPDATE ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1"
+	"   WHERE id = NEW.to_stack_id OR id = OLD.to_stack_id"
+	"      OR ((NEW.to_stack_id IS NULL OR OLD.to_stack_id IS NULL)"
+	"          AND id IS NOT NEW.from_stack_id); END;"
+	"DROP TRIGGER messages_del;"
+	"CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1"
+	"   WHERE id = OLD.to_stack_id"
+	"      OR (OLD.to_stack_id IS NULL AND id IS NOT OLD.from_stack_id); END;"
+	/* Bookkeeping: detection reads it (the cache must move), agents do
+	 * not react to it. */
+	"CREATE TRIGGER agent_runs_ins AFTER INSERT ON agent_runs BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER agent_runs_upd AFTER UPDATE ON agent_runs BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER agent_runs_del AFTER DELETE ON agent_runs BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = OLD.stack_id; END;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -399,7 +486,7 @@ void store_rollback(struct store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int pragma_int(struct store *s, const char *sql, int *out, struct orch_error *err)
+int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, sql, err);
 	int rc;
@@ -408,10 +495,20 @@ static int pragma_int(struct store *s, const char *sql, int *out, struct orch_er
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int(st, 0);
+		*out = sqlite3_column_int64(st, 0);
 	store_finish(s, st);
 	if (rc != SQLITE_ROW)
 		return store_error(s, err, NULL);
+	return 0;
+}
+
+static int pragma_int(struct store *s, const char *sql, int *out, struct orch_error *err)
+{
+	int64_t v;
+
+	if (store_pragma(s, sql, &v, err) != 0)
+		return -1;
+	*out = (int)v;
 	return 0;
 }
 
@@ -535,6 +632,25 @@ void store_close(struct store *s)
 	free(s);
 }
 
+char *store_id_list(const int64_t *ids, size_t n)
+{
+	size_t cap = 3 + (n ? n : 1) * 22, len = 0, i;
+	char *text = xmalloc(cap);
+	int w;
+
+	text[len++] = '[';
+	for (i = 0; i < n; i++) {
+		/* 20 digits and a sign at most, and the comma: cap holds it. */
+		w = snprintf(text + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+		if (w < 0 || (size_t)w >= cap - len)
+			abort();
+		len += (size_t)w;
+	}
+	text[len++] = ']';
+	text[len] = '\0';
+	return text;
+}
+
 char *store_column_strdup(sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
@@ -546,7 +662,8 @@ char *store_column_strdup(sqlite3_stmt *st, int col)
 	"id, name, phase, execution_state, created_at,"                    \
 	" COALESCE(started_at, 0), COALESCE(paused_at, 0),"                \
 	" COALESCE(stopped_at, 0), COALESCE(last_executed_at, 0),"         \
-	" next_run_at, total_cycles, consecutive_failures, state_version"
+	" next_run_at, total_cycles, consecutive_failures, state_version,"  \
+	" content_version, COALESCE(wake_at, 0)"
 
 static int read_stack(struct store *s, sqlite3_stmt *st, struct stack_row *row,
 		      struct orch_error *err)
@@ -571,6 +688,8 @@ static int read_stack(struct store *s, sqlite3_stmt *st, struct stack_row *row,
 	row->total_cycles = sqlite3_column_int64(st, 10);
 	row->consecutive_failures = sqlite3_column_int64(st, 11);
 	row->state_version = sqlite3_column_int64(st, 12);
+	row->content_version = sqlite3_column_int64(st, 13);
+	row->wake_at = sqlite3_column_int64(st, 14);
 	return 1;
 }
 

@@ -7,7 +7,7 @@
  * same mode) is 0600, in a 0700 directory when orch creates one.
  * Every statement is prepared; nothing is ever spliced into SQL.
  *
- * Schema (version 2): see the migration text in store.c, the one place it
+ * Schema (version 4): see the migration text in store.c, the one place it
  * is written down. Every time column is integer milliseconds since the
  * epoch. stacks.state_version is bumped by triggers whenever anything that
  * detection reads changes, which is what lets the detection cache promise
@@ -16,12 +16,13 @@
 #ifndef ORCH_STORE_H
 #define ORCH_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sqlite3.h>
 
 #include "error.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* How many distinct statements a store keeps prepared. */
 #define STORE_CACHE_SIZE 64
@@ -83,6 +84,10 @@ sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error 
  */
 void store_finish(struct store *s, sqlite3_stmt *st);
 
+/* The integer a PRAGMA (SQL, no parameters) answers, into *OUT. 0, or -1
+ * with ERR set. */
+int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_error *err);
+
 /* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
 int store_exec(struct store *s, const char *sql, struct orch_error *err);
 
@@ -117,6 +122,8 @@ struct stack_row {
 	int64_t total_cycles;
 	int64_t consecutive_failures;
 	int64_t state_version;
+	int64_t content_version; /* bumped by what agents react to (migration 4) */
+	int64_t wake_at;        /* the last write that made it due at once, 0 never */
 };
 
 /* 1 found, 0 no such stack, -1 error. ROW is filled on 1. */
@@ -130,6 +137,10 @@ void stack_row_release(struct stack_row *row);
  * every pipeline document carries. */
 #include <jansson.h>
 json_t *stack_row_header(const struct stack_row *row);
+
+/* The N ids IDS as a JSON array, "[1,2,3]", for json_each(?) in a query
+ * over many stacks. A new string. */
+char *store_id_list(const int64_t *ids, size_t n);
 
 /* Copy sqlite3_column_text into a new string ("" for NULL). */
 char *store_column_strdup(sqlite3_stmt *st, int col);

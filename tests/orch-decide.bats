@@ -4,12 +4,15 @@
 load test_helper
 
 # execution [MAX_PRIORITY] [NODE...]: an orch.execution document for stack 1
-# (alpha), where each NODE is AGENT:STATUS.
+# (alpha), where each NODE is AGENT:STATUS or AGENT:STATUS:EFFECT=N (what
+# the node did for the other agents: todos_created, recommendations, ...).
 execution() {
-	local max=${1:-0} nodes="" n
+	local max=${1:-0} nodes="" n agent status effects
 	shift || true
 	for n in "$@"; do
-		nodes+="${nodes:+,}{\"agent\":\"${n%%:*}\",\"status\":\"${n##*:}\"}"
+		IFS=: read -r agent status effects <<<"$n"
+		effects=${effects:+"{\"${effects%%=*}\":${effects##*=}}"}
+		nodes+="${nodes:+,}{\"agent\":\"$agent\",\"status\":\"$status\",\"effects\":${effects:-null}}"
 	done
 	printf '{"type":"orch.execution","version":1,"stack":{"id":1,"name":"alpha","phase":"planning","execution_state":"running","created_at":1},"execution_id":null,"cycle":null,"ran":true,"skip_reason":null,"max_priority":%s,"nodes":[%s]}\n' "$max" "$nodes"
 }
@@ -19,27 +22,90 @@ decide_pure() {
 	orch-decide --no-db --now 1000 | jq -r '"\(.action) \(.pause_ms)"'
 }
 
-@test "no nodes: the pause follows the highest detected priority, both sides of 5 and 3" {
-	assert_equal "$(execution 10 | decide_pure)" "pause 1000"
-	assert_equal "$(execution 5 | decide_pure)" "pause 1000"
-	assert_equal "$(execution 4 | decide_pure)" "pause 5000"
-	assert_equal "$(execution 3 | decide_pure)" "pause 5000"
-	assert_equal "$(execution 2 | decide_pure)" "pause 10000"
-	assert_equal "$(execution 0 | decide_pure)" "pause 10000"
+# check_at MS: the document on stdin with its next periodic check at MS.
+check_at() {
+	jq -c --argjson t "$1" '.next_check_at = $t'
+}
+
+@test "no nodes: a change wakes it, so it pauses pause.idle_cap (an hour)" {
+	run -0 bash -c "$(declare -f execution); execution 0 | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.rule) \(.reason)"' <<<"$output")" \
+		"pause 3600000 idle no agent has work (highest priority 0); a change wakes it"
+}
+
+@test "no nodes: until the next periodic check, within the floor of the highest priority" {
+	assert_equal "$(execution 0 | check_at 61000 | decide_pure)" "pause 60000"
+	run -0 bash -c "$(declare -f execution check_at); execution 0 | check_at 61000 | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r .reason <<<"$output")" \
+		"no agent has work (highest priority 0); the next periodic check is due in 60000 ms"
+	# A check a millisecond away waits for the floor, both sides of 5 and 3.
+	assert_equal "$(execution 10 | check_at 1001 | decide_pure)" "pause 1000"
+	assert_equal "$(execution 5 | check_at 1001 | decide_pure)" "pause 1000"
+	assert_equal "$(execution 4 | check_at 1001 | decide_pure)" "pause 5000"
+	assert_equal "$(execution 3 | check_at 1001 | decide_pure)" "pause 5000"
+	assert_equal "$(execution 2 | check_at 1001 | decide_pure)" "pause 10000"
+	assert_equal "$(execution 0 | check_at 1001 | decide_pure)" "pause 10000"
+	# One past the cap is the cap.
+	assert_equal "$(execution 0 | check_at 3601001 | decide_pure)" "pause 3600000"
 }
 
 @test "a failed node pauses 5000, whatever else completed" {
 	assert_equal "$(execution 8 planner:completed builder:failed | decide_pure)" "pause 5000"
 }
 
-@test "the planner completed with the rest: continue at once" {
-	run -0 bash -c "$(declare -f execution); execution 9 planner:completed builder:completed | orch-decide --no-db --now 1000"
-	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.next_at)"' <<<"$output")" "continue 0 1000"
+@test "new work for another agent: continue at once" {
+	run -0 bash -c "$(declare -f execution); execution 9 planner:completed:todos_created=3 builder:completed | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.next_at) \(.rule) \(.reason)"' <<<"$output")" \
+		"continue 0 1000 new_work new work: 3 todos for the builder"
+	assert_equal "$(execution 8 builder:completed:todos_reopened=1 | decide_pure)" "continue 0"
+	run -0 bash -c "$(declare -f execution); execution 6 reviewer:completed:recommendations=1 | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.reason)"' <<<"$output")" \
+		"continue new work: 1 recommendation for the planner"
+	# An artifact, a reply or a message to another stack is no work for
+	# another agent of this stack.
+	assert_equal "$(execution 8 builder:completed:artifacts=1 communicator:completed:replies=1 | decide_pure)" "pause 1000"
+	assert_equal "$(execution 8 communicator:completed:messages_sent=2 | decide_pure)" "pause 1000"
 }
 
-@test "nodes completed but not the planner: pause 1000" {
+@test "the planner ran and created nothing: pause, do not continue" {
+	run -0 bash -c "$(declare -f execution); execution 9 planner:completed:todos_created=0 | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.rule) \(.reason)"' <<<"$output")" \
+		"pause 1000 progress 1 node completed, no new work for another agent"
+	assert_equal "$(execution 9 planner:completed | decide_pure)" "pause 1000"
+}
+
+@test "nodes completed with no new work: pause 1000" {
 	assert_equal "$(execution 8 builder:completed | decide_pure)" "pause 1000"
 	assert_equal "$(execution 8 planner:skipped builder:completed | decide_pure)" "pause 1000"
+}
+
+@test "woken: a write after the work was detected continues at once, whatever the cycle did" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	sql "UPDATE stacks SET wake_at = 900"
+	# Detected at 800, woken at 900: the message came during the cycle.
+	run -0 bash -c "$(declare -f execution); execution 0 | jq -c '.detected_at = 800' | orch-decide --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.rule)"' <<<"$output")" "continue 0 woken"
+	assert_equal "$(sql 'SELECT next_run_at FROM stacks')" "900"
+	# Detected after the wake: the cycle saw it; the usual rules apply.
+	run -0 bash -c "$(declare -f execution); execution 0 | jq -c '.detected_at = 950' | orch-decide --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.rule)"' <<<"$output")" "pause idle"
+	# A failing stack woken during its cycle runs again at once too.
+	run -0 bash -c "$(declare -f execution); execution 8 builder:failed | jq -c '.detected_at = 900' | orch-decide --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.rule)"' <<<"$output")" "continue woken"
+	assert_equal "$(sql 'SELECT consecutive_failures FROM stacks')" "1"
+}
+
+@test "a wake the cycle's detection already saw does not shorten the pause" {
+	orch-stack init
+	make_stack alpha >/dev/null
+	# Woken at 950, detected at 960: the cycle had the wake's work.
+	sql "UPDATE stacks SET wake_at = 950"
+	run -0 bash -c "$(declare -f execution); execution 0 | jq -c '.detected_at = 960' | orch-decide --now 1000"
+	assert_equal "$(sql 'SELECT next_run_at FROM stacks')" "3601000"
+	sql "UPDATE stacks SET wake_at = 970"
+	run -0 bash -c "$(declare -f execution); execution 0 | jq -c '.detected_at = 960' | orch-decide --now 1000"
+	assert_equal "$(jq -r .rule <<<"$output")" "woken"
 }
 
 @test "every node skipped: pause 5000" {
@@ -88,7 +154,7 @@ decide_pure() {
 	run -0 bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 7' | orch-decide --now 1000"
 	assert_equal "$(jq -r .recorded <<<"$output")" "true"
 	assert_equal "$(sql 'SELECT decision, pause_ms, next_at, reason FROM executions')" \
-		"pause|1000|2000|1 node completed, the planner did not run"
+		"pause|1000|2000|1 node completed, no new work for another agent"
 	assert_equal "$(sql 'SELECT next_run_at, total_cycles, last_executed_at FROM stacks')" "2000|1|1000"
 }
 
@@ -183,9 +249,9 @@ decide_pure() {
 	mkdir -p "$HOME/.config/orch"
 	printf '%s\n' 'pause.idle_urgent = 11' 'pause.idle_normal = 22' 'pause.idle_quiet = 33' \
 		'pause.progress = 44' 'pause.nothing = 55' 'pause.failure = 66' >"$HOME/.config/orch/config"
-	assert_equal "$(execution 9 | decide_pure)" "pause 11"
-	assert_equal "$(execution 4 | decide_pure)" "pause 22"
-	assert_equal "$(execution 1 | decide_pure)" "pause 33"
+	assert_equal "$(execution 9 | check_at 1001 | decide_pure)" "pause 11"
+	assert_equal "$(execution 4 | check_at 1001 | decide_pure)" "pause 22"
+	assert_equal "$(execution 1 | check_at 1001 | decide_pure)" "pause 33"
 	assert_equal "$(execution 8 builder:completed | decide_pure)" "pause 44"
 	assert_equal "$(execution 8 builder:skipped | decide_pure)" "pause 55"
 	assert_equal "$(execution 8 builder:failed | decide_pure)" "pause 66"

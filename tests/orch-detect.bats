@@ -29,7 +29,7 @@ deps() {
 
 # A user message with CONTENT, as a jq object.
 umsg() {
-	jq -cn --arg c "$1" '{id: 1, sender: "user", content: $c, created_at: 1}'
+	jq -cn --arg c "$1" --argjson t $((NOW - 500)) '{id: 1, sender: "user", content: $c, created_at: $t}'
 }
 
 # A string of N copies of CHAR.
@@ -111,7 +111,7 @@ repeat() {
 	for m in "a new feature" "please ADD a button" "Change Project to a blog" \
 		"something Different" "use red instead" "MODIFY the title" "padding"; do
 		run -0 verdict ".user_messages = [$(umsg "$m")]" planner
-		assert_equal "$output" "true 7 1 strategic user message"
+		assert_equal "$output" "true 7 1 strategic user message since the last planning"
 	done
 }
 
@@ -119,14 +119,14 @@ repeat() {
 	run -0 verdict ".user_messages = [$(umsg "hello, how is it going?"), $(umsg "change the project")]" planner
 	assert_output "false 0 nothing to plan"
 	run -0 verdict ".user_messages = [$(umsg "add a"), $(umsg "hi"), $(umsg "do it differently")]" planner
-	assert_output "true 7 2 strategic user messages"
+	assert_output "true 7 2 strategic user messages since the last planning"
 }
 
 @test "planner: exactly 100 characters is not strategic, 101 is" {
 	run -0 verdict ".user_messages = [$(umsg "$(repeat 100 x)")]" planner
 	assert_output "false 0 nothing to plan"
 	run -0 verdict ".user_messages = [$(umsg "$(repeat 101 x)")]" planner
-	assert_output "true 7 1 strategic user message"
+	assert_output "true 7 1 strategic user message since the last planning"
 }
 
 @test "planner: length counts UTF-8 code points, not bytes" {
@@ -134,7 +134,7 @@ repeat() {
 	run -0 verdict ".user_messages = [$(umsg "$(repeat 100 é)")]" planner
 	assert_output "false 0 nothing to plan"
 	run -0 verdict ".user_messages = [$(umsg "$(repeat 101 é)")]" planner
-	assert_output "true 7 1 strategic user message"
+	assert_output "true 7 1 strategic user message since the last planning"
 	run -0 verdict ".user_messages = [$(umsg "$(repeat 100 '😀')")]" planner
 	assert_output "false 0 nothing to plan"
 }
@@ -166,7 +166,7 @@ repeat() {
 	run -0 verdict ".memory.planner.reviewer_recommendations = [\"x\"] | .user_messages = [$(umsg add)]" planner
 	assert_output "true 8 1 reviewer recommendation"
 	run -0 verdict ".user_messages = [$(umsg add)] | .memory.planner.last_planning_time = 1" planner
-	assert_output "true 7 1 strategic user message"
+	assert_output "true 7 1 strategic user message since the last planning"
 }
 
 # --- builder ---
@@ -494,7 +494,7 @@ stack() {
 	run -0 bash -c "orch-detect --stack alpha --now 2000000 --no-cache |
 		jq -r '.agents | to_entries[] | \"\(.key) \(.value.priority) \(.value.reason) \(.value.depends_on)\"'"
 	assert_output - <<-'EOF'
-	planner 7 1 strategic user message []
+	planner 7 1 strategic user message since the last planning []
 	builder 8 1 pending todo (1 high priority) ["planner"]
 	communicator 10 1 unprocessed user message []
 	reviewer 6 a new artifact since the last review ["builder"]
@@ -648,7 +648,7 @@ detect_at() {
 
 @test "man page: the strategic-message example gives what it shows" {
 	run -0 bash -c "jq -c '.user_messages += [{\"id\":0,\"sender\":\"user\",
-	         \"content\":\"add a timer\",\"created_at\":0}]' '$F/base.json' |
+	         \"content\":\"add a timer\",\"created_at\":1700000299500}]' '$F/base.json' |
 	  orch-detect - | jq .agents.planner"
 	local shown
 	shown=$(mandoc -T utf8 "$ORCH_ROOT/man/orch-detect.1" | sed 's/.\x08//g' |
@@ -693,15 +693,15 @@ conf() {
 	run -0 verdict '.' builder
 	assert_output "true 8 1 pending todo (1 high priority)"
 	run -0 verdict ".user_messages = [$(umsg "four")]" planner
-	assert_output "true 7 1 strategic user message"
+	assert_output "true 7 1 strategic user message since the last planning"
 }
 
 @test "config: strategic keywords are a comma-separated list, or none" {
 	conf 'detect.strategic_keywords = Rewrite, dark mode'
 	run -0 verdict ".user_messages = [$(umsg "please REWRITE it")]" planner
-	assert_output "true 7 1 strategic user message"
+	assert_output "true 7 1 strategic user message since the last planning"
 	run -0 verdict ".user_messages = [$(umsg "go DARK MODE")]" planner
-	assert_output "true 7 1 strategic user message"
+	assert_output "true 7 1 strategic user message since the last planning"
 	run -0 verdict ".user_messages = [$(umsg "add a feature")]" planner
 	assert_output "false 0 nothing to plan"
 	conf 'detect.strategic_keywords ='

@@ -51,8 +51,9 @@ all_agents() {
 	done
 }
 
+# ok_agent: an agent that does its task (tests/fixtures/agents/task).
 ok_agent() {
-	agent ok 'cat >/dev/null; echo "{\"thinking\":\"fine\",\"actions\":[]}"'
+	agent ok "exec '$FIXTURES/agents/task'"
 }
 
 # node FIELD AGENT: a field of AGENT's node in $output.
@@ -116,14 +117,15 @@ max_overlap() {
 			--agent communicator=communicator --agent reviewer=reviewer |
 			orch-decide >/dev/null
 	done
-	assert_equal "$(sql "SELECT group_concat(cycle || ':' || decision, ' ') FROM executions")" \
-		"1:pause 2:continue"
+	# Cycle 1: the reviewer recommends; cycle 2: the planner makes it a todo.
+	assert_equal "$(sql "SELECT group_concat(cycle || ':' || decision || ':' || rule, ' ') FROM executions")" \
+		"1:continue:new_work 2:continue:new_work"
 	assert_equal "$(sql "SELECT total_cycles FROM stacks")" "2"
 }
 
 @test "four 0.2 s agents finish in about the critical path, planner -> builder -> reviewer" {
 	stack alpha
-	agent slow 'cat >/dev/null; sleep 0.2; echo "{\"actions\":[]}"'
+	agent slow "sleep 0.2; exec '$FIXTURES/agents/task'"
 	graph alpha planner builder communicator reviewer >"$BATS_TEST_TMPDIR/g.json"
 	local t0 t1
 	t0=$(now_ms)
@@ -147,7 +149,7 @@ max_overlap() {
 
 @test "-j 1 runs one agent at a time" {
 	stack alpha
-	agent slow 'cat >/dev/null; sleep 0.2; echo "{\"actions\":[]}"'
+	agent slow "sleep 0.2; exec '$FIXTURES/agents/task'"
 	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
 	local t0 t1
 	t0=$(now_ms)
@@ -159,7 +161,7 @@ max_overlap() {
 
 @test "-j bounds the children across all stacks in the input" {
 	local s
-	agent slow 'cat >/dev/null; sleep 0.3; echo "{\"actions\":[]}"'
+	agent slow "sleep 0.3; exec '$FIXTURES/agents/task'"
 	for s in s1 s2 s3 s4; do
 		stack $s
 		graph $s communicator
@@ -260,7 +262,7 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "the builder gets its todo in_progress and the context document" {
 	stack alpha
-	agent spy "tee '$BATS_TEST_TMPDIR/context.json' >/dev/null; echo '{\"actions\":[]}'"
+	agent spy "tee '$BATS_TEST_TMPDIR/context.json' | '$FIXTURES/agents/task'"
 	graph alpha builder >"$BATS_TEST_TMPDIR/g.json"
 	run -0 orch-exec --agent builder="$AGENTS/spy" "$BATS_TEST_TMPDIR/g.json"
 	run -0 jq -r '[.type, .agent, .cycle, .task.reason, .task.todo.content, .task.todo.status,
@@ -283,7 +285,7 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "$(node error planner)" "action 2 (complete_todo): no todo $theirs in this stack"
 	assert_equal "$(sql "SELECT * FROM todos; SELECT * FROM projects; SELECT * FROM user_messages")" "$before"
 	# A failed planner keeps its bookkeeping: it will plan again.
-	assert_equal "$(sql "SELECT count(*) FROM memory WHERE agent = 'planner'")" "0"
+	assert_equal "$(sql "SELECT count(*) FROM agent_runs WHERE agent = 'planner'")" "0"
 }
 
 @test "output that is not an actions document fails the node with what is wrong" {
@@ -349,7 +351,7 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "overlapping pipelines: a stack held by a live orch-exec is skipped, not run twice" {
 	stack alpha
-	agent slow "cat >/dev/null; echo started >>'$BATS_TEST_TMPDIR/started'; sleep 1; echo '{\"actions\":[]}'"
+	agent slow "echo started >>'$BATS_TEST_TMPDIR/started'; sleep 1; exec '$FIXTURES/agents/task'"
 	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
 	orch-exec --agent communicator="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/first.json" &
 	local first=$!
@@ -439,8 +441,8 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "--barrier and --wave-delay space the waves" {
 	stack alpha
-	agent quick 'cat >/dev/null; echo "{\"actions\":[]}"'
-	agent slow 'cat >/dev/null; sleep 0.3; echo "{\"actions\":[]}"'
+	agent quick "exec '$FIXTURES/agents/task'"
+	agent slow "sleep 0.3; exec '$FIXTURES/agents/task'"
 	graph alpha planner builder communicator >"$BATS_TEST_TMPDIR/g.json"
 	# Without a barrier the builder starts when the planner ends, while the
 	# slow communicator of wave 0 still runs.
@@ -457,7 +459,7 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "the configuration file sets agents and limits; flags win" {
 	stack alpha
-	agent slow 'cat >/dev/null; sleep 2; echo "{\"actions\":[]}"'
+	agent slow "sleep 2; exec '$FIXTURES/agents/task'"
 	ok_agent
 	cat >"$BATS_TEST_TMPDIR/config" <<-EOF
 	# orch configuration
@@ -530,8 +532,12 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	check '{"type":"orch.graph"' "unexpected end of input inside a document"
 	assert_equal "$(sql "SELECT count(*) FROM executions")" "0"
 	assert_equal "$(sql "SELECT status FROM todos")" "pending"
-	run -65 --separate-stderr bash -c "cat '$BATS_TEST_TMPDIR/g.json' '$BATS_TEST_TMPDIR/g.json' | orch-exec"
-	assert_equal "$stderr" "orch-exec: stack 1 has two graphs in the input"
+	# A stack's second graph while its cycle runs here is not run twice.
+	run -0 --separate-stderr bash -c "cat '$BATS_TEST_TMPDIR/g.json' '$BATS_TEST_TMPDIR/g.json' |
+		orch-exec $(all_agents "$AGENTS/ok" | tr '\n' ' ' | sed 's/--agent /--agent=/g')"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -sc 'map([.ran, .skip_reason])' <<<"$output")" \
+		'[[false,"its cycle is already running in this orch-exec"],[true,null]]'
 }
 
 @test "usage errors exit 64; a missing database or file exits 66" {
@@ -560,7 +566,7 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 
 @test "--trace writes a Chrome trace: a lane per running agent, a span per attempt" {
 	stack alpha
-	agent slow 'cat >/dev/null; sleep 0.2; echo "{\"actions\":[]}"'
+	agent slow "sleep 0.2; exec '$FIXTURES/agents/task'"
 	agent fail 'cat >/dev/null; exit 2'
 	graph alpha planner builder communicator >"$BATS_TEST_TMPDIR/g.json"
 	run -0 orch-exec -j 2 --retries 1 --retry-delay 10 --trace "$BATS_TEST_TMPDIR/trace.json" \

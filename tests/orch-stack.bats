@@ -151,8 +151,8 @@ T=1795568523000
 	     INSERT INTO message_reads VALUES (4, 1, 5);
 	     INSERT INTO artifacts (stack_id, version, type, content, created_at)
 	     VALUES (1, 1, 'html', 'old version', 1), (1, 2, 'html', 'hello', $T);
-	     INSERT INTO memory (stack_id, agent, data, updated_at)
-	     VALUES (1, 'planner', '{\"last_planning_time\": $T}', 1)"
+	     INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version)
+	     VALUES (1, 'planner', 3, $T, $T, 0)"
 	orch-stack --now $T start alpha
 	sql "UPDATE stacks SET total_cycles = 7, consecutive_failures = 2, next_run_at = $T + 60000 WHERE id = 1"
 	run -0 --separate-stderr orch-stack --now $T show alpha
@@ -501,6 +501,7 @@ detect.strategic_keywords            feature, add, change project,     default
                                      different, instead, modify
 detect.high_priority                 3                                 default
 detect.review_min_completed          2                                 default
+detect.unchanged_interval            0                                 default
 priority.planner.no_project          10                                default
 priority.planner.no_todos            9                                 default
 priority.planner.recommendations     8                                 default
@@ -517,7 +518,7 @@ pause.busy                           1000                              default
 pause.idle_urgent                    1000                              default
 pause.idle_normal                    5000                              default
 pause.idle_quiet                     10000                             default
-pause.idle_cap                       30000                             default
+pause.idle_cap                       3600000                           default
 pause.failure                        5000                              default
 pause.failure_cap                    300000                            default
 pause.progress                       1000                              default
@@ -537,8 +538,8 @@ pause.nothing                        5000                              default"
 	assert_equal "$stderr" "orch-stack: $f:4: unknown key 'detect.sleepy'"
 	assert_line --index 2 "agent.builder                        my-builder --fast                 $f:3"
 	assert_line --index 6 "exec.timeout                         200000                            $f:6"
-	assert_line --index 39 "detect.sleepy                        yes                               $f:4 (unknown key)"
-	assert_equal "${#lines[@]}" "40"
+	assert_line --index 40 "detect.sleepy                        yes                               $f:4 (unknown key)"
+	assert_equal "${#lines[@]}" "41"
 	run -0 --separate-stderr orch-stack config --json
 	assert_equal "$(jq -c 'select(.origin != "default")' <<<"$output")" \
 		"{\"key\":\"agent.builder\",\"value\":\"my-builder --fast\",\"origin\":\"$f:3\",\"known\":true}
@@ -617,7 +618,7 @@ reviewer failed"
 	orch-stack todo add alpha "a start button" >/dev/null
 	orch-stack say alpha "please REDESIGN it" >/dev/null
 	run -0 bash -c "orch-detect --all | jq -c '[.agents.communicator.priority, .agents.planner.reason]'"
-	assert_output '[9,"1 strategic user message"]'
+	assert_output '[9,"1 strategic user message since the last planning"]'
 	run -0 bash -c "for i in 1 2 3 4 5 6 7 8 9; do
 		jq -nc '{type: \"orch.execution\", version: 1, stack: {id: 1, name: \"alpha\"}, execution_id: null,
 		         ran: true, max_priority: 9, nodes: [{agent: \"builder\", status: \"failed\"}]}'

@@ -27,11 +27,10 @@ setup() {
 	       SELECT id, 'build ' || name, 4, $now FROM stacks;
 	     INSERT INTO user_messages (stack_id, sender, content, created_at)
 	       SELECT id, 'user', 'hello ' || name, $now FROM stacks;"
-	# The cheapest agent there is (the context fits in the pipe's buffer).
-	printf '#!/bin/sh\necho '"'"'{"actions":[]}'"'"'\n' >"$AGENTS/quick"
-	chmod +x "$AGENTS/quick"
-	local team="--agent planner=$AGENTS/quick --agent builder=$AGENTS/quick"
-	team+=" --agent communicator=$AGENTS/quick --agent reviewer=$AGENTS/quick"
+	# An agent that does its task and nothing more.
+	local quick=$FIXTURES/agents/task
+	local team="--agent planner=$quick --agent builder=$quick"
+	team+=" --agent communicator=$quick --agent reviewer=$quick"
 	for ((r = 1; r <= rounds; r++)); do
 		for p in 1 2 3 4; do
 			bash -c "orch-detect --all --force | orch-graph | orch-exec -j 16 $team |
@@ -113,6 +112,9 @@ AGENT
 	team+=" --agent communicator=$AGENTS/held --agent reviewer=$AGENTS/held"
 	for r in 1 2 3 4; do
 		rm -rf "$MARKS" && mkdir "$MARKS"
+		# A new idea each round: the planner, which did nothing last
+		# round, has work again (it is not run on a state it has seen).
+		sql "UPDATE projects SET description = 'idea $r'"
 		orch-detect --all --force | orch-graph >"$BATS_TEST_TMPDIR/graph.json"
 		orch-exec $team <"$BATS_TEST_TMPDIR/graph.json" >"$BATS_TEST_TMPDIR/a.$r" &
 		local a=$!

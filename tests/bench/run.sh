@@ -262,7 +262,8 @@ bench_llm() {
 	local db=$OUT/llm.db t0 t1 s reqs conns c body
 	echo "# LLM path: $LLM orch-agent calls at -j $LLM, loopback server answering after 200 ms" | tee -a "$OUT/results.txt"
 	populate_cycle "$db" "$LLM"
-	graphs "$db" '["communicator"]' >"$OUT/llm.graphs"
+	# The planner: an answer with no actions is a whole turn for it.
+	graphs "$db" '["planner"]' >"$OUT/llm.graphs"
 	llm_server
 	t0=$(now_ns)
 	ORCH_LLM_BASE_URL=http://127.0.0.1:$PORT/v1 ORCH_LLM_API_KEY=bench-key \

@@ -1,0 +1,142 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "cycle.h"
+#include "orch.h"
+#include "schedule.h"
+#include "xalloc.h"
+#include "banned.h"
+
+int schedule_wake(struct store *s, int64_t stack_id, int64_t now,
+		  struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
+					 " next_run_at = MIN(next_run_at, ?2)"
+					 " WHERE id = ?1 AND execution_state = 'running'", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_int64(st, 2, now);
+	return store_step_done(s, st, "waking the stack", err);
+}
+
+int schedule_wake_all(struct store *s, int64_t except, int64_t now,
+		      struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
+					 " next_run_at = MIN(next_run_at, ?2)"
+					 " WHERE execution_state = 'running' AND id <> ?1", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, except);
+	sqlite3_bind_int64(st, 2, now);
+	return store_step_done(s, st, "waking the stacks", err);
+}
+
+int schedule_record(struct store *s, const struct schedule_decision *d,
+		    struct orch_error *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (d->execution_id) {
+		if (!(st = store_prepare(s, "UPDATE executions SET decision = ?, pause_ms = ?,"
+					 " next_at = ?, reason = ?, rule = ?"
+					 " WHERE id = ? AND stack_id = ?", err)))
+			goto fail;
+		sqlite3_bind_text(st, 1, d->action, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, d->pause_ms);
+		sqlite3_bind_int64(st, 3, d->next_at);
+		sqlite3_bind_text(st, 4, d->reason, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, d->rule, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, d->execution_id);
+		sqlite3_bind_int64(st, 7, d->stack_id);
+		if (store_step_done(s, st, "recording the decision", err) != 0)
+			goto fail;
+		/* Another stack's cycle, or none: record nothing for anyone. */
+		if (sqlite3_changes(s->db) != 1) {
+			orch_error_set(err, ORCH_EX_DATAERR,
+				       "execution %lld is not a cycle of stack %lld",
+				       (long long)d->execution_id, (long long)d->stack_id);
+			goto fail;
+		}
+	}
+	/* A wake during the cycle (after its work was detected) stands: the
+	 * decision only knew the state it was detected on. */
+	if (!(st = store_prepare(s, "UPDATE stacks SET next_run_at = CASE"
+				 "   WHEN ?5 > 0 AND wake_at >= ?5 THEN MIN(?1, wake_at) ELSE ?1 END,"
+				 " total_cycles = total_cycles + 1,"
+				 " consecutive_failures = CASE WHEN ?2 THEN consecutive_failures + 1 ELSE 0 END,"
+				 " last_executed_at = ?3 WHERE id = ?4", err)))
+		goto fail;
+	sqlite3_bind_int64(st, 1, d->next_at);
+	sqlite3_bind_int(st, 2, d->failed);
+	sqlite3_bind_int64(st, 3, d->now);
+	sqlite3_bind_int64(st, 4, d->stack_id);
+	sqlite3_bind_int64(st, 5, d->detected_at);
+	if (store_step_done(s, st, "recording the decision", err) != 0)
+		goto fail;
+	return store_commit(s, err);
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+int schedule_earliest(struct store *s, int64_t *at, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT min(next_run_at) FROM stacks"
+					 " WHERE execution_state = 'running'", err);
+	int rc;
+
+	*at = -1;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*at = sqlite3_column_int64(st, 0);
+	store_finish(s, st);
+	return rc == SQLITE_ROW ? 0 : store_error(s, err, "reading the next run");
+}
+
+int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
+		     size_t *n, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT id, next_run_at, total_cycles,"
+					 " lease_owner, COALESCE(lease_expires_at, 0)"
+					 " FROM stacks WHERE execution_state = 'running'"
+					 " ORDER BY id", err);
+	const char *holder;
+	size_t alloc = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct schedule_entry *e;
+
+		if (*n == alloc) {
+			alloc = alloc ? alloc * 2 : 64;
+			*out = xreallocarray(*out, alloc, sizeof(**out));
+		}
+		e = &(*out)[(*n)++];
+		e->id = sqlite3_column_int64(st, 0);
+		e->next_run_at = sqlite3_column_int64(st, 1);
+		e->total_cycles = sqlite3_column_int64(st, 2);
+		holder = (const char *)sqlite3_column_text(st, 3);
+		e->held = holder && *holder &&
+			  cycle_lease_held(holder, sqlite3_column_int64(st, 4), now);
+	}
+	store_finish(s, st);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return store_error(s, err, "listing the running stacks");
+	}
+	return 0;
+}
