@@ -29,7 +29,8 @@ static const char help_text[] =
 	"  --format FORMAT   json (NDJSON, the default), dot (Graphviz) or\n"
 	"                    mermaid (a flowchart); these two also draw\n"
 	"                    orch.graph and orch.execution documents as they are\n"
-	"  --now MS          the graph's created_at, in ms since the epoch\n"
+	"  --now MS          the graphs' created_at, in ms since the epoch\n"
+	"                    (default: the clock as each is made)\n"
 	"  --pretty          indent the JSON output\n"
 	"  FILE              the input; '-' is standard input\n"
 	"  -h, --help        print this help\n"
@@ -39,7 +40,7 @@ enum format { FORMAT_JSON, FORMAT_DOT, FORMAT_MERMAID };
 
 struct opts {
 	enum format format;  /* --format */
-	int64_t now;         /* --now, else the clock */
+	int64_t now;         /* --now, else -1: the clock at each document */
 	unsigned out_flags;  /* enum json_out_flags */
 	const char *file;    /* borrowed from argv; NULL or "-" for stdin */
 };
@@ -90,7 +91,7 @@ static int run(const struct opts *o)
 		if (o->format != FORMAT_JSON && is_drawing(doc))
 			graph = json_incref(doc);
 		else
-			graph = graph_build(doc, o->now, &err);
+			graph = graph_build(doc, o->now >= 0 ? o->now : orch_now_ms(), &err);
 		json_decref(doc);
 		if (!graph) {
 			orch_error_prefix(&err, "line %ld", r.doc_line);
@@ -167,6 +168,6 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
 	if (!now_set)
-		o.now = orch_now_ms();
+		o.now = -1;
 	return cli_finish(run(&o));
 }

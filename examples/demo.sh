@@ -68,7 +68,13 @@ say "What the team made"
 orch-stack todo list alpha
 orch-stack show --json alpha >"$work/snapshot.json"
 jq -r '"  artifact: " + (if .artifact then "version \(.artifact.version), \(.artifact.size) bytes" else "none" end),
-       "  unanswered user messages: \(.user_messages | length)"' "$work/snapshot.json"
+       "  unanswered user messages: \(.user_messages | map(select(.processed | not)) | length)"' "$work/snapshot.json"
 
 say "orch-stack history alpha: every cycle and its decision, as recorded"
 orch-stack history alpha
+
+say "A finished stack costs nothing: no agent has work, and detection says why"
+orch-detect --all --force | jq -r '.agents | to_entries[] | "  \(.key): \(.value.reason)"'
+# shellcheck disable=SC2086 # $team is words on purpose
+orch-detect --all --force | orch-graph | orch-exec $team | orch-decide |
+	jq -r '"  decision: \(.action) for \(.pause_ms) ms (\(.reason))"'

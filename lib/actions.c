@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "actions.h"
+#include "actions_int.h"
 #include "doc.h"
 #include "orch.h"
 #include "schedule.h"
@@ -16,7 +17,6 @@
 #include "banned.h"
 
 /* Memory members orch keeps; an agent may not overwrite them. */
-#define KEY_RECOMMENDATIONS "reviewer_recommendations"
 #define KEY_PLANNING_TIME "last_planning_time"
 #define KEY_REVIEW_TIME "last_review_time"
 
@@ -30,14 +30,10 @@ static const char *const kept_keys[] = {
 #define MAX_KEY 128
 #define MAX_ARTIFACT_TYPE 32
 
-/* ---- store helpers ---------------------------------------------------- */
+/* ---- store helpers (also lib/task.c's: actions_int.h) ------------------ */
 
-/*
- * Step ST, a query whose first column is an integer, and store_finish it:
- * 1 with *OUT set from the first row, 0 when there is no row, -1 with ERR.
- */
-static int query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
-		     const char *what, struct orch_error *err)
+int actions_query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
+		      const char *what, struct orch_error *err)
 {
 	int rc = sqlite3_step(st);
 
@@ -51,8 +47,7 @@ static int query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
 	return store_error(s, err, what);
 }
 
-/* 0 when stack ID exists, -1 with ERR (66 when it does not). */
-static int stack_exists(struct store *s, int64_t id, struct orch_error *err)
+int actions_stack_exists(struct store *s, int64_t id, struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, "SELECT id FROM stacks WHERE id = ?", err);
 	int64_t found;
@@ -61,7 +56,7 @@ static int stack_exists(struct store *s, int64_t id, struct orch_error *err)
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	rc = query_int(s, st, &found, "reading stack", err);
+	rc = actions_query_int(s, st, &found, "reading stack", err);
 	if (rc == 0)
 		return orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",
 				      (long long)id);
@@ -77,9 +72,8 @@ static void bind_text(sqlite3_stmt *st, int i, const char *str, size_t len)
 		sqlite3_bind_null(st, i);
 }
 
-/* Store AGENT's memory object MEM, creating the row if missing. */
-static int memory_write(struct store *s, int64_t stack_id, const char *agent,
-			const json_t *mem, int64_t now, struct orch_error *err)
+int actions_memory_write(struct store *s, int64_t stack_id, const char *agent,
+			 const json_t *mem, int64_t now, struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	char *data = json_dumps(mem, JSON_COMPACT);
@@ -389,7 +383,7 @@ static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, c->stack_id);
-	rc = query_int(c->s, st, &processed, "reading the user message", err);
+	rc = actions_query_int(c->s, st, &processed, "reading the user message", err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -423,7 +417,7 @@ static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, c->stack_id);
-	rc = query_int(c->s, st, &found, "reading the message", err);
+	rc = actions_query_int(c->s, st, &found, "reading the message", err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -456,7 +450,7 @@ static int apply_recommend(const struct apply_ctx *c, const json_t *action,
 		xjson_set(mem, KEY_RECOMMENDATIONS, recs);
 	}
 	xjson_append(recs, xjson(json_stringn(rec, len)));
-	rc = memory_write(c->s, c->stack_id, "planner", mem, c->now, err);
+	rc = actions_memory_write(c->s, c->stack_id, "planner", mem, c->now, err);
 	json_decref(mem);
 	return rc;
 }
@@ -472,7 +466,7 @@ static int apply_remember(const struct apply_ctx *c, const json_t *action,
 	if (!mem)
 		return -1;
 	xjson_set(mem, key, xjson(json_deep_copy(json_object_get(action, "value"))));
-	rc = memory_write(c->s, c->stack_id, c->agent, mem, c->now, err);
+	rc = actions_memory_write(c->s, c->stack_id, c->agent, mem, c->now, err);
 	json_decref(mem);
 	return rc;
 }
@@ -759,97 +753,10 @@ int actions_validate(const json_t *doc, struct orch_error *err)
 	return 0;
 }
 
-/* ---- what a run must do ------------------------------------------------ */
-
-/* Whether DOC holds an action of TYPE whose KEY is ID (any action of TYPE
- * when KEY is NULL), and, with NEED, whose member NEED is given. */
-static int has_action(const json_t *doc, const char *type, const char *key,
-		      int64_t id, const char *need)
-{
-	const json_t *a, *v;
-	size_t i;
-
-	json_array_foreach(json_object_get(doc, "actions"), i, a) {
-		if (strcmp(json_string_value(json_object_get(a, "type")), type) != 0)
-			continue;
-		if (key && json_integer_value(json_object_get(a, key)) != id)
-			continue;
-		v = need ? json_object_get(a, need) : NULL;
-		if (need && (!v || json_is_null(v)))
-			continue;
-		return 1;
-	}
-	return 0;
-}
-
-int actions_check_task(const json_t *doc, const char *agent, int64_t todo_id,
-		       int64_t user_message_id, struct orch_error *err)
-{
-	if (strcmp(agent, "builder") == 0 && todo_id &&
-	    !has_action(doc, "write_artifact", NULL, 0, NULL) &&
-	    !has_action(doc, "complete_todo", "id", todo_id, NULL) &&
-	    !has_action(doc, "delete_todo", "id", todo_id, NULL) &&
-	    !has_action(doc, "update_todo", "id", todo_id, "status"))
-		return orch_error_set(err, ORCH_EX_DATAERR,
-				      "the builder did nothing for todo %lld: write the"
-				      " artifact (write_artifact) or set the todo's status"
-				      " (complete_todo, update_todo, delete_todo)",
-				      (long long)todo_id);
-	if (strcmp(agent, "communicator") == 0 && user_message_id &&
-	    !has_action(doc, "reply_user", "message_id", user_message_id, NULL))
-		return orch_error_set(err, ORCH_EX_DATAERR,
-				      "the communicator did not reply to user message %lld"
-				      " (reply_user)", (long long)user_message_id);
-	return 0;
-}
-
-int actions_check_context(const json_t *doc, const json_t *ctx,
-			  struct orch_error *err)
-{
-	const json_t *task = json_object_get(ctx, "task");
-	const char *agent = json_string_value(json_object_get(ctx, "agent"));
-
-	if (!agent)
-		return 0;
-	return actions_check_task(doc, agent,
-		json_integer_value(json_object_get(json_object_get(task, "todo"), "id")),
-		json_integer_value(json_object_get(json_object_get(task, "user_message"), "id")),
-		err);
-}
-
-json_t *actions_effects(const json_t *doc)
-{
-	int64_t created = 0, reopened = 0, recs = 0, artifacts = 0, replies = 0, sent = 0;
-	const json_t *a;
-	const char *type, *status;
-	size_t i;
-
-	json_array_foreach(json_object_get(doc, "actions"), i, a) {
-		type = json_string_value(json_object_get(a, "type"));
-		status = json_string_value(json_object_get(a, "status"));
-		if (!type)
-			continue;
-		created += strcmp(type, "create_todo") == 0;
-		reopened += strcmp(type, "update_todo") == 0 && status &&
-			    strcmp(status, "pending") == 0;
-		recs += strcmp(type, "recommend") == 0;
-		artifacts += strcmp(type, "write_artifact") == 0;
-		replies += strcmp(type, "reply_user") == 0;
-		sent += strcmp(type, "send_message") == 0;
-	}
-	return xjson(json_pack("{sIsIsIsIsIsI}", "todos_created", (json_int_t)created,
-			       "todos_reopened", (json_int_t)reopened,
-			       "recommendations", (json_int_t)recs,
-			       "artifacts", (json_int_t)artifacts,
-			       "replies", (json_int_t)replies,
-			       "messages_sent", (json_int_t)sent));
-}
-
 /* ---- applying --------------------------------------------------------- */
 
-/* The stack's content_version into *OUT. 0, or -1 with ERR. */
-static int content_version(struct store *s, int64_t stack_id, int64_t *out,
-			   struct orch_error *err)
+int actions_content_version(struct store *s, int64_t stack_id, int64_t *out,
+			    struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, "SELECT content_version FROM stacks"
 					 " WHERE id = ?", err);
@@ -858,14 +765,14 @@ static int content_version(struct store *s, int64_t stack_id, int64_t *out,
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, stack_id);
-	rc = query_int(s, st, out, "reading the stack", err);
+	rc = actions_query_int(s, st, out, "reading the stack", err);
 	if (rc == 0)
 		return orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",
 				      (long long)stack_id);
 	return rc < 0 ? -1 : 0;
 }
 
-static int check_agent(const char *agent, struct orch_error *err)
+int actions_check_agent(const char *agent, struct orch_error *err)
 {
 	if (!agent || orch_agent_index(agent) < 0)
 		return orch_error_set(err, ORCH_EX_DATAERR, "unknown agent '%s'",
@@ -885,11 +792,11 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 
 	/* Validated again, cheaply, so no action below meets a missing or
 	 * mistyped member, whatever the caller did. */
-	if (check_agent(agent, err) != 0 || actions_validate(doc, err) != 0)
+	if (actions_check_agent(agent, err) != 0 || actions_validate(doc, err) != 0)
 		return -1;
 	/* A stack removed while its agent ran: say so, not "FOREIGN KEY
 	 * constraint failed". */
-	if (content_version(s, stack_id, &task->version_at_apply, err) != 0)
+	if (actions_content_version(s, stack_id, &task->version_at_apply, err) != 0)
 		return -1;
 	actions = json_object_get(doc, "actions");
 	json_array_foreach(actions, i, action) {
@@ -900,329 +807,3 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 	return 0;
 }
 
-/* ---- the context ------------------------------------------------------ */
-
-/*
- * Claim the builder's todo: the highest priority pending one, oldest
- * first. 1 with *ID set, 0 when there is none, -1 with ERR.
- */
-static int claim_todo(struct store *s, int64_t stack_id, int64_t *id,
-		      struct orch_error *err)
-{
-	sqlite3_stmt *st = store_prepare(s, "SELECT id FROM todos"
-					 " WHERE stack_id = ? AND status = 'pending'"
-					 " ORDER BY priority DESC, id LIMIT 1", err);
-	int rc;
-
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	rc = query_int(s, st, id, "reading todos", err);
-	if (rc <= 0)
-		return rc;
-	if (!(st = store_prepare(s, "UPDATE todos SET status = 'in_progress'"
-				 " WHERE id = ?", err)))
-		return -1;
-	sqlite3_bind_int64(st, 1, *id);
-	if (store_step_done(s, st, "claiming the todo", err) != 0)
-		return -1;
-	return 1;
-}
-
-/* A new copy of the element of ARRAY whose "id" is ID, or NULL. */
-static json_t *copy_by_id(const json_t *array, int64_t id)
-{
-	const json_t *v;
-	size_t i;
-
-	json_array_foreach(array, i, v)
-		if (json_integer_value(json_object_get(v, "id")) == id)
-			return xjson(json_deep_copy(v));
-	return NULL;
-}
-
-/* N as a JSON integer, or null when 0. New reference. */
-static json_t *int_or_null(int64_t n)
-{
-	return n ? xjson(json_integer(n)) : json_null();
-}
-
-/*
- * The communicator's task in T from SNAP: the oldest unprocessed user
- * message, and the oldest unread inter-stack messages. 1, or 0 when there
- * is neither.
- */
-static int communicator_task(const json_t *snap, json_t *t, struct agent_task *task)
-{
-	const json_t *m;
-	json_t *shown = xjson(json_array());
-	size_t i;
-
-	/* The snapshot lists the planner's answered messages too. */
-	json_array_foreach(json_object_get(snap, "user_messages"), i, m)
-		if (!json_is_true(json_object_get(m, "processed"))) {
-			task->user_message_id = json_integer_value(json_object_get(m, "id"));
-			xjson_set(t, "user_message", xjson(json_deep_copy(m)));
-			break;
-		}
-	json_array_foreach(json_object_get(snap, "messages"), i, m) {
-		if (task->nmessages == CONTEXT_MAX_STACK_MESSAGES)
-			break;
-		task->message_ids[task->nmessages++] = json_integer_value(json_object_get(m, "id"));
-		xjson_append(shown, xjson(json_deep_copy(m)));
-	}
-	xjson_set(t, "messages", shown);
-	return task->user_message_id || task->nmessages;
-}
-
-/* The planner's task in T from SNAP: the user messages since its last
- * planning, answered or not; and how many recommendations it is shown. */
-static void planner_task(const json_t *snap, json_t *t, struct agent_task *task)
-{
-	const json_t *mem = json_object_get(json_object_get(snap, "memory"), "planner");
-	int64_t since = json_integer_value(json_object_get(mem, "last_planning_time"));
-	json_t *recent = xjson(json_array());
-	const json_t *m;
-	size_t i;
-
-	json_array_foreach(json_object_get(snap, "user_messages"), i, m)
-		if (json_integer_value(json_object_get(m, "created_at")) > since)
-			xjson_append(recent, xjson(json_deep_copy(m)));
-	xjson_set(t, "user_messages", recent);
-	task->recommendations = json_array_size(json_object_get(mem, KEY_RECOMMENDATIONS));
-}
-
-int context_build(struct store *s, int64_t stack_id, const char *agent,
-		  const char *reason, int64_t now, int64_t execution_id,
-		  int64_t cycle, struct agent_task *task, json_t **out,
-		  struct orch_error *err)
-{
-	struct agent_task claimed;
-	json_t *doc = NULL, *snap = NULL, *t = NULL, *reason_json, *part;
-	int builder, rc = -1;
-
-	memset(task, 0, sizeof(*task));
-	memset(&claimed, 0, sizeof(claimed));
-	claimed.started_at = now;
-	claimed.cycle = cycle;
-	*out = NULL;
-	if (check_agent(agent, err) != 0)
-		return -1;
-	reason_json = reason ? json_string(reason) : json_null();
-	if (!reason_json)
-		return orch_error_set(err, ORCH_EX_DATAERR, "reason is not valid UTF-8");
-	t = xjson(json_object());
-	xjson_set(t, "reason", reason_json);
-
-	/*
-	 * One transaction for the claim and everything the document shows, so
-	 * the snapshot has the todo in_progress and any failure before the
-	 * commit leaves it pending. Others only read.
-	 */
-	builder = strcmp(agent, "builder") == 0;
-	if ((builder ? store_begin(s, err) : store_exec(s, "BEGIN", err)) != 0) {
-		/* Perhaps the caller's transaction: not ours to roll back. */
-		json_decref(t);
-		return -1;
-	}
-	if (builder) {
-		rc = claim_todo(s, stack_id, &claimed.todo_id, err);
-		if (rc == 0) /* nothing pending, unless there is no stack */
-			rc = stack_exists(s, stack_id, err);
-		if (rc <= 0)
-			goto out;
-		rc = -1;
-	}
-	if (!(snap = snapshot_load(s, stack_id, err)))
-		goto out;
-
-	if (builder) {
-		part = copy_by_id(json_object_get(snap, "todos"), claimed.todo_id);
-		if (!part) {
-			orch_error_set(err, ORCH_EX_SOFTWARE,
-				       "claimed todo %lld is not in the snapshot",
-				       (long long)claimed.todo_id);
-			goto out;
-		}
-		xjson_set(t, "todo", part);
-	} else if (strcmp(agent, "communicator") == 0) {
-		if (!communicator_task(snap, t, &claimed)) {
-			rc = 0;
-			goto out;
-		}
-	} else if (strcmp(agent, "planner") == 0) {
-		planner_task(snap, t, &claimed);
-	}
-	claimed.version_shown = json_integer_value(json_object_get(snap, "content_version"));
-
-	doc = xjson(json_pack("{sssisssI}", "type", "orch.context", "version", 1,
-			      "agent", agent, "now", (json_int_t)now));
-	xjson_set(doc, "execution_id", int_or_null(execution_id));
-	xjson_set(doc, "cycle", int_or_null(cycle));
-	xjson_set(doc, "task", t);
-	t = NULL;
-	xjson_set(doc, "snapshot", snap);
-	snap = NULL;
-	if (builder || strcmp(agent, "reviewer") == 0) {
-		if (!(part = snapshot_artifact_content(s, stack_id, err)))
-			goto out;
-	} else {
-		part = json_null();
-	}
-	xjson_set(doc, "artifact_content", part);
-
-	if (store_commit(s, err) != 0)
-		goto out;
-	*task = claimed;
-	*out = doc;
-	doc = NULL;
-	rc = 1;
-out:
-	store_rollback(s);
-	json_decref(doc);
-	json_decref(snap);
-	json_decref(t);
-	return rc;
-}
-
-/* ---- after the run ---------------------------------------------------- */
-
-/* Drop the first CONSUME reviewer recommendations of the planner's memory. */
-static int consume_recommendations(struct store *s, int64_t stack_id, size_t consume,
-				   int64_t now, struct orch_error *err)
-{
-	json_t *mem, *recs;
-	int rc;
-
-	if (!consume)
-		return 0;
-	if (!(mem = snapshot_memory(s, stack_id, "planner", err)))
-		return -1;
-	recs = json_object_get(mem, KEY_RECOMMENDATIONS);
-	if (!json_is_array(recs)) {
-		json_decref(mem);
-		return 0;
-	}
-	if (consume > json_array_size(recs))
-		consume = json_array_size(recs);
-	while (consume--)
-		json_array_remove(recs, 0);
-	rc = memory_write(s, stack_id, "planner", mem, now, err);
-	json_decref(mem);
-	return rc;
-}
-
-/* The inter-stack messages TASK showed the communicator, marked read. */
-static int read_shown_messages(struct store *s, int64_t stack_id,
-			       const struct agent_task *task, int64_t now,
-			       struct orch_error *err)
-{
-	sqlite3_stmt *st;
-	size_t i;
-
-	for (i = 0; i < task->nmessages; i++) {
-		if (!(st = store_prepare(s, "INSERT OR IGNORE INTO message_reads"
-					 " (message_id, stack_id, read_at)"
-					 " SELECT id, ?2, ?3 FROM messages WHERE id = ?1", err)))
-			return -1;
-		sqlite3_bind_int64(st, 1, task->message_ids[i]);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_int64(st, 3, now);
-		if (store_step_done(s, st, "marking the messages read", err) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * AGENT's last run, with the content_version it leaves as seen: what the
- * stack is now, its own writes included, when nobody else wrote during
- * the run (the version at the apply is the one it was shown); else the
- * version it was shown, which the next detection finds changed.
- */
-static int record_run(struct store *s, int64_t stack_id, const char *agent,
-		      const struct agent_task *task, int64_t now, struct orch_error *err)
-{
-	sqlite3_stmt *st;
-	int64_t seen;
-
-	if (task->version_at_apply == task->version_shown) {
-		if (content_version(s, stack_id, &seen, err) != 0)
-			return -1;
-	} else {
-		seen = task->version_shown;
-	}
-	if (!(st = store_prepare(s, "INSERT INTO agent_runs (stack_id, agent, cycle,"
-				 " started_at, ended_at, seen_version)"
-				 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-				 " ON CONFLICT (stack_id, agent) DO UPDATE SET"
-				 " cycle = excluded.cycle, started_at = excluded.started_at,"
-				 " ended_at = excluded.ended_at, seen_version = excluded.seen_version",
-				 err)))
-		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
-	if (task->cycle)
-		sqlite3_bind_int64(st, 3, task->cycle);
-	sqlite3_bind_int64(st, 4, task->started_at);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int64(st, 6, seen);
-	return store_step_done(s, st, "recording the run", err);
-}
-
-int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
-			   const struct agent_task *task, int64_t now,
-			   struct orch_error *err)
-{
-	sqlite3_stmt *st;
-
-	if (check_agent(agent, err) != 0)
-		return -1;
-	if (strcmp(agent, "planner") == 0 &&
-	    consume_recommendations(s, stack_id, task->recommendations, now, err) != 0)
-		return -1;
-	if (strcmp(agent, "builder") == 0 && task->todo_id) {
-		/* actions_check_task() let it through: it wrote the artifact,
-		 * or set the todo's status, which then stands. */
-		if (!(st = store_prepare(s, "UPDATE todos SET status = 'completed',"
-					 " completed_at = ?3 WHERE id = ?1"
-					 " AND stack_id = ?2 AND status = 'in_progress'",
-					 err)))
-			return -1;
-		sqlite3_bind_int64(st, 1, task->todo_id);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_int64(st, 3, now);
-		if (store_step_done(s, st, "completing the builder's todo", err) != 0)
-			return -1;
-	}
-	/* Its user message was answered by its reply_user. */
-	if (strcmp(agent, "communicator") == 0 &&
-	    read_shown_messages(s, stack_id, task, now, err) != 0)
-		return -1;
-	return record_run(s, stack_id, agent, task, now, err);
-}
-
-int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
-			   const struct agent_task *task, struct orch_error *err)
-{
-	sqlite3_stmt *st;
-
-	if (check_agent(agent, err) != 0)
-		return -1;
-	if (strcmp(agent, "builder") != 0 || !task->todo_id)
-		return 0;
-	if (store_begin(s, err) != 0)
-		return -1;
-	if (!(st = store_prepare(s, "UPDATE todos SET status = 'pending'"
-				 " WHERE id = ?1 AND stack_id = ?2"
-				 " AND status = 'in_progress'", err)))
-		goto fail;
-	sqlite3_bind_int64(st, 1, task->todo_id);
-	sqlite3_bind_int64(st, 2, stack_id);
-	if (store_step_done(s, st, "releasing the builder's todo", err) != 0)
-		goto fail;
-	return store_commit(s, err);
-fail:
-	store_rollback(s);
-	return -1;
-}

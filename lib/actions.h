@@ -1,7 +1,9 @@
 /*
  * actions.h - the agent contract: the context an agent command reads, the
  * actions document it prints, and how orch-exec applies them
- * (README.md, "orch.context" and "Actions").
+ * (README.md, "orch.context" and "Actions"). lib/actions.c holds the
+ * vocabulary (validating and applying actions), lib/task.c the task
+ * around it (the context, what a run must do, what orch settles after).
  *
  * The life of one agent run, as orch-exec drives it:
  *

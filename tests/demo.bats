@@ -17,9 +17,12 @@ load test_helper
 	assert_output --partial "(1 action: reply_user)"
 	assert_output --partial "builder: completed"
 	assert_output --partial "(1 action: write_artifact)"
-	assert_output --partial "decision: continue (4 nodes completed, the planner among them)"
+	assert_output --partial "decision: continue (new work: 1 todo for the builder, 1 recommendation for the planner)"
 	refute_output --partial "failed"
 	assert_output --partial "artifact: version "
 	assert_output --partial "unanswered user messages: 0"
 	assert_output --regexp "CYCLE +STARTED"
+	# Then the stack is finished, and quiet: nobody runs until a change.
+	assert_output --partial "planner: no pending todos, but nothing changed since its run in cycle 4"
+	assert_output --regexp "decision: pause for [0-9]+ ms \(no agent has work \(highest priority 0\)"
 }

@@ -396,7 +396,9 @@ wait_until() {
 	orch-stack create slow --idea "a"
 	orch-stack create quick --idea "b"
 	orch-stack todo add slow "take your time" --priority 4
-	agent sloth "sleep 6; exec '$FIXTURES/agents/task'"
+	# Slow for the stack named slow only.
+	agent sloth "in=\$(cat); case \$in in *'\"name\":\"slow\"'*) sleep 6 ;; esac
+printf '%s' \"\$in\" | '$FIXTURES/agents/task'"
 	orch-stack start slow
 	orch-stack start quick
 	set -m
