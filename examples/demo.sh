@@ -1,6 +1,6 @@
 #!/bin/sh
-# The orch demo: a stack with an idea and a waiting user message, run for a
-# few cycles of the whole pipeline,
+# The orch demo: a stack with an idea and a waiting user message, run
+# cycle after cycle of the whole pipeline until its team has finished,
 #
 #   orch-detect --all | orch-graph | orch-exec | orch-decide
 #
@@ -17,7 +17,7 @@ PATH="${ORCH_DEMO_BIN:-$root/bin}:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/orch-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export ORCH_DB="$work/orch.db"
-cycles=${ORCH_DEMO_CYCLES:-4}
+cycles=${ORCH_DEMO_CYCLES:-10}
 
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
 	say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
@@ -61,6 +61,8 @@ while [ "$i" -le "$cycles" ]; do
 	       (if .error then " (\(.error))" else "" end)' "$work/execution.json"
 	jq -r '"  decision: \(.action)" + (if .pause_ms > 0 then " for \(.pause_ms) ms" else "" end) +
 	       " (\(.reason))"' "$work/decision.json"
+	# The work is done: no agent had any.
+	jq -e '.rule == "idle"' "$work/decision.json" >/dev/null && break
 	i=$((i + 1))
 done
 
@@ -75,6 +77,3 @@ orch-stack history alpha
 
 say "A finished stack costs nothing: no agent has work, and detection says why"
 orch-detect --all --force | jq -r '.agents | to_entries[] | "  \(.key): \(.value.reason)"'
-# shellcheck disable=SC2086 # $team is words on purpose
-orch-detect --all --force | orch-graph | orch-exec $team | orch-decide |
-	jq -r '"  decision: \(.action) for \(.pause_ms) ms (\(.reason))"'

@@ -371,6 +371,7 @@ const struct config_known config_known[] = {
 	{ "detect.high_priority", "3", CONFIG_NUMBER, 1, 5 },
 	{ "detect.review_min_completed", "2", CONFIG_NUMBER, 1, 1000000 },
 	{ "detect.unchanged_interval", "0", CONFIG_NUMBER, 0, WEEK_MS },
+	{ "detect.done_phases", "done", CONFIG_LIST, 0, 0 },
 	/* ... and the priority each of its rules gives. */
 	{ "priority.planner.no_project", "10", CONFIG_NUMBER, 1, 10 },
 	{ "priority.planner.no_todos", "9", CONFIG_NUMBER, 1, 10 },

@@ -76,6 +76,11 @@ int detect_rules_configure(struct detect_rules *r, const struct config *c,
 	/* Each keyword with its NUL, so "ab","c" differs from "a","bc". */
 	for (i = 0; i < r->nkeywords; i++)
 		h = fnv1a(h, r->keywords[i], strlen(r->keywords[i]) + 1);
+	if (!(r->done_phases = config_list(c, "detect.done_phases", &r->ndone_phases, err)))
+		return -1;
+	h = fnv1a(h, "|", 1);
+	for (i = 0; i < r->ndone_phases; i++)
+		h = fnv1a(h, r->done_phases[i], strlen(r->done_phases[i]) + 1);
 	r->fingerprint = (int64_t)(h & INT64_MAX);
 	return 0;
 }
@@ -84,8 +89,21 @@ void detect_rules_release(struct detect_rules *r)
 {
 	words_free(r->keywords_owned);
 	r->keywords_owned = NULL;
+	words_free(r->done_phases);
+	r->done_phases = NULL;
+	r->ndone_phases = 0;
 	r->keywords = NULL;
 	r->nkeywords = 0;
+}
+
+int detect_plan_done(const char *phase, const struct detect_rules *rules)
+{
+	size_t i;
+
+	for (i = 0; phase && i < rules->ndone_phases; i++)
+		if (strcmp(phase, rules->done_phases[i]) == 0)
+			return 1;
+	return 0;
 }
 
 size_t detect_utf8_length(const char *s, size_t len)
@@ -311,9 +329,10 @@ static int read_todos(const json_t *snap, const struct detect_rules *rules,
 				f->pending_positive++;
 			if (priority > 0 && priority >= rules->high_priority)
 				f->pending_high++;
-		} else if (strcmp(status, "completed") == 0 && is_time(v) &&
-			   json_integer_value(v) > f->last_review_time) {
-			f->completed_since_review++;
+		} else if (strcmp(status, "completed") == 0) {
+			f->has_completed = 1;
+			if (is_time(v) && json_integer_value(v) > f->last_review_time)
+				f->completed_since_review++;
 		}
 	}
 	return 0;
@@ -414,21 +433,30 @@ static json_t *agent(int has_work, int priority, char *reason)
 }
 
 /*
- * The planner and the reviewer look at the whole stack; running one again
- * on the very state it last ran on (its own writes and orch's bookkeeping
- * aside: see seen_version in README.md) would answer the same. So when
- * its rule fires on an unchanged stack it has no work, unless
- * detect.unchanged_interval has passed since that run. Steals REASON.
+ * The planner and the reviewer look at the whole stack. Their state rules
+ * (no project, no pending todos, the periodic ones) would answer the same
+ * on the very work they last ran on, so on a stack whose work has not
+ * changed since (content_version is the version that run left as seen:
+ * its own writes and orch's bookkeeping aside) such a rule is no work,
+ * unless detect.unchanged_interval has passed since the run. Their event
+ * rules (recommendations, strategic messages since the last planning,
+ * todos completed and artifacts since the last review) fire once per
+ * event by their nature and are not held back.
  */
-static json_t *unless_seen(const struct detect_facts *f, const struct detect_rules *r,
-			   int a, int64_t last_run, int priority, int stale_priority,
-			   char *reason)
+static int seen(const struct detect_facts *f, int a)
+{
+	return f->content_version >= 0 && f->seen_version[a] == f->content_version;
+}
+
+/* The entry of agent A whose state rule REASON (taken) fired on a stack
+ * it has seen: work at STALE_PRIORITY when unchanged_interval has passed
+ * since its run at LAST_RUN, else none; the reason says which. */
+static json_t *seen_already(const struct detect_facts *f, const struct detect_rules *r,
+			    int a, int64_t last_run, int stale_priority, char *reason)
 {
 	char *why, *ran;
 	int64_t quiet;
 
-	if (f->content_version < 0 || f->seen_version[a] != f->content_version)
-		return agent(1, priority, reason);
 	ran = f->seen_cycle[a] ? xasprintf("its run in cycle %lld", (long long)f->seen_cycle[a])
 			       : xstrdup("its last run");
 	quiet = r->unchanged_interval_ms > 0
@@ -453,7 +481,7 @@ static int64_t next_check(const struct detect_facts *f, const struct detect_rule
 {
 	int64_t since = last_run ? last_run : f->created_at;
 
-	if (f->content_version >= 0 && f->seen_version[a] == f->content_version) {
+	if (seen(f, a)) {
 		if (r->unchanged_interval_ms <= 0)
 			return 0;
 		since = last_run;
@@ -464,37 +492,57 @@ static int64_t next_check(const struct detect_facts *f, const struct detect_rule
 	return since + interval + 1 > f->now ? since + interval + 1 : f->now;
 }
 
-static json_t *planner(const struct detect_facts *f, const struct detect_rules *r)
+/* The planner's first state rule that fires, as the table orders them:
+ * its reason (new) and priority; NULL when none does. With LATE_ONLY,
+ * only the periodic one. */
+static char *planner_state(const struct detect_facts *f, const struct detect_rules *r,
+			   int late_only, int *priority)
 {
 	int64_t since = f->last_planning_time ? f->last_planning_time : f->created_at;
 	int64_t late = overdue(f->now, since, r->planning_interval_ms);
-	int priority;
-	char *reason;
 
-	if (!f->has_project) {
-		priority = r->planner.no_project;
-		reason = xstrdup("no project idea");
-	} else if (f->pending == 0) {
-		priority = r->planner.no_todos;
-		reason = xstrdup("no pending todos");
-	} else if (f->recommendations > 0) {
-		priority = r->planner.recommendations;
-		reason = count(f->recommendations, "reviewer recommendation",
-			       "reviewer recommendations");
-	} else if (f->strategic > 0) {
-		priority = r->planner.strategic;
-		reason = count(f->strategic, "strategic user message since the last planning",
-			       "strategic user messages since the last planning");
-	} else if (late && f->last_planning_time) {
-		priority = r->planner.stale;
-		reason = xasprintf("last planned %lld ms ago", (long long)late);
-	} else if (late) {
-		priority = r->planner.stale;
-		reason = xasprintf("never planned, stack created %lld ms ago", (long long)late);
-	} else {
-		return agent(0, 0, xstrdup("nothing to plan"));
+	if (!late_only && !f->has_project) {
+		*priority = r->planner.no_project;
+		return xstrdup("no project idea");
 	}
-	return unless_seen(f, r, 0, f->last_planning_time, priority, r->planner.stale, reason);
+	if (!late_only && f->pending == 0 && !f->plan_done) {
+		*priority = r->planner.no_todos;
+		return xstrdup("no pending todos");
+	}
+	*priority = r->planner.stale;
+	if (late && f->last_planning_time)
+		return xasprintf("last planned %lld ms ago", (long long)late);
+	if (late)
+		return xasprintf("never planned, stack created %lld ms ago", (long long)late);
+	return NULL;
+}
+
+static json_t *planner(const struct detect_facts *f, const struct detect_rules *r)
+{
+	int priority, unseen = !seen(f, 0);
+	char *state;
+
+	/* In the table's order: no project, no todos, recommendations,
+	 * strategic messages, the periodic rule. */
+	if (unseen && (!f->has_project || (f->pending == 0 && !f->plan_done))) {
+		state = planner_state(f, r, 0, &priority);
+		return agent(1, priority, state);
+	}
+	if (f->recommendations > 0)
+		return agent(1, r->planner.recommendations,
+			     count(f->recommendations, "reviewer recommendation",
+				   "reviewer recommendations"));
+	if (f->strategic > 0)
+		return agent(1, r->planner.strategic,
+			     count(f->strategic, "strategic user message since the last planning",
+				   "strategic user messages since the last planning"));
+	if (!(state = planner_state(f, r, unseen, &priority)))
+		return agent(0, 0, f->plan_done && f->pending == 0
+			     ? xstrdup("no pending todos, and the plan is done")
+			     : xstrdup("nothing to plan"));
+	if (unseen)
+		return agent(1, priority, state);
+	return seen_already(f, r, 0, f->last_planning_time, r->planner.stale, state);
 }
 
 static json_t *builder(const struct detect_facts *f, const struct detect_rules *r)
@@ -534,26 +582,25 @@ static json_t *communicator(const struct detect_facts *f, const struct detect_ru
 static json_t *reviewer(const struct detect_facts *f, const struct detect_rules *r)
 {
 	int64_t late = overdue(f->now, f->last_review_time, r->review_interval_ms);
-	int priority;
 	char *reason;
 
-	if (f->completed_since_review >= (size_t)r->review_min_completed) {
-		priority = r->reviewer.completed;
-		reason = xasprintf("%zu todos completed since the last review",
-				   f->completed_since_review);
-	} else if (f->has_artifact && f->artifact_created_at > f->last_review_time) {
-		priority = r->reviewer.artifact;
-		reason = xstrdup("a new artifact since the last review");
-	} else if (late && f->last_review_time) {
-		priority = r->reviewer.stale;
-		reason = xasprintf("last reviewed %lld ms ago", (long long)late);
-	} else if (late) {
-		priority = r->reviewer.stale;
-		reason = xstrdup("never reviewed");
-	} else {
+	if (f->completed_since_review >= (size_t)r->review_min_completed)
+		return agent(1, r->reviewer.completed,
+			     xasprintf("%zu todos completed since the last review",
+				       f->completed_since_review));
+	if (f->has_artifact && f->artifact_created_at > f->last_review_time)
+		return agent(1, r->reviewer.artifact,
+			     xstrdup("a new artifact since the last review"));
+	/* The periodic review looks at what there is: a stack with no
+	 * artifact and nothing done has nothing to review. */
+	if (!late || (!f->has_artifact && !f->has_completed))
 		return agent(0, 0, xstrdup("nothing to review"));
-	}
-	return unless_seen(f, r, 3, f->last_review_time, priority, r->reviewer.stale, reason);
+	reason = f->last_review_time
+		 ? xasprintf("last reviewed %lld ms ago", (long long)late)
+		 : xstrdup("never reviewed");
+	if (!seen(f, 3))
+		return agent(1, r->reviewer.stale, reason);
+	return seen_already(f, r, 3, f->last_review_time, r->reviewer.stale, reason);
 }
 
 static int has_work(const json_t *a)
@@ -626,6 +673,7 @@ json_t *detect_work_status(const json_t *snapshot, int64_t now,
 		return NULL;
 	if (!(h = header(snapshot, &f.created_at, err)))
 		return NULL;
+	f.plan_done = detect_plan_done(json_string_value(json_object_get(h, "phase")), rules);
 	if (read_facts(snapshot, rules, &f, err) != 0) {
 		json_decref(h);
 		return NULL;

@@ -35,6 +35,9 @@ struct detect_rules {
 	const char *const *keywords;  /* any as a substring (ASCII case folded) makes a message strategic */
 	size_t nkeywords;             /* entries in keywords */
 	char **keywords_owned;        /* the configured keywords, when keywords points here */
+	char **done_phases;           /* owned: phases in which the plan is done (the planner's
+					 no-todos rule holds off), NULL-terminated */
+	size_t ndone_phases;          /* entries in done_phases */
 	int64_t fingerprint;          /* of every value above, from detect_rules_configure() */
 	int64_t high_priority;        /* builder: a pending todo at or above this is high priority */
 	int64_t review_min_completed; /* reviewer: this many todos completed since the last review */
@@ -96,10 +99,12 @@ struct detect_facts {
 	int64_t now;                  /* the clock the rules run at */
 	int64_t created_at;           /* stack.created_at */
 	int has_project;              /* project is an object */
+	int plan_done;                /* the stack's phase is one of done_phases */
 	size_t pending;               /* todos with status pending */
 	size_t pending_positive;      /* ... of those, priority > 0 */
 	size_t pending_high;          /* ... of those, priority >= high_priority */
 	size_t completed_since_review; /* completed todos, completed_at > last_review_time */
+	int has_completed;            /* some todo is completed */
 	size_t recommendations;       /* memory.planner.reviewer_recommendations */
 	size_t user_messages;         /* unprocessed user messages */
 	size_t strategic;             /* strategic user messages created after
@@ -124,6 +129,9 @@ void detect_facts_init(struct detect_facts *f, int64_t now);
  */
 json_t *detect_status_from_facts(json_t *header, const struct detect_facts *f,
 				 const struct detect_rules *rules);
+
+/* Whether PHASE is one in which RULES call the plan done. */
+int detect_plan_done(const char *phase, const struct detect_rules *rules);
 
 /* Code points in the UTF-8 string S of LEN bytes. */
 size_t detect_utf8_length(const char *s, size_t len);

@@ -341,6 +341,8 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 		f->created_at = sqlite3_column_int64(st, 4);
 		f->has_project = sqlite3_column_int(st, 9);
 		f->content_version = sqlite3_column_int64(st, 11);
+		f->plan_done = sqlite3_column_type(st, 2) == SQLITE_TEXT &&
+			       detect_plan_done((const char *)sqlite3_column_text(st, 2), b->rules);
 		b->kind[i] = BATCH_SLOW;
 		if (sqlite3_column_int64(st, 0) < 1 || !sqlite3_column_int(st, 13) ||
 		    f->content_version < 0 ||
@@ -393,18 +395,19 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		"   AND completed_at > orch_since_review(stack_id)),"
 		" count(*) FILTER (WHERE typeof(status) <> 'text' OR typeof(priority) <> 'integer'"
 		"   OR (completed_at IS NOT NULL AND (typeof(completed_at) <> 'integer'"
-		"       OR completed_at < 0)))"
+		"       OR completed_at < 0))),"
+		" count(*) FILTER (WHERE status = 'completed')"
 		" FROM todos WHERE stack_id IN (SELECT value FROM json_each(?1))"
 		" GROUP BY stack_id",
 		"SELECT stack_id, count(*), 0,"
-		" 0, 0, count(*) FILTER (WHERE typeof(content) <> 'text')"
+		" 0, 0, count(*) FILTER (WHERE typeof(content) <> 'text'), 0"
 		" FROM user_messages WHERE stack_id IN (SELECT value FROM json_each(?1))"
 		"  AND processed = 0 GROUP BY stack_id",
 		/* The planner's: strategic since its last planning, answered
 		 * or not, through user_messages_recent. */
 		"SELECT b.value, 0, count(*) FILTER (WHERE orch_strategic(m.content)),"
 		" 0, 0, count(*) FILTER (WHERE typeof(m.content) <> 'text'"
-		"   OR typeof(m.created_at) <> 'integer' OR m.created_at < 0)"
+		"   OR typeof(m.created_at) <> 'integer' OR m.created_at < 0), 0"
 		" FROM json_each(?1) b JOIN user_messages m ON m.stack_id = b.value"
 		"  AND m.created_at > orch_since_planning(b.value)"
 		" GROUP BY b.value",
@@ -418,7 +421,7 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		" - (SELECT count(*) FROM message_reads r JOIN messages m ON m.id = r.message_id"
 		"     WHERE r.stack_id = b.value AND m.to_stack_id IS NULL"
 		"       AND m.from_stack_id IS NOT b.value),"
-		" 0, 0, 0, 0 FROM json_each(?1) b",
+		" 0, 0, 0, 0, 0 FROM json_each(?1) b",
 	};
 	struct detect_facts *f;
 	sqlite3_stmt *st;
@@ -445,6 +448,7 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 				f->pending_positive = (size_t)sqlite3_column_int64(st, 2);
 				f->pending_high = (size_t)sqlite3_column_int64(st, 3);
 				f->completed_since_review = (size_t)sqlite3_column_int64(st, 4);
+				f->has_completed = sqlite3_column_int64(st, 6) > 0;
 			} else if (q == 1) {
 				f->user_messages = (size_t)sqlite3_column_int64(st, 1);
 			} else if (q == 2) {

@@ -257,17 +257,18 @@ json_t *graph_build(const json_t *work_status, int64_t now, struct orch_error *e
 		xjson_append(waves, arr);
 	}
 
-	graph = xjson(json_pack("{sssisosIsIsoso}", "type", "orch.graph", "version", 1,
+	graph = xjson(json_pack("{sssisosI}", "type", "orch.graph", "version", 1,
 				"stack", xjson(json_deep_copy(stack)),
-				"created_at", (json_int_t)now,
-				"max_priority", (json_int_t)max_priority,
-				"nodes", nodes, "waves", waves));
+				"created_at", (json_int_t)now));
 	/* Carried on for orch-decide: when the work was detected (a wake
 	 * after it makes the stack due again), the next periodic check, and
 	 * the recovery of an abandoned cycle detection did first. */
 	if (json_is_integer(v = json_object_get(work_status, "computed_at")) &&
 	    json_integer_value(v) >= 0)
 		xjson_set(graph, "detected_at", json_incref(v));
+	xjson_set(graph, "max_priority", xjson(json_integer(max_priority)));
+	xjson_set(graph, "nodes", nodes);
+	xjson_set(graph, "waves", waves);
 	if (json_is_integer(v = json_object_get(work_status, "next_check_at")) &&
 	    json_integer_value(v) >= 0)
 		xjson_set(graph, "next_check_at", json_incref(v));

@@ -237,12 +237,15 @@ static const char *const migrations[] = {
 	 * (struct detect_rules, fingerprint), so a new configuration is not served
 	 * statuses of the old one. Older entries have none: never served. */
 	"ALTER TABLE detect_cache ADD COLUMN rules INTEGER;",
-	/* 4: need-based running (README "Detection that remembers", "Wake on
-	 * change"). content_version counts the changes an agent reacts to, and
-	 * not orch's bookkeeping, which moves out of the agents' memory into
-	 * agent_runs: the last successful run of each agent, and the
-	 * content_version it left as seen. wake_at is the last time a write
-	 * (a message, a todo, a start) made the stack due at once. */
+	/* 4: need-based running (README "Need-based running").
+	 * content_version counts the changes to the work itself: the project,
+	 * the todos, the artifacts, the phase; not the conversation (user and
+	 * inter-stack messages reach their agents through rules of their
+	 * own), not the agents' memory, and not orch's bookkeeping, which
+	 * moves out of the agents' memory into agent_runs: each agent's last
+	 * successful run, and the content_version it left as seen. wake_at is
+	 * the last time a write (a message, a todo, a start) made the stack
+	 * due at once. */
 	"ALTER TABLE stacks ADD COLUMN content_version INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE stacks ADD COLUMN wake_at INTEGER;"
 	"ALTER TABLE executions ADD COLUMN rule TEXT;"     /* the decision rule that fired */
@@ -277,36 +280,9 @@ static const char *const migrations[] = {
 	BUMP_TRIGGER("todos", "ins", "INSERT", "NEW.stack_id")
 	BUMP_TRIGGER("todos", "upd", "UPDATE", "NEW.stack_id")
 	BUMP_TRIGGER("todos", "del", "DELETE", "OLD.stack_id")
-	BUMP_TRIGGER("user_messages", "ins", "INSERT", "NEW.stack_id")
-	BUMP_TRIGGER("user_messages", "upd", "UPDATE", "NEW.stack_id")
-	BUMP_TRIGGER("user_messages", "del", "DELETE", "OLD.stack_id")
-	BUMP_TRIGGER("message_reads", "ins", "INSERT", "NEW.stack_id")
-	BUMP_TRIGGER("message_reads", "del", "DELETE", "OLD.stack_id")
 	BUMP_TRIGGER("artifacts", "ins", "INSERT", "NEW.stack_id")
 	BUMP_TRIGGER("artifacts", "upd", "UPDATE", "NEW.stack_id")
 	BUMP_TRIGGER("artifacts", "del", "DELETE", "OLD.stack_id")
-	BUMP_TRIGGER("memory", "ins", "INSERT", "NEW.stack_id")
-	BUMP_TRIGGER("memory", "upd", "UPDATE", "NEW.stack_id")
-	BUMP_TRIGGER("memory", "del", "DELETE", "OLD.stack_id")
-	"DROP TRIGGER messages_ins;"
-	"CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
-	"  UPDATE stacks SET state_version = state_version + 1,"
-	"    content_version = content_version + 1"
-	"   WHERE id = NEW.to_stack_id"
-	"      OR (NEW.to_stack_id IS NULL AND id IS NOT NEW.from_stack_id); END;"
-	"DROP TRIGGER messages_upd;"
-	"CREATE TRIGGER messages_upd AFTER UPDATE ON messages BEGIN"
-	"  UPDATE stacks SET state_version = state_version + 1,"
-	"    content_version = content_version + 1"
-	"   WHERE id = NEW.to_stack_id OR id = OLD.to_stack_id"
-	"      OR ((NEW.to_stack_id IS NULL OR OLD.to_stack_id IS NULL)"
-	"          AND id IS NOT NEW.from_stack_id); END;"
-	"DROP TRIGGER messages_del;"
-	"CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
-	"  UPDATE stacks SET state_version = state_version + 1,"
-	"    content_version = content_version + 1"
-	"   WHERE id = OLD.to_stack_id"
-	"      OR (OLD.to_stack_id IS NULL AND id IS NOT OLD.from_stack_id); END;"
 	/* Bookkeeping: detection reads it (the cache must move), agents do
 	 * not react to it. */
 	"CREATE TRIGGER agent_runs_ins AFTER INSERT ON agent_runs BEGIN"

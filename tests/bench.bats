@@ -15,6 +15,11 @@ load test_helper
 	for name in S1 S2 S3 S4 detect cycle linear llm; do
 		assert_line --regexp "^$name +"
 	done
+	# The world: orch and the round-robin executor, with every figure.
+	assert_line --regexp '^world +orch +[0-9.]+% +[0-9]+ +[0-9]+/[0-9]+ +[0-9-]+ +[0-9-]+ +[0-9-]+ +[0-9.]+% +'
+	assert_line --regexp '^world +rr +[0-9.]+% +[0-9]+ +[0-9]+/[0-9]+ '
+	assert_line --regexp '^world +design '
+
 	assert_equal "$(grep -c '^linear ' <<<"$output")" 3
 	# The anchors ran too: ninja and make beside orch-exec, the raw query
 	# beside orch-detect, and the loopback server answered every call.

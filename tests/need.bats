@@ -82,11 +82,29 @@ wait_until() {
 	assert_equal "$(runs planner) $(runs reviewer)" "$planner $reviewer"
 	assert_equal "$(sql "SELECT count(*) FROM todos WHERE status = 'pending'")" "0"
 	# Detection says why: the planner's rule fires, on a state it has seen.
+	# (The example planner says its plan is done: see orch-detect(1).)
 	run -0 bash -c "orch-detect --all --force | jq -r .agents.planner.reason"
-	[[ $output == "no pending todos, but nothing changed since its run in cycle "* ]] || fail "$output"
+	assert_output "no pending todos, and the plan is done"
 	# Its pause: an hour, until a change wakes it.
 	run -0 bash -c "orch-detect --all --force | orch-graph | orch-exec -q $TEAM | orch-decide"
 	assert_equal "$(jq -r '"\(.rule) \(.pause_ms)"' <<<"$output")" "idle 3600000"
+}
+
+@test "a user chatting with a finished stack runs its communicator, and nothing else" {
+	mkdir -p "$HOME/.config/orch"
+	echo 'detect.review_interval = 0' >"$HOME/.config/orch/config"
+	orch-stack create alpha --idea "a timer"
+	orch-stack start alpha
+	until_quiet
+	local before
+	before="$(runs planner) $(runs builder) $(runs reviewer) $(runs communicator)"
+	for i in 1 2 3; do
+		orch-stack say alpha "hello, how is it going? ($i)"
+		until_quiet
+	done
+	read -r p b r c <<<"$before"
+	assert_equal "$(runs planner) $(runs builder) $(runs reviewer) $(runs communicator)" "$p $b $r $((c + 3))"
+	assert_equal "$(sql "SELECT count(*) FROM user_messages WHERE processed = 1")" "3"
 }
 
 @test "a change the planner has not seen gives it work again, once" {

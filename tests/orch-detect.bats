@@ -259,23 +259,155 @@ completed() {
 	assert_output "false 0 nothing to review"
 }
 
+# A todo completed long ago: something to review, yet no review rule of
+# its own (one completed todo is fewer than detect.review_min_completed).
+OLD_WORK='.todos += [{id: 2, content: "done", status: "completed", priority: 3, created_at: 1, completed_at: 5}]'
+
 @test "reviewer: exactly 180000 ms since the last review is no work, 180001 is 4" {
-	run -0 verdict ".memory.reviewer.last_review_time = $((NOW - 180000))" reviewer
+	run -0 verdict "$OLD_WORK | .memory.reviewer.last_review_time = $((NOW - 180000))" reviewer
 	assert_output "false 0 nothing to review"
-	run -0 verdict ".memory.reviewer.last_review_time = $((NOW - 180001))" reviewer
+	run -0 verdict "$OLD_WORK | .memory.reviewer.last_review_time = $((NOW - 180001))" reviewer
 	assert_output "true 4 last reviewed 180001 ms ago"
 }
 
 @test "reviewer: never reviewed (0 or absent) is 4" {
-	run -0 verdict '.memory.reviewer.last_review_time = 0' reviewer
+	run -0 verdict "$OLD_WORK | .memory.reviewer.last_review_time = 0" reviewer
 	assert_output "true 4 never reviewed"
-	run -0 verdict '.memory.reviewer = {}' reviewer
+	run -0 verdict "$OLD_WORK | .memory.reviewer = {}" reviewer
 	assert_output "true 4 never reviewed"
-	run -0 verdict '.memory.reviewer = {}' reviewer 180000
+	run -0 verdict "$OLD_WORK | .memory.reviewer = {}" reviewer 180000
 	assert_output "false 0 nothing to review"
 }
 
+@test "reviewer: the periodic review needs something to look at, an artifact or a todo done" {
+	run -0 verdict '.memory.reviewer.last_review_time = 0' reviewer
+	assert_output "false 0 nothing to review"
+	run -0 verdict '.memory.reviewer.last_review_time = 0 | .todos[0].status = "completed" | .todos[0].completed_at = 3' reviewer
+	assert_output "true 4 never reviewed"
+}
+
 # --- dependencies ---
+
+# --- what the planner and the reviewer last saw ---
+
+# seen AGENT VERSION [CYCLE]: a jq filter giving AGENT's last run, having
+# seen VERSION, in cycle CYCLE (default 12), and the stack at version 40.
+seen() {
+	printf '.content_version = 40 | .last_runs.%s = {cycle: %s, started_at: %s, ended_at: %s, seen_version: %s}' \
+		"$1" "${3:-12}" $((NOW - 1000)) $((NOW - 900)) "$2"
+}
+
+@test "seen: a rule on a state the planner ran on is no work, and says why" {
+	run -0 verdict ".todos = [] | $(seen planner 40)" planner
+	assert_output "false 0 no pending todos, but nothing changed since its run in cycle 12"
+	# Any change since (another version) is work again.
+	run -0 verdict ".todos = [] | $(seen planner 39)" planner
+	assert_output "true 9 no pending todos"
+	# A run outside a cycle, or one during which others wrote (-1 seen).
+	run -0 verdict ".todos = [] | $(seen planner 40) | .last_runs.planner.cycle = null" planner
+	assert_output "false 0 no pending todos, but nothing changed since its last run"
+	run -0 verdict ".todos = [] | $(seen planner -1)" planner
+	assert_output "true 9 no pending todos"
+	# A snapshot without these members sees nothing: the rules as before.
+	run -0 verdict ".todos = [] | $(seen planner 40) | del(.content_version)" planner
+	assert_output "true 9 no pending todos"
+}
+
+@test "seen: the state rules are held back on seen work; the event rules and the queues never" {
+	# State rules: no project, no pending todos, the periodic ones.
+	run -0 verdict ".project = null | $(seen planner 40)" planner
+	assert_output "false 0 no project idea, but nothing changed since its run in cycle 12"
+	run -0 verdict ".memory.planner.last_planning_time = 1 | $(seen planner 40)" planner
+	[[ $output == "false 0 last planned "*" ms ago, but nothing changed since its run in cycle 12" ]] || fail "$output"
+	run -0 verdict "$OLD_WORK | .memory.reviewer.last_review_time = 1 | $(seen reviewer 40 7)" reviewer
+	[[ $output == "false 0 last reviewed "*" ms ago, but nothing changed since its run in cycle 7" ]] || fail "$output"
+	# Events come once each, seen or not: a request, a recommendation,
+	# a new artifact, todos done since the last review.
+	run -0 verdict ".todos = [] | .user_messages = [$(umsg "add a dark mode")] | $(seen planner 40)" planner
+	assert_output "true 7 1 strategic user message since the last planning"
+	run -0 verdict ".todos = [] | .memory.planner.reviewer_recommendations = [\"x\"] | $(seen planner 40)" planner
+	assert_output "true 8 1 reviewer recommendation"
+	run -0 verdict ".artifact = {version: 1, type: \"html\", created_at: $((NOW - 10)), size: 1} | $(seen reviewer 40)" reviewer
+	assert_output "true 6 a new artifact since the last review"
+	# A plain message is the communicator's, not a change to the work.
+	run -0 verdict ".todos = [] | .user_messages = [$(umsg "hi there")] | $(seen planner 40)" planner
+	assert_output "false 0 no pending todos, but nothing changed since its run in cycle 12"
+	# The queues: the builder's and the communicator's.
+	run -0 verdict ".todos[0].priority = 4 | $(seen builder 40)" builder
+	assert_output "true 8 1 pending todo (1 high priority)"
+	run -0 verdict ".user_messages = [$(umsg hi)] | $(seen communicator 40)" communicator
+	assert_output "true 10 1 unprocessed user message"
+}
+
+@test "seen: detect.unchanged_interval reruns them on an unchanged stack, at the periodic priority" {
+	mkdir -p "$HOME/.config/orch"
+	echo 'detect.unchanged_interval = 500' >"$HOME/.config/orch/config"
+	# The run ended 900 ms ago and started 1000 ms ago: past 500 ms.
+	run -0 verdict ".todos = [] | $(seen planner 40)" planner
+	assert_output "true 4 no pending todos; unchanged for 1000 ms since its run in cycle 12, a periodic check"
+	echo 'detect.unchanged_interval = 1000' >"$HOME/.config/orch/config"
+	run -0 verdict ".todos = [] | $(seen planner 40)" planner
+	assert_output "false 0 no pending todos, but nothing changed since its run in cycle 12"
+}
+
+@test "next_check_at: when a clock could next give work, null when only a change can" {
+	# base.json: planned and reviewed 1000 ms ago; the reviewer's 180000
+	# ms come first.
+	run -0 bash -c "jq -c '$(seen builder 1)' '$F/base.json' | orch-detect --now $NOW - | jq .next_check_at"
+	assert_output "$((NOW - 1000 + 180001))"
+	# Both seen the stack as it is: only a change can.
+	run -0 bash -c "jq -c '$(seen planner 40) | $(seen reviewer 40)' '$F/base.json' | orch-detect --now $NOW - | jq .next_check_at"
+	assert_output "null"
+	# ... unless detect.unchanged_interval says when.
+	mkdir -p "$HOME/.config/orch"
+	echo 'detect.unchanged_interval = 86400000' >"$HOME/.config/orch/config"
+	run -0 bash -c "jq -c '$(seen planner 40) | $(seen reviewer 40)' '$F/base.json' | orch-detect --now $NOW - | jq .next_check_at"
+	assert_output "$((NOW - 1000 + 86400001))"
+}
+
+@test "seen: a bad last_runs or content_version is 65, naming it" {
+	check() {
+		run -65 --separate-stderr bash -c "jq -c '$1' '$F/base.json' | orch-detect --now $NOW -"
+		assert_equal "$stderr" "orch-detect: line 1: $2"
+	}
+	check '.content_version = -1' "'content_version' must be a non-negative integer"
+	check '.last_runs = []' "'last_runs' must be an object"
+	check '.last_runs.planner = 3' "'last_runs.planner' must be an object or null"
+	check '.last_runs.planner = {seen_version: -2}' "'last_runs.planner.seen_version' must be an integer from -1"
+	check '.last_runs.reviewer = {seen_version: 1, cycle: 0}' "'last_runs.reviewer.cycle' must be a positive integer or null"
+	check '.user_messages = [{content: "x", processed: 1}]' "'user_messages[0].processed' must be true or false"
+	check '.user_messages = [{content: "x", created_at: -5}]' "'user_messages[0].created_at' must be a non-negative integer"
+}
+
+@test "planner: in a phase the plan is done (detect.done_phases), no pending todos is no work" {
+	run -0 verdict '.todos = [] | .stack.phase = "done"' planner
+	assert_output "false 0 no pending todos, and the plan is done"
+	# Requests and recommendations still reach it.
+	run -0 verdict ".todos = [] | .stack.phase = \"done\" | .user_messages = [$(umsg "add a dark mode")]" planner
+	assert_output "true 7 1 strategic user message since the last planning"
+	run -0 verdict '.todos = [] | .stack.phase = "done" | .memory.planner.reviewer_recommendations = ["x"]' planner
+	assert_output "true 8 1 reviewer recommendation"
+	# The phases come from the file; empty: none.
+	mkdir -p "$HOME/.config/orch"
+	echo 'detect.done_phases = finished, shipped' >"$HOME/.config/orch/config"
+	run -0 verdict '.todos = [] | .stack.phase = "done"' planner
+	assert_output "true 9 no pending todos"
+	run -0 verdict '.todos = [] | .stack.phase = "shipped"' planner
+	assert_output "false 0 no pending todos, and the plan is done"
+	echo 'detect.done_phases =' >"$HOME/.config/orch/config"
+	run -0 verdict '.todos = [] | .stack.phase = "done"' planner
+	assert_output "true 9 no pending todos"
+}
+
+@test "planner: a strategic message answered before the planner ran still counts; one it planned does not" {
+	run -0 verdict ".user_messages = [$(umsg "add a dark mode") + {processed: true, response: \"ok\"}]" planner
+	assert_output "true 7 1 strategic user message since the last planning"
+	run -0 verdict ".user_messages = [$(umsg "add a dark mode") + {created_at: $((NOW - 2000))}]" planner
+	assert_output "false 0 nothing to plan"
+	# The communicator still has the unanswered one.
+	run -0 verdict ".user_messages = [$(umsg "add a dark mode") + {created_at: $((NOW - 2000))}]" communicator
+	assert_output "true 10 1 unprocessed user message"
+}
 
 @test "depends_on: builder on planner only when both have work" {
 	run -0 deps '.todos[0].priority = 3' builder
@@ -285,9 +417,9 @@ completed() {
 }
 
 @test "depends_on: reviewer on builder only when both have work" {
-	run -0 deps '.memory.reviewer.last_review_time = 0' reviewer
+	run -0 deps "$OLD_WORK | .memory.reviewer.last_review_time = 0" reviewer
 	assert_output '["builder"]'
-	run -0 deps '.memory.reviewer.last_review_time = 0 | .todos = []' reviewer
+	run -0 deps "$OLD_WORK | .memory.reviewer.last_review_time = 0 | .todos = []" reviewer
 	assert_output '[]'
 	run -0 deps '.todos = []' reviewer
 	assert_output '[]'
@@ -488,9 +620,8 @@ stack() {
 	     INSERT INTO messages (from_stack_id, to_stack_id, content, created_at) VALUES (2, NULL, 'hello all', 6);
 	     INSERT INTO messages (from_stack_id, to_stack_id, content, created_at) VALUES (1, 2, 'to beta', 6);
 	     INSERT INTO artifacts (stack_id, version, type, content, created_at) VALUES (1, 1, 'html', 'x', 1999000);
-	     INSERT INTO memory (stack_id, agent, data, updated_at) VALUES
-	       (1, 'planner', '{\"last_planning_time\": 1999000}', 1),
-	       (1, 'reviewer', '{\"last_review_time\": 1998000}', 1);"
+	     INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version) VALUES
+	       (1, 'planner', 1, 4, 4, -1), (1, 'reviewer', 1, 1998000, 1998000, -1);"
 	run -0 bash -c "orch-detect --stack alpha --now 2000000 --no-cache |
 		jq -r '.agents | to_entries[] | \"\(.key) \(.value.priority) \(.value.reason) \(.value.depends_on)\"'"
 	assert_output - <<-'EOF'
@@ -499,6 +630,40 @@ stack() {
 	communicator 10 1 unprocessed user message []
 	reviewer 6 a new artifact since the last review ["builder"]
 	EOF
+}
+
+@test "database: the set-based --all and the snapshot of each stack agree, what agents saw included" {
+	orch-stack init
+	local i
+	for i in 1 2 3 4 5 6; do stack "s$i" running 0; done
+	sql "UPDATE todos SET status = 'completed', completed_at = 1500000 WHERE stack_id IN (2, 3, 4);
+	     INSERT INTO user_messages (stack_id, sender, content, created_at, processed, response)
+	       VALUES (3, 'user', 'add a dark mode', 1600000, 1, 'ok'), (4, 'user', 'add a dark mode', 900, 1, 'ok'),
+	              (5, 'user', 'hello', 1700000, 0, NULL);
+	     INSERT INTO artifacts (stack_id, version, type, content, created_at) VALUES (6, 1, 'html', 'x', 1999000);
+	     INSERT INTO memory (stack_id, agent, data, updated_at) VALUES (6, 'planner', '{\"reviewer_recommendations\":[\"a\"]}', 1);"
+	# s2 and s4: the planner and the reviewer saw them as they are; s3: a
+	# request came after its planning; s6: saw an older version.
+	sql "INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version)
+	       SELECT id, 'planner', 3, 1000, 1000, content_version FROM stacks WHERE id IN (2, 4);
+	     INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version)
+	       SELECT id, 'planner', 3, 1000, 1000, content_version - 1 FROM stacks WHERE id = 3;
+	     INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version)
+	       SELECT id, 'reviewer', 4, 1000, 1000, content_version FROM stacks WHERE id IN (2, 4);
+	     INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version)
+	       SELECT id, 'planner', 5, 1000, 1000, content_version - 1 FROM stacks WHERE id = 6;"
+	local all one
+	all=$(orch-detect --all --force --now 2000000 --no-cache | jq -c 'del(.cached)')
+	one=$(for i in 1 2 3 4 5 6; do orch-stack show --json "s$i" | orch-detect --now 2000000 -; done |
+		jq -c 'del(.cached)')
+	assert_equal "$all" "$one"
+	# And the per-stack path from the store, once more.
+	one=$(orch-detect --now 2000000 --no-cache --stack s1 --stack s2 --stack s3 --stack s4 --stack s5 --stack s6 |
+		jq -c 'del(.cached)')
+	assert_equal "$all" "$one"
+	# What they say, which the three paths agree on.
+	assert_equal "$(jq -r '.agents.planner.reason' <<<"$all" | tr '\n' '|')" \
+		"never planned, stack created 1000000 ms ago|no pending todos, but nothing changed since its run in cycle 3|no pending todos|no pending todos, but nothing changed since its run in cycle 3|never planned, stack created 1000000 ms ago|1 reviewer recommendation|"
 }
 
 @test "database: a stored state the rules cannot read is 65, naming the stack" {
@@ -648,7 +813,8 @@ detect_at() {
 
 @test "man page: the strategic-message example gives what it shows" {
 	run -0 bash -c "jq -c '.user_messages += [{\"id\":0,\"sender\":\"user\",
-	         \"content\":\"add a timer\",\"created_at\":1700000299500}]' '$F/base.json' |
+	         \"content\":\"add a timer\",\"created_at\":1800000000000}]
+	         | .content_version += 1' '$F/base.json' |
 	  orch-detect - | jq .agents.planner"
 	local shown
 	shown=$(mandoc -T utf8 "$ORCH_ROOT/man/orch-detect.1" | sed 's/.\x08//g' |
@@ -688,7 +854,7 @@ conf() {
 	# base.json was planned and reviewed 1000 ms before NOW.
 	run -0 verdict '.' planner
 	assert_output "true 4 last planned 1000 ms ago"
-	run -0 verdict '.' reviewer
+	run -0 verdict "$OLD_WORK" reviewer
 	assert_output "true 4 last reviewed 1000 ms ago"
 	run -0 verdict '.' builder
 	assert_output "true 8 1 pending todo (1 high priority)"

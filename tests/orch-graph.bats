@@ -78,7 +78,7 @@ fails() {
 
 @test "the graph's members, in order; created_at is --now; the stack is copied whole" {
 	run -0 graph '[keys_unsorted, .type, .version, .created_at, .stack]' planner=3 -- '.stack.extra = [1]'
-	assert_output '[["type","version","stack","created_at","max_priority","nodes","waves","detected_at"],"orch.graph",1,1700000006000,{"id":1,"name":"alpha","phase":"building","execution_state":"running","created_at":1700000000000,"extra":[1]}]'
+	assert_output '[["type","version","stack","created_at","detected_at","max_priority","nodes","waves"],"orch.graph",1,1700000006000,{"id":1,"name":"alpha","phase":"building","execution_state":"running","created_at":1700000000000,"extra":[1]}]'
 }
 
 @test "a node's members, in order, with its id STACK/AGENT" {

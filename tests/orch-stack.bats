@@ -502,6 +502,7 @@ detect.strategic_keywords            feature, add, change project,     default
 detect.high_priority                 3                                 default
 detect.review_min_completed          2                                 default
 detect.unchanged_interval            0                                 default
+detect.done_phases                   done                              default
 priority.planner.no_project          10                                default
 priority.planner.no_todos            9                                 default
 priority.planner.recommendations     8                                 default
@@ -538,14 +539,14 @@ pause.nothing                        5000                              default"
 	assert_equal "$stderr" "orch-stack: $f:4: unknown key 'detect.sleepy'"
 	assert_line --index 2 "agent.builder                        my-builder --fast                 $f:3"
 	assert_line --index 6 "exec.timeout                         200000                            $f:6"
-	assert_line --index 40 "detect.sleepy                        yes                               $f:4 (unknown key)"
-	assert_equal "${#lines[@]}" "41"
+	assert_line --index 41 "detect.sleepy                        yes                               $f:4 (unknown key)"
+	assert_equal "${#lines[@]}" "42"
 	run -0 --separate-stderr orch-stack config --json
 	assert_equal "$(jq -c 'select(.origin != "default")' <<<"$output")" \
 		"{\"key\":\"agent.builder\",\"value\":\"my-builder --fast\",\"origin\":\"$f:3\",\"known\":true}
 {\"key\":\"exec.timeout\",\"value\":\"200000\",\"origin\":\"$f:6\",\"known\":true}
 {\"key\":\"detect.sleepy\",\"value\":\"yes\",\"origin\":\"$f:4\",\"known\":false}"
-	assert_equal "$(jq -s length <<<"$output")" "38"
+	assert_equal "$(jq -s length <<<"$output")" "40"
 	export XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/xdg
 	run -0 --separate-stderr orch-stack config
 	assert_line --index 6 "exec.timeout                         600000                            default"
@@ -585,19 +586,20 @@ orch-stack: exec.retries = '101' ($f:1): expected a whole number from 0 to 100"
 @test "config: the agent commands shown are the ones orch-exec runs" {
 	orch-stack init
 	orch-stack create alpha --idea "a timer"
+	orch-stack say alpha "hello"
 	orch-stack start alpha
 	mkdir -p "$HOME/.config/orch"
 	local a
 	for a in planner builder communicator reviewer; do
 		echo "agent.$a = $ORCH_ROOT/examples/agents/$a"
 	done >"$HOME/.config/orch/config"
-	echo "agent.reviewer = false" >>"$HOME/.config/orch/config"
+	echo "agent.communicator = false" >>"$HOME/.config/orch/config"
 	run -0 orch-stack config --json
 	assert_equal "$(jq -r 'select(.key | startswith("agent.")) | .value' <<<"$output" | tr '\n' ' ')" \
-		"$ORCH_ROOT/examples/agents/planner $ORCH_ROOT/examples/agents/builder $ORCH_ROOT/examples/agents/communicator false "
+		"$ORCH_ROOT/examples/agents/planner $ORCH_ROOT/examples/agents/builder false $ORCH_ROOT/examples/agents/reviewer "
 	run -0 bash -c 'orch-detect --all | orch-graph | orch-exec --retries 0 | jq -r ".nodes[] | \"\(.agent) \(.status)\""'
-	assert_equal "$output" "planner completed
-reviewer failed"
+	assert_equal "$output" "communicator failed
+planner completed"
 }
 
 @test "config: the README's example file is accepted and each program uses its keys" {
@@ -606,11 +608,11 @@ reviewer failed"
 	# The indented block that starts with the file's name, de-indented.
 	awk '/^    # ~\/.config\/orch\/config/ { on = 1 } on && !/^    / { exit } on { sub(/^    /, ""); print }' \
 		"$ORCH_ROOT/README.md" >"$f"
-	assert_equal "$(grep -c . "$f")" "9"
+	assert_equal "$(grep -c . "$f")" "11"
 	run -0 --separate-stderr orch-stack config --json
 	assert_equal "$stderr" ""
 	assert_equal "$(jq -r 'select(.origin != "default") | "\(.key)=\(.value)"' <<<"$output" | tr '\n' ' ')" \
-		"agent.builder=orch-agent --role builder --model llama-3.1-8b-instant exec.timeout=300000 detect.planning_interval=600000 detect.strategic_keywords=feature, add, redesign priority.communicator.user_message=9 pause.failure_cap=900000 "
+		"agent.builder=orch-agent --role builder --model llama-3.1-8b-instant exec.timeout=300000 detect.planning_interval=600000 detect.strategic_keywords=feature, add, redesign detect.unchanged_interval=86400000 priority.communicator.user_message=9 pause.failure_cap=900000 "
 	# orch-detect and orch-decide read the same file.
 	orch-stack init
 	orch-stack create alpha --idea "a timer" >/dev/null

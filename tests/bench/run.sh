@@ -3,7 +3,7 @@
 # done by an anchor in the same run, as a ratio. See tests/bench/README.md.
 #
 # usage: tests/bench/run.sh [--quick] [--jobs N] [--out DIR] [BENCH...]
-#   BENCH: graph detect cycle linear llm (default: all of them)
+#   BENCH: graph detect cycle linear llm world (default: all of them)
 #   --quick  small sizes, for the smoke test (tests/bench.bats)
 #   --jobs   -j for orch-exec, ninja and make in graph and cycle (default 16)
 #   --out    keep the databases, graphs and logs there (default: a temp dir)
@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-WHICH=${*:-graph detect cycle linear llm}
+WHICH=${*:-graph detect cycle linear llm world}
 for b in $WHICH; do
 	case $b in
-	graph|detect|cycle|linear|llm) ;;
+	graph|detect|cycle|linear|llm|world) ;;
 	*) echo "run.sh: unknown benchmark '$b'" >&2; exit 64 ;;
 	esac
 done
@@ -68,9 +68,9 @@ cc -O2 -static -o "$INSTANT" "$BENCH/instant.c" 2>/dev/null ||
 . "$BENCH/populate.sh"
 
 if [ $QUICK = 1 ]; then
-	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5
+	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 WORLD=6
 else
-	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100
+	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 WORLD=120
 fi
 
 # --- helpers ---
@@ -289,6 +289,13 @@ bench_llm() {
 	c=$(secs "$t0" "$t1")
 	row llm "$(printf '%d calls %.3f s vs the 0.200 s latency: x%s | %d requests over %d connections (one orch-agent process per call) | %d curl processes at once %.3f s: orch/curl x%s' \
 		"$LLM" "$s" "$(ratio "$s" 0.2)" "$reqs" "$conns" "$LLM" "$c" "$(ratio "$s" "$c")")"
+}
+
+# The design's headline figures on a simulated world (world.sh), orch's
+# daemon beside the round-robin executor it replaced, in the same run.
+bench_world() {
+	"$BENCH/world.sh" --seconds "$WORLD" --out "$OUT/world" |
+		sed 's/^\([^#]\)/world  \1/' | tee -a "$OUT/results.txt"
 }
 
 echo "# orch benchmarks $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, build $BUILD$([ $QUICK = 1 ] && echo ', --quick')" | tee "$OUT/results.txt"
