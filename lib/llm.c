@@ -16,6 +16,7 @@
 #include "http.h"
 #include "llm.h"
 #include "orch.h"
+#include "redact.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -28,7 +29,9 @@ enum reply_mode {
 /* One turn across the providers. */
 struct turn {
 	const struct llm_options *o;     /* borrowed */
-	const struct llm_providers *p;   /* borrowed: their keys are redacted */
+	const struct llm_providers *p;   /* borrowed */
+	const char **keys;               /* owned array of the providers' keys
+					    (borrowed strings): redacted */
 	struct http_client http;         /* owned; one connection pool */
 	int64_t start;                   /* monotonic ms at the start */
 	int64_t deadline_at;             /* monotonic ms of the deadline */
@@ -526,22 +529,10 @@ int64_t llm_parse_duration(const char *s)
 
 /* --- one turn ---------------------------------------------------------- */
 
-/* S with every provider key replaced by "[redacted]" (new string). */
-static char *redact(const struct llm_providers *p, const char *s)
+/* S with every part of a provider key replaced by "[redacted]" (new string). */
+static char *redact(const struct turn *t, const char *s)
 {
-	char *out = xstrdup(s), *hit, *next;
-	size_t i, klen;
-
-	for (i = 0; i < p->n; i++) {
-		if (!p->v[i].key || (klen = strlen(p->v[i].key)) < 4)
-			continue;
-		while ((hit = strstr(out, p->v[i].key))) {
-			next = xasprintf("%.*s[redacted]%s", (int)(hit - out), out, hit + klen);
-			free(out);
-			out = next;
-		}
-	}
-	return out;
+	return redact_text(s, strlen(s), t->keys, t->p->n, 0);
 }
 
 static void logline(struct turn *t, enum llm_log_level level, const char *fmt, ...)
@@ -557,7 +548,7 @@ static void logline(struct turn *t, enum llm_log_level level, const char *fmt, .
 	va_start(ap, fmt);
 	line = xvasprintf(fmt, ap);
 	va_end(ap);
-	clean = redact(t->p, line);
+	clean = redact(t, line);
 	t->o->log(t->o->log_arg, level, clean);
 	free(clean);
 	free(line);
@@ -632,31 +623,31 @@ static int64_t rate_limit_wait(const struct http_response *r)
 	return wait >= 0 ? wait : any;
 }
 
-/* The server's own words: error.message of the body, else its start (new). */
-static char *server_message(const struct http_response *r)
+/*
+ * The server's own words (new): error.message of the body, else its start,
+ * with the keys redacted before the cut and control bytes made harmless.
+ */
+static char *server_message(const struct turn *t, const struct http_response *r)
 {
 	json_t *body = json_loadb(r->body, r->len, 0, NULL);
 	const json_t *e = json_object_get(body, "error");
-	const char *m = NULL;
+	const json_t *m = NULL;
 	char *out;
-	size_t i, n;
 
 	if (json_is_string(json_object_get(e, "message")))
-		m = json_string_value(json_object_get(e, "message"));
+		m = json_object_get(e, "message");
 	else if (json_is_string(e))
-		m = json_string_value(e);
+		m = e;
 	else if (json_is_string(json_object_get(body, "message")))
-		m = json_string_value(json_object_get(body, "message"));
-	if (m) {
-		out = xstrdup(m);
-	} else {
-		n = r->len > 200 ? 200 : r->len;
-		out = n ? xstrndup(r->body, n) : xstrdup("no message");
-	}
+		m = json_object_get(body, "message");
+	if (m)
+		out = redact_text(json_string_value(m), json_string_length(m), t->keys,
+				  t->p->n, LLM_MESSAGE_MAX);
+	else if (r->len)
+		out = redact_text(r->body, r->len, t->keys, t->p->n, LLM_MESSAGE_MAX);
+	else
+		out = xstrdup("no message");
 	json_decref(body);
-	for (i = 0; out[i]; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = ' ';
 	return out;
 }
 
@@ -746,16 +737,16 @@ static int complete(struct turn *t, const struct llm_provider *pv,
 			json_decref(*envelope);
 			*envelope = NULL;
 		} else if (resp.status == 429) {
-			msg = server_message(&resp);
+			msg = server_message(t, &resp);
 			reason = xasprintf("HTTP 429: %s", msg);
 			free(msg);
 			wait = rate_limit_wait(&resp);
 		} else if (resp.status >= 500) {
-			msg = server_message(&resp);
+			msg = server_message(t, &resp);
 			reason = xasprintf("HTTP %ld: %s", resp.status, msg);
 			free(msg);
 		} else {
-			msg = server_message(&resp);
+			msg = server_message(t, &resp);
 			if (resp.status == 400 && *mode == MODE_SCHEMA &&
 			    (strcasestr(msg, "response_format") || strcasestr(msg, "json_schema") ||
 			     strcasestr(msg, "json schema"))) {
@@ -945,11 +936,16 @@ json_t *llm_run(const struct llm_options *o, const struct llm_providers *p,
 	t.p = p;
 	t.start = orch_mono_ms();
 	t.deadline_at = t.start + o->deadline_ms;
+	t.keys = xcalloc(p->n ? p->n : 1, sizeof(*t.keys));
+	for (i = 0; i < p->n; i++)
+		t.keys[i] = p->v[i].key;
 	t.rng = ((uint64_t)orch_now_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)t.start;
 	if (!t.rng)
 		t.rng = 1;
-	if (http_client_init(&t.http, o->max_response, err) != 0)
+	if (http_client_init(&t.http, o->max_response, err) != 0) {
+		free(t.keys);
 		return NULL;
+	}
 	t.http.connect_timeout_ms = o->connect_timeout_ms;
 	t.http.ca_file = o->ca_file;
 	if (o->log) {
@@ -977,11 +973,12 @@ json_t *llm_run(const struct llm_options *o, const struct llm_providers *p,
 	}
 	if (!doc && err && err->msg) {
 		err->status = why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
-		clean = redact(p, err->msg);
+		clean = redact(&t, err->msg);
 		free(err->msg);
 		err->msg = clean;
 	}
 	free(user);
+	free(t.keys);
 	http_client_release(&t.http);
 	return doc;
 }

@@ -11,8 +11,9 @@
  *
  * API keys are read from the environment into struct llm_provider, sent
  * only in the Authorization header, wiped on release, and replaced by
- * "[redacted]" in every message this module produces (a server may echo a
- * key in its error text).
+ * "[redacted]" in every message this module produces, whole or any run of
+ * 8 bytes of them, before a message is cut (a server may echo a key in its
+ * error text, cut or not; see redact.h).
  */
 #ifndef ORCH_LLM_H
 #define ORCH_LLM_H
@@ -27,6 +28,7 @@
 #define LLM_DEFAULT_MODEL "llama-3.3-70b-versatile"
 #define LLM_ARTIFACT_SHOWN 50000  /* characters of artifact_content sent */
 #define LLM_MAX_PROMPT (1 << 20)  /* bytes in a prompt file */
+#define LLM_MESSAGE_MAX 300       /* bytes of a server's message kept in an error */
 
 struct llm_provider {
 	char *base_url; /* owned; no trailing '/' */
