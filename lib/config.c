@@ -515,14 +515,25 @@ char **config_list(const struct config *c, const char *key, size_t *n,
 
 int config_load(struct config *c, const char *path, struct orch_error *err)
 {
-	char *def;
+	char *def = NULL, *line;
+	size_t before = c->n, i;
 	int rc;
 
-	if (path)
-		return config_load_file(c, path, 0, err);
-	if (!(def = config_default_path()))
-		return 0;
-	rc = config_load_file(c, def, 1, err);
-	free(def);
+	if (path) {
+		rc = config_load_file(c, path, 0, err);
+	} else {
+		if (!(def = config_default_path()))
+			return 0;
+		rc = config_load_file(c, def, 1, err);
+		free(def);
+	}
+	for (i = before; rc == 0 && config_warn && i < c->n; i++) {
+		if (config_known_find(c->entries[i].key))
+			continue;
+		line = xasprintf("%s: unknown key '%s'", c->entries[i].origin,
+				 c->entries[i].key);
+		config_warn(line);
+		free(line);
+	}
 	return rc;
 }

@@ -115,8 +115,21 @@ char **config_list(const struct config *c, const char *key, size_t *n,
 /*
  * Load the configuration a program reads: PATH (from --config; it must
  * exist), else the default file when there is one. 0, or -1 with ERR.
+ * Each key of the file that config_known does not hold is reported, once
+ * and in file order, through config_warn as "FILE:LINE: unknown key 'KEY'"
+ * (a typo is otherwise silently a default).
  */
 int config_load(struct config *c, const char *path, struct orch_error *err);
+
+/*
+ * Where config_load() reports unknown keys: a line without the program
+ * name or a newline. lib/ never prints, so the default, set in cli.c
+ * (the one part of lib/ that prints), writes the line as cli_warn()
+ * does; NULL says nothing. A program that lists unknown keys itself
+ * (orch-stack config) sets it to NULL.
+ */
+typedef void config_warn_fn(const char *line);
+extern config_warn_fn *config_warn;
 
 /*
  * Split S into a NULL-terminated argv (new; free with words_free). An
