@@ -481,6 +481,11 @@ int config_check(const struct config *c, const struct config_known *k,
 		free(what);
 		words_free(words);
 		return words ? 0 : -1;
+	case CONFIG_DECIMAL:
+	case CONFIG_TEXT:
+	case CONFIG_URL:
+	case CONFIG_MAP:
+		return config_check_value(c, k, v, err);
 	}
 	return orch_error_set(err, ORCH_EX_SOFTWARE, "%s: unknown kind of setting", k->key);
 }
@@ -494,6 +499,16 @@ int config_number(const struct config *c, const char *key, int64_t *out,
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "'%s' is not a known number", key);
 	*out = strtoll(k->def, NULL, 10);
 	return config_get_int(c, key, k->min, k->max, out, err);
+}
+
+char **config_items(const struct config *c, const char *key, const char *text,
+		    size_t *n, struct orch_error *err)
+{
+	char *what = named(c, key), **items;
+
+	items = list_split(text, what, n, err);
+	free(what);
+	return items;
 }
 
 char **config_list(const struct config *c, const char *key, size_t *n,
