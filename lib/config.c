@@ -393,6 +393,29 @@ const struct config_known config_known[] = {
 	{ "pause.failure_cap", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.progress", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.nothing", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	/* orch-agent's model settings (lib/llm.h); its flags and ORCH_LLM_*
+	 * variables win over them. An empty llm.ROLE.model is llm.model. */
+	{ "llm.base_url", "https://api.groq.com/openai/v1", CONFIG_URL, 0, 0 },
+	{ "llm.model", "llama-3.3-70b-versatile", CONFIG_TEXT, 1, 0 },
+	{ "llm.fallbacks", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.timeout", "120000", CONFIG_NUMBER, 1, 3600000 },
+	{ "llm.deadline", "300000", CONFIG_NUMBER, 1, 86400000 },
+	{ "llm.retries", "3", CONFIG_NUMBER, 0, 20 },
+	{ "llm.backoff", "1000", CONFIG_NUMBER, 0, 600000 },
+	{ "llm.artifact_chars", "50000", CONFIG_NUMBER, 1000, 1000000 },
+	{ "llm.max_tokens_by_model", "", CONFIG_MAP, 1, 1000000 },
+	{ "llm.planner.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.planner.temperature", "0.8", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.planner.max_tokens", "8000", CONFIG_NUMBER, 1, 1000000 },
+	{ "llm.builder.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.builder.temperature", "0.7", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.builder.max_tokens", "16000", CONFIG_NUMBER, 1, 1000000 },
+	{ "llm.communicator.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.communicator.temperature", "0.7", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.communicator.max_tokens", "2000", CONFIG_NUMBER, 1, 1000000 },
+	{ "llm.reviewer.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.reviewer.temperature", "0.5", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.reviewer.max_tokens", "4000", CONFIG_NUMBER, 1, 1000000 },
 };
 
 const size_t config_known_count = sizeof(config_known) / sizeof(config_known[0]);

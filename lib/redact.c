@@ -1,29 +1,11 @@
 #include <string.h>
 
 #include "redact.h"
+#include "strbuf.h"
 #include "xalloc.h"
 #include "banned.h"
 
 #define MIN_KEY 4 /* shorter keys are not looked for: they would hide words */
-
-/* A growable output string. */
-struct out {
-	char *buf;  /* owned */
-	size_t len; /* bytes used, without the NUL */
-	size_t cap; /* bytes allocated */
-};
-
-static void out_add(struct out *o, const char *s, size_t n)
-{
-	if (o->len + n + 1 > o->cap) {
-		while (o->len + n + 1 > o->cap)
-			o->cap = o->cap ? 2 * o->cap : 256;
-		o->buf = xreallocarray(o->buf, o->cap, 1);
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
-}
 
 /* Bytes S[0..LEFT) and P[0..PLEFT) have in common at their start. */
 static size_t common(const char *s, size_t left, const char *p, size_t pleft)
@@ -97,11 +79,11 @@ static char character(const unsigned char *s, size_t left, size_t *n)
 char *redact_text(const char *s, size_t len, const char *const *keys, size_t n,
 		  size_t max)
 {
-	struct out o = { NULL, 0, 0 };
+	struct strbuf o = STRBUF_INIT;
 	size_t i = 0, k, run, best, clen;
 	char shown;
 
-	out_add(&o, "", 0);
+	strbuf_add(&o, "", 0);
 	while (i < len) {
 		best = 0;
 		for (k = 0; k < n; k++)
@@ -110,7 +92,7 @@ char *redact_text(const char *s, size_t len, const char *const *keys, size_t n,
 		if (best) {
 			if (max && o.len + strlen(REDACT_MARK) > max)
 				goto cut;
-			out_add(&o, REDACT_MARK, strlen(REDACT_MARK));
+			strbuf_add(&o, REDACT_MARK, strlen(REDACT_MARK));
 			i += best;
 			continue;
 		}
@@ -118,13 +100,13 @@ char *redact_text(const char *s, size_t len, const char *const *keys, size_t n,
 		if (max && o.len + (shown ? 1 : clen) > max)
 			goto cut;
 		if (shown)
-			out_add(&o, &shown, 1);
+			strbuf_add(&o, &shown, 1);
 		else
-			out_add(&o, s + i, clen);
+			strbuf_add(&o, s + i, clen);
 		i += clen;
 	}
 	return o.buf;
 cut:
-	out_add(&o, "...", 3);
+	strbuf_add(&o, "...", 3);
 	return o.buf;
 }

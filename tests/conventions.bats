@@ -81,6 +81,9 @@ $f:4: unknown key 'detect.sleepy'"
 	assert_equal "$stderr" "$(sed 's/^/orch-detect: /' <<<"$warned")"
 	run -0 --separate-stderr orch-decide --no-db </dev/null
 	assert_equal "$stderr" "$(sed 's/^/orch-decide: /' <<<"$warned")"
+	run -65 --separate-stderr orch-agent --role planner </dev/null
+	assert_equal "$stderr" "$(sed 's/^/orch-agent: /' <<<"$warned")
+orch-agent: no input: expected an orch.context document"
 	# orch-stack config lists them in its table, and warns once, not twice.
 	run -0 --separate-stderr orch-stack config
 	assert_equal "$stderr" "$(sed 's/^/orch-stack: /' <<<"$warned")"
