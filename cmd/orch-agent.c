@@ -15,6 +15,7 @@
 #include "jsonio.h"
 #include "llm.h"
 #include "orch.h"
+#include "provider_caps.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -69,6 +70,36 @@ static void on_log(void *arg, enum llm_log_level level, const char *line)
 		cli_warn("%s", line);
 }
 
+/*
+ * The capability memory for P, recalled: NULL when there is none, said
+ * once with -v, never a failure.
+ */
+static struct provider_caps *recall(struct llm_providers *p, int verbose)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct provider_caps *pc = provider_caps_open(NULL, &err);
+
+	if (pc && provider_caps_load(pc, p, orch_now_ms(), &err) != 0) {
+		provider_caps_close(pc);
+		pc = NULL;
+	}
+	if (!pc && verbose)
+		cli_warn("what providers refuse is not remembered: %s", err.msg);
+	orch_error_release(&err);
+	return pc;
+}
+
+/* Keep what the turn learned at P, when there is a memory. */
+static void keep(struct provider_caps *pc, const struct llm_providers *p, int verbose)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+
+	if (pc && provider_caps_save(pc, p, orch_now_ms(), &err) != 0 && verbose)
+		cli_warn("what providers refuse is not remembered: %s", err.msg);
+	orch_error_release(&err);
+	provider_caps_close(pc);
+}
+
 int main(int argc, char **argv)
 {
 	static const char shortopts[] = ":hv";
@@ -90,6 +121,7 @@ int main(int argc, char **argv)
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
+	struct provider_caps *pc;
 	struct llm_providers providers;
 	struct llm_options o;
 	struct llm_flags f;
@@ -197,7 +229,9 @@ int main(int argc, char **argv)
 	if (rc < 0 || llm_context_check(ctx, o.role, &err) != 0)
 		cli_die_error(&err);
 
+	pc = recall(&providers, verbose);
 	doc = llm_run(&o, &providers, ctx, &err);
+	keep(pc, &providers, verbose);
 	json_decref(ctx);
 	llm_providers_release(&providers);
 	free(prompt);

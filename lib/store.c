@@ -228,6 +228,17 @@ static const char *const migrations[] = {
 	 * (struct detect_rules, fingerprint), so a new configuration is not served
 	 * statuses of the old one. Older entries have none: never served. */
 	"ALTER TABLE detect_cache ADD COLUMN rules INTEGER;",
+	/* issue 12: what orch-agent learned about a provider and model
+	 * (lib/provider_caps.c): a capability it refused (llm_cap_name()), or
+	 * its token limit, kept a day from learned_at. */
+	"CREATE TABLE provider_caps ("
+	"  base_url TEXT NOT NULL,"
+	"  model TEXT NOT NULL,"
+	"  capability TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"     /* 1, or the limit in tokens */
+	"  learned_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (base_url, model, capability)"
+	");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -701,3 +701,78 @@ orch-agent: $HOSTPORT: gave up after 1 attempt: HTTP 500: down; trying $HOSTPORT
 	assert_equal "$stderr" "orch-agent: cannot open configuration file '$BATS_TEST_TMPDIR/none': No such file or directory"
 	assert_equal "$(requests)" 3
 }
+
+# --- What providers refuse, remembered in the store for a day.
+
+@test "orch-agent: a refusal is remembered for a day: the next process asks the way that works at once" {
+	orch-stack init
+	serve "[{\"status\":400,\"error\":\"This model does not support response format \`json_schema\`.\"},
+	        {\"status\":400,\"error\":\"Unsupported parameter: 'max_tokens' is not supported with this model.\",\"param\":\"max_tokens\",\"code\":\"unsupported_parameter\"},
+	        $(ok_step), $(ok_step), $(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(requests)" 3
+	assert_equal "$(sql "SELECT base_url || ' ' || model || ' ' || capability || ' ' || value FROM provider_caps ORDER BY capability")" \
+		"http://$HOSTPORT/v1 llama-3.3-70b-versatile json_schema_refused 1
+http://$HOSTPORT/v1 llama-3.3-70b-versatile max_completion_tokens 1"
+	# The next process: one request, shaped as the server takes it.
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	assert_equal "$(requests)" 4
+	assert_equal "$(request 4 '[.body.response_format.type, .body.max_completion_tokens, (.body | has("max_tokens"))] | @csv')" '"json_object",8000,false'
+	[[ $stderr == *"$HOSTPORT: known: json_schema_refused; asking for a json_object instead"* ]] || fail "$stderr"
+	# Another model at the same server knows nothing of it.
+	run -0 orch-agent --role planner --model other-model <"$CTX"
+	assert_equal "$(request 5 '.body.response_format.type')" json_schema
+	# A day later it is forgotten, and asked again.
+	sql "UPDATE provider_caps SET learned_at = learned_at - 86400000"
+	serve "[$(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(request 1 '[.body.response_format.type, .body.max_tokens] | @csv')" '"json_schema",8000'
+}
+
+@test "orch-agent: a token limit learned from a 413 shapes the next builder turn before it is refused" {
+	orch-stack init
+	builder_ctx 60000
+	local too_large='Request too large for model `llama-3.3-70b-versatile` on tokens per minute (TPM): Limit 12000, Requested 30000, please reduce your message size and try again.'
+	serve "[{\"status\":413,\"error\":\"$too_large\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}, $(ok_step), $(ok_step)]"
+	run -0 orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	assert_equal "$(sql "SELECT capability || ' ' || value FROM provider_caps")" "token_limit 12000"
+	run -0 orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	assert_equal "$(requests)" 3
+	# Asked small from the start: the ceiling half the limit less 5%, the
+	# artifact cut so the prompt, as estimated, fits the other half.
+	assert_equal "$(request 3 .body.max_tokens)" 5700
+	(($(shown 3) < 20000)) || fail "the artifact was not cut: $(shown 3)"
+}
+
+@test "orch-agent: no memory is no failure: a missing, foreign or locked database; none is ever created" {
+	serve "[{\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step),
+	        {\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step),
+	        {\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	assert_equal "$(grep -c 'not remembered' <<<"$stderr")" 1
+	[[ $stderr == *"orch-agent: what providers refuse is not remembered: no database at '$ORCH_DB'"* ]] || fail "$stderr"
+	[ ! -e "$ORCH_DB" ] || fail "orch-agent created the database"
+	# Without -v, nothing is said.
+	sqlite3 "$ORCH_DB" "CREATE TABLE other (x)"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	rm "$ORCH_DB"
+	# A writer holding the lock: the turn ends as soon, its answer printed.
+	orch-stack init
+	python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(4)' "$ORCH_DB" "$BATS_TEST_TMPDIR/locked" &
+	local holder=$!
+	wait_file "$BATS_TEST_TMPDIR/locked"
+	SECONDS=0
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	((SECONDS < 3)) || fail "the lock held the turn for $SECONDS s"
+	kill "$holder" 2>/dev/null || true
+	wait "$holder" 2>/dev/null || true
+	assert_equal "$(jq -c 'del(.usage)' <<<"$output")" "$(jq -c . "$FIXTURES/orch-agent/reply.json")"
+	[[ $stderr == *"orch-agent: what providers refuse is not remembered: database is locked"* ]] || fail "$stderr"
+	assert_equal "$(sql "SELECT count(*) FROM provider_caps")" 0
+	assert_equal "$(requests)" 6
+}
