@@ -776,3 +776,47 @@ time.sleep(4)' "$ORCH_DB" "$BATS_TEST_TMPDIR/locked" &
 	assert_equal "$(sql "SELECT count(*) FROM provider_caps")" 0
 	assert_equal "$(requests)" 6
 }
+
+@test "orch-agent: the schema refuses what the validator refuses: ranges, empty text, lengths, patterns, counts" {
+	python3 -c 'import jsonschema' 2>/dev/null || skip "python3-jsonschema is not installed"
+	serve "[$(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	request 1 '.body.response_format.json_schema.schema' >"$BATS_TEST_TMPDIR/schema.json"
+	local docs=$BATS_TEST_TMPDIR/docs
+	jq -c . >"$docs" <<-'EOF'
+	[{"type":"create_todo","content":"x","priority":0}]
+	[{"type":"create_todo","content":"x","priority":9}]
+	[{"type":"complete_todo","id":0}]
+	[{"type":"create_todo","content":"","priority":null}]
+	[{"type":"set_project","title":"","description":"d"}]
+	[{"type":"write_artifact","content":"<p>","artifact_type":"HTML"}]
+	[{"type":"set_phase","phase":""}]
+	[{"type":"set_phase","phase":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]
+	[{"type":"send_message","content":"hi","to":0}]
+	[{"type":"reply_user","message_id":0,"content":"hi"}]
+	[{"type":"remember","key":"","value":1}]
+	[{"type":"update_todo","id":3,"content":null,"priority":null,"status":"in_progress"}]
+	EOF
+	jq -c '[range(101) | {"type":"complete_todo","id":1}]' <<<null >>"$docs"
+	# Each, as a whole document: refused by the schema, and by the validator
+	# (served twice, the corrective round refused too: 65).
+	local verdicts
+	verdicts=$(python3 -c 'import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+for line in open(sys.argv[2]):
+    doc = {"thinking": "", "actions": json.loads(line)}
+    print("refused" if list(jsonschema.Draft202012Validator(schema).iter_errors(doc)) else "allowed")
+good = json.load(open(sys.argv[3]))
+print("fixture " + ("refused" if list(jsonschema.Draft202012Validator(schema).iter_errors(good)) else "allowed"))' \
+		"$BATS_TEST_TMPDIR/schema.json" "$docs" "$FIXTURES/orch-agent/reply.json")
+	assert_equal "$(sort <<<"$verdicts" | uniq -c | sed 's/^ *//')" "1 fixture allowed
+13 refused"
+	local actions steps=
+	while read -r actions; do
+		steps+="${steps:+,}{\"reply\":{\"thinking\":\"\",\"actions\":$actions}},{\"reply\":{\"thinking\":\"\",\"actions\":$actions}}"
+	done <"$docs"
+	serve "[$steps]"
+	while read -r actions; do
+		run -65 orch-agent --role planner <"$CTX"
+	done <"$docs"
+}
