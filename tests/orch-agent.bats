@@ -453,6 +453,20 @@ shown() {
 	assert_equal "$(requests)" 4
 }
 
+@test "compat: a 413 without numbers: the limit from x-ratelimit-limit-tokens, else half the ceiling" {
+	serve "[{\"status\":413,\"error\":\"request too large\",\"headers\":{\"x-ratelimit-limit-tokens\":\"6000\"}}, $(ok_step),
+	        {\"status\":413,\"body\":\"<html><body>413 Request Entity Too Large</body></html>\",\"content_type\":\"text/html\"}, $(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	# The prompt estimated at a token for 3 bytes, the rest of 5700 the reply's.
+	local prompt max
+	prompt=$(request 1 '.body.messages | map(.content | utf8bytelength) | add')
+	max=$(request 2 .body.max_tokens)
+	assert_equal "$max" "$((5700 - (prompt / 3 + 1)))"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(request 4 .body.max_tokens)" 4000
+	assert_equal "$(requests)" 4
+}
+
 @test "compat: OpenAI 429 'Request too large' is shrunk, not waited for; a 429 that only needs time is waited for" {
 	local too_large='Request too large for gpt-4o on tokens per min (TPM): Limit 30000, Requested REQ. The input or output tokens must be reduced in order to run successfully.'
 	serve "[{\"status\":429,\"error\":\"${too_large/REQ/34000}\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\",\"headers\":{\"retry-after\":\"20\"}},
