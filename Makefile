@@ -51,7 +51,7 @@ BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
 # Debian packages: to build, to test, to run the demo.
 DEPS_BUILD = build-essential pkg-config libjansson-dev libsqlite3-dev \
              libcurl4-openssl-dev
-DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 \
+DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 python3-jsonschema \
             python3-yaml zsh ninja-build time graphviz curl openssl
 DEPS_DEMO = jq
 # make fuzz (clang, the libFuzzer runtime) and make valgrind.

@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "jsonio.h"
 #include "llm.h"
 #include "orch.h"
+#include "provider_caps.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -22,11 +24,13 @@
 
 static const char usage_line[] =
 	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
-	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE] [-v]";
+	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE]"
+	" [--config FILE] [-v]";
 
 static const char help_text[] =
 	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
-	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE] [-v]\n"
+	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE]"
+	" [--config FILE] [-v]\n"
 	"\n"
 	"Read one orch.context document on standard input, ask an OpenAI-compatible\n"
 	"chat API for the agent's turn, and print the validated actions document,\n"
@@ -35,30 +39,28 @@ static const char help_text[] =
 	"  --role ROLE     planner, builder, communicator or reviewer\n"
 	"  --prompt FILE   the system prompt (default $ORCH_PROMPTS_DIR/ROLE.md,\n"
 	"                  else the installed prompts/ROLE.md)\n"
-	"  --model MODEL   default $ORCH_LLM_MODEL, else llama-3.3-70b-versatile\n"
-	"  --base-url URL  default $ORCH_LLM_BASE_URL, else\n"
+	"  --model MODEL   default $ORCH_LLM_MODEL, else llm.ROLE.model or llm.model\n"
+	"                  of the configuration, else llama-3.3-70b-versatile\n"
+	"  --base-url URL  default $ORCH_LLM_BASE_URL, else llm.base_url, else\n"
 	"                  https://api.groq.com/openai/v1\n"
-	"  --timeout MS    one request (default $ORCH_LLM_TIMEOUT_MS, else 120000)\n"
-	"  --deadline MS   the whole turn (default $ORCH_LLM_DEADLINE_MS, else 300000)\n"
-	"  --retries N     retries per provider (default $ORCH_LLM_RETRIES, else 3)\n"
+	"  --timeout MS    one request (default $ORCH_LLM_TIMEOUT_MS, else\n"
+	"                  llm.timeout, else 120000)\n"
+	"  --deadline MS   the whole turn (default $ORCH_LLM_DEADLINE_MS, else\n"
+	"                  llm.deadline, else 300000)\n"
+	"  --retries N     retries per provider (default $ORCH_LLM_RETRIES, else\n"
+	"                  llm.retries, else 3)\n"
 	"  --backoff MS    first backoff, doubled each retry (default\n"
-	"                  $ORCH_LLM_BACKOFF_MS, else 1000)\n"
+	"                  $ORCH_LLM_BACKOFF_MS, else llm.backoff, else 1000)\n"
 	"  --cacert FILE   trust the CA certificates in FILE (PEM) instead of the\n"
 	"                  system's (default $ORCH_LLM_CA_BUNDLE)\n"
+	"  --config FILE   the configuration file (default ~/.config/orch/config)\n"
 	"  -v, --verbose   trace requests on stderr (keys are never shown)\n"
 	"  -h, --help      print this help\n"
 	"  --version       print the version\n"
 	"\n"
 	"The key comes from $ORCH_LLM_API_KEY, else $GROQ_API_KEY; fallback\n"
-	"providers from $ORCH_LLM_FALLBACKS (\"URL|MODEL|KEYVAR;...\").\n";
-
-/* An environment default for a number flag, checked like the flag. */
-static int64_t env_int(const char *var, int64_t def, int64_t min, int64_t max)
-{
-	const char *v = getenv(var);
-
-	return v && *v ? cli_int(usage_line, var, v, min, max) : def;
-}
+	"providers from $ORCH_LLM_FALLBACKS, else llm.fallbacks (\"URL|MODEL|KEYVAR;...\").\n"
+	"Sampling per role: llm.ROLE.temperature and llm.ROLE.max_tokens.\n";
 
 static void on_log(void *arg, enum llm_log_level level, const char *line)
 {
@@ -66,6 +68,36 @@ static void on_log(void *arg, enum llm_log_level level, const char *line)
 
 	if (level == LLM_LOG_WARN || *verbose)
 		cli_warn("%s", line);
+}
+
+/*
+ * The capability memory for P, recalled: NULL when there is none, said
+ * once with -v, never a failure.
+ */
+static struct provider_caps *recall(struct llm_providers *p, int verbose)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct provider_caps *pc = provider_caps_open(NULL, &err);
+
+	if (pc && provider_caps_load(pc, p, orch_now_ms(), &err) != 0) {
+		provider_caps_close(pc);
+		pc = NULL;
+	}
+	if (!pc && verbose)
+		cli_warn("what providers refuse is not remembered: %s", err.msg);
+	orch_error_release(&err);
+	return pc;
+}
+
+/* Keep what the turn learned at P, when there is a memory. */
+static void keep(struct provider_caps *pc, const struct llm_providers *p, int verbose)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+
+	if (pc && provider_caps_save(pc, p, orch_now_ms(), &err) != 0 && verbose)
+		cli_warn("what providers refuse is not remembered: %s", err.msg);
+	orch_error_release(&err);
+	provider_caps_close(pc);
 }
 
 int main(int argc, char **argv)
@@ -84,20 +116,24 @@ int main(int argc, char **argv)
 		{ "retries", required_argument, NULL, 263 },
 		{ "backoff", required_argument, NULL, 264 },
 		{ "cacert", required_argument, NULL, 265 },
+		{ "config", required_argument, NULL, 266 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
+	struct config conf = CONFIG_INIT;
+	struct provider_caps *pc;
 	struct llm_providers providers;
 	struct llm_options o;
+	struct llm_flags f;
 	struct json_reader r;
-	const char *prompt_file = NULL, *model = NULL, *base_url = NULL;
-	const char *timeout = NULL, *deadline = NULL, *retries = NULL, *backoff = NULL;
+	const char *prompt_file = NULL, *config_file = NULL;
 	char *prompt, *prompt_path;
 	json_t *ctx = NULL, *extra = NULL, *doc;
 	int c, rc, verbose = 0;
 
 	orch_progname = "orch-agent";
 	memset(&o, 0, sizeof(o));
+	memset(&f, 0, sizeof(f));
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
@@ -115,25 +151,28 @@ int main(int argc, char **argv)
 			prompt_file = optarg;
 			break;
 		case 259:
-			model = optarg;
+			f.model = optarg;
 			break;
 		case 260:
-			base_url = optarg;
+			f.base_url = optarg;
 			break;
 		case 261:
-			timeout = optarg;
+			f.timeout = optarg;
 			break;
 		case 262:
-			deadline = optarg;
+			f.deadline = optarg;
 			break;
 		case 263:
-			retries = optarg;
+			f.retries = optarg;
 			break;
 		case 264:
-			backoff = optarg;
+			f.backoff = optarg;
 			break;
 		case 265:
 			o.ca_file = optarg;
+			break;
+		case 266:
+			config_file = optarg;
 			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);
@@ -145,17 +184,17 @@ int main(int argc, char **argv)
 		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
 	if (!o.role)
 		cli_usage_error(usage_line, "--role is required");
-	if (llm_role_sampling(o.role, &o.temperature, &o.max_tokens) != 0)
+	if (orch_agent_index(o.role) < 0)
 		cli_usage_error(usage_line, "--role: '%s' is not planner, builder,"
 				" communicator or reviewer", o.role);
-	o.timeout_ms = timeout ? cli_int(usage_line, "--timeout", timeout, 1, 3600000)
-		: env_int("ORCH_LLM_TIMEOUT_MS", 120000, 1, 3600000);
-	o.deadline_ms = deadline ? cli_int(usage_line, "--deadline", deadline, 1, 86400000)
-		: env_int("ORCH_LLM_DEADLINE_MS", 300000, 1, 86400000);
-	o.retries = retries ? cli_int(usage_line, "--retries", retries, 0, 20)
-		: env_int("ORCH_LLM_RETRIES", 3, 0, 20);
-	o.backoff_ms = backoff ? cli_int(usage_line, "--backoff", backoff, 0, 600000)
-		: env_int("ORCH_LLM_BACKOFF_MS", 1000, 0, 600000);
+	if (config_load(&conf, config_file, &err) != 0)
+		cli_die_error(&err);
+	if (llm_configure(&o, &providers, o.role, &f, &conf, &err) != 0) {
+		if (err.status == ORCH_EX_USAGE)
+			cli_usage_error(usage_line, "%s", err.msg);
+		cli_die_error(&err);
+	}
+	config_release(&conf);
 	o.backoff_max_ms = o.backoff_ms > BACKOFF_MAX_MS ? o.backoff_ms : BACKOFF_MAX_MS;
 	o.connect_timeout_ms = o.timeout_ms < CONNECT_TIMEOUT_MS ? o.timeout_ms
 		: CONNECT_TIMEOUT_MS;
@@ -168,11 +207,6 @@ int main(int argc, char **argv)
 			strerror(errno));
 	o.log = on_log;
 	o.log_arg = &verbose;
-	if (llm_providers_load(&providers, base_url, model, &err) != 0) {
-		if (err.status == ORCH_EX_USAGE)
-			cli_usage_error(usage_line, "%s", err.msg);
-		cli_die_error(&err);
-	}
 	if (!(prompt = llm_prompt_load(o.role, prompt_file, &prompt_path, &err)))
 		cli_die_error(&err);
 	if (verbose)
@@ -195,7 +229,9 @@ int main(int argc, char **argv)
 	if (rc < 0 || llm_context_check(ctx, o.role, &err) != 0)
 		cli_die_error(&err);
 
+	pc = recall(&providers, verbose);
 	doc = llm_run(&o, &providers, ctx, &err);
+	keep(pc, &providers, verbose);
 	json_decref(ctx);
 	llm_providers_release(&providers);
 	free(prompt);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "orch.h"
 #include "store.h"
 #include "xalloc.h"
@@ -24,6 +25,18 @@ void cli_warn(const char *fmt, ...)
 	vwarn(fmt, ap);
 	va_end(ap);
 }
+
+/*
+ * config_load()'s report of an unknown key, said as a warning. orch-stack
+ * config lists unknown keys in its own table and warns of them itself.
+ */
+static void warn_config(const char *line)
+{
+	if (strcmp(orch_progname, "orch-stack") != 0)
+		cli_warn("%s", line);
+}
+
+config_warn_fn *config_warn = warn_config;
 
 noreturn void cli_die(int status, const char *fmt, ...)
 {

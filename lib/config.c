@@ -395,6 +395,29 @@ const struct config_known config_known[] = {
 	{ "pause.failure_cap", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.progress", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.nothing", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	/* orch-agent's model settings (lib/llm.h); its flags and ORCH_LLM_*
+	 * variables win over them. An empty llm.ROLE.model is llm.model. */
+	{ "llm.base_url", "https://api.groq.com/openai/v1", CONFIG_URL, 0, 0 },
+	{ "llm.model", "llama-3.3-70b-versatile", CONFIG_TEXT, 1, 0 },
+	{ "llm.fallbacks", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.timeout", "120000", CONFIG_NUMBER, 1, 3600000 },
+	{ "llm.deadline", "300000", CONFIG_NUMBER, 1, 86400000 },
+	{ "llm.retries", "3", CONFIG_NUMBER, 0, 20 },
+	{ "llm.backoff", "1000", CONFIG_NUMBER, 0, 600000 },
+	{ "llm.artifact_chars", "50000", CONFIG_NUMBER, 1000, 1000000 },
+	{ "llm.max_tokens_by_model", "", CONFIG_MAP, 1, 1000000 },
+	{ "llm.planner.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.planner.temperature", "0.8", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.planner.max_tokens", "8000", CONFIG_NUMBER, 1, 1000000 },
+	{ "llm.builder.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.builder.temperature", "0.7", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.builder.max_tokens", "16000", CONFIG_NUMBER, 1, 1000000 },
+	{ "llm.communicator.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.communicator.temperature", "0.7", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.communicator.max_tokens", "2000", CONFIG_NUMBER, 1, 1000000 },
+	{ "llm.reviewer.model", "", CONFIG_TEXT, 0, 0 },
+	{ "llm.reviewer.temperature", "0.5", CONFIG_DECIMAL, 0, 2 },
+	{ "llm.reviewer.max_tokens", "4000", CONFIG_NUMBER, 1, 1000000 },
 };
 
 const size_t config_known_count = sizeof(config_known) / sizeof(config_known[0]);
@@ -483,6 +506,11 @@ int config_check(const struct config *c, const struct config_known *k,
 		free(what);
 		words_free(words);
 		return words ? 0 : -1;
+	case CONFIG_DECIMAL:
+	case CONFIG_TEXT:
+	case CONFIG_URL:
+	case CONFIG_MAP:
+		return config_check_value(c, k, v, err);
 	}
 	return orch_error_set(err, ORCH_EX_SOFTWARE, "%s: unknown kind of setting", k->key);
 }
@@ -496,6 +524,16 @@ int config_number(const struct config *c, const char *key, int64_t *out,
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "'%s' is not a known number", key);
 	*out = strtoll(k->def, NULL, 10);
 	return config_get_int(c, key, k->min, k->max, out, err);
+}
+
+char **config_items(const struct config *c, const char *key, const char *text,
+		    size_t *n, struct orch_error *err)
+{
+	char *what = named(c, key), **items;
+
+	items = list_split(text, what, n, err);
+	free(what);
+	return items;
 }
 
 char **config_list(const struct config *c, const char *key, size_t *n,
@@ -517,14 +555,25 @@ char **config_list(const struct config *c, const char *key, size_t *n,
 
 int config_load(struct config *c, const char *path, struct orch_error *err)
 {
-	char *def;
+	char *def = NULL, *line;
+	size_t before = c->n, i;
 	int rc;
 
-	if (path)
-		return config_load_file(c, path, 0, err);
-	if (!(def = config_default_path()))
-		return 0;
-	rc = config_load_file(c, def, 1, err);
-	free(def);
+	if (path) {
+		rc = config_load_file(c, path, 0, err);
+	} else {
+		if (!(def = config_default_path()))
+			return 0;
+		rc = config_load_file(c, def, 1, err);
+		free(def);
+	}
+	for (i = before; rc == 0 && config_warn && i < c->n; i++) {
+		if (config_known_find(c->entries[i].key))
+			continue;
+		line = xasprintf("%s: unknown key '%s'", c->entries[i].origin,
+				 c->entries[i].key);
+		config_warn(line);
+		free(line);
+	}
 	return rc;
 }

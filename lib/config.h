@@ -73,6 +73,11 @@ enum config_kind {
 	CONFIG_NUMBER,  /* a whole number within [min, max] */
 	CONFIG_COMMAND, /* words for execvp (words_split), never a shell */
 	CONFIG_LIST,    /* comma-separated items, each trimmed; may be empty */
+	CONFIG_DECIMAL, /* a decimal number ("0.7") within [min, max] */
+	CONFIG_TEXT,    /* any text of at least min bytes */
+	CONFIG_URL,     /* an http:// or https:// URL */
+	CONFIG_MAP,     /* comma-separated NAME=N items, N within [min, max];
+			   may be empty */
 };
 
 struct config_known {
@@ -98,6 +103,22 @@ int config_check(const struct config *c, const struct config_known *k,
 		 struct orch_error *err);
 
 /*
+ * VALUE of K, of one of the kinds from CONFIG_DECIMAL on, checked as its
+ * reader reads it: 0, or -1 with ERR (65) naming the key and its origin.
+ * config_check() calls it for those kinds.
+ */
+int config_check_value(const struct config *c, const struct config_known *k,
+		       const char *value, struct orch_error *err);
+
+/*
+ * The items of TEXT, a comma-separated list set for KEY (as config_list
+ * splits it; new, free with words_free), *N of them; an empty item is
+ * error 65 naming KEY and its origin.
+ */
+char **config_items(const struct config *c, const char *key, const char *text,
+		    size_t *n, struct orch_error *err);
+
+/*
  * The known number KEY: C's value, else the table's default, checked
  * against the table's range. 0 with *OUT set, or -1 with ERR (65).
  */
@@ -113,10 +134,41 @@ char **config_list(const struct config *c, const char *key, size_t *n,
 		   struct orch_error *err);
 
 /*
+ * The known decimal KEY (C's value, else the default), checked against
+ * the table's range. 0 with *OUT set, or -1 with ERR (65).
+ */
+int config_decimal(const struct config *c, const char *key, double *out,
+		   struct orch_error *err);
+
+/* The known text or URL KEY: C's value, else the default (borrowed). */
+const char *config_text(const struct config *c, const char *key);
+
+/*
+ * NAME's number in the known map KEY (C's value, else the default): 1
+ * with *OUT set, 0 when the map does not name it, -1 with ERR (65) when
+ * the map is malformed.
+ */
+int config_map_number(const struct config *c, const char *key, const char *name,
+		      int64_t *out, struct orch_error *err);
+
+/*
  * Load the configuration a program reads: PATH (from --config; it must
  * exist), else the default file when there is one. 0, or -1 with ERR.
+ * Each key of the file that config_known does not hold is reported, once
+ * and in file order, through config_warn as "FILE:LINE: unknown key 'KEY'"
+ * (a typo is otherwise silently a default).
  */
 int config_load(struct config *c, const char *path, struct orch_error *err);
+
+/*
+ * Where config_load() reports unknown keys: a line without the program
+ * name or a newline. lib/ never prints, so the default, set in cli.c
+ * (the one part of lib/ that prints), writes the line as cli_warn()
+ * does; NULL says nothing. A program that lists unknown keys itself
+ * (orch-stack config) sets it to NULL.
+ */
+typedef void config_warn_fn(const char *line);
+extern config_warn_fn *config_warn;
 
 /*
  * Split S into a NULL-terminated argv (new; free with words_free). An

@@ -2,17 +2,35 @@
  * llm.h - one agent turn over an OpenAI-compatible chat completions API:
  * an orch.context in, a validated actions document out.
  *
- * Providers are tried in order: the primary, then the fallbacks. Within a
- * provider, a 429 waits for Retry-After or the x-ratelimit-reset-* headers;
- * a 5xx, a connection error, a timeout or a cut-off reply is retried after
- * an exponential backoff with jitter, up to a bound; any other 4xx, a reply
- * larger than the cap, or a reply still invalid after one corrective retry
+ * Providers are tried in order: the primary, then the fallbacks. At one
+ * provider, what each answer means is decided by llm_answer.h from the
+ * answer alone: a 429, 408 or 5xx is retried after the wait the server
+ * gives (Retry-After, x-ratelimit-reset-*), never shorter than the first
+ * backoff and with jitter, or after an exponential backoff; a connection
+ * error, a timeout or a cut-off body after a backoff; a request too large
+ * for the server's token limit (413, or a 429 or 400 saying so) once more
+ * with a ceiling, and for the builder an artifact excerpt, that fits; a
+ * refused parameter (response_format, temperature, max_tokens) is dropped
+ * or renamed and the request sent again at once; a reply the server
+ * refused as not matching the schema (json_validate_failed), a reply that
+ * is not a valid actions document, or one cut off, gets one corrective
+ * round with the error fed back; a refused key, an exhausted quota, an
+ * unreadable event stream, any other 4xx, or a reply larger than the cap,
  * gives up on that provider at once. The whole turn keeps to one deadline.
+ *
+ * What a server refuses is a capability (enum llm_cap) of the provider and
+ * model; the turn starts from what is known (struct llm_provider's caps,
+ * which provider_caps.h keeps in the store for a day) and reports what it
+ * learns, so the next turn does not ask again.
  *
  * API keys are read from the environment into struct llm_provider, sent
  * only in the Authorization header, wiped on release, and replaced by
- * "[redacted]" in every message this module produces (a server may echo a
- * key in its error text).
+ * "[redacted]" in every message this module produces, whole or any run of
+ * 8 bytes of them, before a message is cut (a server may echo a key in its
+ * error text, cut or not; see redact.h).
+ *
+ * Nothing here keeps process-global state: a turn is a struct on the
+ * stack of llm_run(), and the decisions are functions of the answers.
  */
 #ifndef ORCH_LLM_H
 #define ORCH_LLM_H
@@ -21,20 +39,51 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "error.h"
 
 #define LLM_DEFAULT_BASE_URL "https://api.groq.com/openai/v1"
 #define LLM_DEFAULT_MODEL "llama-3.3-70b-versatile"
-#define LLM_ARTIFACT_SHOWN 50000  /* characters of artifact_content sent */
 #define LLM_MAX_PROMPT (1 << 20)  /* bytes in a prompt file */
+#define LLM_MESSAGE_MAX 300       /* bytes of a server's message kept in an error */
+
+/*
+ * What a provider and model is known to refuse, each learned from a
+ * refusal and answered by asking differently.
+ */
+enum llm_cap {
+	LLM_CAP_SCHEMA_PLAIN = 1 << 0,      /* the schema's constraint keywords
+					       (minimum, minLength, ...): said in
+					       descriptions only */
+	LLM_CAP_NO_STRICT = 1 << 1,         /* "strict": true: sent false */
+	LLM_CAP_NO_SCHEMA = 1 << 2,         /* json_schema: a json_object asked */
+	LLM_CAP_NO_OBJECT = 1 << 3,         /* json_object too: no
+					       response_format, the prompt alone */
+	LLM_CAP_NO_TEMPERATURE = 1 << 4,    /* temperature: the model's own */
+	LLM_CAP_COMPLETION_TOKENS = 1 << 5, /* max_tokens: max_completion_tokens */
+};
+#define LLM_CAP_COUNT 6
+
+/*
+ * The name of the one bit CAP ("no_json_schema", ...), as the store keeps
+ * it, or NULL; and the bit of NAME, or 0.
+ */
+const char *llm_cap_name(unsigned cap);
+unsigned llm_cap_of(const char *name);
 
 struct llm_provider {
-	char *base_url; /* owned; no trailing '/' */
-	char *model;    /* owned */
-	char *name;     /* owned; host[:port] of base_url: "provider" in usage */
-	char *key_from; /* owned; where the key comes from, for messages (a
-			   variable's name, never its value) */
-	char *key;      /* owned, wiped on release; NULL when unset */
+	char *base_url;      /* owned; no trailing '/' */
+	char *model;         /* owned */
+	char *name;          /* owned; host[:port] of base_url: "provider" in usage */
+	char *key_from;      /* owned; where the key comes from, for messages (a
+				variable's name, never its value) */
+	char *key;           /* owned, wiped on release; NULL when unset */
+	int64_t max_tokens;  /* the reply's ceiling at this model */
+	unsigned caps;       /* LLM_CAP_* known refused; the turn adds to it */
+	unsigned learned;    /* LLM_CAP_* the turn learned */
+	int64_t token_limit; /* tokens one request may reserve here (prompt and
+				ceiling); 0 when not known */
+	int limit_learned;   /* the turn learned token_limit */
 };
 
 struct llm_providers {
@@ -42,17 +91,68 @@ struct llm_providers {
 	size_t n;               /* entries in v */
 };
 
-/*
- * The providers: the primary from BASE_URL and MODEL (flags; NULL for
- * $ORCH_LLM_BASE_URL, $ORCH_LLM_MODEL, else the defaults) with the key of
- * $ORCH_LLM_API_KEY, else $GROQ_API_KEY; then each entry of
- * $ORCH_LLM_FALLBACKS, "URL|MODEL|KEYVAR" separated by ';' (KEYVAR names
- * the variable holding that provider's key; empty means the primary's).
- * A malformed URL or entry is error 64 naming the flag or variable.
- */
-int llm_providers_load(struct llm_providers *p, const char *base_url,
-		       const char *model, struct orch_error *err);
 void llm_providers_release(struct llm_providers *p);
+
+/* Log lines: WARN always shown, TRACE with --verbose. */
+enum llm_log_level {
+	LLM_LOG_WARN,  /* a provider failed, the next is tried */
+	LLM_LOG_TRACE, /* requests, statuses, waits, what was learned */
+};
+
+/* A line of log, without a newline and with every key redacted. */
+typedef void llm_log_fn(void *arg, enum llm_log_level level, const char *line);
+
+struct llm_options {
+	const char *role;           /* borrowed */
+	const char *system_prompt;  /* borrowed */
+	double temperature;         /* sampling */
+	int64_t timeout_ms;         /* one request, in total */
+	int64_t connect_timeout_ms; /* one connection */
+	int64_t deadline_ms;        /* the whole turn, every provider */
+	int64_t retries;            /* per provider, after the first attempt */
+	int64_t backoff_ms;         /* first backoff; doubles each retry; also
+				       the least a server-given wait is taken as */
+	int64_t backoff_max_ms;     /* cap on one backoff */
+	size_t artifact_chars;      /* characters of artifact_content shown */
+	size_t max_response;        /* cap on one response body */
+	const char *ca_file;        /* borrowed: CAs to trust instead of the system's, or NULL */
+	llm_log_fn *log;            /* or NULL */
+	void *log_arg;              /* borrowed; handed to log */
+};
+
+/* orch-agent's flags: each NULL when not given. */
+struct llm_flags {
+	const char *model;
+	const char *base_url;
+	const char *timeout;
+	const char *deadline;
+	const char *retries;
+	const char *backoff;
+};
+
+/*
+ * The settings of a turn for ROLE, each from its flag in F, else its
+ * environment variable, else the configuration C, else the default of
+ * config_known (lib/config.c):
+ *
+ *   primary model   --model, $ORCH_LLM_MODEL, llm.ROLE.model, llm.model
+ *   primary URL     --base-url, $ORCH_LLM_BASE_URL, llm.base_url
+ *   its key         $ORCH_LLM_API_KEY, else $GROQ_API_KEY
+ *   fallbacks       $ORCH_LLM_FALLBACKS, llm.fallbacks: "URL|MODEL|KEYVAR"
+ *                   separated by ';' (KEYVAR names the variable holding
+ *                   that provider's key; empty means the primary's)
+ *   --timeout ...   $ORCH_LLM_TIMEOUT_MS, llm.timeout (and deadline,
+ *                   retries, backoff the same way)
+ *   sampling        llm.ROLE.temperature; llm.ROLE.max_tokens, lowered at
+ *                   each provider to llm.max_tokens_by_model's for its model
+ *   the artifact    llm.artifact_chars
+ *
+ * Fills those members of O and P (P's caps empty). A bad flag or variable
+ * is error 64 naming it, a bad value in the file 65 naming key and line.
+ */
+int llm_configure(struct llm_options *o, struct llm_providers *p, const char *role,
+		  const struct llm_flags *f, const struct config *c,
+		  struct orch_error *err);
 
 /*
  * The system prompt of ROLE (new string): FILE if not NULL, else
@@ -64,9 +164,6 @@ void llm_providers_release(struct llm_providers *p);
 char *llm_prompt_load(const char *role, const char *file, char **path,
 		      struct orch_error *err);
 
-/* Sampling of ROLE: 0, or -1 for an unknown role. */
-int llm_role_sampling(const char *role, double *temperature, int64_t *max_tokens);
-
 /*
  * Check that CTX is an orch.context for ROLE (error 65 otherwise), the
  * shape orch-exec builds: "agent", a "snapshot" object, "artifact_content"
@@ -76,52 +173,22 @@ int llm_context_check(const json_t *ctx, const char *role, struct orch_error *er
 
 /*
  * The user message for CTX (new string): the document as compact JSON, its
- * artifact_content cut to LLM_ARTIFACT_SHOWN characters with a note.
+ * artifact_content cut to ARTIFACT_CHARS characters with a note.
  */
-char *llm_user_message(const json_t *ctx);
+char *llm_user_message(const json_t *ctx, size_t artifact_chars);
 
-/* The JSON schema of the actions vocabulary, for strict structured output (new). */
-json_t *llm_actions_schema(void);
-
-/*
- * A duration as rate-limit headers give it: "2", "0.5" (seconds),
- * "2.5s", "1m30s", "120ms", "1h2m3.5s". Returns milliseconds, or -1.
- */
-int64_t llm_parse_duration(const char *s);
-
-enum llm_log_level {
-	LLM_LOG_WARN,  /* a provider failed, the next is tried: always shown */
-	LLM_LOG_TRACE, /* requests, statuses, waits: shown with --verbose */
-};
-
-/* A line of log, without a newline and with every key redacted. */
-typedef void llm_log_fn(void *arg, enum llm_log_level level, const char *line);
-
-struct llm_options {
-	const char *role;           /* borrowed */
-	const char *system_prompt;  /* borrowed */
-	double temperature;         /* sampling */
-	int64_t max_tokens;         /* of the reply */
-	int64_t timeout_ms;         /* one request, in total */
-	int64_t connect_timeout_ms; /* one connection */
-	int64_t deadline_ms;        /* the whole turn, every provider */
-	int64_t retries;            /* per provider, after the first attempt */
-	int64_t backoff_ms;         /* first backoff; doubles each retry */
-	int64_t backoff_max_ms;     /* cap on one backoff */
-	size_t max_response;        /* cap on one response body */
-	const char *ca_file;        /* borrowed: CAs to trust instead of the system's, or NULL */
-	llm_log_fn *log;            /* or NULL */
-	void *log_arg;              /* borrowed; handed to log */
-};
+/* Characters in CTX's artifact_content, 0 when it has none. */
+size_t llm_artifact_length(const json_t *ctx);
 
 /*
  * Run one turn for CTX. Returns a new actions document {"thinking",
  * "actions", "usage": {"prompt_tokens", "completion_tokens", "model",
  * "provider", "latency_ms"}} that passed actions_validate(), or NULL with
  * ERR set to "PROVIDER: REASON" of the last provider tried, status 65 when
- * it kept replying with invalid documents, else 69.
+ * it kept replying with invalid documents, else 69. Each provider's caps,
+ * learned and token_limit say what the turn found out, success or not.
  */
-json_t *llm_run(const struct llm_options *o, const struct llm_providers *p,
+json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 		const json_t *ctx, struct orch_error *err);
 
 #endif

@@ -291,6 +291,17 @@ static const char *const migrations[] = {
 	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
 	"CREATE TRIGGER agent_runs_del AFTER DELETE ON agent_runs BEGIN"
 	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = OLD.stack_id; END;",
+	/* 5 (issue 12): what orch-agent learned about a provider and model
+	 * (lib/provider_caps.c): a capability it refused (llm_cap_name()), or
+	 * its token limit, kept a day from learned_at. */
+	"CREATE TABLE provider_caps ("
+	"  base_url TEXT NOT NULL,"
+	"  model TEXT NOT NULL,"
+	"  capability TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"     /* 1, or the limit in tokens */
+	"  learned_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (base_url, model, capability)"
+	");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

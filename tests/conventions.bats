@@ -67,3 +67,27 @@ load test_helper
 		assert_equal "$output" ""
 	done
 }
+
+@test "every program that reads the configuration file warns once of each unknown key" {
+	mkdir -p "$HOME/.config/orch"
+	local f=$HOME/.config/orch/config
+	printf '%s\n' 'exec.timeout = 1000' 'exec.tiemout = 2000' '# fine' 'detect.sleepy = yes' >"$f"
+	orch-stack init
+	local warned="$f:2: unknown key 'exec.tiemout'
+$f:4: unknown key 'detect.sleepy'"
+	run -0 --separate-stderr orch-exec </dev/null
+	assert_equal "$stderr" "$(sed 's/^/orch-exec: /' <<<"$warned")"
+	run -0 --separate-stderr orch-detect - </dev/null
+	assert_equal "$stderr" "$(sed 's/^/orch-detect: /' <<<"$warned")"
+	run -0 --separate-stderr orch-decide --no-db </dev/null
+	assert_equal "$stderr" "$(sed 's/^/orch-decide: /' <<<"$warned")"
+	run -65 --separate-stderr orch-agent --role planner </dev/null
+	assert_equal "$stderr" "$(sed 's/^/orch-agent: /' <<<"$warned")
+orch-agent: no input: expected an orch.context document"
+	# orch-stack config lists them in its table, and warns once, not twice.
+	run -0 --separate-stderr orch-stack config
+	assert_equal "$stderr" "$(sed 's/^/orch-stack: /' <<<"$warned")"
+	# --config FILE is read the same way.
+	run -0 --separate-stderr orch-decide --no-db --config "$f" </dev/null
+	assert_equal "${#stderr_lines[@]}" 2
+}

@@ -208,11 +208,11 @@ AGENT
 	run -0 "$EX/jq-recipes.sh" had-work "$BATS_TEST_TMPDIR/executions.jsonl" "$BATS_TEST_TMPDIR/skipped.jsonl"
 	assert_output "alpha builder 3
 alpha planner 1
-alpha reviewer 3
+alpha reviewer 2
 beta builder 3
 beta communicator 1
 beta planner 1
-beta reviewer 3"
+beta reviewer 2"
 	run -0 "$EX/jq-recipes.sh" slowest "$BATS_TEST_TMPDIR/executions.jsonl"
 	assert_equal "$(awk '{print $1, $2, $3}' <<<"$output" | sort | tr '\n' ',')" \
 		"alpha 1 planner,alpha 2 builder,alpha 3 builder,alpha 4 builder,beta 1 planner,beta 2 builder,beta 3 builder,beta 4 builder,"
@@ -223,11 +223,11 @@ beta reviewer 3"
 	run -0 "$EX/jq-recipes.sh" failures "$BATS_TEST_TMPDIR/executions.jsonl"
 	assert_output "alpha builder 2 failed 0 skipped of 3
 alpha planner 0 failed 0 skipped of 1
-alpha reviewer 0 failed 2 skipped of 3
+alpha reviewer 0 failed 2 skipped of 2
 beta builder 2 failed 0 skipped of 3
 beta communicator 0 failed 0 skipped of 1
 beta planner 0 failed 0 skipped of 1
-beta reviewer 0 failed 2 skipped of 3"
+beta reviewer 0 failed 2 skipped of 2"
 	local failures=$output
 	# Standard input, and the store's recorded graphs, say the same.
 	run -0 "$EX/jq-recipes.sh" failures <"$BATS_TEST_TMPDIR/executions.jsonl"

@@ -21,13 +21,22 @@ list, for agents running at once. A step:
   headers    extra response headers, {"Retry-After": "1"}
   reply      a JSON value: answered as a chat completion whose
              message content is that value serialised
-  content    a string: the same with this exact content
+  content    a string: the same with this exact content; null for none
+  parts      a list of strings: content as an array of text parts
+  refusal    message.refusal (with content null unless given)
   reasoning  message.reasoning of the completion
+  reasoning_content  message.reasoning_content (DeepSeek's name)
   finish     finish_reason (default "stop")
   usage      the completion's usage (default 11 prompt, 7 completion)
   model      the completion's model (default: the request's)
+  stream     send the completion as a server-sent event stream
+             (text/event-stream, the content in chunks of 20 bytes, then
+             "data: [DONE]"), though the request said "stream": false
   body       a raw body instead (a string, or a JSON value serialised)
-  error      shorthand for body {"error": {"message": ERROR}}
+  error      shorthand for body {"error": {"message": ERROR, "type":
+             "test"}}, to which these add members of the error object:
+             type, code, param, failed_generation
+  content_type  the response's Content-Type (default application/json)
   delay      seconds to wait before answering
   cut        send only this many bytes of the body, then close
   size       a body of this many bytes (an oversized reply)
@@ -109,11 +118,16 @@ def agent_of(request):
 def completion(step, request):
     if "content" in step:
         content = step["content"]
-    else:
+    elif "parts" in step:
+        content = [{"type": "text", "text": t} for t in step["parts"]]
+    elif "reply" in step:
         content = json.dumps(step["reply"])
+    else:
+        content = None
     message = {"role": "assistant", "content": content}
-    if "reasoning" in step:
-        message["reasoning"] = step["reasoning"]
+    for key in ("reasoning", "reasoning_content", "refusal"):
+        if key in step:
+            message[key] = step[key]
     model = step.get("model")
     if model is None and isinstance(request, dict):
         model = request.get("model")
@@ -127,6 +141,29 @@ def completion(step, request):
         "usage": step.get("usage", {"prompt_tokens": 11, "completion_tokens": 7,
                                     "total_tokens": 18}),
     }
+
+
+def event_stream(done):
+    """A chat completion as the chunks of a stream would carry it."""
+    message = done["choices"][0]["message"]
+    content = message.get("content") or ""
+    head = {k: done[k] for k in ("id", "created", "model")}
+    head["object"] = "chat.completion.chunk"
+    chunks = [dict(head, choices=[{"index": 0, "delta": {"role": "assistant"},
+                                   "finish_reason": None}])]
+    for key in ("reasoning", "reasoning_content"):
+        if message.get(key):
+            chunks.append(dict(head, choices=[{"index": 0, "delta": {key: message[key]},
+                                               "finish_reason": None}]))
+    for i in range(0, len(content), 20):
+        chunks.append(dict(head, choices=[{"index": 0,
+                                           "delta": {"content": content[i:i + 20]},
+                                           "finish_reason": None}]))
+    chunks.append(dict(head, choices=[{"index": 0, "delta": {},
+                                       "finish_reason": done["choices"][0]["finish_reason"]}],
+                       usage=done["usage"]))
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + \
+        b"data: [DONE]\n\n"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -167,15 +204,23 @@ class Handler(BaseHTTPRequestHandler):
             b = step["body"]
             payload = (b if isinstance(b, str) else json.dumps(b)).encode()
         elif "error" in step:
-            payload = json.dumps({"error": {"message": step["error"],
-                                            "type": "test"}}).encode()
+            error = {"message": step["error"], "type": "test"}
+            for key in ("type", "code", "param", "failed_generation"):
+                if key in step:
+                    error[key] = step[key]
+            payload = json.dumps({"error": error}).encode()
+        elif step.get("stream"):
+            payload = event_stream(completion(step, request))
         else:
             payload = json.dumps(completion(step, request)).encode()
+        content_type = step.get("content_type",
+                                "text/event-stream" if step.get("stream")
+                                else "application/json")
         try:
             if step.get("delay"):
                 time.sleep(step["delay"])
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             for name, value in step.get("headers", {}).items():
                 self.send_header(name, str(value))
             if step.get("chunked"):

@@ -229,7 +229,7 @@ request() {
 		"llama-3.3-70b-versatile Bearer $KEY,llama-3.3-70b-versatile Bearer $KEY,model-b Bearer $OTHER_KEY,model-c Bearer $THIRD_KEY"
 	assert_equal "$(jq -r '.usage.model' <<<"$output")" model-c
 	assert_equal "${stderr_lines[0]}" "orch-agent: $HOSTPORT: gave up after 2 attempts: HTTP 500: down; trying $HOSTPORT"
-	assert_equal "${stderr_lines[1]}" "orch-agent: $HOSTPORT: HTTP 401: bad key; trying $HOSTPORT"
+	assert_equal "${stderr_lines[1]}" "orch-agent: $HOSTPORT: HTTP 401: bad key (the key was refused: check OTHER_KEY); trying $HOSTPORT"
 	assert_equal "${#stderr_lines[@]}" 2
 }
 
@@ -272,7 +272,7 @@ request() {
 @test "orch-agent: the key appears only in the Authorization header" {
 	serve "[{\"status\":500,\"error\":\"upstream rejected key $KEY\"}, {\"status\":401,\"error\":\"Invalid API Key: $KEY\"}]"
 	run -69 --separate-stderr orch-agent --role planner -v --retries 1 <"$CTX"
-	assert_equal "${stderr_lines[-1]}" "orch-agent: $HOSTPORT: HTTP 401: Invalid API Key: [redacted]"
+	assert_equal "${stderr_lines[-1]}" "orch-agent: $HOSTPORT: HTTP 401: Invalid API Key: [redacted] (the key was refused: check ORCH_LLM_API_KEY)"
 	[[ $stderr == *"Authorization: [redacted]"* ]] || fail "no redacted header in: $stderr"
 	[[ $stderr == *"POST http://$HOSTPORT/v1/chat/completions"* ]] || fail "$stderr"
 	[[ $stderr == *"HTTP 500 in "*" ms, "*" bytes; headers: "*"Content-Type"* ]] || fail "$stderr"
@@ -404,4 +404,433 @@ pipeline_stack() {
 	# A CA file that cannot be read is said at once, and nothing is sent.
 	run -66 --separate-stderr orch-agent --role planner --base-url "$url" --cacert "$d/none.pem" <"$CTX"
 	assert_equal "$stderr" "orch-agent: cannot read CA file '$d/none.pem': No such file or directory"
+}
+
+# --- The compatibility suite: each provider behaviour of man/orch-agent.1's
+# table, replayed by the scripted server, with the exact outcome, exit
+# status and number of requests.
+
+# A builder context with an artifact of N ASCII characters.
+builder_ctx() {
+	jq -c --argjson n "$1" '.agent = "builder" | .task = {"reason":"r","todo":{"id":3,"content":"x"}}
+	       | .artifact_content = ("<p>" + ("x" * ($n - 3)))' "$CTX" >"$BATS_TEST_TMPDIR/builder.json"
+}
+
+# The artifact characters request N showed the model, from its note.
+shown() {
+	request "$1" '.body.messages[1].content' | sed 1d | jq -r .artifact_content |
+		sed -n 's/.*only the first \([0-9]*\) are shown -->$/\1/p'
+}
+
+@test "compat: Groq 413 on the per-minute token limit: once more with a ceiling that fits, the builder's artifact cut with it" {
+	builder_ctx 60000
+	local too_large='Request too large for model `llama-3.3-70b-versatile` in organization `org_x` service tier `on_demand` on tokens per minute (TPM): Limit 12000, Requested 30000, please reduce your message size and try again.'
+	serve "[{\"status\":413,\"error\":\"$too_large\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}, $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	assert_equal "$stderr" ""
+	assert_equal "$(requests)" 2
+	assert_equal "$(request 1 .body.max_tokens) $(shown 1)" "16000 50000"
+	# Requested 30000 at a ceiling of 16000: a prompt of 14000 tokens. Of
+	# the limit less 5%, 11400, half is the reply's: 5700; the artifact is
+	# cut until the prompt fits the other half.
+	assert_equal "$(request 2 .body.max_tokens)" 5700
+	local shown2
+	shown2=$(shown 2)
+	((shown2 > 5000 && shown2 < 20000)) || fail "the artifact shown is $shown2 characters"
+	(($(request 2 '.body.messages | map(.content | length) | add') / 3 + 5700 <= 12000)) ||
+		fail "the second request does not fit the limit"
+}
+
+@test "compat: a 413 for a context without an artifact lowers the ceiling only; a second 413 gives up" {
+	local too_large='Request too large for model `llama-3.1-8b-instant` on tokens per minute (TPM): Limit 6000, Requested 9500, please reduce your message size and try again.'
+	serve "[{\"status\":413,\"error\":\"$too_large\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}, $(ok_step),
+	        {\"status\":413,\"error\":\"$too_large\"}, {\"status\":413,\"error\":\"$too_large\"}]"
+	run -0 orch-agent --role planner <"$CTX"
+	# Requested 9500 at 8000: a prompt of 1500; 5700 - 1500 = 4200.
+	assert_equal "$(request 2 '[.body.max_tokens, (.body.messages[1].content | contains("only the first"))] | @csv')" "4200,false"
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 413: $too_large (a smaller request was refused too)"
+	assert_equal "$(requests)" 4
+}
+
+@test "compat: a 413 without numbers: the limit from x-ratelimit-limit-tokens, else half the ceiling" {
+	serve "[{\"status\":413,\"error\":\"request too large\",\"headers\":{\"x-ratelimit-limit-tokens\":\"6000\"}}, $(ok_step),
+	        {\"status\":413,\"body\":\"<html><body>413 Request Entity Too Large</body></html>\",\"content_type\":\"text/html\"}, $(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	# The prompt estimated at a token for 3 bytes, the rest of 5700 the reply's.
+	local prompt max
+	prompt=$(request 1 '.body.messages | map(.content | utf8bytelength) | add')
+	max=$(request 2 .body.max_tokens)
+	assert_equal "$max" "$((5700 - (prompt / 3 + 1)))"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(request 4 .body.max_tokens)" 4000
+	assert_equal "$(requests)" 4
+}
+
+@test "compat: OpenAI 429 'Request too large' is shrunk, not waited for; a 429 that only needs time is waited for" {
+	local too_large='Request too large for gpt-4o on tokens per min (TPM): Limit 30000, Requested REQ. The input or output tokens must be reduced in order to run successfully.'
+	serve "[{\"status\":429,\"error\":\"${too_large/REQ/34000}\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\",\"headers\":{\"retry-after\":\"20\"}},
+	        $(ok_step),
+	        {\"status\":429,\"error\":\"Rate limit reached for model on tokens per minute (TPM): Limit 6000, Used 5900, Requested 900. Please try again in 300ms.\",\"headers\":{\"x-ratelimit-limit-tokens\":\"6000\",\"x-ratelimit-remaining-tokens\":\"0\",\"x-ratelimit-reset-tokens\":\"0.3s\"}},
+	        $(ok_step),
+	        {\"status\":429,\"error\":\"${too_large/REQ/40000}\",\"type\":\"tokens\"}]"
+	SECONDS=0
+	run -0 orch-agent --role planner <"$CTX"
+	((SECONDS < 5)) || fail "waited for a request that can never fit"
+	# Requested 34000 at 8000: a prompt of 26000; 28500 - 26000 = 2500.
+	assert_equal "$(request 2 .body.max_tokens)" 2500
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(request 4 .body.max_tokens)" 8000
+	local waited
+	waited=$(jq -s '(.[3].t - .[2].t) * 1000 | floor' "$LOG")
+	((waited >= 290 && waited < 1500)) || fail "waited $waited ms"
+	# A prompt that alone passes the limit: said, never sent again.
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 429: ${too_large/REQ/40000}; the prompt alone, about 32000 tokens, leaves no room for a reply under the limit of 30000 tokens"
+	assert_equal "$(requests)" 5
+}
+
+@test "compat: Groq 400 json_validate_failed goes through the corrective round with its failed_generation" {
+	local msg="Generated JSON does not match the expected schema. Please adjust your prompt. See 'failed_generation' for more details. Error: jsonschema: '/actions/0/priority' does not validate with /properties/actions/items/anyOf/2/properties/priority/maximum: must be <= 5 but found 9"
+	local gen='{"thinking":"t","actions":[{"type":"create_todo","content":"x","priority":9}]}'
+	serve "[{\"status\":400,\"error\":\"$msg\",\"type\":\"invalid_request_error\",\"code\":\"json_validate_failed\",\"failed_generation\":$(jq -Rn --arg g "$gen" '$g')},
+	        $(ok_step),
+	        {\"status\":400,\"error\":\"$msg\",\"code\":\"json_validate_failed\",\"failed_generation\":\"{}\"},
+	        {\"status\":400,\"error\":\"$msg\",\"code\":\"json_validate_failed\"}]"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	assert_equal "$(requests)" 2
+	assert_equal "$(request 2 '.body.messages[2] | [.role, .content] | @tsv')" "assistant	$gen"
+	assert_equal "$(request 2 '.body.messages[3].content')" "Your reply was not a valid actions document: HTTP 400: $msg. Reply again with only one JSON object {\"thinking\": \"...\", \"actions\": [...]} using only the action types and fields of the system prompt."
+	# Twice: the round was had, the reply never came; 65 like any invalid reply.
+	run -65 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: the reply is not a valid actions document, even after a retry: HTTP 400: $msg"
+	assert_equal "$(request 4 '.body.messages[2].content')" "{}"
+	assert_equal "$(requests)" 4
+}
+
+@test "compat: a refused json_schema steps down, keyed on param, then on the wording: keywords, strict, json_object, no format" {
+	# OpenAI: a keyword its strict mode does not take (param response_format).
+	serve "[{\"status\":400,\"error\":\"Invalid schema for response_format 'orch_actions': In context=('properties', 'actions'), 'maxItems' is not permitted.\",\"type\":\"invalid_request_error\",\"param\":\"response_format\",\"code\":null},
+	        {\"status\":400,\"error\":\"strict mode is not supported with this model\",\"param\":\"response_format\"},
+	        {\"status\":400,\"error\":\"This model does not support response format \`json_schema\`. See supported models at https://console.groq.com/docs/structured-outputs#supported-models\",\"type\":\"invalid_request_error\"},
+	        {\"status\":400,\"error\":\"response_format json_object is not supported by this backend\"},
+	        $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	assert_equal "$(requests)" 5
+	assert_equal "$(request 1 '.body.response_format | [.type, .json_schema.strict, (.json_schema.schema | tostring | contains("\"maxItems\""))] | @csv')" '"json_schema",true,true'
+	assert_equal "$(request 2 '.body.response_format | [.type, .json_schema.strict, (.json_schema.schema | tostring | contains("\"maxItems\"") or contains("\"minimum\""))] | @csv')" '"json_schema",true,false'
+	# What the keywords said stays said, in the descriptions.
+	request 2 '.body.response_format.json_schema.schema | tostring' | grep -qF "1 (low) to 5 (urgent)"
+	assert_equal "$(request 3 '.body.response_format | [.type, .json_schema.strict] | @csv')" '"json_schema",false'
+	assert_equal "$(request 4 '.body.response_format | tojson')" '{"type":"json_object"}'
+	assert_equal "$(request 5 '.body | has("response_format")')" false
+	[[ $stderr == *"HTTP 400: This model does not support response format \`json_schema\`."*"; asking again for a json_object instead"* ]] || fail "$stderr"
+	[[ $stderr == *"; asking again with no response_format, the prompt alone"* ]] || fail "$stderr"
+}
+
+@test "compat: OpenAI param/code errors adapt the request: max_completion_tokens, no temperature" {
+	serve "[{\"status\":400,\"error\":\"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.\",\"type\":\"invalid_request_error\",\"param\":\"max_tokens\",\"code\":\"unsupported_parameter\"},
+	        {\"status\":400,\"error\":\"Unsupported value: 'temperature' does not support 0.8 with this model. Only the default (1) value is supported.\",\"type\":\"invalid_request_error\",\"param\":\"temperature\",\"code\":\"unsupported_value\"},
+	        $(ok_step),
+	        {\"status\":400,\"error\":\"Unsupported parameter: 'max_tokens' is not supported with this model.\",\"param\":\"max_tokens\",\"code\":\"unsupported_parameter\"},
+	        {\"status\":400,\"error\":\"Unsupported parameter: 'max_completion_tokens' is not supported with this model.\",\"param\":\"max_completion_tokens\",\"code\":\"unsupported_parameter\"}]"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	assert_equal "$(requests)" 3
+	assert_equal "$(request 2 '.body | [has("max_tokens"), .max_completion_tokens, .temperature] | @csv')" 'false,8000,0.8'
+	assert_equal "$(request 3 '.body | [has("max_tokens"), .max_completion_tokens, has("temperature")] | @csv')" 'false,8000,false'
+	# A param refused after its adaptation is refused for good: the next provider.
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 400: Unsupported parameter: 'max_completion_tokens' is not supported with this model."
+	assert_equal "$(requests)" 5
+}
+
+@test "compat: local servers' refusals: a 422 with FastAPI's detail, Gemini's array body" {
+	serve "[{\"status\":422,\"body\":{\"detail\":[{\"type\":\"literal_error\",\"loc\":[\"body\",\"response_format\",\"type\"],\"msg\":\"Input should be 'text' or 'json_object'\",\"input\":\"json_schema\"}]}},
+	        $(ok_step),
+	        {\"status\":400,\"body\":[{\"error\":{\"code\":400,\"message\":\"Invalid JSON payload received. Unknown name \\\"strict\\\" at 'response_format.json_schema': Cannot find field.\",\"status\":\"INVALID_ARGUMENT\"}}]},
+	        $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$(request 2 '.body.response_format | tojson')" '{"type":"json_object"}'
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$(request 4 '.body.response_format | [.type, .json_schema.strict] | @csv')" '"json_schema",false'
+	assert_equal "$(requests)" 4
+}
+
+@test "compat: the server's own words are kept: {\"error\": X, \"message\": ...}, a 200 with an error object" {
+	serve '[{"status":400,"body":{"error":"Bad Request","message":"max_tokens must be at most 4096"}},
+	        {"status":200,"body":{"error":{"message":"upstream provider overloaded","code":502}}},
+	        {"status":200,"body":{"error":{"message":"Invalid API key","code":401}}}]'
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 400: Bad Request: max_tokens must be at most 4096"
+	# A 200 carrying an error is that error: a 502 is retried, a 401 not.
+	run -69 --separate-stderr orch-agent --role planner --retries 0 <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: gave up after 1 attempt: HTTP 200 with an error: upstream provider overloaded"
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 200 with an error: Invalid API key (the key was refused: check ORCH_LLM_API_KEY)"
+	assert_equal "$(requests)" 3
+}
+
+@test "compat: billing and auth errors move to the next provider at once, and say which" {
+	serve "{\"/a\":[{\"status\":429,\"error\":\"You exceeded your current quota, please check your plan and billing details.\",\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}],
+	        \"/b\":[{\"status\":402,\"error\":\"Insufficient credits\"}],
+	        \"/c\":[{\"status\":403,\"error\":\"Forbidden\"}],
+	        \"/d\":[$(ok_step)]}"
+	export ORCH_LLM_BASE_URL=http://$HOSTPORT/a
+	export ORCH_LLM_FALLBACKS="http://$HOSTPORT/b|m|; http://$HOSTPORT/c|m|; http://$HOSTPORT/d|m|"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 429: You exceeded your current quota, please check your plan and billing details. (billing: no credit or quota left); trying $HOSTPORT
+orch-agent: $HOSTPORT: HTTP 402: Insufficient credits (billing: no credit or quota left); trying $HOSTPORT
+orch-agent: $HOSTPORT: HTTP 403: Forbidden (the key was refused: check ORCH_LLM_API_KEY); trying $HOSTPORT"
+	assert_equal "$(jq -s -r 'map(.path) | join(" ")' "$LOG")" \
+		"/a/chat/completions /b/chat/completions /c/chat/completions /d/chat/completions"
+}
+
+@test "compat: Retry-After is honoured on a 503, with a floor; a 408 is retried" {
+	serve "[{\"status\":503,\"headers\":{\"Retry-After\":\"2\"},\"error\":\"overloaded\"}, $(ok_step),
+	        {\"status\":503,\"headers\":{\"Retry-After\":\"0.005\"},\"error\":\"overloaded\"}, $(ok_step),
+	        {\"status\":408,\"error\":\"request timeout\"}, $(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	local waited
+	waited=$(jq -s '(.[1].t - .[0].t) * 1000 | floor' "$LOG")
+	# 2 s, and at most a fifth more of jitter.
+	((waited >= 1990 && waited < 2700)) || fail "waited $waited ms for a Retry-After of 2 s"
+	# A server's wait of 5 ms is taken as the first backoff at least.
+	ORCH_LLM_BACKOFF_MS=400 run -0 orch-agent --role planner <"$CTX"
+	waited=$(jq -s '(.[3].t - .[2].t) * 1000 | floor' "$LOG")
+	((waited >= 390 && waited < 1200)) || fail "waited $waited ms for a Retry-After of 5 ms"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(requests)" 6
+}
+
+@test "compat: reply shapes: text parts, a <think> prefix, prose before a fenced block, reasoning_content" {
+	local doc='{"thinking":"t","actions":[{"type":"set_phase","phase":"building"}]}'
+	local fenced
+	fenced=$(jq -Rn --arg d "$doc" '"Sure! Here is the plan:\n\n```json\n" + $d + "\n```\nLet me know."')
+	serve "[{\"parts\":[\"{\\\"thinking\\\":\\\"parts\\\",\", \"\\\"actions\\\":[]}\"]},
+	        {\"content\":\"<think>\\nthe user wants dark mode\\n</think>\\n{\\\"actions\\\":[]}\"},
+	        {\"content\":$fenced},
+	        {\"content\":\"{\\\"actions\\\":[]}\",\"reasoning_content\":\"deepseek thought\"},
+	        {\"content\":\"I think this is right: {\\\"thinking\\\":\\\"inline\\\",\\\"actions\\\":[]} -- done\"}]"
+	local expect
+	for expect in '["parts",[]]' '["the user wants dark mode",[]]' '["t",[{"type":"set_phase","phase":"building"}]]' \
+		'["deepseek thought",[]]' '["inline",[]]'; do
+		run -0 --separate-stderr orch-agent --role planner <"$CTX"
+		assert_equal "$(jq -c '[.thinking, .actions]' <<<"$output")" "$expect"
+	done
+	# Each read at once: no corrective round.
+	assert_equal "$(requests)" 5
+}
+
+@test "compat: a refusal (content null) keeps the model's words; fed back once" {
+	serve "[{\"refusal\":\"I can't help with that.\"}, $(ok_step),
+	        {\"refusal\":\"I can't help with that.\"}, {\"refusal\":\"Still no.\"}]"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(request 2 '.body.messages[3].content' | cut -c1-80)" "Your reply was not a valid actions document: the model refused: I can't help wit"
+	run -65 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: the reply is not a valid actions document, even after a retry: the model refused: Still no."
+	assert_equal "$(requests)" 4
+}
+
+@test "compat: an event stream sent though none was asked for is read once, or refused once, never bought again" {
+	serve "[{\"stream\":true,\"reply\":$(cat "$FIXTURES/orch-agent/reply.json"),\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":20}},
+	        {\"status\":200,\"content_type\":\"text/event-stream\",\"body\":\"data: {\\\"choices\\\":[{\\\"delta\\\":{\\\"content\\\":\\\"{\\\\\\\"act\\\"}}]}\\n\\ndata: {\\\"error\\\":{\\\"message\\\":\\\"upstream went away\\\"}}\\n\\n\"},
+	        $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -c 'del(.usage)' <<<"$output")" "$(jq -c . "$FIXTURES/orch-agent/reply.json")"
+	assert_equal "$(jq -c '[.usage.prompt_tokens, .usage.completion_tokens]' <<<"$output")" "[30,20]"
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: an event stream came back, though none was asked for, and the event stream carries an error: upstream went away; not asking again, which would be billed again"
+	assert_equal "$(requests)" 2
+}
+
+@test "compat: a 400 'maximum context length' is shrunk like a token limit" {
+	builder_ctx 60000
+	serve "[{\"status\":400,\"body\":{\"object\":\"error\",\"message\":\"This model's maximum context length is 32768 tokens. However, you requested 45000 tokens (29000 in the messages, 16000 in the completion). Please reduce the length of the messages or completion.\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}},
+	        $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	assert_equal "$(requests)" 2
+	# 31130 - 29000 = 2130 leaves the reply too little: half each, the artifact cut.
+	assert_equal "$(request 2 .body.max_tokens)" 15565
+	(($(shown 2) < 50000)) || fail "the artifact was not cut"
+}
+
+# --- Model settings in the configuration file.
+
+@test "orch-agent: model settings come from the configuration file; variables and flags win" {
+	serve "[$(ok_step), $(ok_step), $(ok_step), $(ok_step), $(ok_step)]"
+	unset ORCH_LLM_BASE_URL
+	mkdir -p "$HOME/.config/orch"
+	cat >"$HOME/.config/orch/config" <<-EOF
+	llm.base_url = http://$HOSTPORT/v1
+	llm.model = file-model
+	llm.planner.model = planner-model
+	llm.planner.temperature = 0.25
+	llm.planner.max_tokens = 3000
+	llm.builder.max_tokens = 5000
+	llm.max_tokens_by_model = planner-model=1000, other/model = 50
+	EOF
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	jq -c '.agent = "builder"' "$CTX" >"$BATS_TEST_TMPDIR/builder.json"
+	run -0 orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	ORCH_LLM_MODEL=env-model run -0 orch-agent --role planner <"$CTX"
+	ORCH_LLM_MODEL=env-model run -0 orch-agent --role planner --model flag-model <"$CTX"
+	run -0 orch-agent --role planner --config /dev/null --base-url "http://$HOSTPORT/v1" <"$CTX"
+	# The role's model, its sampling, and the model's ceiling under the role's;
+	# another role takes llm.model; the variable and the flag win over the file.
+	assert_equal "$(jq -c '[.body.model, .body.temperature, .body.max_tokens]' "$LOG" | paste -sd ' ')" \
+		'["planner-model",0.25,1000] ["file-model",0.7,5000] ["env-model",0.25,3000] ["flag-model",0.25,3000] ["llama-3.3-70b-versatile",0.8,8000]'
+}
+
+@test "orch-agent: the file's fallbacks and numbers; a bad value is 65 naming key and line; an unknown key a warning" {
+	serve "{\"/a\":[{\"status\":500,\"error\":\"down\"}], \"/b\":[$(ok_step), $(ok_step)]}"
+	local f=$BATS_TEST_TMPDIR/orch.conf
+	printf '%s\n' "llm.base_url = http://$HOSTPORT/a" "llm.fallbacks = http://$HOSTPORT/b|model-b|" \
+		'llm.retries = 0' 'llm.tokens = 5' >"$f"
+	unset ORCH_LLM_BASE_URL
+	run -0 --separate-stderr orch-agent --role planner --config "$f" <"$CTX"
+	assert_equal "$stderr" "orch-agent: $f:4: unknown key 'llm.tokens'
+orch-agent: $HOSTPORT: gave up after 1 attempt: HTTP 500: down; trying $HOSTPORT"
+	assert_equal "$(jq -s -r 'map(.path + " " + .body.model) | join(", ")' "$LOG")" \
+		"/a/chat/completions llama-3.3-70b-versatile, /b/chat/completions model-b"
+	printf '%s\n' 'llm.planner.temperature = hot' >"$f"
+	run -65 --separate-stderr orch-agent --role planner --config "$f" <"$CTX"
+	assert_equal "$stderr" "orch-agent: llm.planner.temperature = 'hot' ($f:1): expected a number from 0 to 2"
+	printf '%s\n' 'llm.fallbacks = http://x/v1' >"$f"
+	run -65 --separate-stderr orch-agent --role planner --config "$f" <"$CTX"
+	assert_equal "$stderr" "orch-agent: llm.fallbacks ($f:1): entry 1: expected URL|MODEL|KEYVAR"
+	printf '%s\n' 'llm.base_url = ftp://x' >"$f"
+	run -65 --separate-stderr orch-agent --role planner --config "$f" <"$CTX"
+	assert_equal "$stderr" "orch-agent: llm.base_url ($f:1): 'ftp://x' is not an http or https URL"
+	printf '%s\n' 'llm.retries = 30' 'llm.timeout = 0' >"$f"
+	run -65 --separate-stderr orch-agent --role planner --config "$f" <"$CTX"
+	assert_equal "$stderr" "orch-agent: llm.retries = '30' ($f:1): expected a whole number from 0 to 20"
+	# ORCH_LLM_TIMEOUT_MS (set for these tests) wins over the file's value.
+	printf '%s\n' 'llm.timeout = 0' >"$f"
+	run -0 orch-agent --role planner --config "$f" --base-url "http://$HOSTPORT/b" <"$CTX"
+	run -66 --separate-stderr orch-agent --role planner --config "$BATS_TEST_TMPDIR/none" <"$CTX"
+	assert_equal "$stderr" "orch-agent: cannot open configuration file '$BATS_TEST_TMPDIR/none': No such file or directory"
+	assert_equal "$(requests)" 3
+}
+
+# --- What providers refuse, remembered in the store for a day.
+
+@test "orch-agent: a refusal is remembered for a day: the next process asks the way that works at once" {
+	orch-stack init
+	serve "[{\"status\":400,\"error\":\"This model does not support response format \`json_schema\`.\"},
+	        {\"status\":400,\"error\":\"Unsupported parameter: 'max_tokens' is not supported with this model.\",\"param\":\"max_tokens\",\"code\":\"unsupported_parameter\"},
+	        $(ok_step), $(ok_step), $(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(requests)" 3
+	assert_equal "$(sql "SELECT base_url || ' ' || model || ' ' || capability || ' ' || value FROM provider_caps ORDER BY capability")" \
+		"http://$HOSTPORT/v1 llama-3.3-70b-versatile json_schema_refused 1
+http://$HOSTPORT/v1 llama-3.3-70b-versatile max_completion_tokens 1"
+	# The next process: one request, shaped as the server takes it.
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	assert_equal "$(requests)" 4
+	assert_equal "$(request 4 '[.body.response_format.type, .body.max_completion_tokens, (.body | has("max_tokens"))] | @csv')" '"json_object",8000,false'
+	[[ $stderr == *"$HOSTPORT: known: json_schema_refused; asking for a json_object instead"* ]] || fail "$stderr"
+	# Another model at the same server knows nothing of it.
+	run -0 orch-agent --role planner --model other-model <"$CTX"
+	assert_equal "$(request 5 '.body.response_format.type')" json_schema
+	# A day later it is forgotten, and asked again.
+	sql "UPDATE provider_caps SET learned_at = learned_at - 86400000"
+	serve "[$(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	assert_equal "$(request 1 '[.body.response_format.type, .body.max_tokens] | @csv')" '"json_schema",8000'
+}
+
+@test "orch-agent: a token limit learned from a 413 shapes the next builder turn before it is refused" {
+	orch-stack init
+	builder_ctx 60000
+	local too_large='Request too large for model `llama-3.3-70b-versatile` on tokens per minute (TPM): Limit 12000, Requested 30000, please reduce your message size and try again.'
+	serve "[{\"status\":413,\"error\":\"$too_large\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}, $(ok_step), $(ok_step)]"
+	run -0 orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	assert_equal "$(sql "SELECT capability || ' ' || value FROM provider_caps")" "token_limit 12000"
+	run -0 orch-agent --role builder <"$BATS_TEST_TMPDIR/builder.json"
+	assert_equal "$(requests)" 3
+	# Asked small from the start: the ceiling half the limit less 5%, the
+	# artifact cut so the prompt, as estimated, fits the other half.
+	assert_equal "$(request 3 .body.max_tokens)" 5700
+	(($(shown 3) < 20000)) || fail "the artifact was not cut: $(shown 3)"
+}
+
+@test "orch-agent: no memory is no failure: a missing, foreign or locked database; none is ever created" {
+	serve "[{\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step),
+	        {\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step),
+	        {\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step)]"
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	assert_equal "$(grep -c 'not remembered' <<<"$stderr")" 1
+	[[ $stderr == *"orch-agent: what providers refuse is not remembered: no database at '$ORCH_DB'"* ]] || fail "$stderr"
+	[ ! -e "$ORCH_DB" ] || fail "orch-agent created the database"
+	# Without -v, nothing is said.
+	sqlite3 "$ORCH_DB" "CREATE TABLE other (x)"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	rm "$ORCH_DB"
+	# A writer holding the lock: the turn ends as soon, its answer printed.
+	orch-stack init
+	python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(4)' "$ORCH_DB" "$BATS_TEST_TMPDIR/locked" &
+	local holder=$!
+	wait_file "$BATS_TEST_TMPDIR/locked"
+	SECONDS=0
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	((SECONDS < 3)) || fail "the lock held the turn for $SECONDS s"
+	kill "$holder" 2>/dev/null || true
+	wait "$holder" 2>/dev/null || true
+	assert_equal "$(jq -c 'del(.usage)' <<<"$output")" "$(jq -c . "$FIXTURES/orch-agent/reply.json")"
+	[[ $stderr == *"orch-agent: what providers refuse is not remembered: database is locked"* ]] || fail "$stderr"
+	assert_equal "$(sql "SELECT count(*) FROM provider_caps")" 0
+	assert_equal "$(requests)" 6
+}
+
+@test "orch-agent: the schema refuses what the validator refuses: ranges, empty text, lengths, patterns, counts" {
+	python3 -c 'import jsonschema' 2>/dev/null || skip "python3-jsonschema is not installed"
+	serve "[$(ok_step)]"
+	run -0 orch-agent --role planner <"$CTX"
+	request 1 '.body.response_format.json_schema.schema' >"$BATS_TEST_TMPDIR/schema.json"
+	local docs=$BATS_TEST_TMPDIR/docs
+	jq -c . >"$docs" <<-'EOF'
+	[{"type":"create_todo","content":"x","priority":0}]
+	[{"type":"create_todo","content":"x","priority":9}]
+	[{"type":"complete_todo","id":0}]
+	[{"type":"create_todo","content":"","priority":null}]
+	[{"type":"set_project","title":"","description":"d"}]
+	[{"type":"write_artifact","content":"<p>","artifact_type":"HTML"}]
+	[{"type":"set_phase","phase":""}]
+	[{"type":"set_phase","phase":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]
+	[{"type":"send_message","content":"hi","to":0}]
+	[{"type":"reply_user","message_id":0,"content":"hi"}]
+	[{"type":"remember","key":"","value":1}]
+	[{"type":"update_todo","id":3,"content":null,"priority":null,"status":"in_progress"}]
+	EOF
+	jq -c '[range(101) | {"type":"complete_todo","id":1}]' <<<null >>"$docs"
+	# Each, as a whole document: refused by the schema, and by the validator
+	# (served twice, the corrective round refused too: 65).
+	local verdicts
+	verdicts=$(python3 -c 'import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+for line in open(sys.argv[2]):
+    doc = {"thinking": "", "actions": json.loads(line)}
+    print("refused" if list(jsonschema.Draft202012Validator(schema).iter_errors(doc)) else "allowed")
+good = json.load(open(sys.argv[3]))
+print("fixture " + ("refused" if list(jsonschema.Draft202012Validator(schema).iter_errors(good)) else "allowed"))' \
+		"$BATS_TEST_TMPDIR/schema.json" "$docs" "$FIXTURES/orch-agent/reply.json")
+	assert_equal "$(sort <<<"$verdicts" | uniq -c | sed 's/^ *//')" "1 fixture allowed
+13 refused"
+	local actions steps=
+	while read -r actions; do
+		steps+="${steps:+,}{\"reply\":{\"thinking\":\"\",\"actions\":$actions}},{\"reply\":{\"thinking\":\"\",\"actions\":$actions}}"
+	done <"$docs"
+	serve "[$steps]"
+	while read -r actions; do
+		run -65 orch-agent --role planner <"$CTX"
+	done <"$docs"
 }

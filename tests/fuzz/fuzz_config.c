@@ -1,7 +1,8 @@
 /*
  * fuzz_config: config_load_file() on any file, the integer reading of
  * every key it set, words_split() on every value and on the input, every
- * known key's check, and the detection and decision rules built from it.
+ * known key's check and its reader (decimals, NAME=N maps, text), and the
+ * detection and decision rules built from it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		orch_error_release(&err);
 	}
 	for (i = 0; i < config_known_count; i++) {
-		if (config_check(&c, &config_known[i], &err) != 0 && err.status != 65)
+		const struct config_known *k = &config_known[i];
+		int bad = config_check(&c, k, &err) != 0;
+		double d;
+
+		if (bad && err.status != 65)
+			__builtin_trap();
+		orch_error_release(&err);
+		/* Each reader takes what the check passes, and refuses the rest
+		 * with 65. */
+		if (k->kind == CONFIG_DECIMAL &&
+		    (config_decimal(&c, k->key, &d, &err) != 0) != bad)
+			__builtin_trap();
+		if (k->kind == CONFIG_MAP &&
+		    (config_map_number(&c, k->key, "llama-3.3-70b-versatile", &v, &err) < 0) != bad)
+			__builtin_trap();
+		if ((k->kind == CONFIG_TEXT || k->kind == CONFIG_URL) && !config_text(&c, k->key))
+			__builtin_trap();
+		if (err.msg && err.status != 65)
 			__builtin_trap();
 		orch_error_release(&err);
 	}
