@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "doc.h"
+#include "escape.h"
 #include "graph.h"
 #include "orch.h"
 #include "xalloc.h"
@@ -425,60 +426,13 @@ static int read_drawing(const json_t *doc, struct drawing *g, struct orch_error 
 	return 0;
 }
 
-/*
- * Write S escaped for STYLE: DOT quoted-string escapes, or Mermaid entity
- * codes (a backslash too, which some Mermaid versions take as an escape).
- * A line break (LF, CRLF or CR) becomes the style's line break; other
- * control characters become spaces. Bytes from 0x80 pass through, so UTF-8
- * stays UTF-8.
- */
+/* S escaped for STYLE's labels (escape.h). */
 static void put_text(FILE *fp, const char *s, enum draw_style style)
 {
-	unsigned char c;
-
-	for (; (c = (unsigned char)*s) != '\0'; s++) {
-		if (c == '\r' || c == '\n') {
-			if (c == '\r' && s[1] == '\n')
-				s++;
-			fputs(style == DRAW_DOT ? "\\n" : "<br>", fp);
-		} else if (c < 0x20 || c == 0x7f) {
-			fputc(' ', fp);
-		} else if (style == DRAW_DOT && (c == '"' || c == '\\')) {
-			fputc('\\', fp);
-			fputc(c, fp);
-		} else if (style == DRAW_MERMAID && c == '"') {
-			fputs("#quot;", fp);
-		} else if (style == DRAW_MERMAID && c == '#') {
-			fputs("#35;", fp);
-		} else if (style == DRAW_MERMAID && c == '<') {
-			fputs("#lt;", fp);
-		} else if (style == DRAW_MERMAID && c == '>') {
-			fputs("#gt;", fp);
-		} else if (style == DRAW_MERMAID && c == '&') {
-			fputs("#amp;", fp);
-		} else if (style == DRAW_MERMAID && c == '\\') {
-			fputs("#92;", fp);
-		} else {
-			fputc(c, fp);
-		}
-	}
-}
-
-/* A YAML double-quoted scalar, for Mermaid's front matter title. */
-static void put_yaml_string(FILE *fp, const char *s)
-{
-	unsigned char c;
-
-	fputc('"', fp);
-	for (; (c = (unsigned char)*s) != '\0'; s++) {
-		if (c < 0x20 || c == 0x7f)
-			fputc(' ', fp);
-		else if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else
-			fputc(c, fp);
-	}
-	fputc('"', fp);
+	if (style == DRAW_DOT)
+		escape_dot(fp, s);
+	else
+		escape_mermaid(fp, s);
 }
 
 /* The fill colour of an outcome, or NULL for none. */
@@ -580,7 +534,7 @@ int graph_write_mermaid(FILE *fp, const json_t *graph, struct orch_error *err)
 	if (read_drawing(graph, &g, err) != 0)
 		return -1;
 	fputs("---\ntitle: ", fp);
-	put_yaml_string(fp, g.name);
+	escape_mermaid_title(fp, g.name);
 	fputs("\n---\nflowchart LR\n", fp);
 	for (w = 0; w <= g.max_wave; w++) {
 		fprintf(fp, "\tsubgraph wave%lld [\"wave %lld\"]\n", (long long)w,

@@ -372,6 +372,27 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int store_each(struct store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
+	       void *arg, const char *what, struct orch_error *err)
+{
+	int rc, stop = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((stop = row(st, arg)) != 0)
+			break;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_error(s, err, what);
+	store_finish(s, st);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+const char *store_column_text(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
 int store_exec(struct store *s, const char *sql, struct orch_error *err)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)

@@ -94,6 +94,18 @@ int store_exec(struct store *s, const char *sql, struct orch_error *err);
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 		    struct orch_error *err);
 
+/*
+ * Step ST, a prepared query, calling ROW for each row until it returns
+ * nonzero, and store_finish it (also on failure). Returns 0 when the rows
+ * ran out, ROW's nonzero return when it stopped, or -1 with ERR from the
+ * database's error, prefixed with WHAT.
+ */
+int store_each(struct store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
+	       void *arg, const char *what, struct orch_error *err);
+
+/* A text column, NULL for NULL (borrowed: valid until the next step). */
+const char *store_column_text(sqlite3_stmt *st, int col);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
 int store_begin(struct store *s, struct orch_error *err);
 int store_commit(struct store *s, struct orch_error *err);
