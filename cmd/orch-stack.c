@@ -34,6 +34,9 @@ static const char help_text[] =
 	"  stop STACK                      stop running it\n"
 	"  rm STACK                        delete it and all it holds\n"
 	"  say STACK TEXT [--from SENDER]  a user message to the stack\n"
+	"  messages STACK [--unanswered | --stacks] [--json]\n"
+	"                                  the user messages and the replies, oldest\n"
+	"                                  first; or the messages between stacks\n"
 	"  todo add STACK TEXT [--priority 1-5]\n"
 	"  todo list STACK [--json]\n"
 	"  history STACK [--limit N] [--json]\n"
@@ -87,6 +90,8 @@ static const struct stack_command commands[] = {
 	{ "stop", NULL, 2, "stop STACK", 0, DB_OPEN, stack_set_state },
 	{ "rm", NULL, 2, "rm STACK", 0, DB_OPEN, stack_rm },
 	{ "say", NULL, 3, "say STACK TEXT [--from SENDER]", F_FROM, DB_OPEN, stack_say },
+	{ "messages", NULL, 2, "messages STACK [--unanswered | --stacks] [--json]",
+	  F_UNANSWERED | F_STACKS | F_JSON, DB_OPEN, stack_messages },
 	{ "todo", "add", 4, "todo add STACK TEXT [--priority 1-5]", F_PRIORITY, DB_OPEN,
 	  stack_todo_add },
 	{ "todo", "list", 3, "todo list STACK [--json]", F_JSON, DB_OPEN, stack_todo_list },

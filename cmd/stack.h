@@ -91,6 +91,9 @@ int stack_cycle(struct store *s, const struct opts *o);
 int stack_graph(struct store *s, const struct opts *o);
 int stack_usage(struct store *s, const struct opts *o);
 
+/* stack-messages.c: the conversation. */
+int stack_messages(struct store *s, const struct opts *o);
+
 /* stack-config.c */
 int stack_config(struct store *s, const struct opts *o);
 

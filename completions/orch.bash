@@ -20,7 +20,7 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
-_orch_stack_subcommands="init create list names show start pause stop rm say todo history graph usage config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo history graph usage config"
 
 # _orch_complete_prog PROG: complete COMP_WORDS[1..COMP_CWORD] for PROG,
 # where COMP_WORDS[0] is the program (or what stands for it).
@@ -118,7 +118,7 @@ _orch_complete_stack_words() {
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | history | graph | usage)
+	show | start | pause | stop | rm | say | messages | history | graph | usage)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		;;
 	todo)

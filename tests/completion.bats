@@ -101,6 +101,8 @@ complete_words() {
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--config --db --json --now "
 	run -0 complete_words orch-stack todo add alpha x --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --priority "
+	run -0 complete_words orch-stack messages alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now --stacks --unanswered "
 	run -0 complete_words orch-stack --d
 	assert_equal "$output" "--db"
 }
@@ -203,6 +205,10 @@ ZSH
 	assert_equal "$(echo $output)" "beta"
 	run -0 zsh_complete "orch-stack history alpha --"
 	assert_equal "$(echo $output)" "--db --json --limit --now"
+	run -0 zsh_complete "orch-stack mess"
+	assert_equal "$output" "messages"
+	run -0 zsh_complete "orch-stack messages b"
+	assert_equal "$output" "beta"
 	run -0 zsh_complete "orch-stack usage alpha --since "
 	assert_equal "$output" ""
 	run -0 zsh_complete "orch-graph --format "

@@ -79,3 +79,13 @@ llm_server_stop() {
 	kill "$LLM_SERVER_PID" 2>/dev/null || true
 	wait "$LLM_SERVER_PID" 2>/dev/null || true
 }
+
+# run_cycle [ORCH-EXEC FLAG...]: one cycle of every running stack through
+# the whole pipeline, with the offline example team unless the flags name
+# other agents (a later --agent wins).
+run_cycle() {
+	orch-detect --all --force | orch-graph |
+		orch-exec --agent planner=planner --agent builder=builder \
+			--agent communicator=communicator --agent reviewer=reviewer "$@" |
+		orch-decide >/dev/null
+}
