@@ -39,6 +39,11 @@ static const char help_text[] =
 	"                                  first; or the messages between stacks\n"
 	"  todo add STACK TEXT [--priority 1-5]\n"
 	"  todo list STACK [--json]\n"
+	"  artifact STACK [--version N] [-o FILE]\n"
+	"                                  the artifact's content (default the latest)\n"
+	"  artifact list STACK [--json]    its versions, and the cycle and todo of each\n"
+	"  artifact diff STACK A B         how version B differs from A, by diff -u\n"
+	"  artifact versions STACK         its version numbers, one a line\n"
 	"  history STACK [--limit N] [--json]\n"
 	"                                  the latest cycles (default 20), newest first\n"
 	"  graph STACK [--cycle N]         a cycle's executed graph as Graphviz DOT\n"
@@ -95,6 +100,13 @@ static const struct stack_command commands[] = {
 	{ "todo", "add", 4, "todo add STACK TEXT [--priority 1-5]", F_PRIORITY, DB_OPEN,
 	  stack_todo_add },
 	{ "todo", "list", 3, "todo list STACK [--json]", F_JSON, DB_OPEN, stack_todo_list },
+	{ "artifact", NULL, 2, "artifact STACK [--version N] [-o FILE]", F_VERSION | F_OUTPUT,
+	  DB_OPEN, stack_artifact },
+	{ "artifact", "list", 3, "artifact list STACK [--json]", F_JSON, DB_OPEN,
+	  stack_artifact_list },
+	{ "artifact", "diff", 5, "artifact diff STACK A B", 0, DB_OPEN, stack_artifact_diff },
+	{ "artifact", "versions", 3, "artifact versions STACK", 0, DB_OPEN,
+	  stack_artifact_versions },
 	{ "history", NULL, 2, "history STACK [--limit N] [--json]", F_LIMIT | F_JSON, DB_OPEN,
 	  stack_history },
 	{ "graph", NULL, 2, "graph STACK [--cycle N]", F_CYCLE, DB_OPEN, stack_graph },

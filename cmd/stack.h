@@ -94,6 +94,12 @@ int stack_usage(struct store *s, const struct opts *o);
 /* stack-messages.c: the conversation. */
 int stack_messages(struct store *s, const struct opts *o);
 
+/* stack-artifact.c: what the team made. */
+int stack_artifact(struct store *s, const struct opts *o);
+int stack_artifact_list(struct store *s, const struct opts *o);
+int stack_artifact_versions(struct store *s, const struct opts *o);
+int stack_artifact_diff(struct store *s, const struct opts *o);
+
 /* stack-config.c */
 int stack_config(struct store *s, const struct opts *o);
 

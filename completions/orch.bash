@@ -9,10 +9,12 @@ _orch_options() {
 }
 
 # _orch_value_options PROG: the options that take a value, as the help
-# writes them: "--db PATH", "--priority 1-5", "--stack NAME|ID".
+# writes them: "--db PATH", "--priority 1-5", "--stack NAME|ID", "-o FILE",
+# "--format dot|mermaid".
 _orch_value_options() {
-	"$1" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]* [A-Z0-9][A-Z0-9|=_-]*' |
-		cut -d ' ' -f 1 | sort -u
+	"$1" --help 2>/dev/null |
+		grep -oE -- '(--[a-z][a-z-]*|[[ ]-[a-z]) ([A-Z0-9][A-Z0-9|=_-]*|[a-z]+(\|[a-z]+)+)' |
+		sed 's/^[[ ]//' | cut -d ' ' -f 1 | sort -u
 }
 
 _orch_stack_names() {
@@ -20,7 +22,33 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
-_orch_stack_subcommands="init create list names show start pause stop rm say messages todo history graph usage config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history graph usage config"
+
+# _orch_stack_operand N: the Nth word after orch-stack's subcommand that is
+# not an option or an option's value ("" when there is none).
+_orch_stack_operand() {
+	local values i w n=0
+	values=" $(_orch_value_options orch-stack | tr '\n' ' ') "
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		if [[ $values == *" $w "* ]]; then
+			((i++))
+			continue
+		fi
+		[[ $w == -* ]] && continue
+		if ((n++ == $1)); then
+			echo "$w"
+			return
+		fi
+	done
+}
+
+# The artifact versions of the stack on the command line, for --version.
+_orch_artifact_versions() {
+	local stack
+	stack=$(_orch_stack_operand 1)
+	[[ -n $stack ]] && orch-stack artifact versions "$stack" 2>/dev/null
+}
 
 # _orch_complete_prog PROG: complete COMP_WORDS[1..COMP_CWORD] for PROG,
 # where COMP_WORDS[0] is the program (or what stands for it).
@@ -28,6 +56,18 @@ _orch_complete_prog() {
 	local prog=$1 cur=${COMP_WORDS[COMP_CWORD]} prev=
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
+	if [[ $prog == orch-stack ]]; then
+		case $prev in
+		--version)
+			COMPREPLY=($(compgen -W "$(_orch_artifact_versions)" -- "$cur"))
+			return
+			;;
+		-o | --output)
+			COMPREPLY=($(compgen -f -- "$cur"))
+			return
+			;;
+		esac
+	fi
 	case $prev in
 	--db | --config | --prompt | --trace | --cacert)
 		COMPREPLY=($(compgen -f -- "$cur"))
@@ -107,7 +147,10 @@ _orch_complete_stack_words() {
 		else
 			# The options on the subcommand's help line, and the global ones.
 			local pat="^  $sub( |\$)"
-			[[ $sub == todo && -n $sub2 ]] && pat="^  todo $sub2( |\$)"
+			[[ $sub =~ ^(todo|artifact)$ && $sub2 =~ ^(add|list|diff|versions)$ ]] &&
+				pat="^  $sub $sub2( |\$)"
+			[[ $sub == artifact && ! $sub2 =~ ^(list|diff|versions)$ ]] &&
+				pat="^  artifact STACK( |\$)"
 			COMPREPLY=($(compgen -W "$(orch-stack --help 2>/dev/null | grep -E "$pat" |
 				grep -oE -- '--[a-z][a-z-]*') --db --now" -- "$cur"))
 		fi
@@ -126,6 +169,17 @@ _orch_complete_stack_words() {
 			COMPREPLY=($(compgen -W "add list" -- "$cur"))
 		elif ((nsub == 2)); then
 			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		fi
+		;;
+	artifact)
+		if ((nsub == 1)); then
+			COMPREPLY=($(compgen -W "list diff versions $(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 2)) && [[ $sub2 =~ ^(list|diff|versions)$ ]]; then
+			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 3 || nsub == 4)) && [[ $sub2 == diff ]]; then
+			local stack
+			stack=$(_orch_stack_operand 2)
+			COMPREPLY=($(compgen -W "$(orch-stack artifact versions "$stack" 2>/dev/null)" -- "$cur"))
 		fi
 		;;
 	esac

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "actions.h"
+#include "artifact.h"
 #include "doc.h"
 #include "orch.h"
 #include "snapshot.h"
@@ -132,6 +133,7 @@ struct apply_ctx {
 	int64_t stack_id;   /* the acting stack */
 	const char *agent;  /* the acting agent */
 	int64_t now;        /* the time stamped on what is written */
+	const struct agent_task *task; /* what it was given, or NULL */
 };
 
 struct action_def {
@@ -306,25 +308,13 @@ static int apply_clear_todos(const struct apply_ctx *c, const json_t *action,
 static int apply_write_artifact(const struct apply_ctx *c, const json_t *action,
 				struct orch_error *err)
 {
-	size_t clen, tlen;
+	size_t clen, tlen = 0;
 	const char *content = opt_str(action, "content", &clen);
 	const char *type = opt_str(action, "artifact_type", &tlen);
-	sqlite3_stmt *st = store_prepare(c->s,
-		"INSERT INTO artifacts (stack_id, version, type, content, created_at)"
-		" SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4"
-		" FROM artifacts WHERE stack_id = ?1", err);
+	struct artifact_origin from = { c->task ? c->task->execution_id : 0,
+					c->task ? c->task->todo_id : 0 };
 
-	if (!st)
-		return -1;
-	if (!type) {
-		type = "html";
-		tlen = strlen(type);
-	}
-	sqlite3_bind_int64(st, 1, c->stack_id);
-	bind_text(st, 2, type, tlen);
-	bind_text(st, 3, content, clen);
-	sqlite3_bind_int64(st, 4, c->now);
-	return store_step_done(c->s, st, "writing the artifact", err);
+	return artifact_write(c->s, c->stack_id, type, tlen, content, clen, c->now, &from, err);
 }
 
 static int apply_send_message(const struct apply_ctx *c, const json_t *action,
@@ -763,9 +753,10 @@ static int check_agent(const char *agent, struct orch_error *err)
 }
 
 int actions_apply(struct store *s, int64_t stack_id, const char *agent,
-		  const json_t *doc, int64_t now, struct orch_error *err)
+		  const struct agent_task *task, const json_t *doc, int64_t now,
+		  struct orch_error *err)
 {
-	struct apply_ctx c = { s, stack_id, agent, now };
+	struct apply_ctx c = { s, stack_id, agent, now, task };
 	const struct action_def *def;
 	const json_t *actions;
 	json_t *action;
@@ -840,7 +831,7 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 		  int64_t cycle, struct agent_task *task, json_t **out,
 		  struct orch_error *err)
 {
-	struct agent_task claimed = { 0, 0, 0 };
+	struct agent_task claimed = { execution_id, 0, 0, 0 };
 	json_t *doc = NULL, *snap = NULL, *t = NULL, *reason_json, *part;
 	int builder, rc = -1;
 

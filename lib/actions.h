@@ -36,6 +36,7 @@
  * finish functions.
  */
 struct agent_task {
+	int64_t execution_id;     /* the cycle it runs in, 0 for none */
 	int64_t todo_id;          /* builder: the todo claimed, else 0 */
 	int64_t user_message_id;  /* communicator: the message, else 0 */
 	size_t recommendations;   /* planner: reviewer recommendations in its
@@ -66,13 +67,15 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 int actions_validate(const json_t *doc, struct orch_error *err);
 
 /*
- * Apply a validated document's actions for AGENT of STACK_ID, inside the
- * caller's transaction. Ids must belong to the stack (a todo of another
+ * Apply a validated document's actions for AGENT of STACK_ID, given TASK
+ * (may be NULL; an artifact it writes records TASK's cycle and todo),
+ * inside the caller's transaction. Ids must belong to the stack (a todo of another
  * stack is error 65 "action 1 (complete_todo): no todo 7 in this stack").
  * On -1 the caller rolls back.
  */
 int actions_apply(struct store *s, int64_t stack_id, const char *agent,
-		  const json_t *doc, int64_t now, struct orch_error *err);
+		  const struct agent_task *task, const json_t *doc, int64_t now,
+		  struct orch_error *err);
 
 /*
  * The bookkeeping after a successful run, inside the same transaction:

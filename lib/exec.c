@@ -602,7 +602,7 @@ static int apply_output(struct exec *e, struct node *n, const json_t *doc,
 		return -1;
 	if (store_begin(s, err) != 0)
 		return -1;
-	if (actions_apply(s, n->stack->id, n->agent, doc, now, err) != 0 ||
+	if (actions_apply(s, n->stack->id, n->agent, &n->task, doc, now, err) != 0 ||
 	    actions_finish_success(s, n->stack->id, n->agent, &n->task, now, err) != 0)
 		goto fail;
 	t = trace_of(n, "completed", exit_status, NULL, json_object_get(doc, "usage"));

@@ -228,6 +228,13 @@ static const char *const migrations[] = {
 	 * (struct detect_rules, fingerprint), so a new configuration is not served
 	 * statuses of the old one. Older entries have none: never served. */
 	"ALTER TABLE detect_cache ADD COLUMN rules INTEGER;",
+	/* 4 (issue 11): the cycle and the todo that produced each artifact
+	 * version, for `orch-stack artifact list`; written by artifact_write()
+	 * alone. Older versions have neither: unknown. */
+	"ALTER TABLE artifacts ADD COLUMN execution_id INTEGER"
+	"  REFERENCES executions(id) ON DELETE SET NULL;"
+	"ALTER TABLE artifacts ADD COLUMN todo_id INTEGER"
+	"  REFERENCES todos(id) ON DELETE SET NULL;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
