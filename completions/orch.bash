@@ -24,30 +24,20 @@ _orch_stack_names() {
 _orch_agents="planner builder communicator reviewer"
 _orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history graph usage config"
 
-# _orch_stack_operand N: the Nth word after orch-stack's subcommand that is
-# not an option or an option's value ("" when there is none).
-_orch_stack_operand() {
-	local values i w n=0
+# _orch_stack_operands: set the array ops to the words of orch-stack before
+# the cursor that are not options or their values: the subcommand first.
+_orch_stack_operands() {
+	local values i w
 	values=" $(_orch_value_options orch-stack | tr '\n' ' ') "
+	ops=()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		if [[ $values == *" $w "* ]]; then
 			((i++))
 			continue
 		fi
-		[[ $w == -* ]] && continue
-		if ((n++ == $1)); then
-			echo "$w"
-			return
-		fi
+		[[ $w == -* ]] || ops+=("$w")
 	done
-}
-
-# The artifact versions of the stack on the command line, for --version.
-_orch_artifact_versions() {
-	local stack
-	stack=$(_orch_stack_operand 1)
-	[[ -n $stack ]] && orch-stack artifact versions "$stack" 2>/dev/null
 }
 
 # _orch_complete_prog PROG: complete COMP_WORDS[1..COMP_CWORD] for PROG,
@@ -59,7 +49,10 @@ _orch_complete_prog() {
 	if [[ $prog == orch-stack ]]; then
 		case $prev in
 		--version)
-			COMPREPLY=($(compgen -W "$(_orch_artifact_versions)" -- "$cur"))
+			local -a ops
+			_orch_stack_operands
+			[[ -n ${ops[1]} ]] && COMPREPLY=($(compgen -W \
+				"$(orch-stack artifact versions "${ops[1]}" 2>/dev/null)" -- "$cur"))
 			return
 			;;
 		-o | --output)
@@ -121,26 +114,10 @@ _orch_complete_prog() {
 # Words of orch-stack: SUBCOMMAND, then its operands (a stack name where
 # one goes), and the options of the subcommand given.
 _orch_complete_stack_words() {
-	local cur=${COMP_WORDS[COMP_CWORD]} i sub= sub2= nsub=0 w values
-	values=" $(_orch_value_options orch-stack | tr '\n' ' ') "
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
-		if [[ $values == *" $w "* ]]; then
-			((i++))
-			continue
-		fi
-		case $w in
-		-*) ;;
-		*)
-			if [[ -z $sub ]]; then
-				sub=$w
-			elif [[ -z $sub2 ]]; then
-				sub2=$w
-			fi
-			((nsub++))
-			;;
-		esac
-	done
+	local cur=${COMP_WORDS[COMP_CWORD]} sub sub2 nsub
+	local -a ops
+	_orch_stack_operands
+	sub=${ops[0]} sub2=${ops[1]} nsub=${#ops[@]}
 	if [[ $cur == -* ]]; then
 		if [[ -z $sub ]]; then
 			COMPREPLY=($(compgen -W "$(_orch_options orch-stack)" -- "$cur"))
@@ -177,9 +154,7 @@ _orch_complete_stack_words() {
 		elif ((nsub == 2)) && [[ $sub2 =~ ^(list|diff|versions)$ ]]; then
 			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		elif ((nsub == 3 || nsub == 4)) && [[ $sub2 == diff ]]; then
-			local stack
-			stack=$(_orch_stack_operand 2)
-			COMPREPLY=($(compgen -W "$(orch-stack artifact versions "$stack" 2>/dev/null)" -- "$cur"))
+			COMPREPLY=($(compgen -W "$(orch-stack artifact versions "${ops[2]}" 2>/dev/null)" -- "$cur"))
 		fi
 		;;
 	esac
