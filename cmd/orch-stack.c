@@ -46,8 +46,12 @@ static const char help_text[] =
 	"  artifact versions STACK         its version numbers, one a line\n"
 	"  history STACK [--limit N] [--json]\n"
 	"                                  the latest cycles (default 20), newest first\n"
+	"  cycle STACK N                   the orch.execution cycle N recorded\n"
 	"  graph STACK [--cycle N]         a cycle's executed graph as Graphviz DOT\n"
 	"                                  (default the latest recorded)\n"
+	"  log STACK [--cycle N] [--agent NAME] [--failed] [--since MS] [--limit N]\n"
+	"  log STACK [-q TEXT] [--json]    every agent run, newest first (default 20)\n"
+	"  log show ID [--json]            one agent run whole: context, output, stderr\n"
 	"  usage STACK [--json] [--since MS]\n"
 	"                                  tokens per agent and UTC day\n"
 	"  config [--config FILE] [--json] every setting, its value and its origin\n"
@@ -109,6 +113,11 @@ static const struct stack_command commands[] = {
 	  stack_artifact_versions },
 	{ "history", NULL, 2, "history STACK [--limit N] [--json]", F_LIMIT | F_JSON, DB_OPEN,
 	  stack_history },
+	{ "cycle", NULL, 3, "cycle STACK N", 0, DB_OPEN, stack_cycle },
+	{ "log", NULL, 2, "log STACK [--cycle N] [--agent NAME] [--failed] [--since MS] "
+	  "[--limit N] [-q TEXT] [--json]", F_CYCLE | F_AGENT | F_FAILED | F_SINCE | F_LIMIT |
+	  F_QUERY | F_JSON, DB_OPEN, stack_log },
+	{ "log", "show", 3, "log show ID [--json]", F_JSON, DB_OPEN, stack_log_show },
 	{ "graph", NULL, 2, "graph STACK [--cycle N]", F_CYCLE, DB_OPEN, stack_graph },
 	{ "usage", NULL, 2, "usage STACK [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
 	  stack_usage },

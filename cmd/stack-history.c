@@ -76,6 +76,27 @@ int stack_history(struct store *s, const struct opts *o)
 	return 0;
 }
 
+int stack_cycle(struct store *s, const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	int64_t cycle = stack_number("cycle", o->args[2]), found;
+	struct stack_row row;
+	json_t *execution;
+	int rc;
+
+	stack_get(s, o->args[1], &row);
+	rc = history_execution(s, &row, cycle, &execution, &found, &err);
+	if (rc < 0)
+		cli_die_error(&err);
+	if (rc == 0)
+		cli_die(ORCH_EX_NOINPUT, "no recorded execution for cycle %lld of stack '%s'",
+			(long long)cycle, row.name);
+	json_write(stdout, execution, 0);
+	json_decref(execution);
+	stack_row_release(&row);
+	return 0;
+}
+
 int stack_graph(struct store *s, const struct opts *o)
 {
 	struct orch_error err = ORCH_ERROR_INIT;

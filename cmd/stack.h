@@ -100,6 +100,10 @@ int stack_artifact_list(struct store *s, const struct opts *o);
 int stack_artifact_versions(struct store *s, const struct opts *o);
 int stack_artifact_diff(struct store *s, const struct opts *o);
 
+/* stack-log.c: what every agent did. */
+int stack_log(struct store *s, const struct opts *o);
+int stack_log_show(struct store *s, const struct opts *o);
+
 /* stack-config.c */
 int stack_config(struct store *s, const struct opts *o);
 

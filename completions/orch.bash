@@ -22,7 +22,7 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
-_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history graph usage config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history cycle graph log usage config"
 
 # _orch_stack_operands: set the array ops to the words of orch-stack before
 # the cursor that are not options or their values: the subcommand first.
@@ -57,6 +57,13 @@ _orch_complete_prog() {
 			;;
 		-o | --output)
 			COMPREPLY=($(compgen -f -- "$cur"))
+			return
+			;;
+		--agent)
+			COMPREPLY=($(compgen -W "$_orch_agents" -- "$cur"))
+			return
+			;;
+		-q | --query)
 			return
 			;;
 		esac
@@ -124,12 +131,12 @@ _orch_complete_stack_words() {
 		else
 			# The options on the subcommand's help line, and the global ones.
 			local pat="^  $sub( |\$)"
-			[[ $sub =~ ^(todo|artifact)$ && $sub2 =~ ^(add|list|diff|versions)$ ]] &&
+			[[ $sub =~ ^(todo|artifact|log)$ && $sub2 =~ ^(add|list|diff|versions|show)$ ]] &&
 				pat="^  $sub $sub2( |\$)"
 			[[ $sub == artifact && ! $sub2 =~ ^(list|diff|versions)$ ]] &&
 				pat="^  artifact STACK( |\$)"
 			COMPREPLY=($(compgen -W "$(orch-stack --help 2>/dev/null | grep -E "$pat" |
-				grep -oE -- '--[a-z][a-z-]*') --db --now" -- "$cur"))
+				grep -oE -- '--[a-z][a-z-]*' | sort -u) --db --now" -- "$cur"))
 		fi
 		return
 	fi
@@ -138,8 +145,11 @@ _orch_complete_stack_words() {
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | messages | history | graph | usage)
+	show | start | pause | stop | rm | say | messages | history | cycle | graph | usage)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		;;
+	log)
+		((nsub == 1)) && COMPREPLY=($(compgen -W "show $(_orch_stack_names)" -- "$cur"))
 		;;
 	todo)
 		if ((nsub == 1)); then

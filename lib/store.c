@@ -35,6 +35,15 @@ static int busy_timeout(int *ms, struct orch_error *err)
 	return 0;
 }
 
+/* What traces_fts indexes of a trace row R: its thinking, its actions (its
+ * output whole when that is not JSON), its error, its stderr. */
+#define TRACE_TEXT(r)                                                          \
+	"CASE WHEN json_valid(" r ".output)"                                   \
+	" THEN json_extract(" r ".output, '$.thinking') END,"                   \
+	" CASE WHEN json_valid(" r ".output)"                                  \
+	" THEN json_extract(" r ".output, '$.actions') ELSE " r ".output END,"  \
+	" " r ".error, " r ".stderr"
+
 /*
  * Migrations, one per schema version; user_version says how many have run.
  * Never edit a shipped one: add the next.
@@ -235,6 +244,33 @@ static const char *const migrations[] = {
 	"  REFERENCES executions(id) ON DELETE SET NULL;"
 	"ALTER TABLE artifacts ADD COLUMN todo_id INTEGER"
 	"  REFERENCES todos(id) ON DELETE SET NULL;",
+	/* 5 (issue 11): each agent run's stderr (its last 64 KiB, and how many
+	 * bytes before them were dropped), and traces_fts, a full-text index
+	 * of the runs' thinking, actions (or the output, when it is not JSON),
+	 * error and stderr, over the view traces_text; triggers keep it. A
+	 * delete must give the index the values it was given: the triggers
+	 * compute them from the row as the view does. */
+	"ALTER TABLE traces ADD COLUMN stderr TEXT;"
+	"ALTER TABLE traces ADD COLUMN stderr_dropped INTEGER NOT NULL DEFAULT 0;"
+	"CREATE VIEW traces_text (id, thinking, actions, error, stderr) AS"
+	"  SELECT id, " TRACE_TEXT("traces") " FROM traces;"
+	"CREATE VIRTUAL TABLE traces_fts USING fts5(thinking, actions, error, stderr,"
+	"  content = 'traces_text', content_rowid = 'id');"
+	"INSERT INTO traces_fts (traces_fts) VALUES ('rebuild');"
+	"CREATE TRIGGER traces_fts_ins AFTER INSERT ON traces BEGIN"
+	"  INSERT INTO traces_fts (rowid, thinking, actions, error, stderr)"
+	"  VALUES (NEW.id, " TRACE_TEXT("NEW") ");"
+	"END;"
+	"CREATE TRIGGER traces_fts_del AFTER DELETE ON traces BEGIN"
+	"  INSERT INTO traces_fts (traces_fts, rowid, thinking, actions, error, stderr)"
+	"  VALUES ('delete', OLD.id, " TRACE_TEXT("OLD") ");"
+	"END;"
+	"CREATE TRIGGER traces_fts_upd AFTER UPDATE ON traces BEGIN"
+	"  INSERT INTO traces_fts (traces_fts, rowid, thinking, actions, error, stderr)"
+	"  VALUES ('delete', OLD.id, " TRACE_TEXT("OLD") ");"
+	"  INSERT INTO traces_fts (rowid, thinking, actions, error, stderr)"
+	"  VALUES (NEW.id, " TRACE_TEXT("NEW") ");"
+	"END;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -21,7 +21,7 @@
 
 #include "error.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* How many distinct statements a store keeps prepared. */
 #define STORE_CACHE_SIZE 64

@@ -61,6 +61,26 @@ const char *term_span(int64_t ms, char buf[TERM_TIME_SIZE])
 	return buf;
 }
 
+const char *term_duration(int64_t ms, char buf[TERM_TIME_SIZE])
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms < 1000)
+		snprintf(buf, TERM_TIME_SIZE, "%lldms", (long long)ms);
+	else if (ms < 10000)
+		snprintf(buf, TERM_TIME_SIZE, "%lld.%llds", (long long)(ms / 1000),
+			 (long long)(ms % 1000 / 100));
+	else if (ms < 60000)
+		snprintf(buf, TERM_TIME_SIZE, "%llds", (long long)(ms / 1000));
+	else if (ms < 3600000)
+		snprintf(buf, TERM_TIME_SIZE, "%lldm%llds", (long long)(ms / 60000),
+			 (long long)(ms % 60000 / 1000));
+	else
+		snprintf(buf, TERM_TIME_SIZE, "%lldh%lldm", (long long)(ms / 3600000),
+			 (long long)(ms % 3600000 / 60000));
+	return buf;
+}
+
 size_t term_wrap(const char *s, size_t len, int width, size_t *next)
 {
 	const unsigned char *p = (const unsigned char *)s, *start = p, *end = p + len;
@@ -90,7 +110,7 @@ void term_block(FILE *fp, const char *s, size_t len, int indent, int width)
 {
 	const char *end = s + len, *nl;
 	size_t line, piece, next;
-	int room = width - indent > 10 ? width - indent : 10;
+	int room = width <= 0 ? INT_MAX : width - indent > 10 ? width - indent : 10;
 
 	while (s < end) {
 		nl = memchr(s, '\n', (size_t)(end - s));

@@ -34,6 +34,10 @@ const char *term_utc(int64_t ms, char buf[TERM_TIME_SIZE]);
  * "12m", "3h", "2d" ("0s" below a second). Returns BUF. */
 const char *term_span(int64_t ms, char buf[TERM_TIME_SIZE]);
 
+/* A duration of MS milliseconds, short: "180ms", "1.6s", "42s", "3m20s",
+ * "2h5m". Returns BUF. */
+const char *term_duration(int64_t ms, char buf[TERM_TIME_SIZE]);
+
 /*
  * The first piece of the line S (LEN bytes, no line feed among them)
  * broken to at most WIDTH columns: returns its length in bytes and sets
@@ -45,8 +49,9 @@ size_t term_wrap(const char *s, size_t len, int width, size_t *next);
 
 /*
  * Write S (LEN bytes: a message, an agent's stderr) as a block: each line
- * wrapped to WIDTH columns less INDENT, each piece indented by INDENT
- * spaces and ended by a line feed. An empty S writes nothing.
+ * wrapped to WIDTH columns less INDENT (not wrapped when WIDTH is 0: a
+ * JSON document), each piece indented by INDENT spaces and ended by a line
+ * feed. An empty S writes nothing.
  */
 void term_block(FILE *fp, const char *s, size_t len, int indent, int width);
 

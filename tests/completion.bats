@@ -75,7 +75,7 @@ complete_words() {
 	orch-stack create alpha
 	# The options the completion treats as taking a value: read from --help.
 	run -0 bash -c "source '$ORCH_ROOT/completions/orch.bash'; _orch_value_options orch-stack | tr '\n' ' '"
-	assert_equal "$output" "--config --cycle --db --from --idea --limit --now --priority --since --version -o "
+	assert_equal "$output" "--agent --config --cycle --db --from --idea --limit --now --priority --since --version -o -q "
 	local opt
 	for opt in --db --now --idea --from --priority --limit --cycle --since --config -o; do
 		# "orch-stack OPT VALUE <TAB>" still offers the subcommands.
@@ -128,6 +128,27 @@ complete_words() {
 	run -0 complete_words orch-stack artifact alpha --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --version "
 	run -0 complete_words orch-stack artifact list alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now "
+}
+
+@test "orch-stack log and cycle: stacks, show, --agent names, and no value for -q" {
+	orch-stack init
+	orch-stack create alpha
+	run -0 complete_words orch-stack lo
+	assert_equal "$output" "log"
+	run -0 complete_words orch-stack cy
+	assert_equal "$output" "cycle"
+	run -0 complete_words orch-stack log ""
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "alpha show "
+	run -0 complete_words orch-stack cycle a
+	assert_equal "$output" "alpha"
+	run -0 complete_words orch-stack log alpha --agent b
+	assert_equal "$output" "builder"
+	run -0 complete_words orch-stack log alpha -q ""
+	assert_equal "$output" ""
+	run -0 complete_words orch-stack log alpha -q word --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--agent --cycle --db --failed --json --limit --now --since "
+	run -0 complete_words orch-stack log show 3 --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now "
 }
 
@@ -241,6 +262,10 @@ ZSH
 	assert_equal "$(echo $output)" "1 2"
 	run -0 zsh_complete "orch-stack artifact alpha -o "
 	assert_equal "$output" "(files)"
+	run -0 zsh_complete "orch-stack log alpha --agent c"
+	assert_equal "$output" "communicator"
+	run -0 zsh_complete "orch-stack log s"
+	assert_equal "$output" "show"
 	run -0 zsh_complete "orch-stack usage alpha --since "
 	assert_equal "$output" ""
 	run -0 zsh_complete "orch-graph --format "
