@@ -1,6 +1,7 @@
 /*
  * orch-stack list, names, show: the stacks as they are now.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 
 #include "admin.h"
 #include "cli.h"
+#include "escape.h"
+#include "history.h"
 #include "jsonio.h"
 #include "orch.h"
 #include "snapshot.h"
@@ -20,10 +23,11 @@
 
 static int stack_json(const struct admin_stack *a, void *arg)
 {
-	json_t *v = xjson(json_pack("{sIsssssssIsIsIsIsIsI}",
+	json_t *v = xjson(json_pack("{sIsssssssIsIsIsIsIsIsI}",
 		"id", (json_int_t)a->id, "name", a->name,
 		"execution_state", a->execution_state, "phase", a->phase,
 		"total_cycles", (json_int_t)a->total_cycles,
+		"consecutive_failures", (json_int_t)a->consecutive_failures,
 		"next_run_at", (json_int_t)a->next_run_at,
 		"created_at", (json_int_t)a->created_at,
 		"pending_todos", (json_int_t)a->pending_todos,
@@ -36,18 +40,41 @@ static int stack_json(const struct admin_stack *a, void *arg)
 	return 0;
 }
 
+/* When A runs next, as list says it: "-", "due", "in 14m", and its
+ * failure streak, which orch-decide's backoff grows with. New string. */
+static char *next_run(const struct admin_stack *a, int64_t now)
+{
+	char span[TERM_TIME_SIZE], *when, *both;
+
+	if (strcmp(a->execution_state, "running") != 0)
+		return xstrdup("-");
+	if (a->next_run_at <= now)
+		when = xstrdup("due");
+	else
+		when = xasprintf("in %s", term_span(a->next_run_at - now, span));
+	if (a->consecutive_failures == 0)
+		return when;
+	both = xasprintf("%s, %lld failed", when, (long long)a->consecutive_failures);
+	free(when);
+	return both;
+}
+
 static int stack_line(const struct admin_stack *a, void *arg)
 {
+	const struct opts *o = arg;
 	char *todos = xasprintf("%lld/%lld", (long long)a->pending_todos, (long long)a->todos);
+	char *next = next_run(a, o->now);
 
-	(void)arg;
 	printf("%-5lld ", (long long)a->id);
-	term_cut(stdout, a->name, 20, 1);
-	printf(" %-8s ", a->execution_state);
-	term_cut(stdout, a->phase, 12, 1);
-	printf(" %6lld %9s %8lld\n", (long long)a->total_cycles, todos,
+	term_cut(stdout, a->name, 16, 1);
+	printf(" %-7s ", a->execution_state);
+	term_cut(stdout, a->phase, 10, 1);
+	printf(" %6lld %7s %4lld ", (long long)a->total_cycles, todos,
 	       (long long)a->unprocessed_messages);
+	term_cut(stdout, next, 18, 0);
+	putchar('\n');
 	free(todos);
+	free(next);
 	return 0;
 }
 
@@ -56,9 +83,9 @@ int stack_list(struct store *s, const struct opts *o)
 	struct orch_error err = ORCH_ERROR_INIT;
 
 	if (!o->json)
-		printf("%-5s %-20s %-8s %-12s %6s %9s %8s\n", "ID", "NAME", "STATE",
-		       "PHASE", "CYCLES", "TODOS", "MESSAGES");
-	if (admin_list_stacks(s, o->json ? stack_json : stack_line, NULL, &err) != 0)
+		printf("%-5s %-16s %-7s %-10s %6s %7s %4s %s\n", "ID", "NAME", "STATE",
+		       "PHASE", "CYCLES", "TODOS", "MSGS", "NEXT RUN");
+	if (admin_list_stacks(s, o->json ? stack_json : stack_line, (void *)o, &err) != 0)
 		cli_die_error(&err);
 	return 0;
 }
@@ -94,6 +121,42 @@ static void show_line(const char *label, const char *fmt, ...)
 	term_cut(stdout, v, TERM_WIDTH - LABEL_WIDTH, 0);
 	putchar('\n');
 	free(v);
+}
+
+/* A label, then TEXT wrapped into the value column, never cut. */
+static void show_wrapped(const char *label, const char *text)
+{
+	size_t len = strlen(text), piece, next;
+
+	printf("%-*s", LABEL_WIDTH, label);
+	do {
+		piece = term_wrap(text, len, TERM_WIDTH - LABEL_WIDTH, &next);
+		escape_term(stdout, text, piece, INT_MAX, 0);
+		putchar('\n');
+		text += next;
+		len -= next;
+		if (len)
+			printf("%*s", LABEL_WIDTH, "");
+	} while (len);
+}
+
+/* When the stack keeps failing for one cause, say so once, with the fix. */
+static void show_problem(struct store *s, const struct stack_row *row)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct history_diagnosis d;
+	char *why;
+	int rc = history_diagnose(s, row, &d, &err);
+
+	if (rc < 0)
+		cli_die_error(&err);
+	if (rc == 0)
+		return;
+	why = xasprintf("the last %lld cycles failed: %s", (long long)d.failures, d.cause);
+	show_wrapped("problem", why);
+	show_wrapped("fix", d.fix);
+	free(why);
+	history_diagnosis_release(&d);
 }
 
 static int64_t member_int(const json_t *obj, const char *key)
@@ -185,6 +248,7 @@ static void show_summary(struct store *s, const struct stack_row *row,
 		  show_time(member_int(json_object_get(memory, "reviewer"),
 				       "last_review_time"), when, sizeof(when)));
 	json_decref(snap);
+	show_problem(s, row);
 }
 
 int stack_show(struct store *s, const struct opts *o)

@@ -202,3 +202,162 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 	sqlite3_bind_int64(st, 2, since);
 	return store_each(s, st, usage_row, &e, "reading the usage", err);
 }
+
+/* ---- why a stack keeps failing ---------------------------------------- */
+
+/* The most recent cycles history_diagnose() reads. */
+#define DIAGNOSE_CYCLES 20
+
+void history_diagnosis_release(struct history_diagnosis *d)
+{
+	free(d->cause);
+	free(d->fix);
+	d->cause = d->fix = NULL;
+}
+
+/* An execution error without its "AGENT: " prefix (borrowed from ERROR),
+ * and the agent it names ("NAME" when none). */
+static const char *error_detail(const char *error, const char **agent)
+{
+	size_t i, n;
+
+	*agent = "NAME";
+	for (i = 0; i < ORCH_AGENT_COUNT; i++) {
+		n = strlen(orch_agents[i]);
+		if (strncmp(error, orch_agents[i], n) == 0 && strncmp(error + n, ": ", 2) == 0) {
+			*agent = orch_agents[i];
+			return error + n + 2;
+		}
+	}
+	return error;
+}
+
+/* The quoted word after MARK in S ("cannot run 'x'": x), new, or NULL. */
+static char *quoted_after(const char *s, const char *mark)
+{
+	const char *p = strstr(s, mark), *end;
+
+	if (!p)
+		return NULL;
+	p += strlen(mark);
+	if (!(end = strchr(p, '\'')))
+		return NULL;
+	return xstrndup(p, (size_t)(end - p));
+}
+
+/*
+ * The cause of one failed cycle's ERROR, as a key two cycles share when
+ * their cause is the same, with its words for a person. New strings.
+ */
+static void classify(const char *error, const char *stack, char **key,
+		     char **cause, char **fix)
+{
+	const char *agent, *detail = error_detail(error, &agent), *p;
+	char *what;
+
+	if ((p = strstr(detail, "no API key"))) {
+		const char *set = strstr(p, ": set ");
+
+		what = xstrdup(set ? set + 6 : "ORCH_LLM_API_KEY or GROQ_API_KEY");
+		*key = xasprintf("key %s", what);
+		*cause = xstrdup("no API key: the agents cannot ask a model");
+		*fix = xasprintf("export %s where the loop runs (README, \"With a real model\"), "
+				 "or give each agent a command of your own with agent.NAME in "
+				 "~/.config/orch/config; then 'orch-stack start %s' runs it at once",
+				 what, stack);
+	} else if ((what = quoted_after(detail, "cannot run '")) &&
+		   strstr(detail, "Permission denied")) {
+		*key = xasprintf("noexec %s", what);
+		*cause = xasprintf("the agent command '%s' is not executable", what);
+		*fix = xasprintf("chmod +x '%s', or set agent.%s in ~/.config/orch/config "
+				 "to a command that runs; then 'orch-stack start %s'", what, agent,
+				 stack);
+	} else if (what) {
+		*key = xasprintf("missing %s", what);
+		p = strstr(detail, "': ");
+		*cause = xasprintf("the agent command '%s' cannot be run (%s)", what,
+				   p ? p + 3 : detail);
+		*fix = xasprintf("install it or put its directory on PATH where the loop runs, "
+				 "or set agent.%s in ~/.config/orch/config ('orch-stack config' "
+				 "shows each agent's command); then 'orch-stack start %s'", agent,
+				 stack);
+	} else if (strncmp(detail, "timed out after ", 16) == 0) {
+		what = NULL;
+		*key = xstrdup("timeout");
+		*cause = xasprintf("every run %s", detail);
+		*fix = xasprintf("raise exec.timeout in ~/.config/orch/config, or see what the "
+				 "agents did with 'orch-stack log %s --failed'", stack);
+	} else {
+		*key = xasprintf("same %s", detail);
+		*cause = xasprintf("the same error each time: %s", detail);
+		*fix = xasprintf("'orch-stack log %s --failed' shows each failed run whole, "
+				 "its stderr included", stack);
+	}
+	free(what);
+}
+
+/* The failure streak as history_diagnose() reads it. */
+struct streak {
+	const char *stack;      /* borrowed: the stack's name */
+	int64_t failures;       /* failed cycles so far, newest first */
+	char *key;              /* owned: their shared cause, or NULL */
+	char *cause;            /* owned */
+	char *fix;              /* owned */
+};
+
+static int streak_row(sqlite3_stmt *st, void *arg)
+{
+	struct streak *k = arg;
+	const char *status = store_column_text(st, 0), *error = store_column_text(st, 1);
+	char *key, *cause, *fix;
+
+	if (status && strcmp(status, "running") == 0)
+		return 0;
+	if (!status || strcmp(status, "failed") != 0 || !error || !*error)
+		return 1;
+	classify(error, k->stack, &key, &cause, &fix);
+	if (k->key && strcmp(k->key, key) != 0) {
+		free(key);
+		free(cause);
+		free(fix);
+		return 1;
+	}
+	if (!k->key) {
+		k->key = key;
+		k->cause = cause;
+		k->fix = fix;
+	} else {
+		free(key);
+		free(cause);
+		free(fix);
+	}
+	k->failures++;
+	return 0;
+}
+
+int history_diagnose(struct store *s, const struct stack_row *stack,
+		     struct history_diagnosis *d, struct orch_error *err)
+{
+	struct streak k = { stack->name, 0, NULL, NULL, NULL };
+	sqlite3_stmt *st = store_prepare(s,
+		"SELECT status, error FROM executions WHERE stack_id = ?"
+		" ORDER BY cycle DESC, id DESC LIMIT ?", err);
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack->id);
+	sqlite3_bind_int64(st, 2, DIAGNOSE_CYCLES);
+	rc = store_each(s, st, streak_row, &k, "reading the history", err);
+	free(k.key);
+	if (rc < 0 || k.failures < HISTORY_STREAK) {
+		free(k.cause);
+		free(k.fix);
+		return rc < 0 ? -1 : 0;
+	}
+	d->failures = k.failures;
+	d->cause = k.cause;
+	d->fix = k.fix;
+	return 1;
+}

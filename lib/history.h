@@ -75,4 +75,27 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		  int (*fn)(const struct history_usage *u, void *arg), void *arg,
 		  struct orch_error *err);
 
+/*
+ * Why a stack keeps failing: filled by history_diagnose() when its last
+ * cycles (at least HISTORY_STREAK of them) all failed for one cause.
+ */
+#define HISTORY_STREAK 2
+
+struct history_diagnosis {
+	int64_t failures;  /* the failed cycles in a row, the latest included */
+	char *cause;       /* owned: the cause in plain words */
+	char *fix;         /* owned: what to do about it */
+};
+
+void history_diagnosis_release(struct history_diagnosis *d);
+
+/*
+ * Look at STACK's failure streak: 1 with D filled when its last cycles
+ * failed for the same cause (no API key, an agent command missing or not
+ * executable, a timeout, or the same error word for word), 0 when not,
+ * -1 with ERR.
+ */
+int history_diagnose(struct store *s, const struct stack_row *stack,
+		     struct history_diagnosis *d, struct orch_error *err);
+
 #endif
