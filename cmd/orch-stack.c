@@ -47,8 +47,9 @@ static const char help_text[] =
 	"  history STACK [--limit N] [--json]\n"
 	"                                  the latest cycles (default 20), newest first\n"
 	"  cycle STACK N                   the orch.execution cycle N recorded\n"
-	"  graph STACK [--cycle N]         a cycle's executed graph as Graphviz DOT\n"
-	"                                  (default the latest recorded)\n"
+	"  graph STACK [--cycle N] [--format dot|mermaid]\n"
+	"                                  a cycle's executed graph, drawn (default the\n"
+	"                                  latest recorded, as Graphviz DOT)\n"
 	"  log STACK [--cycle N] [--agent NAME] [--failed] [--since MS] [--limit N]\n"
 	"  log STACK [-q TEXT] [--json]    every agent run, newest first (default 20)\n"
 	"  log show ID [--json]            one agent run whole: context, output, stderr\n"
@@ -118,7 +119,8 @@ static const struct stack_command commands[] = {
 	  "[--limit N] [-q TEXT] [--json]", F_CYCLE | F_AGENT | F_FAILED | F_SINCE | F_LIMIT |
 	  F_QUERY | F_JSON, DB_OPEN, stack_log },
 	{ "log", "show", 3, "log show ID [--json]", F_JSON, DB_OPEN, stack_log_show },
-	{ "graph", NULL, 2, "graph STACK [--cycle N]", F_CYCLE, DB_OPEN, stack_graph },
+	{ "graph", NULL, 2, "graph STACK [--cycle N] [--format dot|mermaid]", F_CYCLE | F_FORMAT,
+	  DB_OPEN, stack_graph },
 	{ "usage", NULL, 2, "usage STACK [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
 	  stack_usage },
 	{ "config", NULL, 1, "config [--config FILE] [--json]", F_CONFIG | F_JSON, DB_NONE,

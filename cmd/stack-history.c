@@ -114,7 +114,8 @@ int stack_graph(struct store *s, const struct opts *o)
 			(long long)o->cycle, row.name);
 	if (rc == 0)
 		cli_die(ORCH_EX_NOINPUT, "no recorded graph for stack '%s'", row.name);
-	if (graph_write_dot(stdout, graph, &err) != 0) {
+	if ((strcmp(o->format, "mermaid") == 0 ? graph_write_mermaid(stdout, graph, &err)
+					       : graph_write_dot(stdout, graph, &err)) != 0) {
 		json_decref(graph);
 		if (err.status == ORCH_EX_DATAERR)
 			orch_error_prefix(&err, "recorded graph for cycle %lld of stack '%s'",

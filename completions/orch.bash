@@ -63,6 +63,10 @@ _orch_complete_prog() {
 			COMPREPLY=($(compgen -W "$_orch_agents" -- "$cur"))
 			return
 			;;
+		--format)
+			COMPREPLY=($(compgen -W "dot mermaid" -- "$cur"))
+			return
+			;;
 		-q | --query)
 			return
 			;;

@@ -75,7 +75,7 @@ complete_words() {
 	orch-stack create alpha
 	# The options the completion treats as taking a value: read from --help.
 	run -0 bash -c "source '$ORCH_ROOT/completions/orch.bash'; _orch_value_options orch-stack | tr '\n' ' '"
-	assert_equal "$output" "--agent --config --cycle --db --from --idea --limit --now --priority --since --version -o -q "
+	assert_equal "$output" "--agent --config --cycle --db --format --from --idea --limit --now --priority --since --version -o -q "
 	local opt
 	for opt in --db --now --idea --from --priority --limit --cycle --since --config -o; do
 		# "orch-stack OPT VALUE <TAB>" still offers the subcommands.
@@ -146,6 +146,8 @@ complete_words() {
 	assert_equal "$output" "builder"
 	run -0 complete_words orch-stack log alpha -q ""
 	assert_equal "$output" ""
+	run -0 complete_words orch-stack graph alpha --format ""
+	assert_equal "$(echo "$output" | tr '\n' ' ')" "dot mermaid "
 	run -0 complete_words orch-stack log alpha -q word --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--agent --cycle --db --failed --json --limit --now --since "
 	run -0 complete_words orch-stack log show 3 --

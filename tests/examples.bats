@@ -243,6 +243,8 @@ beta reviewer 0 failed 2 skipped of 3"
 	orch-stack create alpha --idea "a timer"
 	orch-stack say alpha "hello"
 	orch-stack start alpha
+	orch-stack create beta --idea "a clock"
+	orch-stack start beta
 	orch-detect --all | orch-graph | orch-exec | orch-decide >/dev/null
 	# Each README line that pipes into `dot -Tpng`, run as written (its
 	# comment dropped), in a directory of its own.
@@ -256,6 +258,12 @@ beta reviewer 0 failed 2 skipped of 3"
 		# A PNG, and not an empty one: the signature, then its header.
 		assert_equal "$(head -c 8 cycle.png | od -An -tx1 | tr -d ' \n')" "89504e470d0a1a0a"
 		(( $(stat -c %s cycle.png) > 1000 )) || fail "'$cmd' drew a near-empty picture"
+		# The pipeline's picture has every stack in it.
+		if [[ $cmd == orch-detect* ]]; then
+			run -0 bash -c "set -o pipefail; ${cmd/-Tpng -o cycle.png/-Tsvg}"
+			assert_output --partial ">alpha</text>"
+			assert_output --partial ">beta</text>"
+		fi
 		n=$((n + 1))
 	done < <(sed -n 's/^    \(.*dot -Tpng -o cycle\.png\).*/\1/p' "$ORCH_ROOT/README.md")
 	assert_equal "$n" "2"

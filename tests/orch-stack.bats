@@ -445,6 +445,24 @@ add_graphs() {
 	assert_equal "$output" "$(orch-graph --format dot "$BATS_TEST_TMPDIR/c2.json")"
 }
 
+@test "graph --format mermaid draws it for Mermaid; the reasons of failures are on the nodes" {
+	orch-stack init
+	add_graphs
+	run -0 --separate-stderr orch-stack graph alpha --format mermaid
+	assert_equal "$stderr" ""
+	assert_line --index 1 'title: "alpha"'
+	assert_line --index 3 "flowchart LR"
+	refute_output --partial "timed out"
+	run -0 orch-stack graph alpha --cycle 1 --format mermaid
+	assert_output --partial "failed in 30000 ms, 3 attempts<br>timed out"
+	run -0 orch-stack graph alpha --cycle 1 --format dot
+	assert_output --partial 'skipped\na dependency failed"'
+	run -64 --separate-stderr orch-stack graph alpha --format png
+	assert_equal "${stderr_lines[0]}" "orch-stack: --format: 'png' is not dot or mermaid"
+	run -64 --separate-stderr orch-stack history alpha --format dot
+	assert_equal "${stderr_lines[0]}" "orch-stack: option '--format' does not apply to 'history'"
+}
+
 @test "graph: no recorded graph exits 66" {
 	orch-stack init
 	add_graphs
