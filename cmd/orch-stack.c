@@ -55,6 +55,7 @@ static const char help_text[] =
 	"  log show ID [--json]            one agent run whole: context, output, stderr\n"
 	"  usage STACK [--json] [--since MS]\n"
 	"                                  tokens per agent and UTC day\n"
+	"  report STACK [-o FILE]          the stack on one HTML page, for a browser\n"
 	"  config [--config FILE] [--json] every setting, its value and its origin\n"
 	"\n"
 	"STACK is a name or an id.\n"
@@ -123,6 +124,7 @@ static const struct stack_command commands[] = {
 	  DB_OPEN, stack_graph },
 	{ "usage", NULL, 2, "usage STACK [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
 	  stack_usage },
+	{ "report", NULL, 2, "report STACK [-o FILE]", F_OUTPUT, DB_OPEN, stack_report },
 	{ "config", NULL, 1, "config [--config FILE] [--json]", F_CONFIG | F_JSON, DB_NONE,
 	  stack_config },
 };

@@ -104,6 +104,9 @@ int stack_artifact_diff(struct store *s, const struct opts *o);
 int stack_log(struct store *s, const struct opts *o);
 int stack_log_show(struct store *s, const struct opts *o);
 
+/* stack-report.c: the page. */
+int stack_report(struct store *s, const struct opts *o);
+
 /* stack-config.c */
 int stack_config(struct store *s, const struct opts *o);
 

@@ -22,7 +22,7 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
-_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history cycle graph log usage config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history cycle graph log usage report config"
 
 # _orch_stack_operands: set the array ops to the words of orch-stack before
 # the cursor that are not options or their values: the subcommand first.
@@ -149,7 +149,7 @@ _orch_complete_stack_words() {
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | messages | history | cycle | graph | usage)
+	show | start | pause | stop | rm | say | messages | history | cycle | graph | usage | report)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		;;
 	log)

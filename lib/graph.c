@@ -721,3 +721,94 @@ int graph_write_mermaid(FILE *fp, const json_t *graph, struct orch_error *err)
 {
 	return graph_write_mermaid_many(fp, &graph, 1, err);
 }
+
+/* --- SVG, for an HTML page --- */
+
+#define SVG_BOX_W 170   /* a node's box */
+#define SVG_BOX_H 54
+#define SVG_GAP_X 60    /* between waves */
+#define SVG_GAP_Y 16    /* between the nodes of a wave */
+#define SVG_MARGIN 10
+
+/* Where node N (index I of G) is drawn: its wave's column, its row in it. */
+static void svg_place(const struct drawing *g, size_t i, int *x, int *y)
+{
+	size_t j, row = 0;
+
+	for (j = 0; j < i; j++)
+		if (g->nodes[j].wave == g->nodes[i].wave)
+			row++;
+	*x = SVG_MARGIN + (int)g->nodes[i].wave * (SVG_BOX_W + SVG_GAP_X);
+	*y = SVG_MARGIN + (int)row * (SVG_BOX_H + SVG_GAP_Y);
+}
+
+static void svg_text(FILE *fp, const char *s)
+{
+	escape_html(fp, s, strlen(s));
+}
+
+int graph_write_svg(FILE *fp, const json_t *graph, struct orch_error *err)
+{
+	struct drawing g;
+	const struct draw_node *n;
+	int x, y, dx, dy, width, height, rows[ORCH_AGENT_COUNT] = { 0 }, most = 1;
+	const char *cls;
+	size_t i, j;
+
+	if (read_drawing(graph, &g, err) != 0)
+		return -1;
+	for (i = 0; i < g.nnodes; i++)
+		if (++rows[g.nodes[i].wave] > most)
+			most = rows[g.nodes[i].wave];
+	width = 2 * SVG_MARGIN + (int)(g.max_wave + 1) * (SVG_BOX_W + SVG_GAP_X) - SVG_GAP_X;
+	height = 2 * SVG_MARGIN + most * (SVG_BOX_H + SVG_GAP_Y) - SVG_GAP_Y;
+	if (g.nnodes == 0) {
+		width = 2 * SVG_MARGIN + SVG_BOX_W;
+		height = 2 * SVG_MARGIN + SVG_BOX_H;
+	}
+	fprintf(fp, "<svg class=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\""
+		" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n", width, height, width, height);
+	fputs("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\""
+	      " markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\">"
+	      "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>\n", fp);
+	if (g.nnodes == 0)
+		fprintf(fp, "<text x=\"%d\" y=\"%d\">no work</text>\n", SVG_MARGIN,
+			SVG_MARGIN + SVG_BOX_H / 2);
+	for (i = 0; i < g.nnodes; i++)
+		for (j = 0; j < g.nodes[i].ndeps; j++) {
+			const struct draw_node *d = find_node(&g, g.nodes[i].deps[j]);
+
+			svg_place(&g, (size_t)(d - g.nodes), &dx, &dy);
+			svg_place(&g, i, &x, &y);
+			fprintf(fp, "<line class=\"edge\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\""
+				" stroke=\"#555\" marker-end=\"url(#arrow)\"/>\n", dx + SVG_BOX_W,
+				dy + SVG_BOX_H / 2, x, y + SVG_BOX_H / 2);
+		}
+	for (i = 0; i < g.nnodes; i++) {
+		n = &g.nodes[i];
+		cls = outcome_class(n->status);
+		svg_place(&g, i, &x, &y);
+		fprintf(fp, "<g class=\"node %s\" data-agent=\"%s\"><title>", cls ? cls : "planned",
+			orch_agents[n->agent]);
+		fprintf(fp, "%s, priority %lld: ", orch_agents[n->agent], (long long)n->priority);
+		svg_text(fp, n->reason);
+		if (n->error && *n->error) {
+			fputs("\n", fp);
+			svg_text(fp, n->error);
+		}
+		fprintf(fp, "</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"8\"/>",
+			x, y, SVG_BOX_W, SVG_BOX_H);
+		fprintf(fp, "<text x=\"%d\" y=\"%d\" class=\"agent\">%s</text>", x + 10, y + 21,
+			orch_agents[n->agent]);
+		fprintf(fp, "<text x=\"%d\" y=\"%d\">", x + 10, y + 40);
+		if (n->status)
+			svg_text(fp, n->status);
+		else
+			fprintf(fp, "priority %lld", (long long)n->priority);
+		if (n->duration_ms >= 0)
+			fprintf(fp, " in %lld ms", (long long)n->duration_ms);
+		fputs("</text></g>\n", fp);
+	}
+	fputs("</svg>\n", fp);
+	return finish(fp, err);
+}

@@ -94,6 +94,15 @@ int graph_write_dot_many(FILE *fp, const json_t *const *graphs, size_t n,
 int graph_write_mermaid_many(FILE *fp, const json_t *const *graphs, size_t n,
 			     struct orch_error *err);
 
+/*
+ * GRAPH as an <svg> element for an HTML page (no XML prolog): each wave a
+ * column, each node a box of class "node completed|failed|skipped|planned"
+ * with its agent and outcome, its reason and error in its <title>, an
+ * arrow from each dep. Text is escaped for HTML (escape.h). Errors as
+ * graph_write_dot()'s.
+ */
+int graph_write_svg(FILE *fp, const json_t *graph, struct orch_error *err);
+
 /* 0 when GRAPH can be drawn, else -1 with ERR as graph_write_dot()'s. */
 int graph_check_drawing(const json_t *graph, struct orch_error *err);
 

@@ -146,6 +146,10 @@ complete_words() {
 	assert_equal "$output" "builder"
 	run -0 complete_words orch-stack log alpha -q ""
 	assert_equal "$output" ""
+	run -0 complete_words orch-stack rep
+	assert_equal "$output" "report"
+	run -0 complete_words orch-stack report a
+	assert_equal "$output" "alpha"
 	run -0 complete_words orch-stack graph alpha --format ""
 	assert_equal "$(echo "$output" | tr '\n' ' ')" "dot mermaid "
 	run -0 complete_words orch-stack log alpha -q word --

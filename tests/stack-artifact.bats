@@ -144,12 +144,7 @@ hex() {
 	assert_equal "${stderr_lines[0]}" "orch-stack: option '--version' does not apply to 'artifact list'"
 	run -64 --separate-stderr orch-stack artifact diff alpha 1
 	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack artifact diff STACK A B"
-	run -66 --separate-stderr orch-stack artifact alpha -o "$BATS_TEST_TMPDIR/no/such/dir/x"
-	assert_equal "$stderr" "orch-stack: cannot create '$BATS_TEST_TMPDIR/no/such/dir/x': No such file or directory"
-	run -70 --separate-stderr orch-stack artifact alpha -o /dev/full
-	assert_equal "$stderr" "orch-stack: write error on '/dev/full'"
-	run -70 --separate-stderr bash -c 'orch-stack artifact alpha >/dev/full'
-	[[ $stderr == "orch-stack: write error"* ]] || fail "$stderr"
+	output_errors artifact alpha
 	# Anywhere else --version is still the program's version.
 	run -0 orch-stack list --version
 	assert_output "orch-stack 0.1.0"

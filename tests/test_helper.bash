@@ -89,3 +89,14 @@ run_cycle() {
 			--agent communicator=communicator --agent reviewer=reviewer "$@" |
 		orch-decide >/dev/null
 }
+
+# output_errors ARG...: `orch-stack ARG...` writing where it cannot: an -o
+# FILE that cannot be created is 66, a full -o FILE or standard output 70.
+output_errors() {
+	run -66 --separate-stderr orch-stack "$@" -o "$BATS_TEST_TMPDIR/no/such/dir/x"
+	assert_equal "$stderr" "orch-stack: cannot create '$BATS_TEST_TMPDIR/no/such/dir/x': No such file or directory"
+	run -70 --separate-stderr orch-stack "$@" -o /dev/full
+	assert_equal "$stderr" "orch-stack: write error on '/dev/full'"
+	run -70 --separate-stderr bash -c 'orch-stack "$@" >/dev/full' orch-stack "$@"
+	[[ $stderr == "orch-stack: write error"* ]] || fail "$stderr"
+}
