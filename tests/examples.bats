@@ -232,9 +232,14 @@ beta reviewer 0 failed 2 skipped of 3"
 	# Standard input, and the store's recorded graphs, say the same.
 	run -0 "$EX/jq-recipes.sh" failures <"$BATS_TEST_TMPDIR/executions.jsonl"
 	assert_output "$failures"
-	run -0 bash -c "sqlite3 '$ORCH_DB' 'SELECT graph FROM graphs ORDER BY execution_id' |
-		'$EX/jq-recipes.sh' failures"
+	# The loop its comment gives, as written: orch-stack, never sqlite3.
+	local loop
+	loop=$(sed -n '/^#   orch-stack names/,/^#   done/{s/^#   //; p}' "$EX/jq-recipes.sh" |
+		sed "s|jq-recipes.sh|'$EX/jq-recipes.sh'|")
+	[[ $loop == *"orch-stack cycle"* ]] || fail "no loop in the comment: $loop"
+	run -0 bash -c "$loop"
 	assert_output "$failures"
+	run -1 grep -n sqlite3 "$EX/jq-recipes.sh"
 	run -64 --separate-stderr "$EX/jq-recipes.sh" nonsense
 	assert_equal "$stderr" "usage: jq-recipes.sh had-work|slowest|failures [FILE ...]"
 }
