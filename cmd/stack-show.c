@@ -93,7 +93,8 @@ int stack_list(struct store *s, const struct opts *o)
 static int name_line(const char *name, void *arg)
 {
 	(void)arg;
-	printf("%s\n", name);
+	escape_term(stdout, name, strlen(name), INT_MAX, 0);
+	putchar('\n');
 	return 0;
 }
 
