@@ -314,7 +314,8 @@ static int apply_write_artifact(const struct apply_ctx *c, const json_t *action,
 	struct artifact_origin from = { c->task ? c->task->execution_id : 0,
 					c->task ? c->task->todo_id : 0 };
 
-	return artifact_write(c->s, c->stack_id, type, tlen, content, clen, c->now, &from, err);
+	return artifact_write(c->s, c->stack_id, type, tlen, content, clen, c->now, &from,
+			      err);
 }
 
 static int apply_send_message(const struct apply_ctx *c, const json_t *action,

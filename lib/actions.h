@@ -69,8 +69,9 @@ int actions_validate(const json_t *doc, struct orch_error *err);
 /*
  * Apply a validated document's actions for AGENT of STACK_ID, given TASK
  * (may be NULL; an artifact it writes records TASK's cycle and todo),
- * inside the caller's transaction. Ids must belong to the stack (a todo of another
- * stack is error 65 "action 1 (complete_todo): no todo 7 in this stack").
+ * inside the caller's transaction. Ids must belong to the stack (a todo
+ * of another stack is error 65 "action 1 (complete_todo): no todo 7 in
+ * this stack").
  * On -1 the caller rolls back.
  */
 int actions_apply(struct store *s, int64_t stack_id, const char *agent,
