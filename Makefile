@@ -44,6 +44,8 @@ BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR = $(PREFIX)/share/zsh/vendor-completions
 
 LIB_SRC ?= $(sort $(wildcard lib/*.c))
+# orch-stack's subcommand groups (cmd/stack-*.c), linked into it alone.
+STACK_OBJ = $(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$(sort $(wildcard cmd/stack-*.c)))
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 LIB_A = $(BUILD)/liborch.a
 BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
@@ -52,7 +54,7 @@ BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
 DEPS_BUILD = build-essential pkg-config libjansson-dev libsqlite3-dev \
              libcurl4-openssl-dev
 DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 python3-jsonschema \
-            python3-yaml zsh ninja-build time graphviz curl openssl
+            python3-yaml zsh ninja-build time graphviz curl openssl chromium
 DEPS_DEMO = jq
 # make fuzz (clang, the libFuzzer runtime) and make valgrind.
 DEPS_FUZZ = clang libclang-rt-14-dev valgrind
@@ -74,7 +76,7 @@ $(BUILD)/lib/%.o: lib/%.c lib/*.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/%.o: cmd/%.c lib/*.h $(FLAGS_STAMP)
+$(BUILD)/cmd/%.o: cmd/%.c lib/*.h cmd/*.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -85,6 +87,10 @@ $(LIB_A): $(LIB_OBJ)
 $(BUILD)/bin/%: $(BUILD)/cmd/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+$(BUILD)/bin/orch-stack: $(BUILD)/cmd/orch-stack.o $(STACK_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(LIBS)
 
 # Install missing packages only, so a machine that has them needs no root.
 deps:

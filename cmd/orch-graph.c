@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -52,18 +53,21 @@ static void flush_stdout(void *arg)
 	fflush(stdout);
 }
 
-static int write_graph(const struct opts *o, const json_t *graph,
-		       struct orch_error *err)
+/* Draw the documents of DRAWINGS (a JSON array) as one picture. */
+static int draw(const struct opts *o, const json_t *drawings, struct orch_error *err)
 {
-	switch (o->format) {
-	case FORMAT_DOT:
-		return graph_write_dot(stdout, graph, err);
-	case FORMAT_MERMAID:
-		return graph_write_mermaid(stdout, graph, err);
-	case FORMAT_JSON:
-		break;
-	}
-	return json_write(stdout, graph, o->out_flags);
+	size_t i, n = json_array_size(drawings);
+	const json_t **docs = xreallocarray(NULL, n ? n : 1, sizeof(*docs));
+	int rc;
+
+	for (i = 0; i < n; i++)
+		docs[i] = json_array_get(drawings, i);
+	if (o->format == FORMAT_DOT)
+		rc = graph_write_dot_many(stdout, docs, n, err);
+	else
+		rc = graph_write_mermaid_many(stdout, docs, n, err);
+	free(docs);
+	return rc;
 }
 
 static int is_drawing(const json_t *doc)
@@ -77,8 +81,8 @@ static int is_drawing(const json_t *doc)
 static int run(const struct opts *o)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
+	json_t *doc, *graph, *drawings = xjson(json_array());
 	struct json_reader r;
-	json_t *doc, *graph;
 	FILE *in = stdin;
 	int rc;
 
@@ -97,8 +101,17 @@ static int run(const struct opts *o)
 			orch_error_prefix(&err, "line %ld", r.doc_line);
 			break;
 		}
-		rc = write_graph(o, graph, &err);
-		json_decref(graph);
+		/* A drawing is one picture of every document: kept till the end,
+		 * each checked now, so that an error names its line. */
+		if (o->format != FORMAT_JSON) {
+			if ((rc = graph_check_drawing(graph, &err)) == 0)
+				xjson_append(drawings, graph);
+			else
+				json_decref(graph);
+		} else {
+			rc = json_write(stdout, graph, o->out_flags);
+			json_decref(graph);
+		}
 		if (rc != 0) {
 			if (ferror(stdout))
 				orch_error_release(&err);
@@ -110,6 +123,10 @@ static int run(const struct opts *o)
 	json_reader_release(&r);
 	if (in != stdin)
 		fclose(in);
+	if (!err.status && json_array_size(drawings) > 0 && draw(o, drawings, &err) != 0 &&
+	    ferror(stdout))
+		orch_error_release(&err);
+	json_decref(drawings);
 	if (err.status)
 		cli_die_error(&err);
 	return ORCH_EX_OK;

@@ -9,10 +9,12 @@ _orch_options() {
 }
 
 # _orch_value_options PROG: the options that take a value, as the help
-# writes them: "--db PATH", "--priority 1-5", "--stack NAME|ID".
+# writes them: "--db PATH", "--priority 1-5", "--stack NAME|ID", "-o FILE",
+# "--format dot|mermaid".
 _orch_value_options() {
-	"$1" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]* [A-Z0-9][A-Z0-9|=_-]*' |
-		cut -d ' ' -f 1 | sort -u
+	"$1" --help 2>/dev/null |
+		grep -oE -- '(--[a-z][a-z-]*|[[ ]-[a-z]) ([A-Z0-9][A-Z0-9|=_-]*|[a-z]+(\|[a-z]+)+)' |
+		sed 's/^[[ ]//' | cut -d ' ' -f 1 | sort -u
 }
 
 _orch_stack_names() {
@@ -20,7 +22,23 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
-_orch_stack_subcommands="init create list names show start pause stop rm say todo history graph usage config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history cycle graph log usage report config"
+
+# _orch_stack_operands: set the array ops to the words of orch-stack before
+# the cursor that are not options or their values: the subcommand first.
+_orch_stack_operands() {
+	local values i w
+	values=" $(_orch_value_options orch-stack | tr '\n' ' ') "
+	ops=()
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		if [[ $values == *" $w "* ]]; then
+			((i++))
+			continue
+		fi
+		[[ $w == -* ]] || ops+=("$w")
+	done
+}
 
 # _orch_complete_prog PROG: complete COMP_WORDS[1..COMP_CWORD] for PROG,
 # where COMP_WORDS[0] is the program (or what stands for it).
@@ -28,6 +46,32 @@ _orch_complete_prog() {
 	local prog=$1 cur=${COMP_WORDS[COMP_CWORD]} prev=
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
+	if [[ $prog == orch-stack ]]; then
+		case $prev in
+		--version)
+			local -a ops
+			_orch_stack_operands
+			[[ -n ${ops[1]} ]] && COMPREPLY=($(compgen -W \
+				"$(orch-stack artifact versions "${ops[1]}" 2>/dev/null)" -- "$cur"))
+			return
+			;;
+		-o | --output)
+			COMPREPLY=($(compgen -f -- "$cur"))
+			return
+			;;
+		--agent)
+			COMPREPLY=($(compgen -W "$_orch_agents" -- "$cur"))
+			return
+			;;
+		--format)
+			COMPREPLY=($(compgen -W "dot mermaid" -- "$cur"))
+			return
+			;;
+		-q | --query)
+			return
+			;;
+		esac
+	fi
 	case $prev in
 	--db | --config | --prompt | --trace | --cacert)
 		COMPREPLY=($(compgen -f -- "$cur"))
@@ -81,35 +125,22 @@ _orch_complete_prog() {
 # Words of orch-stack: SUBCOMMAND, then its operands (a stack name where
 # one goes), and the options of the subcommand given.
 _orch_complete_stack_words() {
-	local cur=${COMP_WORDS[COMP_CWORD]} i sub= sub2= nsub=0 w values
-	values=" $(_orch_value_options orch-stack | tr '\n' ' ') "
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
-		if [[ $values == *" $w "* ]]; then
-			((i++))
-			continue
-		fi
-		case $w in
-		-*) ;;
-		*)
-			if [[ -z $sub ]]; then
-				sub=$w
-			elif [[ -z $sub2 ]]; then
-				sub2=$w
-			fi
-			((nsub++))
-			;;
-		esac
-	done
+	local cur=${COMP_WORDS[COMP_CWORD]} sub sub2 nsub
+	local -a ops
+	_orch_stack_operands
+	sub=${ops[0]} sub2=${ops[1]} nsub=${#ops[@]}
 	if [[ $cur == -* ]]; then
 		if [[ -z $sub ]]; then
 			COMPREPLY=($(compgen -W "$(_orch_options orch-stack)" -- "$cur"))
 		else
 			# The options on the subcommand's help line, and the global ones.
 			local pat="^  $sub( |\$)"
-			[[ $sub == todo && -n $sub2 ]] && pat="^  todo $sub2( |\$)"
+			[[ $sub =~ ^(todo|artifact|log)$ && $sub2 =~ ^(add|list|diff|versions|show)$ ]] &&
+				pat="^  $sub $sub2( |\$)"
+			[[ $sub == artifact && ! $sub2 =~ ^(list|diff|versions)$ ]] &&
+				pat="^  artifact STACK( |\$)"
 			COMPREPLY=($(compgen -W "$(orch-stack --help 2>/dev/null | grep -E "$pat" |
-				grep -oE -- '--[a-z][a-z-]*') --db --now" -- "$cur"))
+				grep -oE -- '--[a-z][a-z-]*' | sort -u) --db --now" -- "$cur"))
 		fi
 		return
 	fi
@@ -118,14 +149,26 @@ _orch_complete_stack_words() {
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | history | graph | usage)
+	show | start | pause | stop | rm | say | messages | history | cycle | graph | usage | report)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		;;
+	log)
+		((nsub == 1)) && COMPREPLY=($(compgen -W "show $(_orch_stack_names)" -- "$cur"))
 		;;
 	todo)
 		if ((nsub == 1)); then
 			COMPREPLY=($(compgen -W "add list" -- "$cur"))
 		elif ((nsub == 2)); then
 			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		fi
+		;;
+	artifact)
+		if ((nsub == 1)); then
+			COMPREPLY=($(compgen -W "list diff versions $(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 2)) && [[ $sub2 =~ ^(list|diff|versions)$ ]]; then
+			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 3 || nsub == 4)) && [[ $sub2 == diff ]]; then
+			COMPREPLY=($(compgen -W "$(orch-stack artifact versions "${ops[2]}" 2>/dev/null)" -- "$cur"))
 		fi
 		;;
 	esac

@@ -6,8 +6,13 @@
 #   orch-detect --all | orch-graph | orch-exec | tee -a executions.jsonl | orch-decide
 #
 # or read them back from the store, which records every cycle's:
+# `orch-stack cycle STACK N` prints one, so for every stack and cycle
 #
-#   sqlite3 ~/.local/share/orch/orch.db 'SELECT graph FROM graphs ORDER BY execution_id'
+#   orch-stack names | while read -r s; do
+#           orch-stack history "$s" --limit 100000 --json |
+#                   jq -r 'select(.status != "running") | .cycle' |
+#                   while read -r n; do orch-stack cycle "$s" "$n"; done
+#   done | jq-recipes.sh failures
 #
 # Usage: jq-recipes.sh RECIPE [FILE ...]   (standard input without FILE)
 #

@@ -9,6 +9,7 @@
 
 #include "actions.h"
 #include "actions_int.h"
+#include "artifact.h"
 #include "doc.h"
 #include "orch.h"
 #include "schedule.h"
@@ -129,6 +130,7 @@ struct apply_ctx {
 	int64_t stack_id;   /* the acting stack */
 	const char *agent;  /* the acting agent */
 	int64_t now;        /* the time stamped on what is written */
+	const struct agent_task *task; /* what it was given */
 };
 
 struct action_def {
@@ -303,25 +305,13 @@ static int apply_clear_todos(const struct apply_ctx *c, const json_t *action,
 static int apply_write_artifact(const struct apply_ctx *c, const json_t *action,
 				struct orch_error *err)
 {
-	size_t clen, tlen;
+	size_t clen, tlen = 0;
 	const char *content = opt_str(action, "content", &clen);
 	const char *type = opt_str(action, "artifact_type", &tlen);
-	sqlite3_stmt *st = store_prepare(c->s,
-		"INSERT INTO artifacts (stack_id, version, type, content, created_at)"
-		" SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4"
-		" FROM artifacts WHERE stack_id = ?1", err);
+	struct artifact_origin from = { c->task->execution_id, c->task->todo_id };
 
-	if (!st)
-		return -1;
-	if (!type) {
-		type = "html";
-		tlen = strlen(type);
-	}
-	sqlite3_bind_int64(st, 1, c->stack_id);
-	bind_text(st, 2, type, tlen);
-	bind_text(st, 3, content, clen);
-	sqlite3_bind_int64(st, 4, c->now);
-	return store_step_done(c->s, st, "writing the artifact", err);
+	return artifact_write(c->s, c->stack_id, type, tlen, content, clen, c->now, &from,
+			      err);
 }
 
 static int apply_send_message(const struct apply_ctx *c, const json_t *action,
@@ -784,7 +774,7 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 		  const json_t *doc, int64_t now, struct agent_task *task,
 		  struct orch_error *err)
 {
-	struct apply_ctx c = { s, stack_id, agent, now };
+	struct apply_ctx c = { s, stack_id, agent, now, task };
 	const struct action_def *def;
 	const json_t *actions;
 	json_t *action;

@@ -42,6 +42,7 @@
  * finish functions.
  */
 struct agent_task {
+	int64_t execution_id;     /* the cycle it runs in, 0 for none */
 	int64_t todo_id;          /* builder: the todo claimed, else 0 */
 	int64_t user_message_id;  /* communicator: the message, else 0 */
 	int64_t message_ids[CONTEXT_MAX_STACK_MESSAGES]; /* communicator: the
@@ -107,7 +108,8 @@ json_t *actions_effects(const json_t *doc);
 /*
  * Apply a validated document's actions for AGENT of STACK_ID, inside the
  * caller's transaction, first noting the stack's content_version in
- * TASK->version_at_apply. Ids must belong to the stack (a todo of another
+ * TASK->version_at_apply (an artifact it writes records TASK's cycle and
+ * todo). Ids must belong to the stack (a todo of another
  * stack is error 65 "action 1 (complete_todo): no todo 7 in this stack").
  * On -1 the caller rolls back.
  */

@@ -151,3 +151,111 @@ int admin_add_user_message(struct store *s, int64_t id, const char *sender,
 		*message_id = sqlite3_last_insert_rowid(s->db);
 	return 0;
 }
+
+static const char *text(sqlite3_stmt *st, int col)
+{
+	const char *t = store_column_text(st, col);
+
+	return t ? t : "";
+}
+
+/* A caller's callback and its argument, for each row adapter below. */
+struct stacks_each {
+	int (*fn)(const struct admin_stack *st, void *arg);
+	void *arg;
+};
+
+static int stack_row_cb(sqlite3_stmt *st, void *arg)
+{
+	struct stacks_each *e = arg;
+	struct admin_stack a = {
+		.id = sqlite3_column_int64(st, 0),
+		.name = text(st, 1),
+		.execution_state = text(st, 2),
+		.phase = text(st, 3),
+		.total_cycles = sqlite3_column_int64(st, 4),
+		.consecutive_failures = sqlite3_column_int64(st, 5),
+		.next_run_at = sqlite3_column_int64(st, 6),
+		.created_at = sqlite3_column_int64(st, 7),
+		.pending_todos = sqlite3_column_int64(st, 8),
+		.todos = sqlite3_column_int64(st, 9),
+		.unprocessed_messages = sqlite3_column_int64(st, 10),
+	};
+
+	return e->fn(&a, e->arg);
+}
+
+int admin_list_stacks(struct store *s, int (*fn)(const struct admin_stack *st, void *arg),
+		      void *arg, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s,
+		"SELECT id, name, execution_state, phase, total_cycles, consecutive_failures,"
+		" next_run_at, created_at,"
+		" (SELECT count(*) FROM todos t WHERE t.stack_id = s.id AND t.status = 'pending'),"
+		" (SELECT count(*) FROM todos t WHERE t.stack_id = s.id),"
+		" (SELECT count(*) FROM user_messages m WHERE m.stack_id = s.id AND m.processed = 0)"
+		" FROM stacks s ORDER BY id", err);
+	struct stacks_each e = { fn, arg };
+
+	if (!st)
+		return -1;
+	return store_each(s, st, stack_row_cb, &e, "listing stacks", err);
+}
+
+struct names_each {
+	int (*fn)(const char *name, void *arg);
+	void *arg;
+};
+
+static int name_row_cb(sqlite3_stmt *st, void *arg)
+{
+	struct names_each *e = arg;
+
+	return e->fn(text(st, 0), e->arg);
+}
+
+int admin_list_names(struct store *s, int (*fn)(const char *name, void *arg),
+		     void *arg, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT name FROM stacks ORDER BY name", err);
+	struct names_each e = { fn, arg };
+
+	if (!st)
+		return -1;
+	return store_each(s, st, name_row_cb, &e, "listing stacks", err);
+}
+
+struct todos_each {
+	int (*fn)(const struct admin_todo *t, void *arg);
+	void *arg;
+};
+
+static int todo_row_cb(sqlite3_stmt *st, void *arg)
+{
+	struct todos_each *e = arg;
+	struct admin_todo t = {
+		.id = sqlite3_column_int64(st, 0),
+		.priority = sqlite3_column_int64(st, 1),
+		.status = text(st, 2),
+		.content = text(st, 3),
+		.created_at = sqlite3_column_int64(st, 4),
+		.completed_at = sqlite3_column_int64(st, 5),
+	};
+
+	return e->fn(&t, e->arg);
+}
+
+int admin_list_todos(struct store *s, int64_t stack_id,
+		     int (*fn)(const struct admin_todo *t, void *arg), void *arg,
+		     struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT id, priority, status, content, created_at,"
+					 " COALESCE(completed_at, 0) FROM todos"
+					 " WHERE stack_id = ? ORDER BY id", err);
+	struct todos_each e = { fn, arg };
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	return store_each(s, st, todo_row_cb, &e, "listing todos", err);
+}

@@ -41,4 +41,45 @@ int admin_add_user_message(struct store *s, int64_t id, const char *sender,
 			   const char *content, int64_t now, int64_t *message_id,
 			   struct orch_error *err);
 
+/* A stack as orch-stack list shows it. Strings borrowed for the call. */
+struct admin_stack {
+	int64_t id;
+	const char *name;
+	const char *execution_state;
+	const char *phase;
+	int64_t total_cycles;
+	int64_t consecutive_failures; /* the failure streak: orch-decide backs off */
+	int64_t next_run_at;          /* 0: due since it started */
+	int64_t created_at;
+	int64_t pending_todos;
+	int64_t todos;                /* all statuses */
+	int64_t unprocessed_messages; /* user messages */
+};
+
+/*
+ * Call FN for every stack, by id, until it returns nonzero. Returns 0,
+ * FN's nonzero return, or -1 with ERR.
+ */
+int admin_list_stacks(struct store *s, int (*fn)(const struct admin_stack *st, void *arg),
+		      void *arg, struct orch_error *err);
+
+/* Call FN with every stack's name, sorted, as admin_list_stacks() does. */
+int admin_list_names(struct store *s, int (*fn)(const char *name, void *arg),
+		     void *arg, struct orch_error *err);
+
+/* A todo. Strings borrowed for the call. */
+struct admin_todo {
+	int64_t id;
+	int64_t priority;
+	const char *status;
+	const char *content;
+	int64_t created_at;
+	int64_t completed_at; /* 0 while not completed */
+};
+
+/* Call FN for every todo of STACK_ID, oldest first, as admin_list_stacks(). */
+int admin_list_todos(struct store *s, int64_t stack_id,
+		     int (*fn)(const struct admin_todo *t, void *arg), void *arg,
+		     struct orch_error *err);
+
 #endif

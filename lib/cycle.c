@@ -459,8 +459,8 @@ int cycle_trace(struct store *s, const struct cycle_trace *t,
 {
 	sqlite3_stmt *st = store_prepare(s,
 		"INSERT INTO traces (execution_id, stack_id, agent, attempt, started_at,"
-		" ended_at, status, exit_status, input, output, error, usage)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+		" ended_at, status, exit_status, input, output, error, usage, stderr,"
+		" stderr_dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
 	char *usage = NULL;
 	int rc;
 
@@ -487,6 +487,9 @@ int cycle_trace(struct store *s, const struct cycle_trace *t,
 		sqlite3_bind_text(st, 11, t->error, -1, SQLITE_STATIC);
 	if (usage)
 		sqlite3_bind_text(st, 12, usage, -1, SQLITE_STATIC);
+	if (t->err_output)
+		sqlite3_bind_text(st, 13, t->err_output, (int)t->err_output_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 14, (int64_t)t->err_dropped);
 	rc = store_step_done(s, st, "recording a trace", err);
 	free(usage);
 	return rc;

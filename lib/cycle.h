@@ -117,6 +117,9 @@ struct cycle_trace {
 	size_t output_len;      /* bytes in output */
 	const char *error;      /* or NULL */
 	const json_t *usage;    /* the actions document's usage, or NULL */
+	const char *err_output; /* the end of its stderr (spawn.h), or NULL */
+	size_t err_output_len;  /* bytes in err_output */
+	size_t err_dropped;     /* stderr bytes before those, not kept */
 };
 
 /* Insert a trace row (in the caller's transaction, if any). 0 or -1. */

@@ -1,7 +1,10 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "doc.h"
+#include "escape.h"
 #include "orch.h"
+#include "xalloc.h"
 #include "banned.h"
 
 int doc_check_type(const json_t *doc, const char *type, struct orch_error *err)
@@ -117,4 +120,44 @@ int doc_opt_string(const json_t *obj, const char *key, const char *def,
 		return 0;
 	}
 	return doc_string(obj, key, out, err);
+}
+
+int doc_set_text(json_t *obj, const char *key, const char *s, const char *what,
+		 struct orch_error *err)
+{
+	json_t *v = s ? json_string(s) : json_null();
+
+	if (!v)
+		return orch_error_set(err, ORCH_EX_DATAERR, "%s of %s is not valid UTF-8",
+				      key, what);
+	xjson_set(obj, key, v);
+	return 0;
+}
+
+void doc_set_bytes(json_t *obj, const char *key, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *text, *q;
+	size_t i;
+	int n;
+
+	if (!s) {
+		xjson_set(obj, key, json_null());
+		return;
+	}
+	/* Each byte becomes at most the three of U+FFFD. */
+	q = text = xreallocarray(NULL, len + 1, 3);
+	for (i = 0; i < len; i += (size_t)n) {
+		n = escape_utf8_len(p + i, len - i);
+		if (n == 0) {
+			memcpy(q, "\xef\xbf\xbd", 3);
+			q += 3;
+			n = 1;
+		} else {
+			memcpy(q, p + i, (size_t)n);
+			q += n;
+		}
+	}
+	xjson_set(obj, key, xjson(json_stringn(text, (size_t)(q - text))));
+	free(text);
 }

@@ -37,4 +37,19 @@ int doc_opt_int(const json_t *obj, const char *key, int64_t min, int64_t max,
 int doc_opt_string(const json_t *obj, const char *key, const char *def,
 		   const char **out, struct orch_error *err);
 
+/*
+ * Set OBJ's member KEY to the text S, or null when S is NULL. 0, or -1
+ * with ERR (65, "KEY of WHAT is not valid UTF-8") when S is not UTF-8:
+ * stored text that should be UTF-8 and is not is bad data, said so.
+ */
+int doc_set_text(json_t *obj, const char *key, const char *s, const char *what,
+		 struct orch_error *err);
+
+/*
+ * Set OBJ's member KEY to LEN bytes of S (NULL: null) as a string, each
+ * ill-formed UTF-8 byte replaced by U+FFFD: for bytes no one promised were
+ * text, such as an agent's stderr.
+ */
+void doc_set_bytes(json_t *obj, const char *key, const char *s, size_t len);
+
 #endif

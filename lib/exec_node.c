@@ -239,6 +239,9 @@ static struct cycle_trace trace_of(const struct node *n, const char *status,
 		.output_len = n->child.out.len,
 		.error = error,
 		.usage = usage,
+		.err_output = n->child.err.data,
+		.err_output_len = n->child.err.len,
+		.err_dropped = n->child.err_dropped,
 	};
 
 	return t;

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "doc.h"
+#include "escape.h"
 #include "graph.h"
 #include "orch.h"
 #include "xalloc.h"
@@ -290,6 +291,7 @@ struct draw_node {
 	const char *status;          /* borrowed; NULL when the node has none */
 	int64_t duration_ms;         /* -1 when absent */
 	int64_t attempts;            /* -1 when absent */
+	const char *error;           /* borrowed; why it failed or was skipped, or NULL */
 };
 
 struct drawing {
@@ -376,6 +378,13 @@ static int read_node(const json_t *node, size_t i, struct draw_node *n,
 	if (opt_count(node, i, "duration_ms", &n->duration_ms, err) != 0 ||
 	    opt_count(node, i, "attempts", &n->attempts, err) != 0)
 		return -1;
+	v = json_object_get(node, "error");
+	n->error = NULL;
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return elem_bad(err, i, "error", "a string or null");
+		n->error = json_string_value(v);
+	}
 	return 0;
 }
 
@@ -438,60 +447,13 @@ static int read_drawing(const json_t *doc, struct drawing *g, struct orch_error 
 	return 0;
 }
 
-/*
- * Write S escaped for STYLE: DOT quoted-string escapes, or Mermaid entity
- * codes (a backslash too, which some Mermaid versions take as an escape).
- * A line break (LF, CRLF or CR) becomes the style's line break; other
- * control characters become spaces. Bytes from 0x80 pass through, so UTF-8
- * stays UTF-8.
- */
+/* S escaped for STYLE's labels (escape.h). */
 static void put_text(FILE *fp, const char *s, enum draw_style style)
 {
-	unsigned char c;
-
-	for (; (c = (unsigned char)*s) != '\0'; s++) {
-		if (c == '\r' || c == '\n') {
-			if (c == '\r' && s[1] == '\n')
-				s++;
-			fputs(style == DRAW_DOT ? "\\n" : "<br>", fp);
-		} else if (c < 0x20 || c == 0x7f) {
-			fputc(' ', fp);
-		} else if (style == DRAW_DOT && (c == '"' || c == '\\')) {
-			fputc('\\', fp);
-			fputc(c, fp);
-		} else if (style == DRAW_MERMAID && c == '"') {
-			fputs("#quot;", fp);
-		} else if (style == DRAW_MERMAID && c == '#') {
-			fputs("#35;", fp);
-		} else if (style == DRAW_MERMAID && c == '<') {
-			fputs("#lt;", fp);
-		} else if (style == DRAW_MERMAID && c == '>') {
-			fputs("#gt;", fp);
-		} else if (style == DRAW_MERMAID && c == '&') {
-			fputs("#amp;", fp);
-		} else if (style == DRAW_MERMAID && c == '\\') {
-			fputs("#92;", fp);
-		} else {
-			fputc(c, fp);
-		}
-	}
-}
-
-/* A YAML double-quoted scalar, for Mermaid's front matter title. */
-static void put_yaml_string(FILE *fp, const char *s)
-{
-	unsigned char c;
-
-	fputc('"', fp);
-	for (; (c = (unsigned char)*s) != '\0'; s++) {
-		if (c < 0x20 || c == 0x7f)
-			fputc(' ', fp);
-		else if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else
-			fputc(c, fp);
-	}
-	fputc('"', fp);
+	if (style == DRAW_DOT)
+		escape_dot(fp, s);
+	else
+		escape_mermaid(fp, s);
 }
 
 /* The fill colour of an outcome, or NULL for none. */
@@ -517,7 +479,34 @@ static const char *dot_fill(const char *cls)
 	return "lightgrey";
 }
 
-/* The label's lines: agent, priority, reason, and the outcome if any. */
+/* The most characters of an error a label shows; longer ones end in "...". */
+#define LABEL_ERROR_MAX 60
+
+/* Write the first LABEL_ERROR_MAX characters of S escaped for STYLE. */
+static void put_cut(FILE *fp, const char *s, enum draw_style style)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), chars = 0;
+	char *cut;
+	int n;
+
+	while (left > 0 && chars < LABEL_ERROR_MAX - 3) {
+		n = escape_utf8_len(p, left);
+		p += n ? n : 1;
+		left -= n ? (size_t)n : 1;
+		chars++;
+	}
+	if (left == 0 || escape_utf8_len(p, left) == (int)left) {
+		put_text(fp, s, style);
+		return;
+	}
+	cut = xasprintf("%.*s...", (int)((const char *)p - s), s);
+	put_text(fp, cut, style);
+	free(cut);
+}
+
+/* The label's lines: agent, priority, reason, the outcome if any, and why
+ * a node failed or was skipped. */
 static void put_label(FILE *fp, const struct draw_node *n, enum draw_style style)
 {
 	const char *br = style == DRAW_DOT ? "\\n" : "<br>";
@@ -533,6 +522,10 @@ static void put_label(FILE *fp, const struct draw_node *n, enum draw_style style
 		fprintf(fp, " in %lld ms", (long long)n->duration_ms);
 	if (n->attempts > 1)
 		fprintf(fp, ", %lld attempts", (long long)n->attempts);
+	if (n->error && *n->error && strcmp(n->status, "completed") != 0) {
+		fputs(br, fp);
+		put_cut(fp, n->error, style);
+	}
 }
 
 static int finish(FILE *fp, struct orch_error *err)
@@ -542,84 +535,293 @@ static int finish(FILE *fp, struct orch_error *err)
 	return 0;
 }
 
-int graph_write_dot(FILE *fp, const json_t *graph, struct orch_error *err)
+/* Drawing I of N's node names are its agents after this prefix: "" for a
+ * drawing alone, "s0_", "s1_", ... for the stacks of one picture. */
+static const char *prefix_of(char buf[32], size_t i, size_t n)
 {
-	struct drawing g;
+	if (n == 1)
+		return "";
+	snprintf(buf, 32, "s%zu_", i);
+	return buf;
+}
+
+static void dot_nodes(FILE *fp, const struct drawing *g, const char *prefix,
+		      const char *indent)
+{
 	const struct draw_node *n;
 	const char *fill;
 	size_t i, j;
 	int64_t w;
 
-	if (read_drawing(graph, &g, err) != 0)
-		return -1;
-	fputs("digraph \"", fp);
-	put_text(fp, g.name, DRAW_DOT);
-	fputs("\" {\n\tgraph [label=\"", fp);
-	put_text(fp, g.name, DRAW_DOT);
-	fputs("\", labelloc=t, rankdir=LR];\n", fp);
-	fputs("\tnode [shape=box, style=rounded];\n", fp);
-	for (i = 0; i < g.nnodes; i++) {
-		n = &g.nodes[i];
-		fprintf(fp, "\t%s [label=\"", orch_agents[n->agent]);
+	for (i = 0; i < g->nnodes; i++) {
+		n = &g->nodes[i];
+		fprintf(fp, "%s%s%s [label=\"", indent, prefix, orch_agents[n->agent]);
 		put_label(fp, n, DRAW_DOT);
 		fputc('"', fp);
 		if ((fill = dot_fill(outcome_class(n->status))))
 			fprintf(fp, ", style=\"rounded,filled\", fillcolor=%s", fill);
 		fputs("];\n", fp);
 	}
-	for (w = 0; w <= g.max_wave; w++) {
-		fputs("\t{ rank=same;", fp);
-		for (i = 0; i < g.nnodes; i++)
-			if (g.nodes[i].wave == w)
-				fprintf(fp, " %s;", orch_agents[g.nodes[i].agent]);
+	for (w = 0; w <= g->max_wave; w++) {
+		fprintf(fp, "%s{ rank=same;", indent);
+		for (i = 0; i < g->nnodes; i++)
+			if (g->nodes[i].wave == w)
+				fprintf(fp, " %s%s;", prefix, orch_agents[g->nodes[i].agent]);
 		fputs(" }\n", fp);
 	}
-	for (i = 0; i < g.nnodes; i++)
-		for (j = 0; j < g.nodes[i].ndeps; j++)
-			fprintf(fp, "\t%s -> %s;\n", orch_agents[g.nodes[i].deps[j]],
-				orch_agents[g.nodes[i].agent]);
+	for (i = 0; i < g->nnodes; i++)
+		for (j = 0; j < g->nodes[i].ndeps; j++)
+			fprintf(fp, "%s%s%s -> %s%s;\n", indent, prefix,
+				orch_agents[g->nodes[i].deps[j]], prefix,
+				orch_agents[g->nodes[i].agent]);
+}
+
+/* Read each document of GRAPHS (N of them) into a new array of drawings. */
+static struct drawing *read_all(const json_t *const *graphs, size_t n,
+				struct orch_error *err)
+{
+	struct drawing *g = xreallocarray(NULL, n ? n : 1, sizeof(*g));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (read_drawing(graphs[i], &g[i], err) == 0)
+			continue;
+		if (n > 1)
+			orch_error_prefix(err, "drawing %zu", i + 1);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+int graph_check_drawing(const json_t *graph, struct orch_error *err)
+{
+	struct drawing g;
+
+	return read_drawing(graph, &g, err);
+}
+
+int graph_write_dot_many(FILE *fp, const json_t *const *graphs, size_t n,
+			 struct orch_error *err)
+{
+	struct drawing *g = read_all(graphs, n, err);
+	char buf[32];
+	const char *prefix;
+	size_t i;
+
+	if (!g)
+		return -1;
+	if (n == 1) {
+		fputs("digraph \"", fp);
+		escape_dot(fp, g[0].name);
+		fputs("\" {\n\tgraph [label=\"", fp);
+		escape_dot(fp, g[0].name);
+		fputs("\", labelloc=t, rankdir=LR];\n", fp);
+		fputs("\tnode [shape=box, style=rounded];\n", fp);
+		dot_nodes(fp, &g[0], "", "\t");
+	} else {
+		fprintf(fp, "digraph \"orch\" {\n\tgraph [label=\"%zu stacks\", labelloc=t,"
+			" rankdir=LR];\n\tnode [shape=box, style=rounded];\n", n);
+	}
+	for (i = 0; n > 1 && i < n; i++) {
+		prefix = prefix_of(buf, i, n);
+		fprintf(fp, "\tsubgraph \"cluster_%zu\" {\n\t\tgraph [label=\"", i);
+		escape_dot(fp, g[i].name);
+		fputs("\", style=rounded];\n", fp);
+		if (g[i].nnodes == 0)
+			fprintf(fp, "\t\t%snone [label=\"no work\", shape=plaintext];\n", prefix);
+		dot_nodes(fp, &g[i], prefix, "\t\t");
+		fputs("\t}\n", fp);
+	}
 	fputs("}\n", fp);
+	free(g);
+	return finish(fp, err);
+}
+
+int graph_write_dot(FILE *fp, const json_t *graph, struct orch_error *err)
+{
+	return graph_write_dot_many(fp, &graph, 1, err);
+}
+
+/* One stack's waves as Mermaid subgraphs, each with its nodes. */
+static void mermaid_nodes(FILE *fp, const struct drawing *g, const char *prefix,
+			  const char *indent)
+{
+	const struct draw_node *n;
+	size_t i;
+	int64_t w;
+
+	for (w = 0; w <= g->max_wave; w++) {
+		fprintf(fp, "%ssubgraph %swave%lld [\"wave %lld\"]\n", indent, prefix,
+			(long long)w, (long long)w);
+		for (i = 0; i < g->nnodes; i++) {
+			n = &g->nodes[i];
+			if (n->wave != w)
+				continue;
+			fprintf(fp, "%s\t%s%s[\"", indent, prefix, orch_agents[n->agent]);
+			put_label(fp, n, DRAW_MERMAID);
+			fputs("\"]\n", fp);
+		}
+		fprintf(fp, "%send\n", indent);
+	}
+}
+
+static void mermaid_edges(FILE *fp, const struct drawing *g, const char *prefix)
+{
+	size_t i, j;
+
+	for (i = 0; i < g->nnodes; i++)
+		for (j = 0; j < g->nodes[i].ndeps; j++)
+			fprintf(fp, "\t%s%s --> %s%s\n", prefix, orch_agents[g->nodes[i].deps[j]],
+				prefix, orch_agents[g->nodes[i].agent]);
+}
+
+static void mermaid_classes(FILE *fp, const struct drawing *g, const char *prefix)
+{
+	const char *cls;
+	size_t i;
+
+	for (i = 0; i < g->nnodes; i++)
+		if ((cls = outcome_class(g->nodes[i].status)))
+			fprintf(fp, "\tclass %s%s %s\n", prefix, orch_agents[g->nodes[i].agent], cls);
+}
+
+int graph_write_mermaid_many(FILE *fp, const json_t *const *graphs, size_t n,
+			     struct orch_error *err)
+{
+	struct drawing *g = read_all(graphs, n, err);
+	char buf[32], *title;
+	const char *prefix;
+	size_t i;
+	int has_status = 0;
+
+	if (!g)
+		return -1;
+	title = n == 1 ? xstrdup(g[0].name) : xasprintf("%zu stacks", n);
+	fputs("---\ntitle: ", fp);
+	escape_mermaid_title(fp, title);
+	fputs("\n---\nflowchart LR\n", fp);
+	free(title);
+	for (i = 0; i < n; i++) {
+		has_status |= g[i].has_status;
+		if (n == 1) {
+			mermaid_nodes(fp, &g[i], "", "\t");
+			continue;
+		}
+		prefix = prefix_of(buf, i, n);
+		fprintf(fp, "\tsubgraph s%zu [\"", i);
+		escape_mermaid(fp, g[i].name);
+		fputs("\"]\n", fp);
+		if (g[i].nnodes == 0)
+			fprintf(fp, "\t\t%snone[\"no work\"]\n", prefix);
+		mermaid_nodes(fp, &g[i], prefix, "\t\t");
+		fputs("\tend\n", fp);
+	}
+	for (i = 0; i < n; i++)
+		mermaid_edges(fp, &g[i], prefix_of(buf, i, n));
+	if (has_status) {
+		fputs("\tclassDef completed fill:#98fb98,stroke:#2e7d32\n"
+		      "\tclassDef failed fill:#f08080,stroke:#b71c1c\n"
+		      "\tclassDef skipped fill:#d3d3d3,stroke:#616161\n", fp);
+		for (i = 0; i < n; i++)
+			mermaid_classes(fp, &g[i], prefix_of(buf, i, n));
+	}
+	free(g);
 	return finish(fp, err);
 }
 
 int graph_write_mermaid(FILE *fp, const json_t *graph, struct orch_error *err)
 {
+	return graph_write_mermaid_many(fp, &graph, 1, err);
+}
+
+/* --- SVG, for an HTML page --- */
+
+#define SVG_BOX_W 170   /* a node's box */
+#define SVG_BOX_H 54
+#define SVG_GAP_X 60    /* between waves */
+#define SVG_GAP_Y 16    /* between the nodes of a wave */
+#define SVG_MARGIN 10
+
+/* Where node N (index I of G) is drawn: its wave's column, its row in it. */
+static void svg_place(const struct drawing *g, size_t i, int *x, int *y)
+{
+	size_t j, row = 0;
+
+	for (j = 0; j < i; j++)
+		if (g->nodes[j].wave == g->nodes[i].wave)
+			row++;
+	*x = SVG_MARGIN + (int)g->nodes[i].wave * (SVG_BOX_W + SVG_GAP_X);
+	*y = SVG_MARGIN + (int)row * (SVG_BOX_H + SVG_GAP_Y);
+}
+
+static void svg_text(FILE *fp, const char *s)
+{
+	escape_html(fp, s, strlen(s));
+}
+
+int graph_write_svg(FILE *fp, const json_t *graph, struct orch_error *err)
+{
 	struct drawing g;
 	const struct draw_node *n;
+	int x, y, dx, dy, width, height, rows[ORCH_AGENT_COUNT] = { 0 }, most = 1;
 	const char *cls;
 	size_t i, j;
-	int64_t w;
 
 	if (read_drawing(graph, &g, err) != 0)
 		return -1;
-	fputs("---\ntitle: ", fp);
-	put_yaml_string(fp, g.name);
-	fputs("\n---\nflowchart LR\n", fp);
-	for (w = 0; w <= g.max_wave; w++) {
-		fprintf(fp, "\tsubgraph wave%lld [\"wave %lld\"]\n", (long long)w,
-			(long long)w);
-		for (i = 0; i < g.nnodes; i++) {
-			n = &g.nodes[i];
-			if (n->wave != w)
-				continue;
-			fprintf(fp, "\t\t%s[\"", orch_agents[n->agent]);
-			put_label(fp, n, DRAW_MERMAID);
-			fputs("\"]\n", fp);
-		}
-		fputs("\tend\n", fp);
-	}
 	for (i = 0; i < g.nnodes; i++)
-		for (j = 0; j < g.nodes[i].ndeps; j++)
-			fprintf(fp, "\t%s --> %s\n", orch_agents[g.nodes[i].deps[j]],
-				orch_agents[g.nodes[i].agent]);
-	if (g.has_status) {
-		fputs("\tclassDef completed fill:#98fb98,stroke:#2e7d32\n"
-		      "\tclassDef failed fill:#f08080,stroke:#b71c1c\n"
-		      "\tclassDef skipped fill:#d3d3d3,stroke:#616161\n", fp);
-		for (i = 0; i < g.nnodes; i++)
-			if ((cls = outcome_class(g.nodes[i].status)))
-				fprintf(fp, "\tclass %s %s\n",
-					orch_agents[g.nodes[i].agent], cls);
+		if (++rows[g.nodes[i].wave] > most)
+			most = rows[g.nodes[i].wave];
+	width = 2 * SVG_MARGIN + (int)(g.max_wave + 1) * (SVG_BOX_W + SVG_GAP_X) - SVG_GAP_X;
+	height = 2 * SVG_MARGIN + most * (SVG_BOX_H + SVG_GAP_Y) - SVG_GAP_Y;
+	if (g.nnodes == 0) {
+		width = 2 * SVG_MARGIN + SVG_BOX_W;
+		height = 2 * SVG_MARGIN + SVG_BOX_H;
 	}
+	fprintf(fp, "<svg class=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\""
+		" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n", width, height, width, height);
+	fputs("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\""
+	      " markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\">"
+	      "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>\n", fp);
+	if (g.nnodes == 0)
+		fprintf(fp, "<text x=\"%d\" y=\"%d\">no work</text>\n", SVG_MARGIN,
+			SVG_MARGIN + SVG_BOX_H / 2);
+	for (i = 0; i < g.nnodes; i++)
+		for (j = 0; j < g.nodes[i].ndeps; j++) {
+			const struct draw_node *d = find_node(&g, g.nodes[i].deps[j]);
+
+			svg_place(&g, (size_t)(d - g.nodes), &dx, &dy);
+			svg_place(&g, i, &x, &y);
+			fprintf(fp, "<line class=\"edge\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\""
+				" stroke=\"#555\" marker-end=\"url(#arrow)\"/>\n", dx + SVG_BOX_W,
+				dy + SVG_BOX_H / 2, x, y + SVG_BOX_H / 2);
+		}
+	for (i = 0; i < g.nnodes; i++) {
+		n = &g.nodes[i];
+		cls = outcome_class(n->status);
+		svg_place(&g, i, &x, &y);
+		fprintf(fp, "<g class=\"node %s\" data-agent=\"%s\"><title>", cls ? cls : "planned",
+			orch_agents[n->agent]);
+		fprintf(fp, "%s, priority %lld: ", orch_agents[n->agent], (long long)n->priority);
+		svg_text(fp, n->reason);
+		if (n->error && *n->error) {
+			fputs("\n", fp);
+			svg_text(fp, n->error);
+		}
+		fprintf(fp, "</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"8\"/>",
+			x, y, SVG_BOX_W, SVG_BOX_H);
+		fprintf(fp, "<text x=\"%d\" y=\"%d\" class=\"agent\">%s</text>", x + 10, y + 21,
+			orch_agents[n->agent]);
+		fprintf(fp, "<text x=\"%d\" y=\"%d\">", x + 10, y + 40);
+		if (n->status)
+			svg_text(fp, n->status);
+		else
+			fprintf(fp, "priority %lld", (long long)n->priority);
+		if (n->duration_ms >= 0)
+			fprintf(fp, " in %lld ms", (long long)n->duration_ms);
+		fputs("</text></g>\n", fp);
+	}
+	fputs("</svg>\n", fp);
 	return finish(fp, err);
 }

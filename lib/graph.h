@@ -59,8 +59,10 @@ json_t *graph_build(const json_t *work_status, int64_t now, struct orch_error *e
  * priority and reason, an edge from each dep to the node that waits for it.
  * A node with a "status" also shows the outcome, "duration_ms" and (more
  * than one) "attempts", and is filled green (completed), red (failed) or
- * grey (skipped). Strings are escaped for DOT; line breaks in a reason stay
- * line breaks, other control characters become spaces.
+ * grey (skipped), and a failed or skipped node's "error" (why) is its last
+ * line, cut to 60 characters. Strings are escaped for DOT (escape.h); line
+ * breaks in a reason stay line breaks, other control characters become
+ * spaces.
  *
  * Returns 0, or -1 with ERR set: 65 when GRAPH is not a well-formed graph
  * (the message names the field), 70 on a write error.
@@ -77,5 +79,31 @@ int graph_write_dot(FILE *fp, const json_t *graph, struct orch_error *err);
  * Returns 0, or -1 with ERR set as graph_write_dot() does.
  */
 int graph_write_mermaid(FILE *fp, const json_t *graph, struct orch_error *err);
+
+/*
+ * One picture of the N documents GRAPHS (borrowed): with one, what
+ * graph_write_dot() or graph_write_mermaid() writes; with more, one
+ * digraph "orch" (a flowchart titled "N stacks") with a cluster (a
+ * subgraph) per stack, labelled with its name, its nodes named
+ * "sI_AGENT", and "no work" in a stack without nodes, so that `dot -Tpng`
+ * draws every stack of a cycle. Errors as graph_write_dot()'s, the
+ * message prefixed with "drawing I" (from 1).
+ */
+int graph_write_dot_many(FILE *fp, const json_t *const *graphs, size_t n,
+			 struct orch_error *err);
+int graph_write_mermaid_many(FILE *fp, const json_t *const *graphs, size_t n,
+			     struct orch_error *err);
+
+/*
+ * GRAPH as an <svg> element for an HTML page (no XML prolog): each wave a
+ * column, each node a box of class "node completed|failed|skipped|planned"
+ * with its agent and outcome, its reason and error in its <title>, an
+ * arrow from each dep. Text is escaped for HTML (escape.h). Errors as
+ * graph_write_dot()'s.
+ */
+int graph_write_svg(FILE *fp, const json_t *graph, struct orch_error *err);
+
+/* 0 when GRAPH can be drawn, else -1 with ERR as graph_write_dot()'s. */
+int graph_check_drawing(const json_t *graph, struct orch_error *err);
 
 #endif

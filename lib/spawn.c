@@ -244,7 +244,31 @@ static void write_input(struct child *c)
 	close_fd(&c->in_fd);
 }
 
-/* Read what is there on *FD into B; EOF closes *FD. */
+/*
+ * Keep the last MAX bytes of B: drop what comes before them, and the
+ * continuation bytes of a character cut there. Returns the bytes dropped.
+ */
+static size_t keep_tail(struct spawn_buf *b, size_t max)
+{
+	size_t drop;
+
+	if (b->len <= max)
+		return 0;
+	drop = b->len - max;
+	while (drop < b->len && ((unsigned char)b->data[drop] & 0xc0) == 0x80 &&
+	       drop < b->len - max + 3)
+		drop++;
+	memmove(b->data, b->data + drop, b->len - drop);
+	b->len -= drop;
+	b->data[b->len] = '\0';
+	return drop;
+}
+
+/*
+ * Read what is there on *FD into B; EOF closes *FD. Stdout is kept up to
+ * MAX bytes (past that the run fails); stderr keeps its last MAX bytes,
+ * where a failing program says why.
+ */
 static void read_into(struct child *c, int *fd, struct spawn_buf *b, size_t max,
 		      int is_stdout)
 {
@@ -253,7 +277,7 @@ static void read_into(struct child *c, int *fd, struct spawn_buf *b, size_t max,
 	while (*fd >= 0) {
 		ssize_t n;
 
-		if (b->len < max) {
+		if (b->len < max || !is_stdout) {
 			buf_reserve(b, READ_CHUNK);
 			n = read(*fd, b->data + b->len, READ_CHUNK);
 		} else {
@@ -267,22 +291,23 @@ static void read_into(struct child *c, int *fd, struct spawn_buf *b, size_t max,
 			close_fd(fd);
 			return;
 		}
+		if (!is_stdout) {
+			b->len += (size_t)n;
+			b->data[b->len] = '\0';
+			c->err_dropped += keep_tail(b, max);
+			continue;
+		}
 		if (b->len < max) {
 			b->len += (size_t)n;
 			if (b->len > max) {
-				if (!is_stdout)
-					c->err_dropped += b->len - max;
 				b->len = max;
-				if (is_stdout)
-					c->out_overflow = 1;
+				c->out_overflow = 1;
 			}
 			b->data[b->len] = '\0';
-		} else if (is_stdout) {
-			c->out_overflow = 1;
 		} else {
-			c->err_dropped += (size_t)n;
+			c->out_overflow = 1;
 		}
-		if (c->out_overflow && is_stdout) {
+		if (c->out_overflow) {
 			/* Never truncate silently: the run fails, so stop it. */
 			kill_group(c, SIGKILL);
 			close_fd(fd);

@@ -26,7 +26,8 @@
 
 #include "error.h"
 
-/* How much of a child's stderr is kept; the rest is counted, not kept. */
+/* How much of a child's stderr is kept: the last this many bytes (where a
+ * failing program says why); what came before is counted, not kept. */
 #define SPAWN_MAX_STDERR 65536
 
 /* A growing byte buffer, always NUL-terminated for convenience. */
@@ -45,9 +46,9 @@ struct child {
 	size_t input_len;       /* bytes in input */
 	size_t input_off;       /* bytes written so far */
 	struct spawn_buf out;   /* its stdout, up to out_max bytes */
-	struct spawn_buf err;   /* its stderr, up to SPAWN_MAX_STDERR bytes */
+	struct spawn_buf err;   /* the last SPAWN_MAX_STDERR bytes of its stderr */
 	size_t out_max;         /* cap on stdout; more is an overflow */
-	size_t err_dropped;     /* stderr bytes past the cap, not kept */
+	size_t err_dropped;     /* stderr bytes before those kept, dropped */
 	int out_overflow;       /* stdout passed out_max: the child was killed */
 	int64_t deadline;       /* monotonic ms to send SIGTERM, 0 for none */
 	int64_t kill_after;     /* ms from SIGTERM to SIGKILL */

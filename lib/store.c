@@ -44,6 +44,15 @@ static int busy_timeout(int *ms, struct orch_error *err)
 	"  UPDATE stacks SET state_version = state_version + 1,"             \
 	"    content_version = content_version + 1 WHERE id = " stack "; END;"
 
+/* What traces_fts indexes of a trace row R: its thinking, its actions (its
+ * output whole when that is not JSON), its error, its stderr. */
+#define TRACE_TEXT(r)                                                          \
+	"CASE WHEN json_valid(" r ".output)"                                   \
+	" THEN json_extract(" r ".output, '$.thinking') END,"                   \
+	" CASE WHEN json_valid(" r ".output)"                                  \
+	" THEN json_extract(" r ".output, '$.actions') ELSE " r ".output END,"  \
+	" " r ".error, " r ".stderr"
+
 /*
  * Migrations, one per schema version; user_version says how many have run.
  * Never edit a shipped one: add the next.
@@ -302,6 +311,40 @@ static const char *const migrations[] = {
 	"  learned_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (base_url, model, capability)"
 	");",
+	/* 6 (issue 11): the cycle and the todo that produced each artifact
+	 * version, for `orch-stack artifact list`; written by artifact_write()
+	 * alone. Older versions have neither: unknown. */
+	"ALTER TABLE artifacts ADD COLUMN execution_id INTEGER"
+	"  REFERENCES executions(id) ON DELETE SET NULL;"
+	"ALTER TABLE artifacts ADD COLUMN todo_id INTEGER"
+	"  REFERENCES todos(id) ON DELETE SET NULL;",
+	/* 7 (issue 11): each agent run's stderr (its last 64 KiB, and how many
+	 * bytes before them were dropped), and traces_fts, a full-text index
+	 * of the runs' thinking, actions (or the output, when it is not JSON),
+	 * error and stderr, over the view traces_text; triggers keep it. A
+	 * delete must give the index the values it was given: the triggers
+	 * compute them from the row as the view does. */
+	"ALTER TABLE traces ADD COLUMN stderr TEXT;"
+	"ALTER TABLE traces ADD COLUMN stderr_dropped INTEGER NOT NULL DEFAULT 0;"
+	"CREATE VIEW traces_text (id, thinking, actions, error, stderr) AS"
+	"  SELECT id, " TRACE_TEXT("traces") " FROM traces;"
+	"CREATE VIRTUAL TABLE traces_fts USING fts5(thinking, actions, error, stderr,"
+	"  content = 'traces_text', content_rowid = 'id');"
+	"INSERT INTO traces_fts (traces_fts) VALUES ('rebuild');"
+	"CREATE TRIGGER traces_fts_ins AFTER INSERT ON traces BEGIN"
+	"  INSERT INTO traces_fts (rowid, thinking, actions, error, stderr)"
+	"  VALUES (NEW.id, " TRACE_TEXT("NEW") ");"
+	"END;"
+	"CREATE TRIGGER traces_fts_del AFTER DELETE ON traces BEGIN"
+	"  INSERT INTO traces_fts (traces_fts, rowid, thinking, actions, error, stderr)"
+	"  VALUES ('delete', OLD.id, " TRACE_TEXT("OLD") ");"
+	"END;"
+	"CREATE TRIGGER traces_fts_upd AFTER UPDATE ON traces BEGIN"
+	"  INSERT INTO traces_fts (traces_fts, rowid, thinking, actions, error, stderr)"
+	"  VALUES ('delete', OLD.id, " TRACE_TEXT("OLD") ");"
+	"  INSERT INTO traces_fts (rowid, thinking, actions, error, stderr)"
+	"  VALUES (NEW.id, " TRACE_TEXT("NEW") ");"
+	"END;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -444,6 +487,27 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 		store_error(s, err, what);
 	store_finish(s, st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_each(struct store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
+	       void *arg, const char *what, struct orch_error *err)
+{
+	int rc, stop = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((stop = row(st, arg)) != 0)
+			break;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_error(s, err, what);
+	store_finish(s, st);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+const char *store_column_text(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
 }
 
 int store_exec(struct store *s, const char *sql, struct orch_error *err)

@@ -7,7 +7,7 @@
  * same mode) is 0600, in a 0700 directory when orch creates one.
  * Every statement is prepared; nothing is ever spliced into SQL.
  *
- * Schema (version 5): see the migration text in store.c, the one place it
+ * Schema (version 7): see the migration text in store.c, the one place it
  * is written down. Every time column is integer milliseconds since the
  * epoch. stacks.state_version is bumped by triggers whenever anything that
  * detection reads changes, which is what lets the detection cache promise
@@ -22,7 +22,7 @@
 
 #include "error.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 7
 
 /* How many distinct statements a store keeps prepared. */
 #define STORE_CACHE_SIZE 64
@@ -98,6 +98,18 @@ int store_exec(struct store *s, const char *sql, struct orch_error *err);
  */
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 		    struct orch_error *err);
+
+/*
+ * Step ST, a prepared query, calling ROW for each row until it returns
+ * nonzero, and store_finish it (also on failure). Returns 0 when the rows
+ * ran out, ROW's nonzero return when it stopped, or -1 with ERR from the
+ * database's error, prefixed with WHAT.
+ */
+int store_each(struct store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
+	       void *arg, const char *what, struct orch_error *err);
+
+/* A text column, NULL for NULL (borrowed: valid until the next step). */
+const char *store_column_text(sqlite3_stmt *st, int col);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
 int store_begin(struct store *s, struct orch_error *err);

@@ -204,6 +204,7 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 
 	memset(task, 0, sizeof(*task));
 	memset(&claimed, 0, sizeof(claimed));
+	claimed.execution_id = execution_id;
 	claimed.started_at = now;
 	claimed.cycle = cycle;
 	*out = NULL;

@@ -75,9 +75,9 @@ complete_words() {
 	orch-stack create alpha
 	# The options the completion treats as taking a value: read from --help.
 	run -0 bash -c "source '$ORCH_ROOT/completions/orch.bash'; _orch_value_options orch-stack | tr '\n' ' '"
-	assert_equal "$output" "--config --cycle --db --from --idea --limit --now --priority --since "
+	assert_equal "$output" "--agent --config --cycle --db --format --from --idea --limit --now --priority --since --timeout --version -o -q "
 	local opt
-	for opt in --db --now --idea --from --priority --limit --cycle --since --config; do
+	for opt in --db --now --idea --from --priority --limit --cycle --since --config -o; do
 		# "orch-stack OPT VALUE <TAB>" still offers the subcommands.
 		run -0 complete_words orch-stack "$opt" start st
 		assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "start stop " || fail "after $opt"
@@ -101,8 +101,61 @@ complete_words() {
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--config --db --json --now "
 	run -0 complete_words orch-stack todo add alpha x --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --priority "
+	run -0 complete_words orch-stack messages alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now --stacks --unanswered "
 	run -0 complete_words orch-stack --d
 	assert_equal "$output" "--db"
+}
+
+@test "orch-stack artifact: its words, the stacks, and --version's values from the store" {
+	orch-stack init
+	orch-stack create alpha
+	orch-stack create beta
+	sql "INSERT INTO artifacts (stack_id, version, type, content, created_at)
+	     VALUES (1, 1, 'html', 'a', 1), (1, 2, 'html', 'b', 2), (1, 3, 'html', 'c', 3)"
+	run -0 complete_words orch-stack ar
+	assert_equal "$output" "artifact"
+	run -0 complete_words orch-stack artifact ""
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "alpha beta diff list versions "
+	run -0 complete_words orch-stack artifact list b
+	assert_equal "$output" "beta"
+	run -0 complete_words orch-stack artifact alpha --version ""
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "1 2 3 "
+	run -0 complete_words orch stack artifact beta --version ""
+	assert_equal "$output" ""
+	run -0 complete_words orch-stack artifact diff alpha 1 ""
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "1 2 3 "
+	run -0 complete_words orch-stack artifact alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --version "
+	run -0 complete_words orch-stack artifact list alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now "
+}
+
+@test "orch-stack log and cycle: stacks, show, --agent names, and no value for -q" {
+	orch-stack init
+	orch-stack create alpha
+	run -0 complete_words orch-stack lo
+	assert_equal "$output" "log"
+	run -0 complete_words orch-stack cy
+	assert_equal "$output" "cycle"
+	run -0 complete_words orch-stack log ""
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "alpha show "
+	run -0 complete_words orch-stack cycle a
+	assert_equal "$output" "alpha"
+	run -0 complete_words orch-stack log alpha --agent b
+	assert_equal "$output" "builder"
+	run -0 complete_words orch-stack log alpha -q ""
+	assert_equal "$output" ""
+	run -0 complete_words orch-stack rep
+	assert_equal "$output" "report"
+	run -0 complete_words orch-stack report a
+	assert_equal "$output" "alpha"
+	run -0 complete_words orch-stack graph alpha --format ""
+	assert_equal "$(echo "$output" | tr '\n' ' ')" "dot mermaid "
+	run -0 complete_words orch-stack log alpha -q word --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--agent --cycle --db --failed --json --limit --now --since "
+	run -0 complete_words orch-stack log show 3 --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now "
 }
 
 @test "orch-agent completes its options and --role values" {
@@ -203,6 +256,22 @@ ZSH
 	assert_equal "$(echo $output)" "beta"
 	run -0 zsh_complete "orch-stack history alpha --"
 	assert_equal "$(echo $output)" "--db --json --limit --now"
+	run -0 zsh_complete "orch-stack mess"
+	assert_equal "$output" "messages"
+	run -0 zsh_complete "orch-stack messages b"
+	assert_equal "$output" "beta"
+	sql "INSERT INTO artifacts (stack_id, version, type, content, created_at)
+	     VALUES (1, 1, 'html', 'a', 1), (1, 2, 'html', 'b', 2)"
+	run -0 zsh_complete "orch-stack artifact alpha --version "
+	assert_equal "$(echo $output)" "1 2"
+	run -0 zsh_complete "orch-stack artifact diff alpha 2 "
+	assert_equal "$(echo $output)" "1 2"
+	run -0 zsh_complete "orch-stack artifact alpha -o "
+	assert_equal "$output" "(files)"
+	run -0 zsh_complete "orch-stack log alpha --agent c"
+	assert_equal "$output" "communicator"
+	run -0 zsh_complete "orch-stack log s"
+	assert_equal "$output" "show"
 	run -0 zsh_complete "orch-stack usage alpha --since "
 	assert_equal "$output" ""
 	run -0 zsh_complete "orch-graph --format "

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# The README's first command runs examples/demo.sh: it must keep working.
+# The README's first command runs examples/demo.sh: it must keep working;
+# and the quick start after it does what the README says it does.
 
 load test_helper
 
@@ -28,4 +29,51 @@ load test_helper
 	assert_output --regexp "decision: pause for [0-9]+ ms \(no agent has work \(highest priority 0\)"
 	assert_output --partial "planner: no pending todos, and the plan is done"
 	assert_output --partial "reviewer: nothing to review"
+}
+
+# quick_start: the README's Quick start, as lines: its code blocks' lines,
+# four spaces of indent removed, from "## Quick start" to the next "## ".
+quick_start() {
+	awk '/^## Quick start/{on=1; next} /^## /{on=0} on && /^    /{sub(/^    /, ""); print}' \
+		"$ORCH_ROOT/README.md"
+}
+
+# bounded LOOP: the README's "while PIPELINE; do :; done" run three times.
+bounded() {
+	sed 's/^while \(.*\); do :; done$/for i in 1 2 3; do \1 || break; done/' <<<"$1"
+}
+
+@test "README quick start without a key: the loop fails, and show says why and what to do, as written" {
+	local readme cmd
+	readme=$(quick_start)
+	# The stack, by the README's commands (the key's line left out).
+	while IFS= read -r cmd; do
+		run -0 --separate-stderr bash -c "$cmd"
+	done < <(grep -E '^orch-stack (init|create|start)' <<<"$readme")
+	cmd=$(grep -m 1 '^while orch-detect' <<<"$readme")
+	run -0 --separate-stderr bash -c "$(bounded "$cmd")"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r .action <<<"$output" | sort -u)" "pause"
+	assert_equal "$(jq -r .reason <<<"$output" | tail -n 1)" "1 node failed (planner); 3rd failed cycle in a row"
+	# What show says is what the README says it says.
+	run -0 orch-stack show alpha
+	assert_equal "$(sed -n '/^problem/,$p' <<<"$output")" \
+		"$(sed -n '/^problem/,/runs it at once/p' <<<"$readme")"
+}
+
+@test "README quick start without a key: the offline team's loop, as written, works" {
+	local readme cmd
+	readme=$(quick_start)
+	orch-stack init
+	orch-stack create alpha --idea "a pomodoro timer web app"
+	orch-stack start alpha
+	cd "$ORCH_ROOT"
+	cmd="$(grep -A1 '^team=' <<<"$readme")
+$(bounded "$(grep '^while .*\$team' <<<"$readme")")"
+	run -0 --separate-stderr bash -c "$cmd"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r .action <<<"$output" | head -n 1)" "continue"
+	run -0 orch-stack show alpha
+	refute_output --partial "problem"
+	assert_output --partial "artifact       version "
 }

@@ -232,9 +232,14 @@ beta reviewer 0 failed 2 skipped of 2"
 	# Standard input, and the store's recorded graphs, say the same.
 	run -0 "$EX/jq-recipes.sh" failures <"$BATS_TEST_TMPDIR/executions.jsonl"
 	assert_output "$failures"
-	run -0 bash -c "sqlite3 '$ORCH_DB' 'SELECT graph FROM graphs ORDER BY execution_id' |
-		'$EX/jq-recipes.sh' failures"
+	# The loop its comment gives, as written: orch-stack, never sqlite3.
+	local loop
+	loop=$(sed -n '/^#   orch-stack names/,/^#   done/{s/^#   //; p}' "$EX/jq-recipes.sh" |
+		sed "s|jq-recipes.sh|'$EX/jq-recipes.sh'|")
+	[[ $loop == *"orch-stack cycle"* ]] || fail "no loop in the comment: $loop"
+	run -0 bash -c "$loop"
 	assert_output "$failures"
+	run -1 grep -n sqlite3 "$EX/jq-recipes.sh"
 	run -64 --separate-stderr "$EX/jq-recipes.sh" nonsense
 	assert_equal "$stderr" "usage: jq-recipes.sh had-work|slowest|failures [FILE ...]"
 }
@@ -243,6 +248,8 @@ beta reviewer 0 failed 2 skipped of 2"
 	orch-stack create alpha --idea "a timer"
 	orch-stack say alpha "hello"
 	orch-stack start alpha
+	orch-stack create beta --idea "a clock"
+	orch-stack start beta
 	orch-detect --all | orch-graph | orch-exec | orch-decide >/dev/null
 	# Each README line that pipes into `dot -Tpng`, run as written (its
 	# comment dropped), in a directory of its own.
@@ -256,6 +263,12 @@ beta reviewer 0 failed 2 skipped of 2"
 		# A PNG, and not an empty one: the signature, then its header.
 		assert_equal "$(head -c 8 cycle.png | od -An -tx1 | tr -d ' \n')" "89504e470d0a1a0a"
 		(( $(stat -c %s cycle.png) > 1000 )) || fail "'$cmd' drew a near-empty picture"
+		# The pipeline's picture has every stack in it.
+		if [[ $cmd == orch-detect* ]]; then
+			run -0 bash -c "set -o pipefail; ${cmd/-Tpng -o cycle.png/-Tsvg}"
+			assert_output --partial ">alpha</text>"
+			assert_output --partial ">beta</text>"
+		fi
 		n=$((n + 1))
 	done < <(sed -n 's/^    \(.*dot -Tpng -o cycle\.png\).*/\1/p' "$ORCH_ROOT/README.md")
 	assert_equal "$n" "2"

@@ -332,6 +332,34 @@ wait_until() {
 	(( t1 - t0 < 5000 )) || fail "woke $((t1 - t0)) ms after the message"
 }
 
+@test "say --wait prints the communicator's reply when it comes, as messages does" {
+	orch-stack create alpha --idea "a timer"
+	orch-stack start alpha
+	set -m
+	bash -c "orch-detect --all --follow | orch-graph | orch-exec -q $TEAM | orch-decide >/dev/null" &
+	PIPE_PID=$!
+	set +m
+	run -0 --separate-stderr orch-stack say alpha "what are you building?" --wait --timeout 30000
+	assert_equal "$stderr" ""
+	assert_line --index 1 "  what are you building?"
+	[[ ${lines[2]} == *"UTC  communicator" ]] || fail "$output"
+	assert_line --index 3 '  Thanks, user! Noted: "what are you building?".'
+	# What messages prints for it, word for word.
+	assert_equal "$output" "$(orch-stack messages alpha | head -n 4)"
+}
+
+@test "say --wait gives up after --timeout with 75, and the message stays for the communicator" {
+	orch-stack create alpha --idea "a timer"
+	run -75 --separate-stderr orch-stack say alpha "anyone?" --wait --timeout 300
+	assert_equal "${stderr_lines[0]}" "orch-stack: stack 'alpha' is idle: no reply comes until it is started"
+	assert_equal "${stderr_lines[1]}" "orch-stack: no reply to message 1 within 300 ms; it stays for the communicator"
+	assert_equal "$(sql "SELECT processed FROM user_messages")" "0"
+	run -64 --separate-stderr orch-stack say alpha "x" --timeout 5
+	assert_equal "${stderr_lines[0]}" "orch-stack: --timeout needs --wait"
+	run -64 --separate-stderr orch-stack show alpha --wait
+	assert_equal "${stderr_lines[0]}" "orch-stack: option '--wait' does not apply to 'show'"
+}
+
 @test "--wait --follow stays up while nothing runs and returns when a stack starts" {
 	orch-stack create alpha --idea "a"
 	run -1 orch-decide --wait </dev/null

@@ -64,6 +64,44 @@ fails() {
 	run -0 bash -c "orch-graph --format mermaid '$F/executed.in.json' | diff -u '$F/executed.out.mmd' -"
 }
 
+@test "several stacks are one picture: Graphviz draws a cluster for each, named" {
+	run -0 bash -c "orch-graph --format dot --now $NOW '$F/busy.in.json' | dot -Tsvg"
+	assert_equal "$(grep -c '<svg' <<<"$output")" "1"
+	assert_equal "$(grep -c 'class="cluster"' <<<"$output")" "3"
+	assert_output --partial ">alpha</text>"
+	assert_output --partial ">beta</text>"
+	assert_output --partial ">quiet</text>"
+	assert_output --partial ">no work</text>"
+	assert_output --partial ">3 stacks</text>"
+	# One stack alone is drawn as before, without a cluster.
+	run -0 bash -c "head -n 1 '$F/busy.in.json' | orch-graph --format dot --now $NOW"
+	assert_line --index 0 'digraph "alpha" {'
+	refute_output --partial "cluster"
+}
+
+@test "a failed or skipped node says why, cut to 60 characters and escaped" {
+	local long
+	long="exit status 1: $(printf 'x%.0s' {1..80})"
+	jq -c --arg long "$long" '.nodes[1].error = $long
+		| .nodes[3].error = "dependency \"builder\" failed\n<script>&"' "$F/executed.in.json" >"$BATS_TEST_TMPDIR/e.json"
+	run -0 orch-graph --format dot "$BATS_TEST_TMPDIR/e.json"
+	assert_output --partial "failed in 30000 ms, 3 attempts\\nexit status 1: $(printf 'x%.0s' {1..42})...\""
+	assert_output --partial 'skipped\ndependency \"builder\" failed\n<script>&"'
+	run -0 orch-graph --format mermaid "$BATS_TEST_TMPDIR/e.json"
+	assert_output --partial 'skipped<br>dependency #quot;builder#quot; failed<br>#lt;script#gt;#amp;"]'
+	# A completed node's error is not shown, and an error must be text.
+	run -0 bash -c "jq -c '.nodes[0].error = \"ignored\"' '$F/executed.in.json' | orch-graph --format dot"
+	refute_output --partial "ignored"
+	run -65 --separate-stderr bash -c "jq -c '.nodes[1].error = 5' '$F/executed.in.json' | orch-graph --format dot"
+	assert_equal "$stderr" "orch-graph: line 1: 'nodes[1].error' must be a string or null"
+}
+
+@test "a drawing is written once all is read: a bad later document leaves none" {
+	run -65 --separate-stderr bash -c "{ head -n 1 '$F/busy.in.json'; echo '{\"type\":\"orch.graph\",\"version\":1}'; } | orch-graph --format dot"
+	assert_equal "$output" ""
+	[[ $stderr == "orch-graph: line 2: "* ]] || fail "$stderr"
+}
+
 @test "an orch.graph drawn again gives the same drawing as its work status" {
 	run -0 bash -c "orch-graph --now $NOW '$F/busy.in.json' | orch-graph --format dot | diff -u '$F/busy.out.dot' -"
 	run -0 bash -c "orch-graph --now $NOW '$F/busy.in.json' | orch-graph --format mermaid - | diff -u '$F/busy.out.mmd' -"
@@ -416,10 +454,12 @@ page() {
 @test "the manual's example drawings are what orch-graph prints" {
 	page
 	awk '/^digraph "alpha"/, /^}/' "$BATS_TEST_TMPDIR/page.txt" >"$BATS_TEST_TMPDIR/man.dot"
-	sed -n '/^digraph "alpha"/,/^}/p' "$F/busy.out.dot" | sed 's/^[[:space:]]*//' >"$BATS_TEST_TMPDIR/out.dot"
+	head -n 1 "$F/busy.in.json" | orch-graph --format dot --now $NOW |
+		sed 's/^[[:space:]]*//' >"$BATS_TEST_TMPDIR/out.dot"
 	run -0 diff -u "$BATS_TEST_TMPDIR/out.dot" "$BATS_TEST_TMPDIR/man.dot"
 	awk '/^title: "alpha"/, /^planner --> builder/' "$BATS_TEST_TMPDIR/page.txt" >"$BATS_TEST_TMPDIR/man.mmd"
-	sed -n '/^title: "alpha"/,/^\tplanner --> builder/p' "$F/busy.out.mmd" | sed 's/^[[:space:]]*//' >"$BATS_TEST_TMPDIR/out.mmd"
+	head -n 1 "$F/busy.in.json" | orch-graph --format mermaid --now $NOW |
+		sed -n '/^title: "alpha"/,/^\tplanner --> builder/p' | sed 's/^[[:space:]]*//' >"$BATS_TEST_TMPDIR/out.mmd"
 	run -0 diff -u "$BATS_TEST_TMPDIR/out.mmd" "$BATS_TEST_TMPDIR/man.mmd"
 	[ -s "$BATS_TEST_TMPDIR/man.dot" ] && [ -s "$BATS_TEST_TMPDIR/man.mmd" ] || fail "no example found"
 }

@@ -85,9 +85,105 @@ load test_helper
 	for line in "${lines[@]}"; do
 		(( ${#line} <= 80 )) || fail "too wide: $line"
 	done
-	assert_output --partial "a-very-long-stack..."
+	assert_output --partial "a-very-long-s..."
 	run -0 orch-stack names
 	assert_equal "$output" "$(printf 'a-very-long-stack-name-that-goes-on-and-on-and-on\nalpha')"
+}
+
+@test "list: when each stack runs next, and its failure streak, which the backoff grows with" {
+	orch-stack init
+	for s in idle due later failing paused; do orch-stack create "$s"; done
+	for s in due later failing paused; do orch-stack --now $T start "$s"; done
+	orch-stack pause paused
+	sql "UPDATE stacks SET next_run_at = $T + 14 * 60000 + 5000 WHERE name = 'later';
+	     UPDATE stacks SET next_run_at = $T + 3 * 3600000, consecutive_failures = 3,
+	                       total_cycles = 3 WHERE name = 'failing';
+	     UPDATE todos SET status = status"
+	orch-stack todo add due "x"
+	orch-stack say due "hi"
+	run -0 --separate-stderr orch-stack --now $T list
+	assert_equal "$stderr" ""
+	assert_equal "$output" "ID    NAME             STATE   PHASE      CYCLES   TODOS MSGS NEXT RUN
+1     idle             idle    planning        0     0/0    0 -
+2     due              running planning        0     1/1    1 due
+3     later            running planning        0     0/0    0 in 14m
+4     failing          running planning        3     0/0    0 in 3h, 3 failed
+5     paused           paused  planning        0     0/0    0 -"
+	run -0 orch-stack --now $((T + 4 * 3600000)) list
+	assert_line --index 4 "4     failing          running planning        3     0/0    0 due, 3 failed"
+	run -0 orch-stack list --json
+	assert_equal "$(jq -c 'select(.name == "failing") | [.consecutive_failures, .next_run_at, .total_cycles]' <<<"$output")" \
+		"[3,$((T + 3 * 3600000)),3]"
+}
+
+@test "show: a stack that fails every cycle for the same cause says so once, with the fix" {
+	orch-stack init
+	orch-stack create alpha --idea "a timer"
+	orch-stack start alpha
+	# The default agents are orch-agent, and no key is set.
+	local i
+	for i in 1 2; do
+		orch-detect --all --force | orch-graph | orch-exec --retries 0 | orch-decide >/dev/null
+	done
+	run -0 --separate-stderr orch-stack show alpha
+	assert_equal "$stderr" ""
+	assert_line --index 4 "cycles         2 (the last 2 failed)"
+	assert_equal "${lines[14]}" "problem        the last 2 cycles failed: no API key: the agents cannot ask a"
+	assert_equal "${lines[15]}" "               model"
+	assert_equal "${lines[16]}" "fix            export ORCH_LLM_API_KEY or GROQ_API_KEY where the loop runs"
+	assert_equal "$(grep -c '^problem' <<<"$output")" "1"
+	local line
+	for line in "${lines[@]}"; do
+		(( ${#line} <= 80 )) || fail "too wide: $line"
+	done
+	[[ $output == *"'orch-stack start alpha' runs it at once" ]] || fail "$output"
+	# One success ends the streak, and the message.
+	run_cycle
+	run -0 orch-stack show alpha
+	refute_output --partial "problem"
+}
+
+@test "show: an agent that cannot be run, or one error again and again, is named with its fix" {
+	orch-stack init
+	orch-stack create alpha --idea "a timer"
+	orch-stack create beta --idea "a clock"
+	orch-stack create gamma --idea "a calendar"
+	printf '#!/bin/sh\nexit 0\n' >"$BATS_TEST_TMPDIR/noexec"
+	printf '#!/bin/sh\necho "quota exhausted" >&2\nexit 1\n' >"$BATS_TEST_TMPDIR/broke"
+	chmod +x "$BATS_TEST_TMPDIR/broke"
+	orch-stack start alpha
+	local i
+	for i in 1 2 3; do
+		run_cycle --agent planner="$BATS_TEST_TMPDIR/noexec" --retries 0
+	done
+	run -0 orch-stack show alpha
+	assert_line "problem        the last 3 cycles failed: the agent command"
+	assert_line "               '$BATS_TEST_TMPDIR/noexec' is not executable"
+	assert_line "fix            chmod +x '$BATS_TEST_TMPDIR/noexec', or set"
+	assert_line "               agent.planner in ~/.config/orch/config to a command that runs;"
+	orch-stack stop alpha
+	orch-stack start beta
+	for i in 1 2; do
+		run_cycle --agent planner=no-such-agent-command --retries 0
+	done
+	run -0 orch-stack show beta
+	assert_line "problem        the last 2 cycles failed: the agent command"
+	assert_line "               'no-such-agent-command' cannot be run (No such file or directory)"
+	assert_line "fix            install it or put its directory on PATH where the loop runs, or"
+	assert_line "               set agent.planner in ~/.config/orch/config ('orch-stack config'"
+	orch-stack stop beta
+	orch-stack start gamma
+	for i in 1 2; do
+		run_cycle --agent planner="$BATS_TEST_TMPDIR/broke" --retries 0
+	done
+	run -0 orch-stack show gamma
+	assert_line "problem        the last 2 cycles failed: the same error each time: exit status"
+	assert_line "               1: quota exhausted"
+	assert_line "fix            'orch-stack log gamma --failed' shows each failed run whole, its"
+	# Two causes are no one cause: nothing is said.
+	run_cycle --agent planner=no-such-agent-command --retries 0
+	run -0 orch-stack show gamma
+	refute_output --partial "problem"
 }
 
 @test "rm deletes the stack and everything it holds" {
@@ -347,6 +443,24 @@ add_graphs() {
 	assert_equal "$output" "$(cat "$FIXTURES/orch-graph/executed.out.dot")"
 	run -0 orch-stack graph 1 --cycle 2
 	assert_equal "$output" "$(orch-graph --format dot "$BATS_TEST_TMPDIR/c2.json")"
+}
+
+@test "graph --format mermaid draws it for Mermaid; the reasons of failures are on the nodes" {
+	orch-stack init
+	add_graphs
+	run -0 --separate-stderr orch-stack graph alpha --format mermaid
+	assert_equal "$stderr" ""
+	assert_line --index 1 'title: "alpha"'
+	assert_line --index 3 "flowchart LR"
+	refute_output --partial "timed out"
+	run -0 orch-stack graph alpha --cycle 1 --format mermaid
+	assert_output --partial "failed in 30000 ms, 3 attempts<br>timed out"
+	run -0 orch-stack graph alpha --cycle 1 --format dot
+	assert_output --partial 'skipped\na dependency failed"'
+	run -64 --separate-stderr orch-stack graph alpha --format png
+	assert_equal "${stderr_lines[0]}" "orch-stack: --format: 'png' is not dot or mermaid"
+	run -64 --separate-stderr orch-stack history alpha --format dot
+	assert_equal "${stderr_lines[0]}" "orch-stack: option '--format' does not apply to 'history'"
 }
 
 @test "graph: no recorded graph exits 66" {

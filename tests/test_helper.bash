@@ -79,3 +79,24 @@ llm_server_stop() {
 	kill "$LLM_SERVER_PID" 2>/dev/null || true
 	wait "$LLM_SERVER_PID" 2>/dev/null || true
 }
+
+# run_cycle [ORCH-EXEC FLAG...]: one cycle of every running stack through
+# the whole pipeline, with the offline example team unless the flags name
+# other agents (a later --agent wins).
+run_cycle() {
+	orch-detect --all --force | orch-graph |
+		orch-exec --agent planner=planner --agent builder=builder \
+			--agent communicator=communicator --agent reviewer=reviewer "$@" |
+		orch-decide >/dev/null
+}
+
+# output_errors ARG...: `orch-stack ARG...` writing where it cannot: an -o
+# FILE that cannot be created is 66, a full -o FILE or standard output 70.
+output_errors() {
+	run -66 --separate-stderr orch-stack "$@" -o "$BATS_TEST_TMPDIR/no/such/dir/x"
+	assert_equal "$stderr" "orch-stack: cannot create '$BATS_TEST_TMPDIR/no/such/dir/x': No such file or directory"
+	run -70 --separate-stderr orch-stack "$@" -o /dev/full
+	assert_equal "$stderr" "orch-stack: write error on '/dev/full'"
+	run -70 --separate-stderr bash -c 'orch-stack "$@" >/dev/full' orch-stack "$@"
+	[[ $stderr == "orch-stack: write error"* ]] || fail "$stderr"
+}
