@@ -181,9 +181,15 @@ static void recoveries_free(struct recovery *r, size_t n)
 static int write_status(const struct opts *o, json_t *status, int64_t id,
 			const struct recovery *rec, size_t nrec)
 {
+	const char *error = json_string_value(json_object_get(status, "error"));
 	size_t i;
 	int rc;
 
+	/* One stack's bad data is said, and goes on as that stack's status. */
+	if (error)
+		cli_warn("stack %lld (%s): %s", (long long)id,
+			 json_string_value(json_object_get(json_object_get(status, "stack"), "name")),
+			 error);
 	for (i = 0; i < nrec && rec[i].id != id; i++)
 		;
 	if (i < nrec)

@@ -1,6 +1,8 @@
 #include <string.h>
 
+#include "actions.h"
 #include "admin.h"
+#include "escape.h"
 #include "orch.h"
 #include "schedule.h"
 #include "banned.h"
@@ -29,12 +31,37 @@ int admin_check_name(const char *name, struct orch_error *err)
 	return 0;
 }
 
+/*
+ * Text a person gives, checked at the door: valid UTF-8 (every program and
+ * agent after reads it as JSON text) and at most ACTIONS_MAX_TEXT bytes,
+ * as an agent's text is. 0, or -1 with ERR (65) naming WHAT.
+ */
+static int check_text(const char *text, const char *what, struct orch_error *err)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t n = strlen(text), i = 0;
+	int k;
+
+	if (n > ACTIONS_MAX_TEXT)
+		return orch_error_set(err, ORCH_EX_DATAERR, "%s is %zu bytes, at most %d",
+				      what, n, ACTIONS_MAX_TEXT);
+	while (i < n) {
+		if ((k = escape_utf8_len(p + i, n - i)) == 0)
+			return orch_error_set(err, ORCH_EX_DATAERR,
+					      "%s is not valid UTF-8 (byte %zu)", what, i + 1);
+		i += (size_t)k;
+	}
+	return 0;
+}
+
 int admin_create(struct store *s, const char *name, const char *idea,
 		 int64_t now, int64_t *id, struct orch_error *err)
 {
 	sqlite3_stmt *st;
 	int rc;
 
+	if (idea && check_text(idea, "the idea", err) != 0)
+		return -1;
 	if (store_begin(s, err) != 0)
 		return -1;
 	if (!(st = store_prepare(s, "INSERT INTO stacks (name, created_at) VALUES (?, ?)", err)))
@@ -120,10 +147,11 @@ static int insert_and_wake(struct store *s, sqlite3_stmt *st, int64_t id,
 int admin_add_todo(struct store *s, int64_t id, const char *content,
 		   int64_t priority, int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "INSERT INTO todos (stack_id, content,"
-					 " priority, created_at) VALUES (?, ?, ?, ?)", err);
+	sqlite3_stmt *st;
 
-	if (!st)
+	if (check_text(content, "the todo", err) != 0 ||
+	    !(st = store_prepare(s, "INSERT INTO todos (stack_id, content,"
+				 " priority, created_at) VALUES (?, ?, ?, ?)", err)))
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, content, -1, SQLITE_STATIC);
@@ -136,10 +164,12 @@ int admin_add_user_message(struct store *s, int64_t id, const char *sender,
 			   const char *content, int64_t now, int64_t *message_id,
 			   struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "INSERT INTO user_messages (stack_id, sender,"
-					 " content, created_at) VALUES (?, ?, ?, ?)", err);
+	sqlite3_stmt *st;
 
-	if (!st)
+	if (check_text(sender, "the sender", err) != 0 ||
+	    check_text(content, "the message", err) != 0 ||
+	    !(st = store_prepare(s, "INSERT INTO user_messages (stack_id, sender,"
+				 " content, created_at) VALUES (?, ?, ?, ?)", err)))
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);

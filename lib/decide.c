@@ -164,7 +164,7 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 {
 	struct tally t = { 0, 0, 0, 0, 0, NULL };
 	json_t *stack, *nodes, *out = NULL;
-	const char *action = "pause", *skip_reason = NULL, *name, *rule;
+	const char *action = "pause", *skip_reason = NULL, *broken = NULL, *name, *rule;
 	const char *state = now_stack->state;
 	int64_t pause = 0, max_priority, stack_id, execution_id, detected_at, next_check;
 	char *reason = NULL;
@@ -185,6 +185,7 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 	    doc_opt_int(execution, "execution_id", 1, INT64_MAX, 0, &execution_id, err) != 0 ||
 	    doc_opt_int(execution, "detected_at", 0, INT64_MAX, 0, &detected_at, err) != 0 ||
 	    doc_opt_int(execution, "next_check_at", 0, INT64_MAX, 0, &next_check, err) != 0 ||
+	    doc_opt_string(execution, "error", NULL, &broken, err) != 0 ||
 	    doc_int(execution, "max_priority", 0, 10, &max_priority, err) != 0 ||
 	    doc_array(execution, "nodes", &nodes, err) != 0 ||
 	    count_nodes(nodes, &t, err) != 0)
@@ -203,6 +204,16 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 		rule = "busy";
 		pause = rules->busy_pause;
 		reason = xstrdup(skip_reason ? skip_reason : "nothing ran");
+	} else if (broken) {
+		int64_t k = now_stack->consecutive_failures + 1;
+
+		/* A person repairs the stack's data (orch-stack todo rm, memory
+		 * clear, ...); until then it backs off like any failure. */
+		rule = "broken";
+		pause = backoff(rules->failure_pause, k, rules->failure_cap);
+		reason = xasprintf("its state cannot be read: %s; %lld%s failed cycle in a row",
+				   broken, (long long)k, ordinal_suffix(k));
+		facts->failed = 1;
 	} else if (detected_at && now_stack->wake_at >= detected_at) {
 		action = "continue";
 		rule = "woken";

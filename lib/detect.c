@@ -662,6 +662,24 @@ json_t *detect_status_from_facts(json_t *header, const struct detect_facts *f,
 	return out;
 }
 
+json_t *detect_error_status(json_t *header, int64_t now, const char *error)
+{
+	json_t *agents = xjson(json_object()), *out;
+	int a;
+
+	for (a = 0; a < ORCH_AGENT_COUNT; a++)
+		xjson_set(agents, orch_agents[a],
+			  agent(0, 0, xstrdup("the stack's state cannot be read")));
+	out = xjson(json_pack("{sssisosIsbso}", "type", "orch.work_status",
+			      "version", 1, "stack", header,
+			      "computed_at", (json_int_t)now, "cached", 0,
+			      "agents", agents));
+	xjson_set(out, "next_check_at", json_null());
+	/* Lossy: the message may quote what could not be read. */
+	doc_set_bytes(out, "error", error, strlen(error));
+	return out;
+}
+
 json_t *detect_work_status(const json_t *snapshot, int64_t now,
 			   const struct detect_rules *rules, struct orch_error *err)
 {

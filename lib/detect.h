@@ -133,6 +133,16 @@ json_t *detect_status_from_facts(json_t *header, const struct detect_facts *f,
 /* Whether PHASE is one in which RULES call the plan done. */
 int detect_plan_done(const char *phase, const struct detect_rules *rules);
 
+/*
+ * The orch.work_status of a stack whose stored state the rules cannot
+ * read (a text that is not UTF-8, a memory row that is not JSON): no
+ * agent has work, and "error" says why, so the fault stays that stack's
+ * (orch-exec records it as the stack's failed cycle, orch-decide backs
+ * off) instead of stopping the pipeline. HEADER is stolen. A NEW
+ * reference.
+ */
+json_t *detect_error_status(json_t *header, int64_t now, const char *error);
+
 /* Code points in the UTF-8 string S of LEN bytes. */
 size_t detect_utf8_length(const char *s, size_t len);
 
@@ -162,7 +172,9 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
 #define DETECT_NO_CACHE (-1)
 
 /*
- * The work status of stack STACK_ID at NOW into *OUT (a NEW reference).
+ * The work status of stack STACK_ID at NOW into *OUT (a NEW reference);
+ * a stack whose stored state the rules cannot read gets
+ * detect_error_status().
  * With TTL >= 0 a cached status is served, with "cached": true and its
  * own computed_at, when 0 <= computed_at <= NOW < computed_at + TTL and
  * its state_version is the stack's current one; otherwise the status is
@@ -171,7 +183,7 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
  * so a status is never filed under a newer state than it saw) for
  * detect_cache_put(). A cached row that does not parse is a miss.
  * Returns 1 with *OUT, 0 when there is no such stack, -1 with ERR set
- * (a state the rules cannot read is 65 "stack ID: 'FIELD' must be ...").
+ * (a store error).
  */
 int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 		 const struct detect_rules *rules, int64_t ttl, json_t **out,
@@ -185,7 +197,7 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
  * entries, then counts of todos, user messages and unread inter-stack
  * messages grouped by stack for the ones not served from the cache. A
  * stack whose stored state the rules could not read (a value of the wrong
- * type) goes through detect_stack(), for its exact error.
+ * type) goes through detect_stack(), which gives its error status.
  * OUT[i] is a NEW reference (NULL when there is no stack IDS[i]) and
  * VERSIONS[i] as detect_stack() sets it. Returns 0; or -1 with ERR, OUT[0]
  * to OUT[*DONE - 1] filled (the caller owns them) and the rest NULL.

@@ -111,8 +111,18 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 	st = NULL;
 	if (!(snap = snapshot_load(s, stack_id, err)) ||
 	    !(status = detect_work_status(snap, now, rules, err))) {
-		orch_error_prefix(err, "stack %lld", (long long)stack_id);
-		goto out;
+		struct stack_row row;
+
+		/* Bad data is this stack's fault alone: its error status. */
+		if (err->status != ORCH_EX_DATAERR)
+			goto out;
+		if ((step = store_get_stack(s, stack_id, &row, NULL)) != 1) {
+			rc = step;
+			goto out;
+		}
+		status = detect_error_status(stack_row_header(&row), now, err->msg);
+		stack_row_release(&row);
+		orch_error_release(err);
 	}
 	*version = current;
 	*out = status;

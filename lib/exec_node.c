@@ -76,8 +76,12 @@ static json_t *execution_document(struct stack *st, int64_t duration_ms)
 /* The first failed node's error, for the execution row. New string or NULL. */
 static char *cycle_error(const struct stack *st)
 {
+	const char *broken = json_string_value(json_object_get(st->graph, "error"));
 	size_t i;
 
+	/* Detection could not read the stack's state: its cycle failed. */
+	if (broken)
+		return xasprintf("its state cannot be read: %s", broken);
 	for (i = 0; i < st->nnodes; i++)
 		if (strcmp(st->nodes[i].status, "failed") == 0)
 			return xasprintf("%s: %s", st->nodes[i].agent,
@@ -450,7 +454,9 @@ void exec_start_node(struct exec *e, struct node *n)
 		return;
 	}
 	if (rc < 0) {
-		exec_attempt_failed(e, n, xstrdup(err.msg), -1, 0);
+		/* The stack's data cannot be read (65): no retry will change
+		 * that; the stack backs off until a person repairs it. */
+		exec_attempt_failed(e, n, xstrdup(err.msg), -1, err.status == ORCH_EX_DATAERR);
 		orch_error_release(&err);
 		return;
 	}

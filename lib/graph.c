@@ -275,6 +275,8 @@ json_t *graph_build(const json_t *work_status, int64_t now, struct orch_error *e
 		xjson_set(graph, "next_check_at", json_incref(v));
 	if (json_is_object(v = json_object_get(work_status, "recovered")))
 		xjson_set(graph, "recovered", xjson(json_deep_copy(v)));
+	if (json_is_string(v = json_object_get(work_status, "error")))
+		xjson_set(graph, "error", json_incref(v));
 	return graph;
 }
 

@@ -5,7 +5,9 @@
 #include "xalloc.h"
 #include "banned.h"
 
-/* A column as JSON: integer, text, or null. New reference. */
+/* A column as JSON: integer, text, or null. New reference, or NULL when
+ * the text is not UTF-8 (stored by something that is not orch: bad data,
+ * which the caller names). */
 static json_t *column_json(sqlite3_stmt *st, int col)
 {
 	switch (sqlite3_column_type(st, col)) {
@@ -16,21 +18,24 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 	case SQLITE_FLOAT:
 		return xjson(json_real(sqlite3_column_double(st, col)));
 	default:
-		return xjson(json_stringn((const char *)sqlite3_column_text(st, col),
-					  (size_t)sqlite3_column_bytes(st, col)));
+		/* json_stringn refuses ill-formed UTF-8 (and nothing else). */
+		return json_stringn((const char *)sqlite3_column_text(st, col),
+				    (size_t)sqlite3_column_bytes(st, col));
 	}
 }
 
 /*
  * Run SQL bound to STACK_ID (and ARG as ?2) and collect each row as an
  * object whose keys are the result column names; a column named
- * "processed" is a boolean. New reference, or NULL with ERR set.
+ * "processed" is a boolean. New reference, or NULL with ERR set: a text
+ * that is not UTF-8 is 65 naming it, "'content' of todo 7 is not valid
+ * UTF-8" (WHAT: "todo"), so one bad row is its stack's fault alone.
  */
-static json_t *rows2(struct store *s, const char *sql, int64_t stack_id,
-		     int64_t arg, struct orch_error *err)
+static json_t *rows2(struct store *s, const char *sql, const char *what,
+		     int64_t stack_id, int64_t arg, struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, sql, err);
-	json_t *out;
+	json_t *out, *v;
 	int rc, i, n;
 
 	if (!st)
@@ -43,15 +48,27 @@ static json_t *rows2(struct store *s, const char *sql, int64_t stack_id,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *row = xjson(json_object());
 
+		xjson_append(out, row);
 		for (i = 0; i < n; i++) {
 			const char *name = sqlite3_column_name(st, i);
 
-			if (strcmp(name, "processed") == 0)
+			if (strcmp(name, "processed") == 0) {
 				xjson_set(row, name, json_boolean(sqlite3_column_int(st, i)));
-			else
-				xjson_set(row, name, column_json(st, i));
+			} else if ((v = column_json(st, i))) {
+				xjson_set(row, name, v);
+			} else {
+				if (json_object_get(row, "id"))
+					orch_error_set(err, ORCH_EX_DATAERR,
+						       "'%s' of %s %lld is not valid UTF-8", name, what,
+						       (long long)json_integer_value(json_object_get(row, "id")));
+				else
+					orch_error_set(err, ORCH_EX_DATAERR,
+						       "'%s' of the %s is not valid UTF-8", name, what);
+				store_finish(s, st);
+				json_decref(out);
+				return NULL;
+			}
 		}
-		xjson_append(out, row);
 	}
 	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
@@ -62,17 +79,17 @@ static json_t *rows2(struct store *s, const char *sql, int64_t stack_id,
 	return out;
 }
 
-static json_t *rows(struct store *s, const char *sql, int64_t stack_id,
-		    struct orch_error *err)
+static json_t *rows(struct store *s, const char *sql, const char *what,
+		    int64_t stack_id, struct orch_error *err)
 {
-	return rows2(s, sql, stack_id, 0, err);
+	return rows2(s, sql, what, stack_id, 0, err);
 }
 
 /* The first row of SQL as an object, json null when there is none. */
-static json_t *first_row(struct store *s, const char *sql, int64_t stack_id,
-			 struct orch_error *err)
+static json_t *first_row(struct store *s, const char *sql, const char *what,
+			 int64_t stack_id, struct orch_error *err)
 {
-	json_t *all = rows(s, sql, stack_id, err), *one;
+	json_t *all = rows(s, sql, what, stack_id, err), *one;
 
 	if (!all)
 		return NULL;
@@ -140,7 +157,7 @@ static void memory_kept(json_t *mem, const char *agent, const json_t *last_runs)
 static json_t *last_runs(struct store *s, int64_t stack_id, struct orch_error *err)
 {
 	json_t *all = rows(s, "SELECT agent, cycle, started_at, ended_at, seen_version"
-			   " FROM agent_runs WHERE stack_id = ?", stack_id, err);
+			   " FROM agent_runs WHERE stack_id = ?", "agent run", stack_id, err);
 	json_t *out, *run;
 	size_t i;
 	int a;
@@ -177,9 +194,10 @@ json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 		return NULL;
 	sqlite3_bind_int64(st, 1, stack_id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		out = xjson(json_stringn((const char *)sqlite3_column_blob(st, 0),
-					 (size_t)sqlite3_column_bytes(st, 0)));
+	if (rc == SQLITE_ROW &&
+	    !(out = json_stringn((const char *)sqlite3_column_blob(st, 0),
+				 (size_t)sqlite3_column_bytes(st, 0))))
+		orch_error_set(err, ORCH_EX_DATAERR, "the latest artifact is not valid UTF-8");
 	else if (rc == SQLITE_DONE)
 		out = json_null();
 	else
@@ -213,12 +231,12 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 						     "started_at"));
 
 	if (!(part = first_row(s, "SELECT title, description FROM projects"
-			       " WHERE stack_id = ?", stack_id, err)))
+			       " WHERE stack_id = ?", "project", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "project", part);
 	if (!(part = rows(s, "SELECT id, content, status, priority, created_at,"
 			  " completed_at FROM todos WHERE stack_id = ? ORDER BY id",
-			  stack_id, err)))
+			  "todo", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "todos", part);
 	/* The communicator's (unprocessed) and the planner's (since its
@@ -229,7 +247,7 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 			   " UNION SELECT id, sender, content, created_at, processed,"
 			   " response, responded_at FROM user_messages"
 			   " WHERE stack_id = ?1 AND created_at > ?2 ORDER BY id",
-			   stack_id, planned, err)))
+			   "user message", stack_id, planned, err)))
 		goto fail;
 	xjson_set(snap, "user_messages", part);
 	if (!(part = rows(s, "SELECT m.id, m.from_stack_id, m.content, m.created_at"
@@ -238,13 +256,13 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 			  "        AND m.from_stack_id IS NOT ?1))"
 			  "   AND NOT EXISTS (SELECT 1 FROM message_reads r"
 			  "        WHERE r.message_id = m.id AND r.stack_id = ?1)"
-			  " ORDER BY m.id", stack_id, err)))
+			  " ORDER BY m.id", "message", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "messages", part);
 	if (!(part = first_row(s, "SELECT version, type, created_at,"
 			       " length(CAST(content AS BLOB)) AS size FROM artifacts"
 			       " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",
-			       stack_id, err)))
+			       "artifact", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "artifact", part);
 

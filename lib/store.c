@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "doc.h"
 #include "orch.h"
 #include "store.h"
 #include "xalloc.h"
@@ -796,8 +797,14 @@ void stack_row_release(struct stack_row *row)
 
 json_t *stack_row_header(const struct stack_row *row)
 {
-	return xjson(json_pack("{sIsssssssI}", "id", (json_int_t)row->id,
-			       "name", row->name, "phase", row->phase,
-			       "execution_state", row->execution_state,
-			       "created_at", (json_int_t)row->created_at));
+	json_t *h = xjson(json_pack("{sI}", "id", (json_int_t)row->id));
+
+	/* Lossy, never failing: a header must name the stack even when its
+	 * row holds bytes that are not UTF-8 (orch never writes them). */
+	doc_set_bytes(h, "name", row->name, strlen(row->name));
+	doc_set_bytes(h, "phase", row->phase, strlen(row->phase));
+	doc_set_bytes(h, "execution_state", row->execution_state,
+		      strlen(row->execution_state));
+	xjson_set(h, "created_at", xjson(json_integer(row->created_at)));
+	return h;
 }

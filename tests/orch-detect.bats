@@ -666,17 +666,21 @@ stack() {
 		"never planned, stack created 1000000 ms ago|no pending todos, but nothing changed since its run in cycle 3|no pending todos|no pending todos, but nothing changed since its run in cycle 3|never planned, stack created 1000000 ms ago|1 reviewer recommendation|"
 }
 
-@test "database: a stored state the rules cannot read is 65, naming the stack" {
+@test "database: a stored state the rules cannot read is that stack's error status, said on stderr" {
 	orch-stack init
 	stack alpha running 0
 	stack beta running 0
 	sql "UPDATE todos SET completed_at = 'yesterday' WHERE stack_id = 2"
-	run -65 --separate-stderr orch-detect --all
-	assert_equal "$stderr" "orch-detect: stack 2: 'todos[0].completed_at' must be a non-negative integer or null"
+	run -0 --separate-stderr orch-detect --all
+	assert_equal "$stderr" "orch-detect: stack 2 (beta): 'todos[0].completed_at' must be a non-negative integer or null"
+	assert_equal "$(jq -c '[.stack.name, .error, ([.agents[] | .has_work] | any)]' <<<"$output")" \
+		"$(printf '%s\n' '["alpha",null,true]' \
+			'["beta","'"'"'todos[0].completed_at'"'"' must be a non-negative integer or null",false]')"
 	sql "UPDATE todos SET completed_at = NULL;
 	     INSERT INTO memory (stack_id, agent, data, updated_at) VALUES (2, 'planner', 'nope', 1)"
-	run -65 --separate-stderr orch-detect --stack beta
-	assert_equal "$stderr" "orch-detect: stack 2: memory of agent 'planner' is not a JSON object"
+	run -0 --separate-stderr orch-detect --stack beta
+	assert_equal "$stderr" "orch-detect: stack 2 (beta): memory of agent 'planner' is not a JSON object"
+	assert_equal "$(jq -r .agents.planner.reason <<<"$output")" "the stack's state cannot be read"
 }
 
 # --- the cache ---
