@@ -82,8 +82,10 @@ static void stack_now(struct store *s, int64_t id, struct decide_stack *out,
 	stack_row_release(&row);
 }
 
-static void record(struct store *s, const json_t *decision,
-		   const struct decision_facts *f, int64_t now)
+/* Record DECISION; 1, or 0 (said on stderr) when the document was one
+ * that cannot be recorded: a per-stack fault never ends the run. */
+static int record(struct store *s, const json_t *decision,
+		  const struct decision_facts *f, int64_t now)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct schedule_decision d = {
@@ -99,8 +101,13 @@ static void record(struct store *s, const json_t *decision,
 		.now = now,
 	};
 
-	if (schedule_record(s, &d, &err) != 0)
+	if (schedule_record(s, &d, &err) == 0)
+		return 1;
+	if (err.status != ORCH_EX_DATAERR)
 		cli_die_error(&err);
+	cli_warn("%s", err.msg);
+	orch_error_release(&err);
+	return 0;
 }
 
 /*
@@ -249,9 +256,8 @@ int main(int argc, char **argv)
 			orch_error_prefix(&err, "line %ld", r.doc_line);
 			break;
 		}
-		if (store && facts.record)
-			record(store, decision, &facts, o.now);
-		xjson_set(decision, "recorded", json_boolean(store && facts.record));
+		xjson_set(decision, "recorded", json_boolean(store && facts.record &&
+							      record(store, decision, &facts, o.now)));
 		if (strcmp(json_string_value(json_object_get(decision, "action")), "stop") != 0) {
 			next_at = json_integer_value(json_object_get(decision, "next_at"));
 			if (wake < 0 || next_at < wake)

@@ -35,17 +35,41 @@ int schedule_wake_all(struct store *s, int64_t except, int64_t now,
 	return store_step_done(s, st, "waking the stacks", err);
 }
 
+/* Whether execution ID is a cycle of STACK_ID that has a decision. */
+static int schedule_decided(struct store *s, int64_t id, int64_t stack_id)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT 1 FROM executions WHERE id = ?"
+					 " AND stack_id = ? AND decision IS NOT NULL", NULL);
+	int rc;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, stack_id);
+	rc = sqlite3_step(st) == SQLITE_ROW;
+	store_finish(s, st);
+	return rc;
+}
+
 int schedule_record(struct store *s, const struct schedule_decision *d,
 		    struct orch_error *err)
 {
 	sqlite3_stmt *st = NULL;
 
+	/* Nothing to check the document against: a decision for a cycle
+	 * nobody recorded would move a stack for nothing. */
+	if (!d->execution_id)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "stack %lld: the document has no execution_id: nothing recorded",
+				      (long long)d->stack_id);
 	if (store_begin(s, err) != 0)
 		return -1;
-	if (d->execution_id) {
+	{
+		/* Decided once only: a document read again (a replayed log, a
+		 * second orch-decide) must not count the cycle twice. */
 		if (!(st = store_prepare(s, "UPDATE executions SET decision = ?, pause_ms = ?,"
 					 " next_at = ?, reason = ?, rule = ?"
-					 " WHERE id = ? AND stack_id = ?", err)))
+					 " WHERE id = ? AND stack_id = ? AND decision IS NULL", err)))
 			goto fail;
 		sqlite3_bind_text(st, 1, d->action, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, d->pause_ms);
@@ -56,10 +80,13 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 		sqlite3_bind_int64(st, 7, d->stack_id);
 		if (store_step_done(s, st, "recording the decision", err) != 0)
 			goto fail;
-		/* Another stack's cycle, or none: record nothing for anyone. */
+		/* Another stack's cycle, none, or one decided already: record
+		 * nothing for anyone. */
 		if (sqlite3_changes(s->db) != 1) {
 			orch_error_set(err, ORCH_EX_DATAERR,
-				       "execution %lld is not a cycle of stack %lld",
+				       schedule_decided(s, d->execution_id, d->stack_id)
+				       ? "execution %lld of stack %lld was decided already: nothing recorded"
+				       : "execution %lld is not a cycle of stack %lld: nothing recorded",
 				       (long long)d->execution_id, (long long)d->stack_id);
 			goto fail;
 		}

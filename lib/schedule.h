@@ -47,8 +47,11 @@ struct schedule_decision {
 /*
  * Record D in one transaction: the cycle's decision, and the stack's next
  * run (the sooner of D->next_at and any wake after D->detected_at),
- * cycle count and failure streak. An execution that is not a cycle of the
- * stack is error 65 and records nothing. 0, or -1 with ERR.
+ * cycle count and failure streak. Error 65, with nothing recorded, for a
+ * document with no execution id, for an execution that is not a cycle of
+ * the stack (its id reused, say), and for one decided already (a
+ * replay): one document's fault, which the caller reports and goes past.
+ * 0, or -1 with ERR.
  */
 int schedule_record(struct store *s, const struct schedule_decision *d,
 		    struct orch_error *err);

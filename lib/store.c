@@ -346,6 +346,147 @@ static const char *const migrations[] = {
 	"  INSERT INTO traces_fts (rowid, thinking, actions, error, stderr)"
 	"  VALUES (NEW.id, " TRACE_TEXT("NEW") ");"
 	"END;",
+	/* 8 (issue 10): ids are never used twice (AUTOINCREMENT: a stack,
+	 * todo or message created after the newest was deleted gets a new id,
+	 * so a cycle, a decision or an agent's stale context cannot reach the
+	 * wrong one), and work that keeps failing is parked: a todo's status
+	 * may be 'parked', and todos and user messages count their failed
+	 * attempts, with the last error. SQLite changes a primary key only by
+	 * rebuilding the table; migrate() runs this with foreign keys off and
+	 * the legacy ALTER TABLE, then checks the keys (sqlite.org/lang_altertable.html,
+	 * "Making Other Kinds Of Table Schema Changes"). */
+	"CREATE TABLE stacks_new ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  phase TEXT NOT NULL DEFAULT 'planning',"
+	"  execution_state TEXT NOT NULL DEFAULT 'idle'"
+	"    CHECK (execution_state IN ('idle','running','paused','stopped')),"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER,"
+	"  paused_at INTEGER,"
+	"  stopped_at INTEGER,"
+	"  last_executed_at INTEGER,"
+	"  next_run_at INTEGER NOT NULL DEFAULT 0,"
+	"  total_cycles INTEGER NOT NULL DEFAULT 0,"
+	"  consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+	"  lease_owner TEXT,"
+	"  lease_pid INTEGER,"
+	"  lease_host TEXT,"
+	"  lease_expires_at INTEGER,"
+	"  lease_execution_id INTEGER,"
+	"  state_version INTEGER NOT NULL DEFAULT 0,"
+	"  content_version INTEGER NOT NULL DEFAULT 0,"
+	"  wake_at INTEGER"
+	");"
+	"INSERT INTO stacks_new SELECT * FROM stacks;"
+	"DROP TABLE stacks;"
+	"ALTER TABLE stacks_new RENAME TO stacks;"
+	"CREATE INDEX stacks_due ON stacks(execution_state, next_run_at);"
+	"CREATE TRIGGER stacks_state AFTER UPDATE OF execution_state ON stacks BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.id; END;"
+	"CREATE TRIGGER stacks_content AFTER UPDATE OF name, phase ON stacks BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1 WHERE id = NEW.id; END;"
+	"CREATE TABLE todos_new ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  content TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','in_progress','completed','cancelled','parked')),"
+	"  priority INTEGER NOT NULL DEFAULT 3 CHECK (priority BETWEEN 1 AND 5),"
+	"  created_at INTEGER NOT NULL,"
+	"  completed_at INTEGER,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"  /* failed builder runs on it */
+	"  last_error TEXT"                       /* the last one's error */
+	");"
+	"INSERT INTO todos_new (id, stack_id, content, status, priority, created_at, completed_at)"
+	"  SELECT id, stack_id, content, status, priority, created_at, completed_at FROM todos;"
+	"DROP TABLE todos;"
+	"ALTER TABLE todos_new RENAME TO todos;"
+	"CREATE INDEX todos_detect ON todos(stack_id, status, priority, completed_at);"
+	"CREATE TRIGGER todos_ins AFTER INSERT ON todos BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER todos_upd AFTER UPDATE ON todos BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER todos_del AFTER DELETE ON todos BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1,"
+	"    content_version = content_version + 1 WHERE id = OLD.stack_id; END;"
+	"CREATE TABLE user_messages_new ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  sender TEXT NOT NULL,"
+	"  content TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  processed INTEGER NOT NULL DEFAULT 0,"
+	"  response TEXT,"
+	"  responded_at INTEGER,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"  /* failed communicator runs on it */
+	"  last_error TEXT,"
+	"  parked_at INTEGER"                     /* given up on: no longer work */
+	");"
+	"INSERT INTO user_messages_new (id, stack_id, sender, content, created_at, processed,"
+	"  response, responded_at)"
+	"  SELECT id, stack_id, sender, content, created_at, processed, response, responded_at"
+	"  FROM user_messages;"
+	"DROP TABLE user_messages;"
+	"ALTER TABLE user_messages_new RENAME TO user_messages;"
+	"CREATE INDEX user_messages_by_stack ON user_messages(stack_id, processed);"
+	"CREATE INDEX user_messages_recent ON user_messages(stack_id, created_at);"
+	"CREATE TRIGGER user_messages_ins AFTER INSERT ON user_messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER user_messages_upd AFTER UPDATE ON user_messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = NEW.stack_id; END;"
+	"CREATE TRIGGER user_messages_del AFTER DELETE ON user_messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1 WHERE id = OLD.stack_id; END;"
+	"CREATE TABLE messages_new ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  from_stack_id INTEGER REFERENCES stacks(id) ON DELETE SET NULL,"
+	"  to_stack_id INTEGER REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  content TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"INSERT INTO messages_new SELECT * FROM messages;"
+	"DROP TABLE messages;"
+	"ALTER TABLE messages_new RENAME TO messages;"
+	"CREATE INDEX messages_to ON messages(to_stack_id);"
+	"CREATE INDEX messages_from ON messages(from_stack_id);"
+	"CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1"
+	"   WHERE id = NEW.to_stack_id"
+	"      OR (NEW.to_stack_id IS NULL AND id IS NOT NEW.from_stack_id); END;"
+	"CREATE TRIGGER messages_upd AFTER UPDATE ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1"
+	"   WHERE id = NEW.to_stack_id OR id = OLD.to_stack_id"
+	"      OR ((NEW.to_stack_id IS NULL OR OLD.to_stack_id IS NULL)"
+	"          AND id IS NOT NEW.from_stack_id); END;"
+	"CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
+	"  UPDATE stacks SET state_version = state_version + 1"
+	"   WHERE id = OLD.to_stack_id"
+	"      OR (OLD.to_stack_id IS NULL AND id IS NOT OLD.from_stack_id); END;"
+	"CREATE TABLE executions_new ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  cycle INTEGER NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'running'"
+	"    CHECK (status IN ('running','completed','failed')),"
+	"  started_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  owner TEXT,"
+	"  decision TEXT,"
+	"  pause_ms INTEGER,"
+	"  next_at INTEGER,"
+	"  reason TEXT,"
+	"  error TEXT,"
+	"  summary TEXT,"
+	"  rule TEXT"
+	");"
+	"INSERT INTO executions_new SELECT * FROM executions;"
+	"DROP TABLE executions;"
+	"ALTER TABLE executions_new RENAME TO executions;"
+	"CREATE INDEX executions_by_stack ON executions(stack_id, cycle);"
+	"CREATE INDEX executions_running ON executions(stack_id) WHERE status = 'running';",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -564,19 +705,32 @@ static int pragma_int(struct store *s, const char *sql, int *out, struct orch_er
 	return 0;
 }
 
-static int migrate(struct store *s, struct orch_error *err)
+/*
+ * Whether the foreign keys of the store all hold: PRAGMA foreign_key_check
+ * gives no row. 0, or -1 with ERR (65).
+ */
+static int foreign_keys_hold(struct store *s, struct orch_error *err)
 {
-	int version, v;
+	sqlite3_stmt *st = store_prepare(s, "PRAGMA foreign_key_check", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	store_finish(s, st);
+	if (rc == SQLITE_ROW)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "database '%s': a foreign key does not hold after the migration",
+				      s->path);
+	return rc == SQLITE_DONE ? 0 : store_error(s, err, NULL);
+}
+
+/* migrate()'s transaction, from the database's VERSION on. */
+static int migrate_in(struct store *s, int version, struct orch_error *err)
+{
+	int v;
 	char *sql;
 
-	if (pragma_int(s, "PRAGMA user_version", &version, err) != 0)
-		return -1;
-	if (version > MIGRATION_COUNT)
-		return orch_error_set(err, ORCH_EX_DATAERR,
-				      "database '%s' has schema version %d, newer than this orch supports (%d)",
-				      s->path, version, MIGRATION_COUNT);
-	if (version == MIGRATION_COUNT)
-		return 0;
 	if (store_begin(s, err) != 0)
 		return -1;
 	/* Re-read inside the write lock: another process may have migrated. */
@@ -593,10 +747,37 @@ static int migrate(struct store *s, struct orch_error *err)
 		}
 		free(sql);
 	}
+	if (foreign_keys_hold(s, err) != 0)
+		goto fail;
 	return store_commit(s, err);
 fail:
 	store_rollback(s);
 	return -1;
+}
+
+static int migrate(struct store *s, struct orch_error *err)
+{
+	int version, rc;
+
+	if (pragma_int(s, "PRAGMA user_version", &version, err) != 0)
+		return -1;
+	if (version > MIGRATION_COUNT)
+		return orch_error_set(err, ORCH_EX_DATAERR,
+				      "database '%s' has schema version %d, newer than this orch supports (%d)",
+				      s->path, version, MIGRATION_COUNT);
+	if (version == MIGRATION_COUNT)
+		return 0;
+	/* Rebuilding a table (migration 8) must not cascade its drop, nor
+	 * rewrite the triggers that name it: keys off, legacy ALTER TABLE on,
+	 * outside the transaction (they cannot change inside one), and the
+	 * keys checked before the commit. */
+	if (store_exec(s, "PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON", err) != 0)
+		return -1;
+	rc = migrate_in(s, version, err);
+	if (store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF",
+		       rc == 0 ? err : NULL) != 0 && rc == 0)
+		rc = -1;
+	return rc;
 }
 
 struct store *store_open(const char *path, unsigned flags, struct orch_error *err)

@@ -7,7 +7,7 @@
  * same mode) is 0600, in a 0700 directory when orch creates one.
  * Every statement is prepared; nothing is ever spliced into SQL.
  *
- * Schema (version 7): see the migration text in store.c, the one place it
+ * Schema (version 8): see the migration text in store.c, the one place it
  * is written down. Every time column is integer milliseconds since the
  * epoch. stacks.state_version is bumped by triggers whenever anything that
  * detection reads changes, which is what lets the detection cache promise
@@ -22,7 +22,7 @@
 
 #include "error.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* How many distinct statements a store keeps prepared. */
 #define STORE_CACHE_SIZE 64

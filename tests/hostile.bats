@@ -106,3 +106,48 @@ cycle() {
 		"planner: memory of agent 'builder' is not a JSON object"
 	assert_equal "$(sql "SELECT status FROM executions WHERE stack_id = 1")" "completed"
 }
+
+@test "a database of an earlier orch (schema 3) is migrated with everything kept" {
+	rm -f "$ORCH_DB"
+	sqlite3 "$ORCH_DB" <"$FIXTURES/store/v3.sql"
+	run -0 --separate-stderr orch-stack list --json
+	assert_equal "$(jq -r .name <<<"$output" | tr '\n' ' ')" "alpha beta "
+	# Rows, their ids, and the keys between them survived the rebuild.
+	assert_equal "$(sql "SELECT count(*) FROM todos; SELECT count(*) FROM traces;
+	                     SELECT count(*) FROM messages; SELECT count(*) FROM message_reads;
+	                     PRAGMA foreign_key_check; PRAGMA user_version")" \
+		"$(printf '6\n9\n2\n1\n%s' "$(sql 'PRAGMA user_version')")"
+	# The last planning and review times moved out of the agents' memory.
+	assert_equal "$(sql "SELECT count(*) FROM agent_runs WHERE seen_version = -1")" "4"
+	assert_equal "$(sql "SELECT count(*) FROM memory WHERE data LIKE '%last_%_time%'")" "0"
+	run -0 bash -c "orch-stack show --json alpha | jq '.memory.planner.last_planning_time > 0'"
+	assert_output true
+	# The triggers were rebuilt with the tables: a todo still moves the
+	# stack's versions; removing a stack still takes what it owns.
+	local v
+	v=$(sql "SELECT content_version FROM stacks WHERE name = 'alpha'")
+	orch-stack todo add alpha "one more"
+	(( $(sql "SELECT content_version FROM stacks WHERE name = 'alpha'") > v )) || fail "no bump"
+	orch-stack rm beta
+	assert_equal "$(sql "SELECT count(*) FROM todos WHERE stack_id = 2; PRAGMA foreign_key_check")" "0"
+	# And a whole cycle runs on it.
+	run -0 --separate-stderr cycle
+	assert_equal "$stderr" ""
+}
+
+@test "ids are never used twice: a stack, todo or message made after the newest was deleted gets a new one" {
+	orch-stack create alpha
+	orch-stack create beta
+	orch-stack rm beta
+	orch-stack create gamma
+	assert_equal "$(sql "SELECT id FROM stacks WHERE name = 'gamma'")" "3"
+	orch-stack todo add alpha one
+	orch-stack todo add alpha two
+	sql "DELETE FROM todos WHERE id = 2"
+	orch-stack todo add alpha three
+	assert_equal "$(sql "SELECT group_concat(id) FROM todos")" "1,3"
+	orch-stack say alpha one
+	sql "DELETE FROM user_messages"
+	orch-stack say alpha two
+	assert_equal "$(sql "SELECT id FROM user_messages")" "2"
+}

@@ -6,15 +6,22 @@ load test_helper
 # execution [MAX_PRIORITY] [NODE...]: an orch.execution document for stack 1
 # (alpha), where each NODE is AGENT:STATUS or AGENT:STATUS:EFFECT=N (what
 # the node did for the other agents: todos_created, recommendations, ...).
+# When the store has stack 1, the document is a cycle of it recorded
+# there (a new executions row), as orch-exec would have left it.
 execution() {
-	local max=${1:-0} nodes="" n agent status effects
+	local max=${1:-0} nodes="" n agent status effects id=null
 	shift || true
+	if [ -e "$ORCH_DB" ] && [ "$(sqlite3 "$ORCH_DB" "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
+		id=$(sqlite3 "$ORCH_DB" "INSERT INTO executions (stack_id, cycle, status, started_at)
+		     VALUES (1, (SELECT COALESCE(MAX(cycle), 0) + 1 FROM executions WHERE stack_id = 1),
+		             'completed', 900) RETURNING id")
+	fi
 	for n in "$@"; do
 		IFS=: read -r agent status effects <<<"$n"
 		effects=${effects:+"{\"${effects%%=*}\":${effects##*=}}"}
 		nodes+="${nodes:+,}{\"agent\":\"$agent\",\"status\":\"$status\",\"effects\":${effects:-null}}"
 	done
-	printf '{"type":"orch.execution","version":1,"stack":{"id":1,"name":"alpha","phase":"planning","execution_state":"running","created_at":1},"execution_id":null,"cycle":null,"ran":true,"skip_reason":null,"max_priority":%s,"nodes":[%s]}\n' "$max" "$nodes"
+	printf '{"type":"orch.execution","version":1,"stack":{"id":1,"name":"alpha","phase":"planning","execution_state":"running","created_at":1},"execution_id":%s,"cycle":null,"ran":true,"skip_reason":null,"max_priority":%s,"nodes":[%s]}\n' "$id" "$max" "$nodes"
 }
 
 # decide_pure ARGS...: "action pause_ms" for the document on stdin.
@@ -153,23 +160,33 @@ check_at() {
 	sql "INSERT INTO executions (id, stack_id, cycle, status, started_at) VALUES (7, 1, 1, 'completed', 900)"
 	run -0 bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 7' | orch-decide --now 1000"
 	assert_equal "$(jq -r .recorded <<<"$output")" "true"
-	assert_equal "$(sql 'SELECT decision, pause_ms, next_at, reason FROM executions')" \
+	assert_equal "$(sql 'SELECT decision, pause_ms, next_at, reason FROM executions WHERE id = 7')" \
 		"pause|1000|2000|1 node completed, no new work for another agent"
 	assert_equal "$(sql 'SELECT next_run_at, total_cycles, last_executed_at FROM stacks')" "2000|1|1000"
 }
 
-@test "a cycle of another stack, or none, is refused and records nothing" {
+@test "a cycle of another stack, none, or one decided already is refused, said, and records nothing; the rest go on" {
 	orch-stack init
 	make_stack alpha >/dev/null
 	make_stack beta >/dev/null
 	sql "INSERT INTO executions (id, stack_id, cycle, status, started_at) VALUES (7, 2, 1, 'completed', 900)"
-	local before
+	local good before
+	good=$(execution 8 builder:completed)
 	before=$(sql 'SELECT * FROM stacks; SELECT * FROM executions')
-	run -65 --separate-stderr bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 7' | orch-decide --now 1000"
-	assert_equal "$stderr" "orch-decide: execution 7 is not a cycle of stack 1"
-	run -65 --separate-stderr bash -c "$(declare -f execution); execution 8 builder:completed | jq -c '.execution_id = 99' | orch-decide --now 1000"
-	assert_equal "$stderr" "orch-decide: execution 99 is not a cycle of stack 1"
+	# Another stack's cycle (a reused id), one that is not there, and no
+	# id at all: each one said, none recorded, and the run goes on.
+	run -0 --separate-stderr bash -c "{ jq -c '.execution_id = 7' <<<'$good'; jq -c '.execution_id = 99' <<<'$good';
+		jq -c '.execution_id = null' <<<'$good'; } | orch-decide --now 1000"
+	assert_equal "$stderr" "orch-decide: execution 7 is not a cycle of stack 1: nothing recorded
+orch-decide: execution 99 is not a cycle of stack 1: nothing recorded
+orch-decide: stack 1: the document has no execution_id: nothing recorded"
+	assert_equal "$(jq -r .recorded <<<"$output" | tr '\n' ' ')" "false false false "
 	assert_equal "$(sql 'SELECT * FROM stacks; SELECT * FROM executions')" "$before"
+	# A document read twice (a replayed log) counts once.
+	run -0 --separate-stderr bash -c "printf '%s\n%s\n' '$good' '$good' | orch-decide --now 1000"
+	assert_equal "$(jq -r .recorded <<<"$output" | tr '\n' ' ')" "true false "
+	assert_equal "$stderr" "orch-decide: execution $(jq .execution_id <<<"$good") of stack 1 was decided already: nothing recorded"
+	assert_equal "$(sql 'SELECT total_cycles FROM stacks WHERE id = 1')" "1"
 }
 
 @test "--no-db reads and writes no database, not even a missing one" {

@@ -203,7 +203,7 @@ load test_helper
 	run -64 --separate-stderr orch-stack create
 	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack create NAME [--idea TEXT]"
 	run -64 --separate-stderr orch-stack say alpha
-	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack say STACK TEXT [--from SENDER]"
+	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack say STACK TEXT [--from SENDER] [--wait [--timeout MS]]"
 	run -64 --separate-stderr orch-stack show
 	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack show [--json] STACK"
 	run -64 --separate-stderr orch-stack history
@@ -759,9 +759,12 @@ planner completed"
 	orch-stack say alpha "please REDESIGN it" >/dev/null
 	run -0 bash -c "orch-detect --all | jq -c '[.agents.communicator.priority, .agents.planner.reason]'"
 	assert_output '[9,"1 strategic user message since the last planning"]'
+	# Nine failed cycles of alpha, as orch-exec recorded them.
 	run -0 bash -c "for i in 1 2 3 4 5 6 7 8 9; do
-		jq -nc '{type: \"orch.execution\", version: 1, stack: {id: 1, name: \"alpha\"}, execution_id: null,
-		         ran: true, max_priority: 9, nodes: [{agent: \"builder\", status: \"failed\"}]}'
+		id=\$(sqlite3 '$ORCH_DB' \"INSERT INTO executions (stack_id, cycle, status, started_at)
+		                          VALUES (1, \$i, 'failed', 1) RETURNING id\")
+		jq -nc --argjson id \$id '{type: \"orch.execution\", version: 1, stack: {id: 1, name: \"alpha\"},
+		         execution_id: \$id, ran: true, max_priority: 9, nodes: [{agent: \"builder\", status: \"failed\"}]}'
 		done | orch-decide | jq -r .pause_ms | tail -n 1"
 	assert_output "900000"
 }
