@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "orch.h"
 #include "spawn.h"
 #include "xalloc.h"
@@ -426,10 +427,22 @@ char *child_last_stderr_line(const struct child *c)
 	line = xmalloc(n + 4);
 	memcpy(line, s + start, n);
 	/* Control bytes (a terminal's escape sequences among them) must not
-	 * reach a terminal through -v or a log. */
-	for (i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+	 * reach a terminal through -v or a log, and the line is stored as
+	 * text (executions.error, a todo's last error): ill-formed UTF-8
+	 * becomes '?'. */
+	for (i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)line[i];
+		int k;
+
+		if (b < 0x20 || b == 0x7f) {
 			line[i] = ' ';
+		} else if (b >= 0x80) {
+			if ((k = escape_utf8_len((const unsigned char *)line + i, n - i)) > 0)
+				i += (size_t)k - 1;
+			else
+				line[i] = '?';
+		}
+	}
 	memcpy(line + n, cut ? "..." : "", cut ? 4 : 1);
 	return line;
 }
