@@ -23,13 +23,15 @@
 static const char usage_line[] =
 	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
 	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
-	"[--barrier] [--wave-delay MS] [--trace FILE] [--progress | --no-progress] "
+	"[--park-after N] [--barrier] [--wave-delay MS] [--trace FILE] "
+	"[--progress | --no-progress] "
 	"[-q] [-v] [--pretty] [FILE]";
 
 static const char help_text[] =
 	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
 	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
-	"[--barrier] [--wave-delay MS] [--trace FILE] [--progress | --no-progress] "
+	"[--park-after N] [--barrier] [--wave-delay MS] [--trace FILE] "
+	"[--progress | --no-progress] "
 	"[-q] [-v] [--pretty] [FILE]\n"
 	"\n"
 	"Read orch.graph documents (from FILE or standard input), run each\n"
@@ -47,6 +49,8 @@ static const char help_text[] =
 	"  --kill-after MS        SIGKILL this long after SIGTERM (default 5000)\n"
 	"  --retries N            further attempts after a failure (default 1)\n"
 	"  --retry-delay MS       first backoff, doubled per retry (default 1000)\n"
+	"  --park-after N         park a todo or message after N failed runs on\n"
+	"                         it, 0 for never (default 5)\n"
 	"  --barrier              start a wave only when the last one has ended\n"
 	"  --wave-delay MS        and this long after it (implies --barrier)\n"
 	"  --trace FILE           write a Chrome trace of the run (Perfetto,\n"
@@ -80,7 +84,10 @@ struct setting {
 	int set;           /* given as a flag */
 };
 
-enum { S_JOBS, S_TIMEOUT, S_KILL_AFTER, S_RETRIES, S_RETRY_DELAY, S_WAVE_DELAY, S_COUNT };
+enum {
+	S_JOBS, S_TIMEOUT, S_KILL_AFTER, S_RETRIES, S_RETRY_DELAY, S_WAVE_DELAY,
+	S_PARK_AFTER, S_COUNT
+};
 
 static struct setting settings[S_COUNT] = {
 	[S_JOBS] = { "--jobs", "exec.jobs", 0, 0 },
@@ -89,6 +96,7 @@ static struct setting settings[S_COUNT] = {
 	[S_RETRIES] = { "--retries", "exec.retries", 0, 0 },
 	[S_RETRY_DELAY] = { "--retry-delay", "exec.retry_delay", 0, 0 },
 	[S_WAVE_DELAY] = { "--wave-delay", "exec.wave_delay", 0, 0 },
+	[S_PARK_AFTER] = { "--park-after", "exec.park_after", 0, 0 },
 };
 
 static void set_flag(int which, const char *arg)
@@ -334,6 +342,7 @@ int main(int argc, char **argv)
 		{ "trace", required_argument, NULL, 267 },
 		{ "progress", no_argument, NULL, 268 },
 		{ "no-progress", no_argument, NULL, 269 },
+		{ "park-after", required_argument, NULL, 280 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -387,6 +396,9 @@ int main(int argc, char **argv)
 		case 262:
 			set_flag(S_RETRIES, optarg);
 			break;
+		case 280:
+			set_flag(S_PARK_AFTER, optarg);
+			break;
 		case 263:
 			set_flag(S_RETRY_DELAY, optarg);
 			break;
@@ -425,6 +437,7 @@ int main(int argc, char **argv)
 	cfg.timeout_ms = settings[S_TIMEOUT].value;
 	cfg.kill_after_ms = settings[S_KILL_AFTER].value;
 	cfg.retries = (int)settings[S_RETRIES].value;
+	cfg.park_after = (int)settings[S_PARK_AFTER].value;
 	cfg.retry_delay_ms = settings[S_RETRY_DELAY].value;
 	cfg.wave_delay_ms = settings[S_WAVE_DELAY].value;
 	cfg.barrier = barrier;

@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "cli.h"
 #include "conversation.h"
+#include "doc.h"
 #include "jsonio.h"
 #include "orch.h"
 #include "stack.h"
@@ -103,11 +104,15 @@ int stack_todo_add(struct store *s, const struct opts *o)
 
 static int todo_json(const struct admin_todo *t, void *arg)
 {
-	json_t *v = xjson(json_pack("{sIsIsssssIso}",
+	json_t *v = xjson(json_pack("{sIsIsssssIsosI}",
 		"id", (json_int_t)t->id, "priority", (json_int_t)t->priority,
 		"status", t->status, "content", t->content,
 		"created_at", (json_int_t)t->created_at,
-		"completed_at", t->completed_at ? json_integer(t->completed_at) : json_null()));
+		"completed_at", t->completed_at ? json_integer(t->completed_at) : json_null(),
+		"attempts", (json_int_t)t->attempts));
+
+	doc_set_bytes(v, "last_error", t->last_error,
+		      t->last_error ? strlen(t->last_error) : 0);
 
 	(void)arg;
 	json_write(stdout, v, 0);
@@ -121,6 +126,13 @@ static int todo_line(const struct admin_todo *t, void *arg)
 	printf("%-6lld %-3lld %-11s ", (long long)t->id, (long long)t->priority, t->status);
 	term_cut(stdout, t->content, 56, 0);
 	putchar('\n');
+	/* Why it is parked, or why its last run failed. */
+	if (t->last_error && strcmp(t->status, "completed") != 0) {
+		printf("%-22s after %lld failed run%s: ", "", (long long)t->attempts,
+		       t->attempts == 1 ? "" : "s");
+		term_cut(stdout, t->last_error, 60, 0);
+		putchar('\n');
+	}
 	return 0;
 }
 

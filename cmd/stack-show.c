@@ -186,21 +186,15 @@ static const char *show_time(int64_t ms, char *buf, size_t size)
 static void show_summary(struct store *s, const struct stack_row *row,
 			 const struct opts *o)
 {
-	static const char *const statuses[] = {
-		"pending", "in_progress", "completed", "cancelled",
-	};
 	struct orch_error err = ORCH_ERROR_INIT;
-	json_t *snap, *project, *artifact, *todo, *memory;
-	int64_t counts[4] = { 0, 0, 0, 0 };
-	char when[TERM_TIME_SIZE + 8];
-	size_t i, j;
+	json_t *snap, *project, *artifact, *memory, *todos, *msgs;
+	char when[TERM_TIME_SIZE + 8], parked[40] = "";
 
 	if (!(snap = snapshot_load(s, row->id, &err)))
 		cli_die_error(&err);
-	json_array_foreach(json_object_get(snap, "todos"), i, todo)
-		for (j = 0; j < 4; j++)
-			if (strcmp(member_text(todo, "status"), statuses[j]) == 0)
-				counts[j]++;
+	/* The totals, not the windows the agents are shown. */
+	todos = json_object_get(json_object_get(snap, "counts"), "todos");
+	msgs = json_object_get(json_object_get(snap, "counts"), "user_messages");
 	project = json_object_get(snap, "project");
 	artifact = json_object_get(snap, "artifact");
 	memory = json_object_get(snap, "memory");
@@ -227,16 +221,23 @@ static void show_summary(struct store *s, const struct stack_row *row,
 		  ? member_text(project, "title") : "-");
 	show_line("description", "%s", json_is_object(project)
 		  ? member_text(project, "description") : "-");
-	show_line("todos", "%lld pending, %lld in progress, %lld completed, %lld cancelled",
-		  (long long)counts[0], (long long)counts[1], (long long)counts[2],
-		  (long long)counts[3]);
-	/* The snapshot lists the answered messages the planner has not seen. */
-	for (i = j = 0; i < json_array_size(json_object_get(snap, "user_messages")); i++)
-		j += !json_is_true(json_object_get(json_array_get(json_object_get(snap,
-			"user_messages"), i), "processed"));
-	show_line("user messages", "%zu unprocessed", j);
-	show_line("messages", "%zu unread",
-		  json_array_size(json_object_get(snap, "messages")));
+	if (member_int(todos, "parked"))
+		snprintf(parked, sizeof(parked), ", %lld parked",
+			 (long long)member_int(todos, "parked"));
+	show_line("todos", "%lld pending, %lld in progress, %lld completed, %lld cancelled%s",
+		  (long long)member_int(todos, "pending"),
+		  (long long)member_int(todos, "in_progress"),
+		  (long long)member_int(todos, "completed"),
+		  (long long)member_int(todos, "cancelled"), parked);
+	if (member_int(msgs, "parked"))
+		show_line("user messages", "%lld unprocessed, %lld parked",
+			  (long long)member_int(msgs, "unprocessed"),
+			  (long long)member_int(msgs, "parked"));
+	else
+		show_line("user messages", "%lld unprocessed",
+			  (long long)member_int(msgs, "unprocessed"));
+	show_line("messages", "%lld unread", (long long)member_int(json_object_get(
+		json_object_get(snap, "counts"), "messages"), "unread"));
 	if (json_is_object(artifact))
 		show_line("artifact", "version %lld, %lld bytes, %s, %s",
 			  (long long)member_int(artifact, "version"),

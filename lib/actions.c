@@ -10,6 +10,7 @@
 #include "actions.h"
 #include "actions_int.h"
 #include "artifact.h"
+#include "bounds.h"
 #include "doc.h"
 #include "orch.h"
 #include "schedule.h"
@@ -227,6 +228,34 @@ static int todo_write(const struct apply_ctx *c, sqlite3_stmt *st, int64_t id,
 	return 0;
 }
 
+/*
+ * While the builder runs, its todo is its own: another agent that changes
+ * it (a communicator setting it back to pending) would have it built
+ * twice. 0 when C's agent may change todo ID, -1 with ERR otherwise.
+ */
+static int check_not_claimed(const struct apply_ctx *c, int64_t id,
+			     struct orch_error *err)
+{
+	sqlite3_stmt *st;
+	int64_t building;
+	int rc;
+
+	if (strcmp(c->agent, "builder") == 0 && c->task && c->task->todo_id == id)
+		return 0;
+	if (!(st = store_prepare(c->s, "SELECT count(*) FROM todos WHERE id = ?1"
+				 " AND stack_id = ?2 AND status = 'in_progress'", err)))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, c->stack_id);
+	if ((rc = actions_query_int(c->s, st, &building, "reading the todo", err)) < 0)
+		return -1;
+	if (rc > 0 && building)
+		return orch_error_set(err, ORCH_EX_DATAERR, "todo %lld is being built; only"
+				      " the builder changes it until its run ends",
+				      (long long)id);
+	return 0;
+}
+
 static int apply_update_todo(const struct apply_ctx *c, const json_t *action,
 			     struct orch_error *err)
 {
@@ -234,11 +263,18 @@ static int apply_update_todo(const struct apply_ctx *c, const json_t *action,
 	const char *content = opt_str(action, "content", &clen);
 	const char *status = opt_str(action, "status", &slen);
 	int64_t id = opt_int(action, "id"), priority = opt_int(action, "priority");
+	sqlite3_stmt *st;
+
+	if (check_not_claimed(c, id, err) != 0)
+		return -1;
 	/* A todo completed again keeps the time it was first completed; any
-	 * other status has no completion time. */
-	sqlite3_stmt *st = store_prepare(c->s,
+	 * other status has no completion time. A parked todo set pending is
+	 * tried afresh. */
+	st = store_prepare(c->s,
 		"UPDATE todos SET content = COALESCE(?3, content),"
 		" priority = COALESCE(?4, priority), status = COALESCE(?5, status),"
+		" attempts = CASE WHEN ?5 = 'pending' AND status = 'parked' THEN 0"
+		"   ELSE attempts END,"
 		" completed_at = CASE WHEN ?5 IS NULL THEN completed_at"
 		"   WHEN ?5 = 'completed' THEN COALESCE(completed_at, ?6)"
 		"   ELSE NULL END"
@@ -260,7 +296,11 @@ static int apply_complete_todo(const struct apply_ctx *c, const json_t *action,
 			       struct orch_error *err)
 {
 	int64_t id = opt_int(action, "id");
-	sqlite3_stmt *st = store_prepare(c->s,
+	sqlite3_stmt *st;
+
+	if (check_not_claimed(c, id, err) != 0)
+		return -1;
+	st = store_prepare(c->s,
 		"UPDATE todos SET completed_at = CASE WHEN status = 'completed'"
 		"   THEN COALESCE(completed_at, ?3) ELSE ?3 END,"
 		" status = 'completed'"
@@ -278,8 +318,11 @@ static int apply_delete_todo(const struct apply_ctx *c, const json_t *action,
 			     struct orch_error *err)
 {
 	int64_t id = opt_int(action, "id");
-	sqlite3_stmt *st = store_prepare(c->s, "DELETE FROM todos"
-					 " WHERE id = ?1 AND stack_id = ?2", err);
+	sqlite3_stmt *st;
+
+	if (check_not_claimed(c, id, err) != 0)
+		return -1;
+	st = store_prepare(c->s, "DELETE FROM todos WHERE id = ?1 AND stack_id = ?2", err);
 
 	if (!st)
 		return -1;
@@ -775,6 +818,7 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 		  struct orch_error *err)
 {
 	struct apply_ctx c = { s, stack_id, agent, now, task };
+	struct bounds_totals before, after;
 	const struct action_def *def;
 	const json_t *actions;
 	json_t *action;
@@ -788,12 +832,18 @@ int actions_apply(struct store *s, int64_t stack_id, const char *agent,
 	 * constraint failed". */
 	if (actions_content_version(s, stack_id, &task->version_at_apply, err) != 0)
 		return -1;
+	if (bounds_read(s, stack_id, now, &before, err) != 0)
+		return -1;
 	actions = json_object_get(doc, "actions");
 	json_array_foreach(actions, i, action) {
 		def = def_of(action);
 		if (def->apply(&c, action, err) != 0)
 			return orch_error_prefix(err, "action %zu (%s)", i + 1, def->type);
 	}
-	return 0;
+	/* Checked on the result, so a document that deletes as much as it
+	 * adds is fine, whatever its order. */
+	if (bounds_read(s, stack_id, now, &after, err) != 0)
+		return -1;
+	return bounds_check(&before, &after, err);
 }
 

@@ -35,7 +35,7 @@
 #define ACTIONS_MAX_ARTIFACT (1 << 20) /* bytes in one artifact version */
 
 /* Inter-stack messages given to the communicator in one run. */
-#define CONTEXT_MAX_STACK_MESSAGES 20
+#define CONTEXT_MAX_STACK_MESSAGES 20 /* = SNAPSHOT_MESSAGES */
 
 /*
  * What the agent is given to do; filled by context_build(), read by the
@@ -111,6 +111,9 @@ json_t *actions_effects(const json_t *doc);
  * TASK->version_at_apply (an artifact it writes records TASK's cycle and
  * todo). Ids must belong to the stack (a todo of another
  * stack is error 65 "action 1 (complete_todo): no todo 7 in this stack").
+ * While the builder runs, its todo is its own: another agent's action on
+ * it is 65 "todo 7 is being built; ...". A document that would leave the
+ * stack past one of its totals (bounds.h) is 65 "refused: ...".
  * On -1 the caller rolls back.
  */
 int actions_apply(struct store *s, int64_t stack_id, const char *agent,
@@ -134,9 +137,17 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 
 /*
  * After a failed run, in its own transaction: the builder's todo goes back
- * to pending if it is still in_progress.
+ * to pending if it is still in_progress. WHY, when the failure was the
+ * run's own (its output, its exit, its timeout; not the provider's 69 or
+ * 75, nor a signal to orch-exec), is counted against what the run was
+ * given: the builder's todo, the communicator's user message and
+ * inter-stack messages. Once one has failed PARK_AFTER times (0: never)
+ * it is parked with WHY as its last error (README.md, "Parked work"): a
+ * todo's status becomes 'parked', a user message gets parked_at NOW, an
+ * inter-stack message is set aside as read.
  */
 int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
-			   const struct agent_task *task, struct orch_error *err);
+			   const struct agent_task *task, const char *why,
+			   int64_t park_after, int64_t now, struct orch_error *err);
 
 #endif

@@ -223,7 +223,8 @@ int admin_list_stacks(struct store *s, int (*fn)(const struct admin_stack *st, v
 		" next_run_at, created_at,"
 		" (SELECT count(*) FROM todos t WHERE t.stack_id = s.id AND t.status = 'pending'),"
 		" (SELECT count(*) FROM todos t WHERE t.stack_id = s.id),"
-		" (SELECT count(*) FROM user_messages m WHERE m.stack_id = s.id AND m.processed = 0)"
+		" (SELECT count(*) FROM user_messages m WHERE m.stack_id = s.id AND m.processed = 0"
+		"   AND m.parked_at IS NULL)"
 		" FROM stacks s ORDER BY id", err);
 	struct stacks_each e = { fn, arg };
 
@@ -270,6 +271,8 @@ static int todo_row_cb(sqlite3_stmt *st, void *arg)
 		.content = text(st, 3),
 		.created_at = sqlite3_column_int64(st, 4),
 		.completed_at = sqlite3_column_int64(st, 5),
+		.attempts = sqlite3_column_int64(st, 6),
+		.last_error = (const char *)sqlite3_column_text(st, 7),
 	};
 
 	return e->fn(&t, e->arg);
@@ -280,7 +283,7 @@ int admin_list_todos(struct store *s, int64_t stack_id,
 		     struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, "SELECT id, priority, status, content, created_at,"
-					 " COALESCE(completed_at, 0) FROM todos"
+					 " COALESCE(completed_at, 0), attempts, last_error FROM todos"
 					 " WHERE stack_id = ? ORDER BY id", err);
 	struct todos_each e = { fn, arg };
 

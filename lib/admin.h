@@ -75,6 +75,8 @@ struct admin_todo {
 	const char *content;
 	int64_t created_at;
 	int64_t completed_at; /* 0 while not completed */
+	int64_t attempts;     /* failed builder runs on it */
+	const char *last_error; /* the last one's error, or NULL */
 };
 
 /* Call FN for every todo of STACK_ID, oldest first, as admin_list_stacks(). */

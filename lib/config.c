@@ -360,6 +360,7 @@ const struct config_known config_known[] = {
 	{ "exec.timeout", "600000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.kill_after", "5000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.retries", "1", CONFIG_NUMBER, 0, 100 },
+	{ "exec.park_after", "5", CONFIG_NUMBER, 0, 1000 },
 	{ "exec.retry_delay", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.wave_delay", "0", CONFIG_NUMBER, 0, WEEK_MS },
 	/* orch-detect's thresholds (lib/detect.h, struct detect_rules). */

@@ -363,7 +363,8 @@ static int read_messages(const json_t *snap, const struct detect_rules *rules,
 		v = json_object_get(m, "processed");
 		if (v && !json_is_null(v) && !json_is_boolean(v))
 			return bad_elem(err, "user_messages", i, "processed", "true or false");
-		if (!json_is_true(v))
+		/* A parked message is no one's work until a person retries it. */
+		if (!json_is_true(v) && !is_time(json_object_get(m, "parked_at")))
 			f->user_messages++;
 		v = json_object_get(m, "created_at");
 		if (v && !json_is_null(v) && !is_time(v))
@@ -378,6 +379,13 @@ static int read_messages(const json_t *snap, const struct detect_rules *rules,
 	if (!json_is_array(msgs))
 		return bad(err, "", "messages", "an array");
 	f->stack_messages = json_array_size(msgs);
+	/* What the snapshot's windows left out is work too. */
+	v = json_object_get(json_object_get(snap, "omitted"), "messages");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		f->stack_messages += (size_t)json_integer_value(v);
+	v = json_object_get(json_object_get(snap, "omitted"), "user_messages");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		f->user_messages += (size_t)json_integer_value(v);
 	return 0;
 }
 

@@ -412,7 +412,7 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		"SELECT stack_id, count(*), 0,"
 		" 0, 0, count(*) FILTER (WHERE typeof(content) <> 'text'), 0"
 		" FROM user_messages WHERE stack_id IN (SELECT value FROM json_each(?1))"
-		"  AND processed = 0 GROUP BY stack_id",
+		"  AND processed = 0 AND parked_at IS NULL GROUP BY stack_id",
 		/* The planner's: strategic since its last planning, answered
 		 * or not, through user_messages_recent. */
 		"SELECT b.value, 0, count(*) FILTER (WHERE orch_strategic(m.content)),"

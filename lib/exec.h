@@ -51,6 +51,8 @@ struct exec_config {
 	int64_t timeout_ms;      /* per attempt; 0 for none */
 	int64_t kill_after_ms;   /* from SIGTERM to SIGKILL on a timeout */
 	int retries;             /* further attempts after a failed one */
+	int park_after;          /* failed runs on one todo or message before
+				    it is parked; 0 for never */
 	int64_t retry_delay_ms;  /* first backoff; doubled per retry, with jitter */
 	int barrier;             /* a wave starts when the last one has ended */
 	int64_t wave_delay_ms;   /* and this long after it (implies barrier) */

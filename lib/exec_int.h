@@ -55,6 +55,9 @@ struct node {
 	int slot;                /* lane of the running attempt, -1 when none */
 	struct child child;      /* the current attempt's process */
 	struct agent_task task;  /* what the current attempt was given */
+	int charged;             /* the current attempt ran and failed by what it
+				    was given, not by the world (69, 75) or by
+				    orch-exec: its todo or message counts it */
 	char *context;           /* owned: the context as sent, or NULL */
 	char *trace_input;       /* owned: the context as recorded, or NULL */
 	char *result;            /* owned: what it did, for people, or NULL */
@@ -133,8 +136,10 @@ void exec_start_node(struct exec *e, struct node *n);
 void exec_attempt_ended(struct exec *e, struct node *n);
 
 /* An attempt failed with MSG (taken): record it, give the builder's
- * todo back, and retry after a backoff unless attempts are used up or
- * the failure will not change (FINAL). */
+ * todo back (or park it, or the communicator's message, when the attempt
+ * was charged and they have failed exec.park_after times), and retry
+ * after a backoff unless attempts are used up or the failure will not
+ * change (FINAL). */
 void exec_attempt_failed(struct exec *e, struct node *n, char *msg,
 			 int exit_status, int final);
 

@@ -272,7 +272,9 @@ void exec_attempt_failed(struct exec *e, struct node *n, char *msg,
 	struct orch_error err = ORCH_ERROR_INIT;
 
 	trace_failure(e, n, exit_status, msg);
-	if (actions_finish_failure(e->store, n->stack->id, n->agent, &n->task, &err) != 0) {
+	if (actions_finish_failure(e->store, n->stack->id, n->agent, &n->task,
+				   n->charged ? msg : NULL, e->cfg.park_after,
+				   orch_now_ms(), &err) != 0) {
 		char *both = xasprintf("%s; then %s", msg, err.msg);
 
 		free(msg);
@@ -386,6 +388,9 @@ void exec_attempt_ended(struct exec *e, struct node *n)
 
 	if (c->timed_out || c->out_overflow)
 		exit_status = -1;
+	/* What the agent was given counts this failure, unless the agent
+	 * said the world failed it: the provider down (69) or busy (75). */
+	n->charged = exit_status != ORCH_EX_UNAVAILABLE && exit_status != ORCH_EX_TEMPFAIL;
 	if ((msg = child_failure(e, c))) {
 		exec_attempt_failed(e, n, msg, exit_status, 0);
 		return;
@@ -401,6 +406,9 @@ void exec_attempt_ended(struct exec *e, struct node *n)
 		return;
 	}
 	if (apply_output(e, n, doc, exit_status, &err) != 0) {
+		/* Refused or invalid actions are the run's; a store that failed
+		 * or was busy is not. */
+		n->charged = err.status == ORCH_EX_DATAERR;
 		msg = xstrdup(err.msg);
 		orch_error_release(&err);
 		json_decref(doc);
@@ -446,6 +454,7 @@ void exec_start_node(struct exec *e, struct node *n)
 		n->started_mono = orch_mono_ms();
 	}
 	memset(&n->task, 0, sizeof(n->task));
+	n->charged = 0;
 	rc = context_build(e->store, st->id, n->agent, n->reason, n->attempt_started_at,
 			   st->claim.execution_id, st->claim.cycle, &n->task, &ctx, &err);
 	if (rc == 0) {

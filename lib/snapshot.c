@@ -206,6 +206,97 @@ json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 	return out;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define USER_MESSAGE_COLUMNS "id, sender, content, created_at, processed," \
+	" response, responded_at, attempts, last_error, parked_at"
+
+/* How many of the user messages MSGS are work: not processed, not parked. */
+static int64_t unprocessed(const json_t *msgs)
+{
+	const json_t *m;
+	int64_t n = 0;
+	size_t i;
+
+	json_array_foreach(msgs, i, m)
+		n += !json_is_true(json_object_get(m, "processed")) &&
+		     json_is_null(json_object_get(m, "parked_at"));
+	return n;
+}
+
+/*
+ * The stack's totals, whatever the windows show: {"todos": {each status:
+ * count}, "user_messages": {"unprocessed", "parked"}, "messages":
+ * {"unread"}}. New reference, or NULL with ERR.
+ */
+static json_t *counts(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	json_t *row = first_row(s, "SELECT"
+		" count(*) FILTER (WHERE status = 'pending') AS pending,"
+		" count(*) FILTER (WHERE status = 'in_progress') AS in_progress,"
+		" count(*) FILTER (WHERE status = 'parked') AS parked,"
+		" count(*) FILTER (WHERE status = 'completed') AS completed,"
+		" count(*) FILTER (WHERE status = 'cancelled') AS cancelled,"
+		" (SELECT count(*) FROM user_messages WHERE stack_id = ?1"
+		"   AND processed = 0 AND parked_at IS NULL) AS unprocessed,"
+		" (SELECT count(*) FROM user_messages WHERE stack_id = ?1"
+		"   AND processed = 0 AND parked_at IS NOT NULL) AS parked_messages,"
+		" (SELECT count(*) FROM messages m"
+		"   WHERE (m.to_stack_id = ?1 OR (m.to_stack_id IS NULL"
+		"          AND m.from_stack_id IS NOT ?1))"
+		"   AND NOT EXISTS (SELECT 1 FROM message_reads r"
+		"        WHERE r.message_id = m.id AND r.stack_id = ?1)) AS unread"
+		" FROM todos WHERE stack_id = ?1", "stack", stack_id, err);
+	json_t *out;
+
+	if (!row)
+		return NULL;
+	out = xjson(json_pack("{s{sOsOsOsOsO}s{sOsO}s{sO}}",
+		"todos", "pending", json_object_get(row, "pending"),
+		"in_progress", json_object_get(row, "in_progress"),
+		"parked", json_object_get(row, "parked"),
+		"completed", json_object_get(row, "completed"),
+		"cancelled", json_object_get(row, "cancelled"),
+		"user_messages", "unprocessed", json_object_get(row, "unprocessed"),
+		"parked", json_object_get(row, "parked_messages"),
+		"messages", "unread", json_object_get(row, "unread")));
+	json_decref(row);
+	return out;
+}
+
+/* Member A.B of OBJ as an integer. */
+static int64_t count_of(const json_t *obj, const char *a, const char *b)
+{
+	return json_integer_value(json_object_get(json_object_get(obj, a), b));
+}
+
+/*
+ * What SNAP's windows left out, counted from its "counts" so an agent
+ * knows it is there: {"todos": closed todos, "user_messages": unprocessed
+ * ones, "messages": unread inter-stack ones}. New reference.
+ */
+static json_t *omitted(const json_t *snap)
+{
+	const json_t *c = json_object_get(snap, "counts"), *t;
+	int64_t closed_shown = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(snap, "todos"), i, t) {
+		const char *status = json_string_value(json_object_get(t, "status"));
+
+		closed_shown += status && (strcmp(status, "completed") == 0 ||
+					   strcmp(status, "cancelled") == 0);
+	}
+	return xjson(json_pack("{sIsIsI}",
+		"todos", (json_int_t)(count_of(c, "todos", "completed") +
+				      count_of(c, "todos", "cancelled") - closed_shown),
+		"user_messages", (json_int_t)(count_of(c, "user_messages", "unprocessed") -
+				unprocessed(json_object_get(snap, "user_messages"))),
+		"messages", (json_int_t)(count_of(c, "messages", "unread") -
+			(int64_t)json_array_size(json_object_get(snap, "messages")))));
+}
+
 static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 {
 	struct stack_row row;
@@ -234,31 +325,51 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 			       " WHERE stack_id = ?", "project", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "project", part);
+	/* Every open todo; of the closed ones, only the newest: they only
+	 * pile up, and every context carries them. */
 	if (!(part = rows(s, "SELECT id, content, status, priority, created_at,"
-			  " completed_at FROM todos WHERE stack_id = ? ORDER BY id",
-			  "todo", stack_id, err)))
+			  " completed_at, attempts, last_error FROM todos"
+			  " WHERE stack_id = ?1 AND (status IN ('pending', 'in_progress', 'parked')"
+			  "   OR id IN (SELECT id FROM todos WHERE stack_id = ?1"
+			  "     AND status IN ('completed', 'cancelled')"
+			  "     ORDER BY COALESCE(completed_at, created_at) DESC, id DESC"
+			  "     LIMIT " STR(SNAPSHOT_CLOSED_TODOS) "))"
+			  " ORDER BY id", "todo", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "todos", part);
-	/* The communicator's (unprocessed) and the planner's (since its
-	 * last planning, answered or not). */
-	if (!(part = rows2(s, "SELECT id, sender, content, created_at, processed,"
-			   " response, responded_at FROM user_messages"
-			   " WHERE stack_id = ?1 AND processed = 0"
-			   " UNION SELECT id, sender, content, created_at, processed,"
-			   " response, responded_at FROM user_messages"
-			   " WHERE stack_id = ?1 AND created_at > ?2 ORDER BY id",
-			   "user message", stack_id, planned, err)))
+	/* The communicator's (the oldest unprocessed, not parked) and the
+	 * planner's (the newest since its last planning, answered or not). */
+	if (!(part = rows2(s, "SELECT * FROM (SELECT " USER_MESSAGE_COLUMNS
+			   "   FROM user_messages WHERE stack_id = ?1 AND processed = 0"
+			   "   AND parked_at IS NULL ORDER BY id"
+			   "   LIMIT " STR(SNAPSHOT_USER_MESSAGES) ")"
+			   " UNION SELECT * FROM (SELECT " USER_MESSAGE_COLUMNS
+			   "   FROM user_messages WHERE stack_id = ?1 AND created_at > ?2"
+			   "   ORDER BY id DESC LIMIT " STR(SNAPSHOT_USER_MESSAGES) ")"
+			   " ORDER BY id", "user message", stack_id, planned, err)))
 		goto fail;
 	xjson_set(snap, "user_messages", part);
-	if (!(part = rows(s, "SELECT m.id, m.from_stack_id, m.content, m.created_at"
+	/* The oldest unread, within a count and a byte budget (the first is
+	 * shown whatever its size: each is bounded on its own). */
+	if (!(part = rows(s, "SELECT id, from_stack_id, content, created_at FROM ("
+			  " SELECT m.id, m.from_stack_id, m.content, m.created_at,"
+			  "  row_number() OVER w AS n,"
+			  "  sum(length(CAST(m.content AS BLOB))) OVER w AS upto"
 			  " FROM messages m"
 			  " WHERE (m.to_stack_id = ?1 OR (m.to_stack_id IS NULL"
 			  "        AND m.from_stack_id IS NOT ?1))"
 			  "   AND NOT EXISTS (SELECT 1 FROM message_reads r"
 			  "        WHERE r.message_id = m.id AND r.stack_id = ?1)"
-			  " ORDER BY m.id", "message", stack_id, err)))
+			  " WINDOW w AS (ORDER BY m.id))"
+			  " WHERE n <= " STR(SNAPSHOT_MESSAGES)
+			  "   AND (n = 1 OR upto <= " STR(SNAPSHOT_MESSAGE_BYTES) ")"
+			  " ORDER BY id", "message", stack_id, err)))
 		goto fail;
 	xjson_set(snap, "messages", part);
+	if (!(part = counts(s, stack_id, err)))
+		goto fail;
+	xjson_set(snap, "counts", part);
+	xjson_set(snap, "omitted", omitted(snap));
 	if (!(part = first_row(s, "SELECT version, type, created_at,"
 			       " length(CAST(content AS BLOB)) AS size FROM artifacts"
 			       " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",

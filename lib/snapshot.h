@@ -12,6 +12,17 @@
 #include "store.h"
 
 /*
+ * The windows that keep a snapshot, and so every context, within its
+ * budget however long a stack runs (README.md, "Bounds"): what only
+ * grows with time is shown newest (or oldest unanswered) first, and
+ * "omitted" counts the rest. Open todos are bounded by bounds.h instead.
+ */
+#define SNAPSHOT_CLOSED_TODOS 20    /* completed or cancelled, newest */
+#define SNAPSHOT_USER_MESSAGES 20   /* unprocessed, oldest; and since planning, newest */
+#define SNAPSHOT_MESSAGES 20        /* unread inter-stack messages, oldest */
+#define SNAPSHOT_MESSAGE_BYTES 262144 /* ... and their content together */
+
+/*
  * The snapshot of stack ID: a new reference, or NULL with ERR set (66 when
  * there is no such stack, a store error otherwise). Reads in one
  * transaction, so the document is consistent.

@@ -351,7 +351,8 @@ static const char *const migrations[] = {
 	 * so a cycle, a decision or an agent's stale context cannot reach the
 	 * wrong one), and work that keeps failing is parked: a todo's status
 	 * may be 'parked', and todos and user messages count their failed
-	 * attempts, with the last error. SQLite changes a primary key only by
+	 * attempts, with the last error (an inter-stack message's, per reader,
+	 * in message_failures). SQLite changes a primary key only by
 	 * rebuilding the table; migrate() runs this with foreign keys off and
 	 * the legacy ALTER TABLE, then checks the keys (sqlite.org/lang_altertable.html,
 	 * "Making Other Kinds Of Table Schema Changes"). */
@@ -486,7 +487,15 @@ static const char *const migrations[] = {
 	"DROP TABLE executions;"
 	"ALTER TABLE executions_new RENAME TO executions;"
 	"CREATE INDEX executions_by_stack ON executions(stack_id, cycle);"
-	"CREATE INDEX executions_running ON executions(stack_id) WHERE status = 'running';",
+	"CREATE INDEX executions_running ON executions(stack_id) WHERE status = 'running';"
+	/* An inter-stack message's failed communicator runs, per reader. */
+	"CREATE TABLE message_failures ("
+	"  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  attempts INTEGER NOT NULL,"
+	"  last_error TEXT,"
+	"  PRIMARY KEY (message_id, stack_id)"
+	") WITHOUT ROWID;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -159,9 +159,11 @@ static int communicator_task(const json_t *snap, json_t *t, struct agent_task *t
 	json_t *shown = xjson(json_array());
 	size_t i;
 
-	/* The snapshot lists the planner's answered messages too. */
+	/* The snapshot lists the planner's answered and parked messages
+	 * too; a parked message is nobody's work until a person retries it. */
 	json_array_foreach(json_object_get(snap, "user_messages"), i, m)
-		if (!json_is_true(json_object_get(m, "processed"))) {
+		if (!json_is_true(json_object_get(m, "processed")) &&
+		    !json_is_integer(json_object_get(m, "parked_at"))) {
 			task->user_message_id = json_integer_value(json_object_get(m, "id"));
 			xjson_set(t, "user_message", xjson(json_deep_copy(m)));
 			break;
@@ -404,24 +406,104 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 	return record_run(s, stack_id, agent, task, now, err);
 }
 
-int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
-			   const struct agent_task *task, struct orch_error *err)
+/*
+ * A failed run's work, given back: the builder's todo to pending, and when
+ * the failure was the run's (WHY) it counts against what the run was
+ * given; after PARK_AFTER such failures (0: never) that work is parked
+ * with WHY as its last error, and the stack moves on without it.
+ */
+static int give_back_todo(struct store *s, int64_t stack_id, int64_t todo_id,
+			  const char *why, int64_t park_after, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s,
+		"UPDATE todos SET attempts = attempts + (?3 IS NOT NULL),"
+		" last_error = COALESCE(?3, last_error),"
+		" status = CASE WHEN ?3 IS NOT NULL AND ?4 > 0 AND attempts + 1 >= ?4"
+		"   THEN 'parked' ELSE 'pending' END"
+		" WHERE id = ?1 AND stack_id = ?2 AND status = 'in_progress'", err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, todo_id);
+	sqlite3_bind_int64(st, 2, stack_id);
+	if (why)
+		sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, park_after);
+	return store_step_done(s, st, "giving back the builder's todo", err);
+}
+
+/* The communicator's user message and inter-stack messages, charged with
+ * a failure the same way; an inter-stack message parked is set aside as
+ * read, with no answer. */
+static int charge_messages(struct store *s, int64_t stack_id,
+			   const struct agent_task *task, const char *why,
+			   int64_t park_after, int64_t now, struct orch_error *err)
 {
 	sqlite3_stmt *st;
+	size_t i;
+
+	if (task->user_message_id) {
+		if (!(st = store_prepare(s, "UPDATE user_messages SET attempts = attempts + 1,"
+					 " last_error = ?3, parked_at = CASE WHEN ?4 > 0"
+					 "   AND attempts + 1 >= ?4 THEN ?5 END"
+					 " WHERE id = ?1 AND stack_id = ?2 AND processed = 0"
+					 " AND parked_at IS NULL", err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, task->user_message_id);
+		sqlite3_bind_int64(st, 2, stack_id);
+		sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, park_after);
+		sqlite3_bind_int64(st, 5, now);
+		if (store_step_done(s, st, "counting the user message's failure", err) != 0)
+			return -1;
+	}
+	for (i = 0; i < task->nmessages; i++) {
+		if (!(st = store_prepare(s, "INSERT INTO message_failures (message_id,"
+					 " stack_id, attempts, last_error)"
+					 " SELECT id, ?2, 1, ?3 FROM messages WHERE id = ?1"
+					 " ON CONFLICT (message_id, stack_id) DO UPDATE SET"
+					 " attempts = attempts + 1, last_error = excluded.last_error",
+					 err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, task->message_ids[i]);
+		sqlite3_bind_int64(st, 2, stack_id);
+		sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
+		if (store_step_done(s, st, "counting the message's failure", err) != 0)
+			return -1;
+		if (!(st = store_prepare(s, "INSERT OR IGNORE INTO message_reads"
+					 " (message_id, stack_id, read_at)"
+					 " SELECT message_id, stack_id, ?3 FROM message_failures"
+					 " WHERE message_id = ?1 AND stack_id = ?2"
+					 " AND ?4 > 0 AND attempts >= ?4", err)))
+			return -1;
+		sqlite3_bind_int64(st, 1, task->message_ids[i]);
+		sqlite3_bind_int64(st, 2, stack_id);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int64(st, 4, park_after);
+		if (store_step_done(s, st, "parking the message", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
+			   const struct agent_task *task, const char *why,
+			   int64_t park_after, int64_t now, struct orch_error *err)
+{
+	int builder, communicator;
 
 	if (actions_check_agent(agent, err) != 0)
 		return -1;
-	if (strcmp(agent, "builder") != 0 || !task->todo_id)
+	builder = strcmp(agent, "builder") == 0 && task->todo_id;
+	communicator = strcmp(agent, "communicator") == 0 && why &&
+		(task->user_message_id || task->nmessages);
+	if (!builder && !communicator)
 		return 0;
 	if (store_begin(s, err) != 0)
 		return -1;
-	if (!(st = store_prepare(s, "UPDATE todos SET status = 'pending'"
-				 " WHERE id = ?1 AND stack_id = ?2"
-				 " AND status = 'in_progress'", err)))
+	if (builder && give_back_todo(s, stack_id, task->todo_id, why, park_after, err) != 0)
 		goto fail;
-	sqlite3_bind_int64(st, 1, task->todo_id);
-	sqlite3_bind_int64(st, 2, stack_id);
-	if (store_step_done(s, st, "releasing the builder's todo", err) != 0)
+	if (communicator && charge_messages(s, stack_id, task, why, park_after, now, err) != 0)
 		goto fail;
 	return store_commit(s, err);
 fail:

@@ -151,3 +151,185 @@ cycle() {
 	orch-stack say alpha two
 	assert_equal "$(sql "SELECT id FROM user_messages")" "2"
 }
+
+# settings LINE...: the configuration file, these lines.
+settings() {
+	mkdir -p "$HOME/.config/orch"
+	printf '%s\n' "$@" >"$HOME/.config/orch/config"
+}
+
+# only AGENT=COMMAND...: one cycle of every running stack with these
+# agents and no others (a graph node for another agent fails).
+only() {
+	local team=() a
+	for a in "$@"; do team+=(--agent "$a"); done
+	orch-detect --all --force | orch-graph | orch-exec -q --retries 0 "${team[@]}" | orch-decide
+}
+
+@test "an agent's last stderr line is stored as text: bad UTF-8 becomes '?', control bytes spaces" {
+	orch-stack create alpha --idea "a page"
+	orch-stack todo add alpha "one"
+	orch-stack start alpha
+	agent builder 'printf "caf\303\251 \377\376 \033[31mred\tend\n" >&2; exit 1'
+	run -0 only builder="$AGENTS/builder"
+	assert_equal "$(sql "SELECT error FROM traces WHERE agent = 'builder'")" \
+		"exit status 1: café ??  [31mred end"
+	assert_equal "$(sql "SELECT last_error FROM todos")" "exit status 1: café ??  [31mred end"
+}
+
+@test "a todo that keeps failing is parked with its last error after exec.park_after runs, and the stack moves on" {
+	orch-stack create alpha --idea "a page"
+	orch-stack todo add alpha "poison" --priority 5
+	orch-stack todo add alpha "fine" --priority 1
+	orch-stack start alpha
+	# Fails on the poison todo (a failure of its work), builds the other.
+	agent builder 'jq -e ".task.todo.content != \"poison\"" >/dev/null || { echo "boom: no way" >&2; exit 1; }
+echo "{\"actions\":[{\"type\":\"write_artifact\",\"content\":\"x\"}]}"'
+	settings "exec.park_after = 2"
+	run -0 only builder="$AGENTS/builder"
+	assert_equal "$(sql "SELECT status || ' ' || attempts || ' ' || last_error FROM todos WHERE id = 1")" \
+		"pending 1 exit status 1: boom: no way"
+	run -0 only builder="$AGENTS/builder"
+	assert_equal "$(sql "SELECT status || ' ' || attempts FROM todos WHERE id = 1")" "parked 2"
+	# The next cycle builds the other todo; the parked one is nobody's work.
+	run -0 only builder="$AGENTS/builder"
+	assert_equal "$(sql "SELECT group_concat(id || ' ' || status, ', ') FROM (SELECT * FROM todos ORDER BY id)")" "1 parked, 2 completed"
+	run -0 orch-detect --stack alpha
+	assert_equal "$(jq -r '.agents.builder.has_work' <<<"$output")" "false"
+	# A person sees it, and why.
+	run -0 orch-stack todo list alpha
+	assert_line --index 1 --regexp '^1 +5 +parked +poison$'
+	assert_line --index 2 --regexp '^ +after 2 failed runs: exit status 1: boom: no way$'
+	run -0 orch-stack show alpha
+	assert_line --regexp '^todos +0 pending, 0 in progress, 1 completed, 0 cancelled, 1 parked$'
+	run -0 orch-stack todo list alpha --json
+	assert_equal "$(jq -sr '.[0] | "\(.status) \(.attempts) \(.last_error)"' <<<"$output")" \
+		"parked 2 exit status 1: boom: no way"
+}
+
+@test "a run the provider failed (69, 75) or orch-exec stopped does not count against its todo" {
+	orch-stack create alpha --idea "a page"
+	orch-stack todo add alpha "one"
+	orch-stack start alpha
+	agent builder 'echo "rate limited" >&2; exit 75'
+	settings "exec.park_after = 1"
+	run -0 only builder="$AGENTS/builder"
+	agent builder 'echo "provider down" >&2; exit 69'
+	run -0 only builder="$AGENTS/builder"
+	assert_equal "$(sql "SELECT status || ' ' || attempts FROM todos")" "pending 0"
+	# exec.park_after = 0 never parks.
+	agent builder 'exit 1'
+	settings "exec.park_after = 0"
+	run -0 only builder="$AGENTS/builder"
+	run -0 only builder="$AGENTS/builder"
+	assert_equal "$(sql "SELECT status || ' ' || attempts FROM todos")" "pending 2"
+	# and the flag wins over the file.
+	run -0 bash -c "orch-detect --all --force | orch-graph | orch-exec -q --retries 0 --park-after 3 --agent builder=$AGENTS/builder | orch-decide"
+	assert_equal "$(sql "SELECT status || ' ' || attempts FROM todos")" "parked 3"
+	run -64 --separate-stderr orch-exec --park-after 1001
+	assert_equal "${stderr_lines[0]}" "orch-exec: --park-after: '1001' is not a whole number from 0 to 1000"
+}
+
+@test "a user message that keeps failing is parked unanswered, and the next one is answered" {
+	orch-stack create alpha --idea "a page"
+	orch-stack say alpha "poison"
+	orch-stack say alpha "hello"
+	orch-stack start alpha
+	agent communicator 'jq -c "if .task.user_message.content == \"poison\" then error(\"cannot\") else {actions: [{type: \"reply_user\", message_id: .task.user_message.id, content: \"hi\"}]} end"'
+	settings "exec.park_after = 2"
+	run -0 only communicator="$AGENTS/communicator"
+	run -0 only communicator="$AGENTS/communicator"
+	assert_equal "$(sql "SELECT processed || ' ' || attempts || ' ' || (parked_at IS NOT NULL) FROM user_messages WHERE id = 1")" "0 2 1"
+	assert_equal "$(sql "SELECT last_error FROM user_messages WHERE id = 1")" "exit status 5: jq: error (at <stdin>:0): cannot"
+	run -0 only communicator="$AGENTS/communicator"
+	assert_equal "$(sql "SELECT processed || ' ' || response FROM user_messages WHERE id = 2")" "1 hi"
+	# Nothing is left for the communicator: a parked message is not work.
+	run -0 orch-detect --stack alpha
+	assert_equal "$(jq -r '.agents.communicator.has_work' <<<"$output")" "false"
+	run -0 orch-stack show alpha
+	assert_line --regexp '^user messages +0 unprocessed, 1 parked$'
+}
+
+@test "an inter-stack message that keeps failing is set aside as read" {
+	orch-stack create alpha --idea "a page"
+	orch-stack create beta
+	orch-stack start alpha
+	sql "INSERT INTO messages (from_stack_id, to_stack_id, content, created_at) VALUES (2, 1, 'poison', 1)"
+	agent communicator 'echo "cannot" >&2; exit 1'
+	settings "exec.park_after = 2"
+	run -0 only communicator="$AGENTS/communicator"
+	assert_equal "$(sql "SELECT attempts || ' ' || last_error FROM message_failures")" "1 exit status 1: cannot"
+	assert_equal "$(sql "SELECT count(*) FROM message_reads")" "0"
+	run -0 only communicator="$AGENTS/communicator"
+	assert_equal "$(sql "SELECT count(*) FROM message_reads WHERE stack_id = 1")" "1"
+	run -0 orch-detect --stack alpha
+	assert_equal "$(jq -r '.agents.communicator.has_work' <<<"$output")" "false"
+}
+
+@test "while the builder runs its todo is its own: another agent's change to it is refused" {
+	orch-stack create alpha --idea "a page"
+	orch-stack todo add alpha "build me"
+	orch-stack say alpha "set todo 1 back"
+	orch-stack start alpha
+	# The builder holds its todo until the communicator has tried.
+	agent builder "while [ ! -e $BATS_TEST_TMPDIR/tried ]; do sleep 0.05; done
+echo '{\"actions\":[{\"type\":\"complete_todo\",\"id\":1}]}'"
+	agent communicator "until [ \"\$(sqlite3 \$ORCH_DB \"SELECT status FROM todos WHERE id = 1\")\" = in_progress ]; do sleep 0.05; done
+echo '{\"actions\":[{\"type\":\"update_todo\",\"id\":1,\"status\":\"pending\"},{\"type\":\"reply_user\",\"message_id\":1,\"content\":\"done\"}]}'
+touch $BATS_TEST_TMPDIR/tried"
+	run -0 --separate-stderr bash -c "orch-detect --all --force | orch-graph | orch-exec -v --retries 0 --agent builder=$AGENTS/builder --agent communicator=$AGENTS/communicator | orch-decide"
+	assert_equal "$(sql "SELECT error FROM traces WHERE agent = 'communicator'")" \
+		"action 1 (update_todo): todo 1 is being built; only the builder changes it until its run ends"
+	# Built once, and completed.
+	assert_equal "$(sql "SELECT status FROM todos")" "completed"
+	assert_equal "$(sql "SELECT count(*) FROM traces WHERE agent = 'builder'")" "1"
+}
+
+@test "a document that would push the stack past its totals is refused, naming the total" {
+	orch-stack create alpha
+	orch-stack start alpha
+	sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
+	     INSERT INTO todos (stack_id, content, created_at) SELECT 1, 'todo ' || i, 1 FROM n"
+	agent planner 'jq -nc "{actions: [range(60) | {type: \"create_todo\", content: \"more \\(.)\"}]}"'
+	run -0 only planner="$AGENTS/planner"
+	assert_equal "$(sql "SELECT error FROM traces WHERE agent = 'planner'")" \
+		"refused: the stack would have 210 open todos (pending, in progress or parked), at most 200"
+	assert_equal "$(sql "SELECT count(*) FROM todos")" "150"
+	# A document that deletes as much as it adds is within them.
+	agent planner 'jq -nc "{actions: ([range(1; 61) | {type: \"delete_todo\", id: .}] + [range(60) | {type: \"create_todo\", content: \"more \\(.)\"}])}"'
+	run -0 only planner="$AGENTS/planner"
+	assert_equal "$(sql "SELECT count(*) FROM todos")" "150"
+	# One agent's memory.
+	agent reviewer 'jq -nc "{actions: [range(5) | {type: \"remember\", key: \"k\\(.)\", value: (\"x\" * 60000)}]}"'
+	# (no todos, so no builder to wait for; an artifact to review)
+	sql "DELETE FROM todos; INSERT INTO artifacts (stack_id, version, type, content, created_at) VALUES (1, 1, 'text', 'x', 1)"
+	run -0 only reviewer="$AGENTS/reviewer"
+	assert_equal "$(sql "SELECT error FROM traces WHERE agent = 'reviewer'")" \
+		"refused: the stack would have 300041 bytes of reviewer memory, at most 262144"
+}
+
+@test "the context stays within its budget: closed todos and unread messages are windowed and what is left out counted" {
+	orch-stack create alpha --idea "a page"
+	orch-stack create beta
+	orch-stack start alpha
+	sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+	     INSERT INTO todos (stack_id, content, status, created_at, completed_at)
+	     SELECT 1, 'done ' || i, 'completed', i, i FROM n"
+	# 300 broadcasts of 60 KB: 17 MiB, more than any context may be.
+	sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+	     INSERT INTO messages (from_stack_id, to_stack_id, content, created_at)
+	     SELECT 2, NULL, printf('%.60000c', 'x'), i FROM n"
+	run -0 orch-stack show alpha --json
+	assert_equal "$(jq -c '[(.todos | length), (.todos[0].content), (.messages | length), .omitted]' <<<"$output")" \
+		'[20,"done 981",4,{"todos":980,"user_messages":0,"messages":296}]'
+	assert_equal "$(jq -c '.counts.todos.completed, .counts.messages.unread' <<<"$output")" "$(printf '1000\n300')"
+	run -0 orch-stack show alpha
+	assert_line --regexp '^todos +0 pending, 0 in progress, 1000 completed, 0 cancelled$'
+	assert_line --regexp '^messages +300 unread$'
+	# The communicator runs, is shown what fits, and reads it.
+	agent communicator 'jq -c "{actions: []}"'
+	run -0 only communicator="$AGENTS/communicator"
+	assert_equal "$(sql "SELECT count(*) FROM message_reads")" "4"
+	run -0 orch-detect --stack alpha
+	assert_equal "$(jq -r '.agents.communicator.has_work' <<<"$output")" "true"
+}

@@ -606,6 +606,7 @@ exec.jobs                            8                                 default
 exec.timeout                         600000                            default
 exec.kill_after                      5000                              default
 exec.retries                         1                                 default
+exec.park_after                      5                                 default
 exec.retry_delay                     1000                              default
 exec.wave_delay                      0                                 default
 detect.planning_interval             300000                            default
