@@ -7,43 +7,9 @@
 
 #include "cycle.h"
 #include "orch.h"
+#include "proc.h"
 #include "xalloc.h"
 #include "banned.h"
-
-/*
- * Field 22 of /proc/PID/stat, the start time in clock ticks, or -1. The
- * command name (field 2) may hold spaces and parentheses, so the fields
- * are counted from its last ')'.
- */
-static long long proc_start_time(long pid)
-{
-	char path[64], *line = NULL, *p;
-	long long start = -1;
-	size_t cap = 0;
-	FILE *fp;
-	int field;
-
-	if (snprintf(path, sizeof(path), "/proc/%ld/stat", pid) >= (int)sizeof(path))
-		return -1;
-	if (!(fp = fopen(path, "r")))
-		return -1;
-	if (getline(&line, &cap, fp) > 0 && (p = strrchr(line, ')'))) {
-		/* p points at field 2's end; field 3 starts two bytes on. */
-		for (field = 2; field < 22 && p; field++)
-			p = strchr(p + 1, ' ');
-		if (p) {
-			char *end;
-
-			errno = 0;
-			start = strtoll(p + 1, &end, 10);
-			if (errno || end == p + 1)
-				start = -1;
-		}
-	}
-	free(line);
-	fclose(fp);
-	return start;
-}
 
 static char *host_name(void)
 {

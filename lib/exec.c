@@ -68,6 +68,8 @@ void exec_free(struct exec *e)
 		return;
 	for (i = 0; i < e->nstacks; i++)
 		stack_free(e->stacks[i]);
+	/* Their agents are killed: what they left goes too. */
+	spawn_reap_all(ORPHAN_WAIT_MS);
 	free(e->stacks);
 	free(e->running);
 	free(e->slots);
@@ -551,7 +553,8 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 		now = orch_mono_ms();
 		wake = -1;
 		while (e->nrunning < e->cfg.jobs && (n = pick_node(e, now, &wake)))
-			exec_start_node(e, n);
+			if (exec_start_node(e, n) != 0)
+				break;
 		let_go(e);
 		if (all_done(e) && !e->reading)
 			break;
@@ -584,6 +587,9 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 			child_reap(&e->running[i]->child);
 			child_check_time(&e->running[i]->child, orch_mono_ms());
 		}
+		/* What an agent that ended left running is ended with it. */
+		if (e->fds[0].revents)
+			spawn_reap_orphans();
 		for (i = e->nrunning - 1; i >= 0; i--) {
 			n = e->running[i];
 			if (!child_done(&n->child))
@@ -592,6 +598,7 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 			exec_attempt_ended(e, n);
 		}
 	}
+	spawn_reap_all(ORPHAN_WAIT_MS);
 	if (e->emit_failed)
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "write error on standard output");
 	if (sig)

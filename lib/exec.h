@@ -47,6 +47,8 @@ typedef void (*exec_observe_fn)(const struct exec_event *ev, void *arg);
 
 struct exec_config {
 	char **argv[ORCH_AGENT_COUNT]; /* borrowed: each agent's command words */
+	char **env[ORCH_AGENT_COUNT];  /* borrowed: each agent's environment, or
+					  NULL for this process's */
 	int jobs;                /* children running at once, all stacks: 1 or more */
 	int64_t timeout_ms;      /* per attempt; 0 for none */
 	int64_t kill_after_ms;   /* from SIGTERM to SIGKILL on a timeout */

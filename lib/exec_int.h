@@ -19,6 +19,9 @@
 #include "spawn.h"
 
 #define RETRY_DELAY_CAP_MS 60000
+/* How long orch-exec waits, before it exits, for what agents left to die
+ * of SIGKILL (a process in uninterruptible sleep can take longer). */
+#define ORPHAN_WAIT_MS 2000
 /* Stacks claimed per write transaction: enough to share its cost, few
  * enough that another pipeline waits for the lock only a few ms. */
 #define CLAIM_BATCH 128
@@ -126,8 +129,10 @@ void exec_node_done(struct exec *e, struct node *n, const char *status,
 void exec_finish_stack(struct exec *e, struct stack *st);
 
 /* Start N's next attempt: its context, then its command as a child; a
- * failure to start is an attempt failed. */
-void exec_start_node(struct exec *e, struct node *n);
+ * failure to start is an attempt failed. Returns 0, or 1 when N is held
+ * back, untouched: descriptors ran out while other children run, and
+ * nothing more starts until one of them ends. */
+int exec_start_node(struct exec *e, struct node *n);
 
 /* N's child has ended: apply what it printed, or fail the attempt. */
 void exec_attempt_ended(struct exec *e, struct node *n);

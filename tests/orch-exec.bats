@@ -423,6 +423,92 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "$(sql "SELECT status FROM todos")" "completed"
 }
 
+# gone PID...: each PID has ended (absent, or a zombie where PID 1 does not
+# reap), waited for at most 5 s.
+gone() {
+	local pid i state
+	for pid in "$@"; do
+		for i in $(seq 50); do
+			state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+			[[ -z $state || $state == Z ]] && break
+			sleep 0.1
+		done
+		[[ -z $state || $state == Z ]] || fail "process $pid still runs (state $state): $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+	done
+}
+
+@test "agents run in a session of their own, with no controlling terminal" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	stack alpha
+	agent peek "cat >/dev/null
+awk '{print \$1, \$5, \$6, \$7}' /proc/\$\$/stat >'$BATS_TEST_TMPDIR/stat'
+if ( : >/dev/tty ) 2>/dev/null; then echo tty; else echo none; fi >'$BATS_TEST_TMPDIR/tty'
+echo '{\"actions\":[]}'"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	# On a terminal of its own, as a person runs it.
+	run -0 script -qec "orch-exec -q --agent planner=$AGENTS/peek $BATS_TEST_TMPDIR/g.json >$BATS_TEST_TMPDIR/out.json" /dev/null
+	assert_equal "$(jq -r '.nodes[0].status' "$BATS_TEST_TMPDIR/out.json")" "completed"
+	# pid, process group, session, terminal: its own group and session,
+	# no terminal; and /dev/tty cannot be opened.
+	local pid pgrp sid tty
+	read -r pid pgrp sid tty <"$BATS_TEST_TMPDIR/stat"
+	assert_equal "$pgrp $sid $tty" "$pid $pid 0"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/tty")" "none"
+}
+
+@test "an agent that moves into orch-exec's process group still ends at its timeout" {
+	stack alpha
+	local python
+	python=$(python3 -c 'import sys; print(sys.executable)')
+	cat >"$AGENTS/mover" <<-EOF
+	#!$python
+	import os, sys, time
+	sys.stdin.read()
+	try:
+	    os.setpgid(0, os.getpgid(os.getppid()))
+	    result = "moved"
+	except OSError:
+	    result = "refused"
+	open("$BATS_TEST_TMPDIR/moved", "w").write(result)
+	time.sleep(30)
+	EOF
+	chmod +x "$AGENTS/mover"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	local t0 t1
+	t0=$(now_ms)
+	run -0 timeout 20 orch-exec --timeout 3000 --kill-after 500 --retries 0 \
+		--agent planner="$AGENTS/mover" "$BATS_TEST_TMPDIR/g.json"
+	t1=$(now_ms)
+	(( t1 - t0 < 10000 )) || fail "took $((t1 - t0)) ms for a 3000 ms timeout"
+	assert_equal "$(node error planner)" "timed out after 3000 ms"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/moved")" "refused"
+}
+
+@test "nothing an agent started outlives its node, whatever it did to its group or session" {
+	stack alpha
+	# A background child, one in a session of its own, and a grandchild
+	# whose parent has exited; then the agent succeeds, or fails.
+	local spawn="sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'
+setsid sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'
+sh -c 'setsid sleep 300 & echo \$! >>\"$BATS_TEST_TMPDIR/pids\"'"
+	agent ok "$spawn
+exec '$FIXTURES/agents/task'"
+	agent fail "cat >/dev/null
+$spawn
+exit 3"
+	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
+	local t0 t1
+	t0=$(now_ms)
+	run -0 timeout 20 orch-exec --retries 0 --agent planner="$AGENTS/ok" \
+		--agent communicator="$AGENTS/fail" "$BATS_TEST_TMPDIR/g.json"
+	t1=$(now_ms)
+	(( t1 - t0 < 5000 )) || fail "took $((t1 - t0)) ms: it waited for what the agents left"
+	assert_equal "$(jq -r '.nodes | map("\(.agent)=\(.status)") | join(" ")' <<<"$output")" \
+		"planner=completed communicator=failed"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/pids")" "6"
+	gone $(cat "$BATS_TEST_TMPDIR/pids")
+}
+
 @test "SIGTERM: running agents are stopped, the cycle recorded as failed, exit 75" {
 	stack alpha
 	agent hang "cat >/dev/null; echo started >>'$BATS_TEST_TMPDIR/started'; exec sleep 30"
