@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_env.h"
 #include "cycle.h"
 #include "orch.h"
 #include "proc.h"
@@ -101,6 +102,52 @@ void cycle_claim_release(struct cycle_claim *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * SIGKILL what the agents of OWNER, an orch-exec that is gone, left
+ * running: every process tagged with it (agent_env.h), whatever its
+ * group, session or parent. Only a holder known to be gone, from this
+ * host, is looked for: another host's left nothing here.
+ * Once per owner in a process: what is killed starts nothing more.
+ */
+static void end_leftovers(const char *owner)
+{
+	static char *swept[16];
+	static size_t next;
+	char *tag;
+	size_t i;
+
+	if (holder_state(owner) != HOLDER_HERE_GONE)
+		return;
+	for (i = 0; i < sizeof(swept) / sizeof(swept[0]); i++)
+		if (swept[i] && strcmp(swept[i], owner) == 0)
+			return;
+	tag = xasprintf("%s=%s", AGENT_ENV_OWNER, owner);
+	proc_kill_tagged(tag);
+	free(tag);
+	free(swept[next]);
+	swept[next] = xstrdup(owner);
+	next = (next + 1) % (sizeof(swept) / sizeof(swept[0]));
+}
+
+/* End what the cycles of STACK_ID left running have left of their agents. */
+static int end_cycles_leftovers(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT DISTINCT owner FROM executions"
+					 " WHERE stack_id = ? AND status = 'running'"
+					 " AND owner IS NOT NULL", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		end_leftovers((const char *)sqlite3_column_text(st, 0));
+	if (rc != SQLITE_DONE)
+		store_error(s, err, "recovering an abandoned cycle");
+	store_finish(s, st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Inside the claim's transaction: the previous holder is gone. */
 static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 			     struct cycle_claim *claim, struct orch_error *err)
@@ -111,6 +158,8 @@ static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 		: xstrdup("abandoned: its orch-exec is gone");
 	int rc;
 
+	if (end_cycles_leftovers(s, stack_id, err) != 0)
+		goto fail;
 	st = store_prepare(s, "UPDATE executions SET status = 'failed', ended_at = ?,"
 			   " error = ? WHERE stack_id = ? AND status = 'running'", err);
 	if (!st)

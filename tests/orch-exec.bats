@@ -392,9 +392,20 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 		"$(printf '1:failed\n2:completed')"
 }
 
+# leave_behind: the lines of an agent that starts a child in its group, one
+# in a session of its own, and a grandchild whose parent has exited, and
+# writes their pids to $BATS_TEST_TMPDIR/pids.
+leave_behind() {
+	printf '%s\n' "sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'" \
+		"setsid sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'" \
+		"sh -c 'setsid sleep 300 & echo \$! >>\"$BATS_TEST_TMPDIR/pids\"'"
+}
+
 @test "kill -9 of orch-exec: its agent dies too and the next cycle takes the lease over" {
 	stack alpha
-	agent hang "cat >/dev/null; echo \$\$ >'$BATS_TEST_TMPDIR/agent.pid'; exec sleep 30"
+	agent hang "cat >/dev/null
+$(leave_behind)
+echo \$\$ >'$BATS_TEST_TMPDIR/agent.pid'; exec sleep 30"
 	ok_agent
 	graph alpha builder >"$BATS_TEST_TMPDIR/g.json"
 	orch-exec --agent builder="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" >/dev/null &
@@ -415,6 +426,9 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	run -0 orch-exec --agent builder="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
 	assert_equal "$(jq -r '"\(.ran) \(.cycle) \(.recovered.todos_returned)"' <<<"$output")" "true 2 1"
 	[[ $(jq -r .recovered.abandoned_by <<<"$output") == *":$pid" ]] || fail "$output"
+	# What the agent started, in its group or not, ended with the takeover.
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/pids")" "3"
+	gone $(cat "$BATS_TEST_TMPDIR/pids")
 	assert_equal "$(sql "SELECT cycle || ':' || status FROM executions ORDER BY cycle")" \
 		"$(printf '1:failed\n2:completed')"
 	[[ $(sql "SELECT error FROM executions WHERE cycle = 1") == "abandoned: its orch-exec ("*":$pid) is gone" ]] ||
@@ -507,6 +521,81 @@ exit 3"
 		"planner=completed communicator=failed"
 	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/pids")" "6"
 	gone $(cat "$BATS_TEST_TMPDIR/pids")
+}
+
+@test "kill -9 of orch-exec: orch-detect's recovery ends what its agents started" {
+	stack alpha
+	agent hang "cat >/dev/null
+$(leave_behind)
+: >'$BATS_TEST_TMPDIR/ready'; exec sleep 30"
+	graph alpha builder communicator >"$BATS_TEST_TMPDIR/g.json"
+	orch-exec $(all_agents "$AGENTS/hang") "$BATS_TEST_TMPDIR/g.json" >/dev/null &
+	local pid=$!
+	wait_for "$BATS_TEST_TMPDIR/pids" 6
+	kill -9 "$pid"
+	wait "$pid" || true
+	# Nothing has ended them yet: they were reparented, not killed.
+	local p alive=0
+	for p in $(cat "$BATS_TEST_TMPDIR/pids"); do
+		[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [SR] ]] && alive=$((alive + 1))
+	done
+	assert_equal "$alive" "6"
+	run -0 --separate-stderr orch-detect --all --force
+	assert_equal "$(jq -r .recovered.todos_returned <<<"$output")" "1"
+	gone $(cat "$BATS_TEST_TMPDIR/pids")
+}
+
+@test "command agents see no provider key, orch-agent sees them all; exec.pass_env lets some through" {
+	stack alpha
+	mkdir -p "$AGENTS/bin"
+	# An agent that writes its environment down, under its own name and
+	# as orch-agent (the built-in agent is known by its program's name).
+	local dump="env | sort >\"$BATS_TEST_TMPDIR/env.\$(basename \"\$0\")\"
+exec '$FIXTURES/agents/task'"
+	agent dump "$dump"
+	printf '#!/bin/sh\n%s\n' "$dump" >"$AGENTS/bin/orch-agent"
+	chmod +x "$AGENTS/bin/orch-agent"
+	printf 'llm.fallbacks = https://b.example/v1|m|CONF_KEY\n' >"$BATS_TEST_TMPDIR/config"
+	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
+	cp "$ORCH_DB" "$BATS_TEST_TMPDIR/other.db"
+	local keys=(GROQ_API_KEY=g1 ORCH_LLM_API_KEY=o1 ORCH_LLM_MODEL=m1
+		"ORCH_LLM_FALLBACKS=https://a.example/v1|m|ENV_KEY" ENV_KEY=e1 CONF_KEY=c1)
+	run -0 env "${keys[@]}" PLAIN=p1 orch-exec --db "$BATS_TEST_TMPDIR/other.db" \
+		--config "$BATS_TEST_TMPDIR/config" --agent planner="$AGENTS/dump" \
+		--agent communicator="$AGENTS/bin/orch-agent" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '.nodes | map(.status) | unique | join(" ")' <<<"$output")" "completed"
+	local mine="ORCH_CONFIG=$BATS_TEST_TMPDIR/config
+ORCH_DB=$BATS_TEST_TMPDIR/other.db"
+	assert_equal "$(grep -E '^(GROQ|ORCH_LLM|ENV_KEY|CONF_KEY|PLAIN|ORCH_DB|ORCH_CONFIG)' "$BATS_TEST_TMPDIR/env.dump")" \
+		"$mine
+PLAIN=p1"
+	assert_equal "$(grep -E '^(GROQ|ORCH_LLM|ENV_KEY|CONF_KEY|PLAIN|ORCH_DB|ORCH_CONFIG)' "$BATS_TEST_TMPDIR/env.orch-agent")" \
+		"$(printf '%s\n' "${keys[@]}" "$mine" PLAIN=p1 | sort)"
+	# Each carries its orch-exec's lease owner, "HOST:PID:...".
+	[[ $(grep '^ORCH_EXEC_OWNER=' "$BATS_TEST_TMPDIR/env.dump") == "ORCH_EXEC_OWNER=$(hostname):"[0-9]*:* ]] ||
+		fail "$(grep ORCH_EXEC_OWNER "$BATS_TEST_TMPDIR/env.dump")"
+	# Listed in exec.pass_env, a provider's variable reaches a command too.
+	printf 'exec.pass_env = GROQ_API_KEY, CONF_KEY\n' >>"$BATS_TEST_TMPDIR/config"
+	orch-stack --db "$BATS_TEST_TMPDIR/other.db" start alpha
+	run -0 env "${keys[@]}" orch-exec --db "$BATS_TEST_TMPDIR/other.db" \
+		--config "$BATS_TEST_TMPDIR/config" --agent planner="$AGENTS/dump" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(grep -E '^(GROQ|ORCH_LLM|ENV_KEY|CONF_KEY)' "$BATS_TEST_TMPDIR/env.dump")" \
+		"CONF_KEY=c1
+GROQ_API_KEY=g1"
+}
+
+@test "orch-agent run by orch-exec reads orch-exec's --config (ORCH_CONFIG)" {
+	stack alpha
+	printf 'llm.base_url = http://127.0.0.1:9/v1\nllm.retries = 0\n' >"$BATS_TEST_TMPDIR/config"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	run -0 env GROQ_API_KEY=k timeout 30 orch-exec --timeout 10000 --retries 0 \
+		--config "$BATS_TEST_TMPDIR/config" --agent planner="orch-agent --role planner" \
+		"$BATS_TEST_TMPDIR/g.json"
+	[[ $(node error planner) == "exit status 69: orch-agent: 127.0.0.1:9: "* ]] || fail "$(node error planner)"
+	# Any orch program reads ORCH_CONFIG as its --config.
+	printf 'exec.tiemout = 1\n' >"$BATS_TEST_TMPDIR/typo"
+	run -0 --separate-stderr env ORCH_CONFIG="$BATS_TEST_TMPDIR/typo" orch-exec </dev/null
+	assert_equal "$stderr" "orch-exec: $BATS_TEST_TMPDIR/typo:1: unknown key 'exec.tiemout'"
 }
 
 @test "SIGTERM: running agents are stopped, the cycle recorded as failed, exit 75" {
