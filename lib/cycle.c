@@ -26,49 +26,137 @@ char *cycle_owner_self(void)
 {
 	char *host = host_name(), *owner;
 
-	owner = xasprintf("%s:%ld:%lld", host, (long)getpid(),
-			  proc_start_time((long)getpid()));
+	owner = xasprintf("%s:%ld:%lld:%s:%llu", host, (long)getpid(),
+			  proc_start_time((long)getpid()), proc_boot_id(),
+			  proc_pid_namespace());
 	free(host);
 	return owner;
 }
 
+/* An owner string taken apart. */
+struct owner {
+	char *host;             /* owned */
+	long pid;
+	long long start;        /* clock ticks since boot, -1 unknown */
+	char *boot;             /* owned; NULL in the old format */
+	unsigned long long ns;  /* PID namespace inode; 0 in the old format */
+};
+
+static void owner_release(struct owner *o)
+{
+	free(o->host);
+	free(o->boot);
+}
+
+/* The field after S's last ':', cut off S; NULL when S has none. */
+static char *cut_last(char *s)
+{
+	char *colon = strrchr(s, ':');
+
+	if (!colon)
+		return NULL;
+	*colon = '\0';
+	return colon + 1;
+}
+
+static int all_digits(const char *s, int minus)
+{
+	if (minus && *s == '-')
+		s++;
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* What /proc/sys/kernel/random/boot_id holds, or "-" for unknown. */
+static int is_boot_id(const char *s)
+{
+	size_t i;
+
+	if (strcmp(s, "-") == 0)
+		return 1;
+	for (i = 0; s[i]; i++)
+		if (!strchr("0123456789abcdef-", s[i]))
+			return 0;
+	return i == 36;
+}
+
+/*
+ * Take OWNER apart: "HOST:PID:START:BOOT:PIDNS", or the old
+ * "HOST:PID:START" of orch before issue 10. 0, or -1 when it is neither.
+ */
+static int owner_parse(const char *owner, struct owner *o)
+{
+	char *copy = xstrdup(owner), *ns, *boot, *start, *pid, *end;
+	int rc = -1;
+
+	memset(o, 0, sizeof(*o));
+	ns = cut_last(copy);
+	boot = ns ? cut_last(copy) : NULL;
+	if (!boot || !all_digits(ns, 0) || !is_boot_id(boot)) {
+		/* The old format: put back what was cut. */
+		free(copy);
+		copy = xstrdup(owner);
+		boot = NULL;
+		ns = NULL;
+	}
+	start = cut_last(copy);
+	pid = start ? cut_last(copy) : NULL;
+	if (!pid || !*copy || !all_digits(pid, 0) || !all_digits(start, 1))
+		goto out;
+	errno = 0;
+	o->pid = strtol(pid, &end, 10);
+	o->start = strtoll(start, &end, 10);
+	o->ns = ns ? strtoull(ns, &end, 10) : 0;
+	if (errno || o->pid <= 0)
+		goto out;
+	o->host = xstrdup(copy);
+	o->boot = boot ? xstrdup(boot) : NULL;
+	rc = 0;
+out:
+	free(copy);
+	if (rc != 0)
+		owner_release(o);
+	return rc;
+}
+
 enum holder_state {
-	HOLDER_HERE_ALIVE,      /* a live process on this host */
-	HOLDER_HERE_GONE,       /* a process on this host that is gone */
-	HOLDER_ELSEWHERE,       /* another host's, or unreadable: cannot check */
+	HOLDER_HERE_ALIVE,      /* a live process here */
+	HOLDER_HERE_GONE,       /* a process here that is gone */
+	HOLDER_ELSEWHERE,       /* another host's, boot's or PID namespace's,
+				   or unreadable: cannot check */
 };
 
 /*
- * Where OWNER ("HOST:PID:START") runs and whether it is alive. Only a
- * holder on this host can be checked; a recycled pid has another start
- * time, so it does not pass for the holder.
+ * Where OWNER runs and whether it is alive. Only a holder here (this
+ * host name, this boot, this PID namespace: its pid means the same
+ * process to us) can be checked; a recycled pid has another start time,
+ * so it does not pass for the holder. An owner of the old format has no
+ * boot or namespace: its host name alone says whether it is here.
  */
 static enum holder_state holder_state(const char *owner)
 {
-	char *copy = xstrdup(owner), *start, *pid, *host = host_name();
 	enum holder_state state = HOLDER_ELSEWHERE;
+	char *host = host_name();
+	struct owner o;
 
-	start = strrchr(copy, ':');
-	if (start) {
-		*start++ = '\0';
-		pid = strrchr(copy, ':');
-		if (pid) {
-			long p;
-			char *end;
-
-			*pid++ = '\0';
-			errno = 0;
-			p = strtol(pid, &end, 10);
-			if (strcmp(copy, host) == 0 && !errno && *end == '\0' && p > 0) {
-				state = HOLDER_HERE_ALIVE;
-				if (kill((pid_t)p, 0) != 0 && errno == ESRCH)
-					state = HOLDER_HERE_GONE;
-				else if (proc_start_time(p) != strtoll(start, NULL, 10))
-					state = HOLDER_HERE_GONE;
-			}
-		}
+	if (owner_parse(owner, &o) != 0) {
+		free(host);
+		return HOLDER_ELSEWHERE;
 	}
-	free(copy);
+	if (strcmp(o.host, host) == 0 &&
+	    (!o.boot || (strcmp(o.boot, proc_boot_id()) == 0 &&
+			 o.ns == proc_pid_namespace()))) {
+		state = HOLDER_HERE_ALIVE;
+		if (kill((pid_t)o.pid, 0) != 0 && errno == ESRCH)
+			state = HOLDER_HERE_GONE;
+		else if (proc_start_time(o.pid) != o.start)
+			state = HOLDER_HERE_GONE;
+	}
+	owner_release(&o);
 	free(host);
 	return state;
 }
@@ -90,9 +178,14 @@ int cycle_lease_held(const char *holder, int64_t expires, int64_t now)
 /* "HOST:PID" of an owner, for people (a new string). */
 static char *owner_short(const char *owner)
 {
-	const char *colon = strrchr(owner, ':');
+	struct owner o;
+	char *s;
 
-	return colon ? xstrndup(owner, (size_t)(colon - owner)) : xstrdup(owner);
+	if (owner_parse(owner, &o) != 0)
+		return xstrdup(owner);
+	s = xasprintf("%s:%ld", o.host, o.pid);
+	owner_release(&o);
+	return s;
 }
 
 void cycle_claim_release(struct cycle_claim *c)

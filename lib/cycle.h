@@ -4,14 +4,20 @@
  * graph, and a trace per agent run.
  *
  * The lease lives in the stack's row (lease_owner, lease_host, lease_pid,
- * lease_expires_at, lease_execution_id). An owner is "HOST:PID:START",
- * START being the process's start time in clock ticks, so a recycled pid
- * is not mistaken for the holder. A lease is free when it is empty, when
- * its holder on this host is gone (crashed, or killed with SIGKILL), or,
- * held from another host that cannot be asked, when it has expired; a
- * live holder on this host keeps it whatever its expiry says. Taking it
- * over marks the abandoned cycle failed and returns the stack's
- * in_progress todos to pending, because no agent of that stack can be
+ * lease_expires_at, lease_execution_id). An owner is
+ * "HOST:PID:START:BOOT:PIDNS": START the process's start time in clock
+ * ticks, so a recycled pid is not mistaken for the holder; BOOT the
+ * kernel's boot id and PIDNS the inode of its PID namespace, so that two
+ * containers of one host name (one kernel, two PID namespaces) do not
+ * read each other's pids as their own. A holder is "here" when all of
+ * host, boot and namespace are this process's (the old "HOST:PID:START"
+ * of orch before issue 10: when its host is). A lease is free when it is
+ * empty, when its holder here is gone (crashed, or killed with SIGKILL),
+ * or, held from elsewhere (another host, boot or namespace), which
+ * cannot be asked, when it has expired; a live holder here keeps it
+ * whatever its expiry says. Taking it over marks the abandoned cycle
+ * failed, returns the stack's in_progress todos to pending, and kills
+ * what its agents left running, because no agent of that stack may be
  * running any more.
  */
 #ifndef ORCH_CYCLE_H
@@ -24,15 +30,15 @@
 #include "error.h"
 #include "store.h"
 
-/* This process as a lease owner: a new string "HOST:PID:START". */
+/* This process as a lease owner: a new string "HOST:PID:START:BOOT:PIDNS". */
 char *cycle_owner_self(void);
 
 /*
  * Whether a lease held by HOLDER until EXPIRES still keeps others out at
- * NOW. A holder on this host is asked directly (alive, with the same
- * start time), whatever the expiry says: a cycle that waits long for -j
- * slots outlives its lease's estimate. Expiry decides only for a holder
- * on another host, which cannot be asked.
+ * NOW. A holder here (this host, boot and PID namespace) is asked
+ * directly (alive, with the same start time), whatever the expiry says:
+ * a cycle that waits long for -j slots outlives its lease's estimate.
+ * Expiry decides only for a holder elsewhere, which cannot be asked.
  */
 int cycle_lease_held(const char *holder, int64_t expires, int64_t now);
 

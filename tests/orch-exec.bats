@@ -401,6 +401,77 @@ leave_behind() {
 		"sh -c 'setsid sleep 300 & echo \$! >>\"$BATS_TEST_TMPDIR/pids\"'"
 }
 
+@test "a lease held from another PID namespace of this host is kept until it expires" {
+	need_pid_namespace
+	stack alpha
+	ok_agent
+	export MARKS=$BATS_TEST_TMPDIR/marks
+	mkdir -p "$MARKS"
+	agent held "cat >/dev/null
+: >\"\$MARKS/\$1.running\"
+i=0; while [ ! -e \"\$MARKS/go\" ] && [ \$i -lt 1500 ]; do sleep 0.02; i=\$((i + 1)); done
+echo '{\"actions\":[]}'"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	# Held in another namespace (its pids are not ours: its orch-exec is
+	# pid 1 there), the stack is not taken from here...
+	"${PIDNS[@]}" orch-exec --agent "planner=$AGENTS/held inner" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/inner.json" &
+	local ns=$!
+	wait_file "$MARKS/inner.running"
+	run -0 orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack ($(hostname):1)"
+	: >"$MARKS/go"
+	wait "$ns"
+	assert_equal "$(jq -r '"\(.ran) \(.nodes[0].status)"' "$BATS_TEST_TMPDIR/inner.json")" "true completed"
+	# ... nor the other way round.
+	rm "$MARKS/go"
+	orch-exec --agent "planner=$AGENTS/held outer" "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/outer.json" &
+	local outer=$!
+	wait_file "$MARKS/outer.running"
+	run -0 "${PIDNS[@]}" orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack ($(hostname):$outer)"
+	: >"$MARKS/go"
+	wait "$outer"
+	# A holder killed there is not known here to be gone: its lease
+	# holds until it expires, like another host's, and is taken over then.
+	rm "$MARKS/go" "$MARKS/inner.running"
+	"${PIDNS[@]}" orch-exec --agent "planner=$AGENTS/held inner" "$BATS_TEST_TMPDIR/g.json" >/dev/null &
+	ns=$!
+	wait_file "$MARKS/inner.running"
+	kill -9 "$(pgrep -P "$ns")"
+	wait "$ns" || true
+	run -0 orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r .ran <<<"$output")" "false"
+	sql "UPDATE stacks SET lease_expires_at = $(( $(now_ms) - 1 ))"
+	run -0 orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.recovered.abandoned_by)"' <<<"$output")" "true $(hostname):1"
+}
+
+@test "a lease owner of the old format (HOST:PID:START) is still read" {
+	stack alpha
+	ok_agent
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	local id owner
+	id=$(sql "SELECT id FROM stacks WHERE name = 'alpha'")
+	# A live process of this host, as orch before issue 10 wrote it.
+	sleep 30 &
+	local live=$!
+	owner="$(hostname):$live:$(awk '{print $22}' "/proc/$live/stat")"
+	sql "INSERT INTO executions (stack_id, cycle, status, started_at, owner)
+	       VALUES ($id, 1, 'running', 1, '$owner');
+	     UPDATE stacks SET lease_owner = '$owner', lease_host = '$(hostname)',
+	       lease_pid = $live, lease_expires_at = 1, lease_execution_id = 1"
+	run -0 orch-exec --agent communicator="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack ($(hostname):$live)"
+	kill "$live"
+	wait "$live" || true
+	run -0 orch-exec --agent communicator="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.recovered.abandoned_by)"' <<<"$output")" "true $(hostname):$live"
+}
+
 @test "kill -9 of orch-exec: its agent dies too and the next cycle takes the lease over" {
 	stack alpha
 	agent hang "cat >/dev/null
