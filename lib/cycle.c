@@ -59,16 +59,16 @@ static char *cut_last(char *s)
 	return colon + 1;
 }
 
-static int all_digits(const char *s, int minus)
+/* S, all of it, as a number at least MIN into *OUT: 0, or -1. */
+static int whole_number(const char *s, long long min, long long *out)
 {
-	if (minus && *s == '-')
-		s++;
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
+	char *end;
+
+	if (!*s || *s == ' ' || *s == '+')
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno || *end || *out < min ? -1 : 0;
 }
 
 /* What /proc/sys/kernel/random/boot_id holds, or "-" for unknown. */
@@ -90,36 +90,33 @@ static int is_boot_id(const char *s)
  */
 static int owner_parse(const char *owner, struct owner *o)
 {
-	char *copy = xstrdup(owner), *ns, *boot, *start, *pid, *end;
+	char *copy = xstrdup(owner), *ns, *boot, *start, *pid;
+	long long v_ns = 0, v_pid, v_start;
 	int rc = -1;
 
 	memset(o, 0, sizeof(*o));
 	ns = cut_last(copy);
 	boot = ns ? cut_last(copy) : NULL;
-	if (!boot || !all_digits(ns, 0) || !is_boot_id(boot)) {
+	if (!boot || whole_number(ns, 0, &v_ns) != 0 || !is_boot_id(boot)) {
 		/* The old format: put back what was cut. */
 		free(copy);
 		copy = xstrdup(owner);
 		boot = NULL;
-		ns = NULL;
+		v_ns = 0;
 	}
 	start = cut_last(copy);
 	pid = start ? cut_last(copy) : NULL;
-	if (!pid || !*copy || !all_digits(pid, 0) || !all_digits(start, 1))
+	if (!pid || !*copy || whole_number(pid, 1, &v_pid) != 0 || v_pid > INT32_MAX ||
+	    whole_number(start, -1, &v_start) != 0)
 		goto out;
-	errno = 0;
-	o->pid = strtol(pid, &end, 10);
-	o->start = strtoll(start, &end, 10);
-	o->ns = ns ? strtoull(ns, &end, 10) : 0;
-	if (errno || o->pid <= 0)
-		goto out;
+	o->pid = (long)v_pid;
+	o->start = v_start;
+	o->ns = (unsigned long long)v_ns;
 	o->host = xstrdup(copy);
 	o->boot = boot ? xstrdup(boot) : NULL;
 	rc = 0;
 out:
 	free(copy);
-	if (rc != 0)
-		owner_release(o);
 	return rc;
 }
 
