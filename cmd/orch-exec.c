@@ -444,6 +444,7 @@ int main(int argc, char **argv)
 	}
 	cfg.observe = observe;
 	cfg.observe_arg = &w;
+	cfg.watch_stdout = 1;
 
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));

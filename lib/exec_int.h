@@ -104,12 +104,17 @@ struct exec {
 	struct node **running;   /* owned array of borrowed nodes now running */
 	struct node **slots;     /* owned: lane i's running node, or NULL; jobs entries */
 	int nrunning;            /* entries used in running */
-	struct pollfd *fds;      /* owned: poll() set, room for 1 + 3 * jobs */
+	struct pollfd *fds;      /* owned: poll() set, room for 3 + 3 * jobs */
 	uint64_t rng;            /* xorshift state for retry jitter */
 	exec_emit_fn emit;       /* where finished stacks go */
 	void *emit_arg;          /* its argument */
 	struct orch_error first_error; /* the first failure to record a cycle */
-	int emit_failed;         /* emit returned nonzero: stop */
+	int emit_failed;         /* emit returned nonzero (or stdout's reader
+				    is gone): nothing more is written; stop */
+	int emit_errno;          /* errno of that failure */
+	char *stop_reason;       /* owned: why the run stops (a signal, the
+				    output), once it does; NULL before */
+	int stop_status;         /* its exit status: 75 signal, 70 output */
 };
 
 /* Free what node N owns; it can be run again. */

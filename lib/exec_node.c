@@ -110,8 +110,10 @@ void exec_finish_stack(struct exec *e, struct stack *st)
 		}
 		free(error);
 	}
-	if (!e->emit_failed && e->emit(doc, text, e->emit_arg) != 0)
+	if (!e->emit_failed && e->emit(doc, text, e->emit_arg) != 0) {
 		e->emit_failed = 1;
+		e->emit_errno = errno;
+	}
 	free(text);
 	/* Handed on: a run of thousands of stacks keeps only the live ones.
 	 * The nodes' borrowed strings go with it; nothing reads a done stack. */

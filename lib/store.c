@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "orch.h"
@@ -34,6 +35,46 @@ static int busy_timeout(int *ms, struct orch_error *err)
 				      env, BUSY_TIMEOUT_MAX_MS);
 	*ms = (int)v;
 	return 0;
+}
+
+/*
+ * The busy handler: SQLite's own sleeps (1 ms growing to 100 ms) up to
+ * the busy timeout, or, once the program is stopping, up to its bound.
+ * Returns 0 to give up (SQLITE_BUSY), 1 to try again.
+ */
+static int on_busy(void *arg, int count)
+{
+	static const int delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+	struct store *s = arg;
+	int64_t now = orch_mono_ms(), limit;
+	struct timespec ts;
+	int d;
+
+	if (count == 0)
+		s->busy_since = now;
+	limit = s->busy_since + s->busy_ms;
+	if (s->stopping && s->stopping(s->stopping_arg)) {
+		if (!s->stop_deadline)
+			s->stop_deadline = now + STORE_STOP_WAIT_MS;
+		if (s->stop_deadline < limit)
+			limit = s->stop_deadline;
+	}
+	if (now >= limit)
+		return 0;
+	d = delays[count < 12 ? count : 11];
+	if (d > limit - now)
+		d = (int)(limit - now);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)d * 1000000L;
+	/* A signal ends the sleep: the next call looks at it. */
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+void store_set_stop(struct store *s, int (*stopping)(void *), void *arg)
+{
+	s->stopping = stopping;
+	s->stopping_arg = arg;
 }
 
 /* Migration 4's content triggers: replace TABLE's trigger for EVENT (ins,
@@ -575,7 +616,8 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
-	sqlite3_busy_timeout(s->db, busy_ms);
+	s->busy_ms = busy_ms;
+	sqlite3_busy_handler(s->db, on_busy, s);
 	if (store_exec(s, "PRAGMA foreign_keys = ON", err) != 0)
 		goto fail_prefix;
 	/* journal_mode answers with a row; a read-only file fails here too. */

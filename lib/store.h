@@ -34,11 +34,20 @@ struct store_cached {
 	int in_use;         /* 1 between store_prepare and store_finish */
 };
 
+/* How long, once a program has been told to stop (store_set_stop), it
+ * still waits for another one's write lock, in all: the signal's bound. */
+#define STORE_STOP_WAIT_MS 1000
+
 struct store {
 	sqlite3 *db;  /* owned */
 	char *path;   /* owned; as opened */
 	struct store_cached cache[STORE_CACHE_SIZE]; /* the first ncached used */
 	int ncached;
+	int busy_ms;             /* the busy timeout: the longest wait for a lock */
+	int64_t busy_since;      /* monotonic ms the current wait began */
+	int (*stopping)(void *); /* or NULL: whether the program is stopping */
+	void *stopping_arg;      /* borrowed; handed to stopping */
+	int64_t stop_deadline;   /* monotonic ms no wait passes once stopping, 0 before */
 };
 
 enum store_flags {
@@ -98,6 +107,16 @@ int store_exec(struct store *s, const char *sql, struct orch_error *err);
  */
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
 		    struct orch_error *err);
+
+/*
+ * Once STOPPING(ARG) returns nonzero (a signal came), waits for another
+ * program's lock end STORE_STOP_WAIT_MS after the first wait that sees it,
+ * all waits together, instead of at the busy timeout: what is recorded
+ * after a signal is recorded at once or not at all (a cycle left running
+ * is recovered by the next pipeline). It is asked between the sleeps of
+ * a wait, which a signal cuts short.
+ */
+void store_set_stop(struct store *s, int (*stopping)(void *), void *arg);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
 int store_begin(struct store *s, struct orch_error *err);

@@ -686,6 +686,113 @@ GROQ_API_KEY=g1"
 	assert_equal "$(sql "SELECT lease_owner IS NULL FROM stacks")" "1"
 }
 
+# lock_db: hold the database's write lock from a third program until
+# $MARKS/release exists (at most 30 s); $MARKS/locked once it holds it.
+lock_db() {
+	printf 'BEGIN IMMEDIATE;\n.shell touch %s/locked\n.shell i=0; while [ ! -e %s/release ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done\nCOMMIT;\n' \
+		"$MARKS" "$MARKS" | sql &
+	LOCKER=$!
+	wait_file "$MARKS/locked"
+}
+
+# wait_exit PID: wait for PID for at most 15 s; STATUS its exit status.
+wait_exit() {
+	local i
+	for i in $(seq 150); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$1" 2>/dev/null && fail "process $1 is still running"
+	STATUS=0
+	wait "$1" || STATUS=$?
+}
+
+@test "stdout's reader gone (orch-decide killed): every stack's agents stopped, every cycle recorded, exit 70" {
+	stack alpha
+	stack beta
+	agent quick "cat >/dev/null; echo \$\$ >>'$BATS_TEST_TMPDIR/started'; sleep 1; echo '{\"actions\":[]}'"
+	agent slow "cat >/dev/null; echo \$\$ >>'$BATS_TEST_TMPDIR/started'; exec sleep 30"
+	{ graph alpha planner; graph beta builder; } >"$BATS_TEST_TMPDIR/g.json"
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	orch-exec --agent planner="$AGENTS/quick" --agent builder="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! t0
+	exec 7<"$BATS_TEST_TMPDIR/out"
+	wait_for "$BATS_TEST_TMPDIR/started" 2
+	t0=$(now_ms)
+	exec 7<&-
+	wait_exit "$pid"
+	(( $(now_ms) - t0 < 3000 )) || fail "took $(( $(now_ms) - t0 )) ms to stop"
+	assert_equal "$STATUS" "70"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" "orch-exec: standard output closed: its reader is gone"
+	# Both cycles recorded as failed, their leases let go, the todo back.
+	assert_equal "$(sql "SELECT group_concat(status || ':' || error, '|') FROM executions")" \
+		"failed:planner: interrupted: standard output closed: its reader is gone|failed:builder: interrupted: standard output closed: its reader is gone"
+	assert_equal "$(sql "SELECT count(*) FROM stacks WHERE lease_owner IS NOT NULL")" "0"
+	assert_equal "$(sql "SELECT group_concat(DISTINCT status) FROM todos")" "pending"
+	gone $(cat "$BATS_TEST_TMPDIR/started")
+}
+
+@test "SIGPIPE from another process stops orch-exec as SIGTERM does" {
+	stack alpha
+	agent hang "cat >/dev/null; echo \$\$ >>'$BATS_TEST_TMPDIR/started'; exec sleep 30"
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$!
+	wait_for "$BATS_TEST_TMPDIR/started"
+	kill -PIPE "$pid"
+	wait_exit "$pid"
+	assert_equal "$STATUS" "75"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" "orch-exec: interrupted by signal 13 (Broken pipe)"
+	assert_equal "$(jq -r '.nodes[0].error' "$BATS_TEST_TMPDIR/out.json")" "interrupted by signal 13 (Broken pipe)"
+	assert_equal "$(sql "SELECT status FROM executions")" "failed"
+	gone $(cat "$BATS_TEST_TMPDIR/started")
+}
+
+@test "a signal waits at most a second for the database lock, and claims no new cycle" {
+	stack alpha
+	export MARKS=$BATS_TEST_TMPDIR/marks
+	mkdir -p "$MARKS"
+	agent hang "cat >/dev/null; : >'$MARKS/started'; exec sleep 30"
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	export ORCH_BUSY_TIMEOUT_MS=10000
+	# A signal while the cycle's end waits for the lock.
+	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
+		>/dev/null 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! t0
+	wait_file "$MARKS/started"
+	lock_db
+	t0=$(now_ms)
+	kill -TERM "$pid"
+	wait_exit "$pid"
+	(( $(now_ms) - t0 < 2500 )) || fail "took $(( $(now_ms) - t0 )) ms with the lock held"
+	assert_equal "$STATUS" "75"
+	: >"$MARKS/release"
+	wait "$LOCKER"
+	# Not recorded: the next pipeline recovers it.
+	assert_equal "$(sql "SELECT status FROM executions")" "running"
+	run -0 --separate-stderr orch-detect --all --force
+	assert_equal "$(sql "SELECT status FROM executions")" "failed"
+	# A signal while it waits for the lock to claim the stack: once the
+	# lock comes, no cycle is claimed for it.
+	rm -f "$MARKS"/*
+	lock_db
+	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	sleep 0.3
+	kill -TERM "$pid"
+	sleep 0.3
+	: >"$MARKS/release"
+	wait_exit "$pid"
+	wait "$LOCKER"
+	assert_equal "$STATUS" "75"
+	assert_equal "$(sql "SELECT count(*) FROM executions")" "1"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' "$BATS_TEST_TMPDIR/out.json")" \
+		"false interrupted by signal 15 (Terminated)"
+}
+
 @test "--barrier and --wave-delay space the waves" {
 	stack alpha
 	agent quick "exec '$FIXTURES/agents/task'"
