@@ -349,6 +349,8 @@ void words_free(char **argv)
 	free(argv);
 }
 
+/* ORCH_MAX_PAUSE_MS: the longest a pause.* may be, which lets a next run
+ * further ahead than that be known for a clock's mistake. */
 #define WEEK_MS INT64_C(604800000)
 
 const struct config_known config_known[] = {

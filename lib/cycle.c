@@ -158,8 +158,10 @@ static enum holder_state holder_state(const char *owner)
 	return state;
 }
 
-/* cycle.h says why a live holder here is asked, not its expiry. */
-int cycle_lease_held(const char *holder, int64_t expires, int64_t now)
+/* cycle.h says why a live holder here is asked, not its expiry, and why
+ * a lease taken in the future has expired. */
+int cycle_lease_held(const char *holder, int64_t expires, int64_t taken_at,
+		     int64_t now)
 {
 	switch (holder_state(holder)) {
 	case HOLDER_HERE_ALIVE:
@@ -169,7 +171,7 @@ int cycle_lease_held(const char *holder, int64_t expires, int64_t now)
 	case HOLDER_ELSEWHERE:
 		break;
 	}
-	return expires > now;
+	return expires > now && taken_at <= now + ORCH_CLOCK_SLACK_MS;
 }
 
 /* "HOST:PID" of an owner, for people (a new string). */
@@ -295,7 +297,8 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 {
 	sqlite3_stmt *st = store_prepare(s, "SELECT execution_state, lease_owner,"
 		" COALESCE(lease_expires_at, 0),"
-		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
+		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running'),"
+		" " CYCLE_LEASE_TAKEN_SQL
 		" FROM stacks WHERE id = ?1", err);
 	const char *holder;
 	char *who;
@@ -315,7 +318,8 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	rc = LEASE_FREE;
 	if (holder && *holder) {
 		who = owner_short(holder);
-		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2), now)) {
+		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2),
+				     sqlite3_column_int64(st, 4), now)) {
 			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
 			free(who);
 			rc = LEASE_HELD;

@@ -34,13 +34,22 @@
 char *cycle_owner_self(void);
 
 /*
- * Whether a lease held by HOLDER until EXPIRES still keeps others out at
- * NOW. A holder here (this host, boot and PID namespace) is asked
- * directly (alive, with the same start time), whatever the expiry says:
- * a cycle that waits long for -j slots outlives its lease's estimate.
- * Expiry decides only for a holder elsewhere, which cannot be asked.
+ * Whether a lease held by HOLDER since TAKEN_AT (0: unknown) until
+ * EXPIRES still keeps others out at NOW. A holder here (this host, boot
+ * and PID namespace) is asked directly (alive, with the same start time),
+ * whatever the expiry says: a cycle that waits long for -j slots outlives
+ * its lease's estimate. Expiry decides only for a holder elsewhere, which
+ * cannot be asked; a lease taken more than ORCH_CLOCK_SLACK_MS in the
+ * future (its holder's clock was ahead, or ours has gone back) expires
+ * later than it was meant to by as much, and counts as expired.
  */
-int cycle_lease_held(const char *holder, int64_t expires, int64_t now);
+int cycle_lease_held(const char *holder, int64_t expires, int64_t taken_at,
+		     int64_t now);
+
+/* SQL over a row of stacks: when its lease was taken, by its holder's
+ * clock (the start of the cycle it holds), or 0. */
+#define CYCLE_LEASE_TAKEN_SQL \
+	"COALESCE((SELECT started_at FROM executions WHERE id = stacks.lease_execution_id), 0)"
 
 struct cycle_claim {
 	int claimed;            /* 1: the cycle is ours to run */
