@@ -176,6 +176,31 @@ max_overlap() {
 	(( t1 - t0 >= 600 )) || fail "4 x 0.3 s at -j 2 took $((t1 - t0)) ms"
 }
 
+@test "out of file descriptors, nodes wait for a running one to end, as for -j, instead of failing" {
+	local now
+	now=$(now_ms)
+	sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)
+	     INSERT INTO stacks (name, execution_state, created_at, next_run_at)
+	       SELECT 's' || i, 'running', $now, 0 FROM n;
+	     INSERT INTO user_messages (stack_id, sender, content, created_at)
+	       SELECT id, 'user', 'hello', $now FROM stacks;"
+	jq -cn 'range(1; 121) | {type: "orch.graph", version: 1,
+	  stack: {id: ., name: "s\(.)", phase: "planning", execution_state: "running", created_at: 1},
+	  created_at: 1, max_priority: 10,
+	  nodes: [{id: "s\(.)/communicator", agent: "communicator", priority: 10, reason: "r", deps: [], wave: 0}],
+	  waves: [["communicator"]]}' >"$BATS_TEST_TMPDIR/g.json"
+	agent quick "sleep 0.05; exec '$FIXTURES/agents/task'"
+	# 48 descriptors: room for a dozen agents' pipes, not 120.
+	run -0 --separate-stderr prlimit --nofile=48 orch-exec -j 120 --retries 0 \
+		--agent communicator="$AGENTS/quick" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r '.nodes[0].status' <<<"$output" | sort | uniq -c | sed 's/^ *//')" "120 completed"
+	local most
+	most=$(max_overlap <<<"$output")
+	(( most > 1 && most < 120 )) || fail "$most agents ran at once"
+	assert_equal "$(sql "SELECT count(*) FROM user_messages WHERE processed = 1")" "120"
+}
+
 @test "a timeout ends the agent and its children; dependents are skipped" {
 	stack alpha
 	ok_agent
