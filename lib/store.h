@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sqlite3.h>
 
 #include "error.h"
@@ -48,6 +49,10 @@ struct store {
 	int (*stopping)(void *); /* or NULL: whether the program is stopping */
 	void *stopping_arg;      /* borrowed; handed to stopping */
 	int64_t stop_deadline;   /* monotonic ms no wait passes once stopping, 0 before */
+	char *wal;               /* owned: the -wal file's path, or NULL */
+	dev_t dev, wal_dev;      /* the files opened: the database and its -wal */
+	ino_t ino, wal_ino;      /* (wal_ino 0: there was no -wal) */
+	int lost;                /* a commit found either replaced or gone */
 };
 
 enum store_flags {
@@ -63,16 +68,26 @@ char *store_default_path(const char *flag_value, struct orch_error *err);
 
 /*
  * Open (and migrate) the database at PATH. Without STORE_CREATE a missing
- * file is error 66 "no database at 'PATH' (run 'orch-stack init')". A
- * database from a newer orch is error 65. Returns NULL with ERR set.
+ * file is error 66 "no database at 'PATH' (run 'orch-stack init')"; so is
+ * a path that is not a regular file (/dev/null: SQLite would make a
+ * journal beside it with the device's mode). A database from a newer
+ * orch is error 65. Returns NULL with ERR set.
+ *
+ * Every commit first checks that the database file and its -wal are
+ * still the ones opened (device and inode): a file deleted or replaced
+ * while the store is open would take the commit's writes with it,
+ * silently. Such a commit, and every one after it, is rolled back and
+ * fails with error 66 ("the database 'PATH' was deleted or replaced
+ * while in use: nothing more is written to it").
  */
 struct store *store_open(const char *path, unsigned flags, struct orch_error *err);
 void store_close(struct store *s);
 
 /*
  * Fill ERR from the database's last error, prefixed with WHAT when it is
- * not NULL ("adding the todo: ..."): busy or locked is 75, read-only or
- * unopenable 66, corrupt 65, the rest 70. SQLite's own message already
+ * not NULL ("adding the todo: ..."): busy or locked, or a full disk or
+ * quota, is 75; read-only, unopenable, or deleted or replaced while open
+ * 66; corrupt 65; the rest 70. SQLite's own message already
  * says "database" ("database is locked"), so a generic step passes NULL.
  * Returns -1.
  */

@@ -818,6 +818,79 @@ wait_exit() {
 		"false interrupted by signal 15 (Terminated)"
 }
 
+@test "a database or its -wal deleted mid-run: the writes are refused and said, exit 66" {
+	local f
+	for f in db wal; do
+		export ORCH_DB=$BATS_TEST_TMPDIR/$f.db
+		orch-stack init
+		stack alpha
+		export MARKS=$BATS_TEST_TMPDIR/marks.$f
+		mkdir -p "$MARKS"
+		agent held "input=\$(cat); : >'$MARKS/running'
+i=0; while [ ! -e '$MARKS/go' ] && [ \$i -lt 1500 ]; do sleep 0.02; i=\$((i + 1)); done
+printf '%s' \"\$input\" | '$FIXTURES/agents/task'"
+		graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+		orch-exec --retries 0 --agent communicator="$AGENTS/held" "$BATS_TEST_TMPDIR/g.json" \
+			>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
+		local pid=$! status=0
+		wait_file "$MARKS/running"
+		case $f in
+		db) rm "$ORCH_DB" ;;
+		wal) rm "$ORCH_DB-wal" ;;
+		esac
+		: >"$MARKS/go"
+		wait "$pid" || status=$?
+		assert_equal "$f $status" "$f 66"
+		[[ $(cat "$BATS_TEST_TMPDIR/err") == "orch-exec: stack 'alpha': "*"the database '$ORCH_DB' was deleted or replaced while in use: nothing more is written to it" ]] ||
+			fail "$f: $(cat "$BATS_TEST_TMPDIR/err")"
+		[[ $(jq -r '.nodes[0].error' "$BATS_TEST_TMPDIR/out.json") == *"the database '$ORCH_DB' was deleted or replaced while in use"* ]] ||
+			fail "$f: $(cat "$BATS_TEST_TMPDIR/out.json")"
+	done
+}
+
+@test "a full disk is a temporary failure: exit 75" {
+	unshare -m true 2>/dev/null || skip "cannot make a mount namespace here (needs root)"
+	local dir=$BATS_TEST_TMPDIR/small
+	mkdir -p "$dir"
+	cat >"$BATS_TEST_TMPDIR/full.sh" <<-EOF
+	mount -t tmpfs -o size=1m tmpfs '$dir' || exit 77
+	export ORCH_DB='$dir/orch.db'
+	orch-stack init >/dev/null && orch-stack create alpha --idea i >/dev/null &&
+	  orch-stack start alpha >/dev/null || exit 1
+	orch-detect --all --force | orch-graph >'$BATS_TEST_TMPDIR/g.json'
+	big=\$(head -c 60000 /dev/zero | tr '\0' x)
+	i=0; s=0
+	while [ \$i -lt 40 ] && [ \$s = 0 ]; do
+	  orch-stack say alpha "\$big" >/dev/null 2>'$BATS_TEST_TMPDIR/say.err' || s=\$?
+	  i=\$((i + 1))
+	done
+	echo "say \$s"
+	cat '$BATS_TEST_TMPDIR/say.err'
+	orch-exec --agent communicator=true '$BATS_TEST_TMPDIR/g.json' >/dev/null 2>'$BATS_TEST_TMPDIR/exec.err'
+	echo "exec \$?"
+	cat '$BATS_TEST_TMPDIR/exec.err'
+	EOF
+	run unshare -m sh "$BATS_TEST_TMPDIR/full.sh"
+	(( status != 77 )) || skip "cannot mount a small file system here: $output"
+	assert_equal "${lines[0]}" "say 75"
+	assert_equal "${lines[1]}" "orch-stack: database or disk is full"
+	assert_equal "${lines[2]}" "exec 75"
+	[[ ${lines[3]} == "orch-exec: stack 'alpha': "*"database or disk is full" ]] || fail "$output"
+}
+
+@test "a database path that is not a regular file is refused, and nothing is made beside it" {
+	mkfifo -m 666 "$BATS_TEST_TMPDIR/fifo"
+	run -66 --separate-stderr timeout 10 orch-exec --db "$BATS_TEST_TMPDIR/fifo" </dev/null
+	assert_equal "$stderr" "orch-exec: cannot open database '$BATS_TEST_TMPDIR/fifo': not a regular file"
+	# A device like /dev/null, world-writable: SQLite made its journal
+	# beside it, world-writable too.
+	mknod -m 666 "$BATS_TEST_TMPDIR/null" c 1 3 2>/dev/null || skip "mknod needs root"
+	run -66 --separate-stderr orch-stack --db "$BATS_TEST_TMPDIR/null" init
+	assert_equal "$stderr" "orch-stack: cannot open database '$BATS_TEST_TMPDIR/null': not a regular file"
+	run -66 --separate-stderr orch-exec --db "$BATS_TEST_TMPDIR/null" </dev/null
+	assert_equal "$(cd "$BATS_TEST_TMPDIR" && echo null* fifo*)" "null fifo"
+}
+
 @test "--barrier and --wave-delay space the waves" {
 	stack alpha
 	agent quick "exec '$FIXTURES/agents/task'"
