@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_env.h"
 #include "cli.h"
 #include "config.h"
 #include "cycle.h"
@@ -338,6 +339,7 @@ int main(int argc, char **argv)
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
+	struct agent_env env = AGENT_ENV_INIT;
 	struct exec_config cfg;
 	struct store *store = NULL;
 	struct exec *e;
@@ -442,10 +444,15 @@ int main(int argc, char **argv)
 	}
 	cfg.observe = observe;
 	cfg.observe_arg = &w;
+	cfg.watch_stdout = 1;
 
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
 	store = cli_open_store(o.db, 0);
+	if (agent_env_build(&env, environ, &conf, store->path, o.config, owner, &err) != 0)
+		cli_die_error(&err);
+	for (i = 0; i < ORCH_AGENT_COUNT; i++)
+		cfg.env[i] = agent_env_is_builtin(cfg.argv[i]) ? env.builtin : env.command;
 
 	/* Graphs are run as they come, so a long-lived pipeline (orch-detect
 	 * --follow) cycles each stack at its own pace. */
@@ -463,6 +470,7 @@ int main(int argc, char **argv)
 	store_close(store);
 	for (i = 0; i < ORCH_AGENT_COUNT; i++)
 		words_free(cfg.argv[i]);
+	agent_env_release(&env);
 	config_release(&conf);
 	free(owner);
 	if (err.status)

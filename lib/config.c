@@ -349,6 +349,8 @@ void words_free(char **argv)
 	free(argv);
 }
 
+/* ORCH_MAX_PAUSE_MS: the longest a pause.* may be, which lets a next run
+ * further ahead than that be known for a clock's mistake. */
 #define WEEK_MS INT64_C(604800000)
 
 const struct config_known config_known[] = {
@@ -362,6 +364,9 @@ const struct config_known config_known[] = {
 	{ "exec.retries", "1", CONFIG_NUMBER, 0, 100 },
 	{ "exec.retry_delay", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.wave_delay", "0", CONFIG_NUMBER, 0, WEEK_MS },
+	/* A provider's variables a command agent other than orch-agent may
+	 * see (lib/agent_env.h): none unless listed. */
+	{ "exec.pass_env", "", CONFIG_LIST, 0, 0 },
 	/* orch-detect's thresholds (lib/detect.h, struct detect_rules). */
 	{ "detect.planning_interval", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "detect.review_interval", "180000", CONFIG_NUMBER, 0, WEEK_MS },
@@ -559,6 +564,9 @@ int config_load(struct config *c, const char *path, struct orch_error *err)
 	size_t before = c->n, i;
 	int rc;
 
+	/* orch-exec hands its --config on to the agents it runs this way. */
+	if (!path && getenv("ORCH_CONFIG") && *getenv("ORCH_CONFIG"))
+		path = getenv("ORCH_CONFIG");
 	if (path) {
 		rc = config_load_file(c, path, 0, err);
 	} else {

@@ -153,7 +153,8 @@ int config_map_number(const struct config *c, const char *key, const char *name,
 
 /*
  * Load the configuration a program reads: PATH (from --config; it must
- * exist), else the default file when there is one. 0, or -1 with ERR.
+ * exist), else $ORCH_CONFIG (which must exist too), else the default file
+ * when there is one. 0, or -1 with ERR.
  * Each key of the file that config_known does not hold is reported, once
  * and in file order, through config_warn as "FILE:LINE: unknown key 'KEY'"
  * (a typo is otherwise silently a default).

@@ -608,6 +608,7 @@ exec.kill_after                      5000                              default
 exec.retries                         1                                 default
 exec.retry_delay                     1000                              default
 exec.wave_delay                      0                                 default
+exec.pass_env                                                          default
 detect.planning_interval             300000                            default
 detect.review_interval               180000                            default
 detect.strategic_length              100                               default

@@ -100,3 +100,17 @@ output_errors() {
 	run -70 --separate-stderr bash -c 'orch-stack "$@" >/dev/full' orch-stack "$@"
 	[[ $stderr == "orch-stack: write error"* ]] || fail "$stderr"
 }
+
+# need_pid_namespace: set PIDNS to the command words that run a command in
+# a PID namespace of its own, with its own /proc, on this host (its host
+# name, its kernel): as root, else through a user namespace; skip the
+# test, saying why, where neither is allowed.
+need_pid_namespace() {
+	if unshare -p -f --mount-proc true 2>/dev/null; then
+		PIDNS=(unshare -p -f --mount-proc)
+	elif unshare -U -r -p -f --mount-proc true 2>/dev/null; then
+		PIDNS=(unshare -U -r -p -f --mount-proc)
+	else
+		skip "cannot make a PID namespace here (unshare needs root or user namespaces)"
+	fi
+}
