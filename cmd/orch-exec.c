@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "cycle.h"
+#include "escape.h"
 #include "exec.h"
 #include "jsonio.h"
 #include "orch.h"
@@ -211,6 +213,13 @@ static void progress_draw(const struct watch *w)
 	fflush(stderr);
 }
 
+/* S on stderr as escape_term() shows it: a stack's name, an agent's
+ * result or error are text to read, never sequences to obey. */
+static void put_term(const char *s)
+{
+	escape_term(stderr, s, strlen(s), INT_MAX, 0);
+}
+
 static void trace_event(struct watch *w, const struct exec_event *ev)
 {
 	json_t *span = xjson(json_object()), *args;
@@ -254,14 +263,20 @@ static void observe(const struct exec_event *ev, void *arg)
 		trace_event(w, ev);
 	if (w->o->verbose && !w->o->quiet) {
 		progress_clear(w);
-		fprintf(stderr, "orch-exec: %s/%s: %s%s%s", ev->stack, ev->agent,
-			w->colour ? (ok ? "\033[32m" : "\033[31m") : "", ev->status,
-			w->colour ? "\033[0m" : "");
+		fputs("orch-exec: ", stderr);
+		put_term(ev->stack);
+		putc('/', stderr);
+		put_term(ev->agent);
+		fprintf(stderr, ": %s%s%s", w->colour ? (ok ? "\033[32m" : "\033[31m") : "",
+			ev->status, w->colour ? "\033[0m" : "");
 		if (!ev->final)
 			fprintf(stderr, " (attempt %d, retrying)", ev->attempt);
-		fprintf(stderr, " in %lld ms%s%s\n",
-			(long long)(ev->ended_mono - ev->started_mono),
-			ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+		fprintf(stderr, " in %lld ms", (long long)(ev->ended_mono - ev->started_mono));
+		if (ev->detail) {
+			fputs(": ", stderr);
+			put_term(ev->detail);
+		}
+		putc('\n', stderr);
 	}
 	progress_draw(w);
 }

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,15 +7,26 @@
 
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "orch.h"
 #include "store.h"
 #include "xalloc.h"
 
+/*
+ * "PROG: MESSAGE" on one line. The message is escaped here, where every
+ * program's reports pass, so what it echoes (an argument, a stack name, an
+ * agent's error) cannot drive the terminal or break the line. Escaping is
+ * idempotent (its output has no control character and no ill-formed
+ * byte), so a caller's text that is already escaped comes out unchanged.
+ */
 static void vwarn(const char *fmt, va_list ap)
 {
+	char *msg = xvasprintf(fmt, ap);
+
 	fprintf(stderr, "%s: ", orch_progname);
-	vfprintf(stderr, fmt, ap);
+	escape_term(stderr, msg, strlen(msg), INT_MAX, 0);
 	fputc('\n', stderr);
+	free(msg);
 }
 
 void cli_warn(const char *fmt, ...)
