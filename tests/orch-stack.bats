@@ -203,7 +203,7 @@ load test_helper
 	run -64 --separate-stderr orch-stack create
 	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack create NAME [--idea TEXT]"
 	run -64 --separate-stderr orch-stack say alpha
-	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack say STACK TEXT [--from SENDER]"
+	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack say STACK TEXT [--from SENDER] [--wait [--timeout MS]]"
 	run -64 --separate-stderr orch-stack show
 	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack show [--json] STACK"
 	run -64 --separate-stderr orch-stack history
@@ -575,6 +575,32 @@ total                         0            0            0            0"
 	assert_equal "$output" ""
 	assert_equal "$stderr" "orch-stack: usage of trace 3 of stack 'alpha' is not valid JSON"
 	run -0 orch-stack usage beta
+}
+
+@test "usage: counts beyond belief count as none, and no sum overflows" {
+	orch-stack init
+	orch-stack create alpha
+	local max=9223372036854775807
+	# What an agent may report: the largest count believed (10^12), one
+	# past it, INT64_MAX, past INT64_MAX, negative, fractional.
+	sql "INSERT INTO traces (stack_id, agent, attempt, started_at, ended_at, status, usage) VALUES
+	     (1, 'planner', 1, $T, $T, 'completed', '{\"prompt_tokens\": 1000000000000, \"completion_tokens\": $max}'),
+	     (1, 'planner', 1, $T + 1, $T + 1, 'completed', '{\"prompt_tokens\": 1000000000001, \"completion_tokens\": $max}'),
+	     (1, 'planner', 1, $T + 2, $T + 2, 'completed', '{\"prompt_tokens\": 99999999999999999999, \"completion_tokens\": -5}'),
+	     (1, 'builder', 1, $T + 3, $T + 3, 'completed', '{\"prompt_tokens\": $max, \"completion_tokens\": 1.5}'),
+	     (1, 'builder', 1, $T + 4, $T + 4, 'completed', '{\"prompt_tokens\": $max, \"completion_tokens\": 2}')"
+	run -0 --separate-stderr orch-stack usage alpha
+	assert_equal "$stderr" ""
+	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
+planner      2026-11-25       3 1000000000000            0 1000000000000
+builder      2026-11-25       2            0            2            2
+total                         5 1000000000000            2 1000000000002"
+	run -0 --separate-stderr orch-stack log alpha --json
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -c '[.prompt_tokens, .completion_tokens]' <<<"$output" | tr '\n' ' ')" \
+		'[0,2] [0,0] [0,0] [0,0] [1000000000000,0] '
+	run -0 --separate-stderr orch-stack report alpha -o "$BATS_TEST_TMPDIR/r.html"
+	assert_equal "$stderr" ""
 }
 
 @test "usage counts what a real cycle recorded from an agent's output" {
