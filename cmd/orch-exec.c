@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,11 +212,11 @@ static void progress_draw(const struct watch *w)
 	fflush(stderr);
 }
 
-/* S on stderr as escape_term() shows it: a stack's name, an agent's
+/* S as escape_term() shows it (new string): a stack's name, an agent's
  * result or error are text to read, never sequences to obey. */
-static void put_term(const char *s)
+static char *term_text(const char *s)
 {
-	escape_term(stderr, s, strlen(s), INT_MAX, 0);
+	return escape_term_dup(s, strlen(s), 0);
 }
 
 static void trace_event(struct watch *w, const struct exec_event *ev)
@@ -243,6 +242,7 @@ static void trace_event(struct watch *w, const struct exec_event *ev)
 static void observe(const struct exec_event *ev, void *arg)
 {
 	struct watch *w = arg;
+	char *stack, *agent, *detail, retry[64];
 	int ok;
 
 	if (ev->kind == EXEC_STACK_QUEUED) {
@@ -263,20 +263,22 @@ static void observe(const struct exec_event *ev, void *arg)
 		trace_event(w, ev);
 	if (w->o->verbose && !w->o->quiet) {
 		progress_clear(w);
-		fputs("orch-exec: ", stderr);
-		put_term(ev->stack);
-		putc('/', stderr);
-		put_term(ev->agent);
-		fprintf(stderr, ": %s%s%s", w->colour ? (ok ? "\033[32m" : "\033[31m") : "",
-			ev->status, w->colour ? "\033[0m" : "");
-		if (!ev->final)
-			fprintf(stderr, " (attempt %d, retrying)", ev->attempt);
-		fprintf(stderr, " in %lld ms", (long long)(ev->ended_mono - ev->started_mono));
-		if (ev->detail) {
-			fputs(": ", stderr);
-			put_term(ev->detail);
-		}
-		putc('\n', stderr);
+		stack = term_text(ev->stack);
+		agent = term_text(ev->agent);
+		detail = ev->detail ? term_text(ev->detail) : NULL;
+		if (ev->final)
+			retry[0] = '\0';
+		else
+			snprintf(retry, sizeof(retry), " (attempt %d, retrying)", ev->attempt);
+		/* One call: stderr is unbuffered, and the line is one write. */
+		fprintf(stderr, "orch-exec: %s/%s: %s%s%s%s in %lld ms%s%s\n", stack, agent,
+			w->colour ? (ok ? "\033[32m" : "\033[31m") : "", ev->status,
+			w->colour ? "\033[0m" : "", retry,
+			(long long)(ev->ended_mono - ev->started_mono),
+			detail ? ": " : "", detail ? detail : "");
+		free(stack);
+		free(agent);
+		free(detail);
 	}
 	progress_draw(w);
 }

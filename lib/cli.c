@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +20,11 @@
  */
 static void vwarn(const char *fmt, va_list ap)
 {
-	char *msg = xvasprintf(fmt, ap);
+	char *msg = xvasprintf(fmt, ap), *shown = escape_term_dup(msg, strlen(msg), 0);
 
-	fprintf(stderr, "%s: ", orch_progname);
-	escape_term(stderr, msg, strlen(msg), INT_MAX, 0);
-	fputc('\n', stderr);
+	/* One call: stderr is unbuffered, and a line is one write. */
+	fprintf(stderr, "%s: %s\n", orch_progname, shown);
+	free(shown);
 	free(msg);
 }
 
