@@ -194,6 +194,38 @@ load test_helper
 	assert_equal "$(sql "SELECT (SELECT count(*) FROM stacks) + (SELECT count(*) FROM todos) + (SELECT count(*) FROM projects)")" "0"
 }
 
+@test "rm of a stack that did everything a stack does: 0, its rows gone, the others' kept" {
+	orch-stack init
+	busy_world
+	# What alpha holds and what it left in beta's world.
+	assert_equal "$(sql "SELECT count(*) > 0 FROM artifacts WHERE execution_id IS NOT NULL AND todo_id IS NOT NULL")" 1
+	assert_equal "$(sql "SELECT count(*) > 0 FROM message_reads r JOIN messages m ON m.id = r.message_id
+	                     WHERE m.from_stack_id = 1 AND r.stack_id = 2")" 1
+	assert_equal "$(sql "SELECT count(*) FROM detect_cache")" 2
+	local beta_before
+	beta_before=$(sql "SELECT (SELECT count(*) FROM todos WHERE stack_id = 2), (SELECT count(*) FROM traces WHERE stack_id = 2),
+	                          (SELECT count(*) FROM artifacts WHERE stack_id = 2), (SELECT count(*) FROM executions WHERE stack_id = 2),
+	                          (SELECT count(*) FROM messages WHERE to_stack_id = 2)")
+	run -0 --separate-stderr orch-stack rm alpha
+	assert_equal "$stderr" ""
+	assert_equal "$(sql "PRAGMA foreign_key_check")" ""
+	assert_equal "$(sql "SELECT (SELECT count(*) FROM todos WHERE stack_id = 1) + (SELECT count(*) FROM traces WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM executions WHERE stack_id = 1) + (SELECT count(*) FROM artifacts WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM memory WHERE stack_id = 1) + (SELECT count(*) FROM detect_cache WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM agent_runs WHERE stack_id = 1) + (SELECT count(*) FROM message_reads WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM messages WHERE to_stack_id = 1 OR from_stack_id = 1)")" 0
+	# What alpha told beta stays beta's, from no one now.
+	assert_equal "$(sql "SELECT (SELECT count(*) FROM todos WHERE stack_id = 2), (SELECT count(*) FROM traces WHERE stack_id = 2),
+	                        (SELECT count(*) FROM artifacts WHERE stack_id = 2), (SELECT count(*) FROM executions WHERE stack_id = 2),
+	                        (SELECT count(*) FROM messages WHERE to_stack_id = 2)")" "$beta_before"
+	assert_equal "$(sql "SELECT count(*) > 0 FROM messages WHERE to_stack_id = 2 AND from_stack_id IS NULL")" 1
+	run -0 --separate-stderr orch-stack rm beta
+	assert_equal "$stderr" ""
+	assert_equal "$(sql "SELECT (SELECT count(*) FROM stacks) + (SELECT count(*) FROM traces) + (SELECT count(*) FROM executions)
+	                     + (SELECT count(*) FROM messages WHERE to_stack_id IS NOT NULL)")" 0
+	assert_equal "$(sql "PRAGMA integrity_check")" "ok"
+}
+
 @test "usage errors exit 64 with a message" {
 	orch-stack init
 	run -64 --separate-stderr orch-stack
