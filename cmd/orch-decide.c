@@ -14,6 +14,7 @@
 #include "decide.h"
 #include "jsonio.h"
 #include "orch.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "watch.h"
@@ -156,9 +157,10 @@ int main(int argc, char **argv)
 		{ "follow", no_argument, NULL, 263 },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct orch_error err = ORCH_ERROR_INIT;
+	struct orch_error err = ORCH_ERROR_INIT, pruning = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
 	struct decide_rules rules;
+	struct retention_rules keep;
 	struct decision_facts facts;
 	struct decide_stack now_stack;
 	struct store *store = NULL;
@@ -218,7 +220,8 @@ int main(int argc, char **argv)
 	if (!now_set)
 		o.now = orch_now_ms();
 	if (config_load(&conf, o.config, &err) != 0 ||
-	    decide_rules_configure(&rules, &conf, &err) != 0)
+	    decide_rules_configure(&rules, &conf, &err) != 0 ||
+	    retention_configure(&keep, &conf, &err) != 0)
 		cli_die_error(&err);
 	config_release(&conf);
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
@@ -251,6 +254,12 @@ int main(int argc, char **argv)
 		}
 		if (store && facts.record)
 			record(store, decision, &facts, o.now);
+		/* Retention's bounded share (issue 10): never fails the run. */
+		if (store && facts.record &&
+		    retention_after_decision(store, &keep, facts.stack_id, o.now, &pruning) != 0) {
+			cli_warn("stack %lld: %s", (long long)facts.stack_id, pruning.msg);
+			orch_error_release(&pruning);
+		}
 		xjson_set(decision, "recorded", json_boolean(store && facts.record));
 		if (strcmp(json_string_value(json_object_get(decision, "action")), "stop") != 0) {
 			next_at = json_integer_value(json_object_get(decision, "next_at"));

@@ -458,6 +458,14 @@ const struct config_known config_known[] = {
 	{ "pause.failure_cap", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.progress", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.nothing", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	/* What the store keeps (lib/retention.h); 0 keeps all. A busy stack
+	 * records a cycle every few seconds, a quiet one an empty cycle an
+	 * hour: 200 cycles are hours to days of runs to search and show, a
+	 * month the most any of them stays, and the tokens of what goes are
+	 * kept per day. 100 versions of an artifact to go back to. */
+	{ "retain.cycles", "200", CONFIG_NUMBER, 0, 1000000000 },
+	{ "retain.age", "2592000000", CONFIG_NUMBER, 0, INT64_C(3153600000000) },
+	{ "retain.versions", "100", CONFIG_NUMBER, 0, 1000000000 },
 	/* orch-agent's model settings (lib/llm.h); its flags and ORCH_LLM_*
 	 * variables win over them. An empty llm.ROLE.model is llm.model. */
 	{ "llm.base_url", "https://api.groq.com/openai/v1", CONFIG_URL, 0, 0 },

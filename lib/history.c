@@ -214,13 +214,17 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 	store_finish(s, st);
 	if (rc != SQLITE_DONE)
 		return -1;
-	/* Counts beyond belief count as none (TRACES_TOKENS). */
+	/* Counts beyond belief count as none (TRACES_TOKENS). The runs
+	 * retention pruned count by their day (usage_days). */
 	st = store_prepare(s,
-		"SELECT agent, day, count(*), " TOKENS_SUM("p") ", " TOKENS_SUM("c")
-		" FROM (SELECT agent, date(started_at / 1000, 'unixepoch') AS day,"
+		"SELECT agent, day, sum(calls), " TOKENS_SUM("p") ", " TOKENS_SUM("c")
+		" FROM (SELECT agent, date(started_at / 1000, 'unixepoch') AS day, 1 AS calls,"
 		"  " TRACES_TOKENS("usage", "prompt_tokens") " AS p,"
 		"  " TRACES_TOKENS("usage", "completion_tokens") " AS c"
-		"  FROM traces WHERE stack_id = ?1 AND started_at >= ?2)"
+		"  FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
+		"  UNION ALL SELECT agent, day, calls, prompt_tokens, completion_tokens"
+		"  FROM usage_days WHERE stack_id = ?1"
+		"   AND day >= date(?2 / 1000, 'unixepoch'))"
 		" GROUP BY agent, day"
 		" ORDER BY CASE agent WHEN 'planner' THEN 0 WHEN 'builder' THEN 1"
 		" WHEN 'communicator' THEN 2 WHEN 'reviewer' THEN 3 ELSE 4 END, agent, day", err);

@@ -73,8 +73,9 @@ int64_t history_tokens_add(int64_t a, int64_t b);
 
 /*
  * The tokens STACK's agents spent from SINCE on, per agent (planner,
- * builder, communicator, reviewer) and day. A recorded usage that is not
- * JSON is error 65, naming its trace.
+ * builder, communicator, reviewer) and day: the runs recorded, and those
+ * retention pruned (retention.h), which count whole days: from SINCE's
+ * day on. A recorded usage that is not JSON is error 65, naming its trace.
  */
 int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		  int (*fn)(const struct history_usage *u, void *arg), void *arg,

@@ -696,6 +696,9 @@ pause.failure                        5000                              default
 pause.failure_cap                    300000                            default
 pause.progress                       1000                              default
 pause.nothing                        5000                              default
+retain.cycles                        200                               default
+retain.age                           2592000000                        default
+retain.versions                      100                               default
 llm.base_url                         https://api.groq.com/openai/v1    default
 llm.model                            llama-3.3-70b-versatile           default
 llm.fallbacks                                                          default
