@@ -19,6 +19,8 @@
 /* Rows of each kind gc prunes in one transaction: the loop's pipelines
  * wait for it at most that long between two. */
 #define GC_BATCH 256
+/* Pages of merging the search index in one transaction (about 1 MB). */
+#define GC_TIDY_PAGES 1000
 
 static void check(int rc, struct orch_error *err)
 {
@@ -127,6 +129,16 @@ int stack_gc(struct store *s, const struct opts *o)
 		gc_one(s, &r, o, 0, &one);
 		gc_line(o, NULL, &one);
 		counts_add(&total, &one);
+	}
+	/* What was pruned leaves the full-text index holding deletion
+	 * markers: merged away until it stops shrinking. */
+	if (!o->dry_run && total.runs) {
+		int64_t size = INT64_MAX, was;
+
+		do {
+			was = size;
+			check(retention_tidy(s, GC_TIDY_PAGES, &size, &err), &err);
+		} while (size < was);
 	}
 	if (!o->json)
 		gc_line(o, "total", &total);

@@ -43,6 +43,11 @@ struct retention_rules {
  * while no decision waits long (`orch-stack gc` takes a backlog at once). */
 #define RETENTION_STEP 8
 
+/* The pages of merging the full-text index (of about 1,000 bytes each)
+ * after a decision that pruned runs: a prune leaves deletion markers in
+ * the index until its segments are merged. */
+#define RETENTION_TIDY_PAGES 64
+
 /* What was pruned (or, in a dry run, would be). */
 struct retention_counts {
 	int64_t cycles;   /* executions, each with its graph */
@@ -75,8 +80,16 @@ int retention_prune_orphans(struct store *s, const struct retention_rules *r,
 			    struct retention_counts *counts, struct orch_error *err);
 
 /*
+ * PAGES pages of work merging the full-text index's segments, in a
+ * transaction of its own (orch-stack gc, after pruning, until the index
+ * stops shrinking); *SIZE: the index's rows after it.
+ */
+int retention_tidy(struct store *s, int64_t pages, int64_t *size, struct orch_error *err);
+
+/*
  * The loop's share, after stack STACK_ID's decision: RETENTION_STEP rows
- * of each kind of that stack's, and of the orphans' broadcasts. 0, or -1
+ * of each kind of that stack's, and of the orphans' broadcasts, and when
+ * runs went, RETENTION_TIDY_PAGES of merging the full-text index. 0, or -1
  * with ERR; a failure costs nothing but the pruning, which the next
  * decision takes up.
  */
