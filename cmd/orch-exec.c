@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "cycle.h"
+#include "escape.h"
 #include "exec.h"
 #include "jsonio.h"
 #include "orch.h"
@@ -212,6 +213,13 @@ static void progress_draw(const struct watch *w)
 	fflush(stderr);
 }
 
+/* S as escape_term() shows it (new string): a stack's name, an agent's
+ * result or error are text to read, never sequences to obey. */
+static char *term_text(const char *s)
+{
+	return escape_term_dup(s, strlen(s), 0);
+}
+
 static void trace_event(struct watch *w, const struct exec_event *ev)
 {
 	json_t *span = xjson(json_object()), *args;
@@ -235,6 +243,7 @@ static void trace_event(struct watch *w, const struct exec_event *ev)
 static void observe(const struct exec_event *ev, void *arg)
 {
 	struct watch *w = arg;
+	char *stack, *agent, *detail, retry[64];
 	int ok;
 
 	if (ev->kind == EXEC_STACK_QUEUED) {
@@ -255,14 +264,22 @@ static void observe(const struct exec_event *ev, void *arg)
 		trace_event(w, ev);
 	if (w->o->verbose && !w->o->quiet) {
 		progress_clear(w);
-		fprintf(stderr, "orch-exec: %s/%s: %s%s%s", ev->stack, ev->agent,
+		stack = term_text(ev->stack);
+		agent = term_text(ev->agent);
+		detail = ev->detail ? term_text(ev->detail) : NULL;
+		if (ev->final)
+			retry[0] = '\0';
+		else
+			snprintf(retry, sizeof(retry), " (attempt %d, retrying)", ev->attempt);
+		/* One call: stderr is unbuffered, and the line is one write. */
+		fprintf(stderr, "orch-exec: %s/%s: %s%s%s%s in %lld ms%s%s\n", stack, agent,
 			w->colour ? (ok ? "\033[32m" : "\033[31m") : "", ev->status,
-			w->colour ? "\033[0m" : "");
-		if (!ev->final)
-			fprintf(stderr, " (attempt %d, retrying)", ev->attempt);
-		fprintf(stderr, " in %lld ms%s%s\n",
+			w->colour ? "\033[0m" : "", retry,
 			(long long)(ev->ended_mono - ev->started_mono),
-			ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+			detail ? ": " : "", detail ? detail : "");
+		free(stack);
+		free(agent);
+		free(detail);
 	}
 	progress_draw(w);
 }

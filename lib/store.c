@@ -576,6 +576,24 @@ static const char *const migrations[] = {
 	"ALTER TABLE executions_new RENAME TO executions;"
 	"CREATE INDEX executions_by_stack ON executions(stack_id, cycle);"
 	"CREATE INDEX executions_running ON executions(stack_id) WHERE status = 'running';",
+	/* 9 (issue 10, retention): what lib/retention.c keeps of what it
+	 * prunes, and the indexes that keep its pruning cheap. usage_days:
+	 * the tokens of the agent runs pruned, per stack, agent and UTC day,
+	 * which `orch-stack usage` adds to the runs still kept. The indexes
+	 * serve the foreign keys a pruned cycle or a removed todo acts on:
+	 * without them each delete reads the whole of traces or artifacts. */
+	"CREATE TABLE usage_days ("
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  agent TEXT NOT NULL,"
+	"  day TEXT NOT NULL,"            /* UTC: 2026-11-25 */
+	"  calls INTEGER NOT NULL,"
+	"  prompt_tokens INTEGER NOT NULL,"  /* the sum, stopping at 2^63 - 1 */
+	"  completion_tokens INTEGER NOT NULL,"
+	"  PRIMARY KEY (stack_id, agent, day)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX traces_by_execution ON traces(execution_id);"
+	"CREATE INDEX artifacts_by_execution ON artifacts(execution_id);"
+	"CREATE INDEX artifacts_by_todo ON artifacts(todo_id);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -791,6 +809,19 @@ int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_err
 	if (rc != SQLITE_ROW)
 		return store_error(s, err, NULL);
 	return 0;
+}
+
+int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *out, const char *what,
+		    struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		store_error(s, err, what); /* before store_finish resets it */
+	store_finish(s, st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int pragma_int(struct store *s, const char *sql, int *out, struct orch_error *err)

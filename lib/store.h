@@ -112,6 +112,14 @@ void store_finish(struct store *s, sqlite3_stmt *st);
  * with ERR set. */
 int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_error *err);
 
+/*
+ * Step ST (prepared and bound) and finish it: 1 with its first column's
+ * integer in *OUT when it gives a row, 0 when it gives none, or -1 with
+ * ERR ("WHAT: ...").
+ */
+int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *out, const char *what,
+		    struct orch_error *err);
+
 /* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
 int store_exec(struct store *s, const char *sql, struct orch_error *err);
 

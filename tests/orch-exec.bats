@@ -1058,6 +1058,30 @@ printf '%s' \"\$input\" | '$FIXTURES/agents/task'"
 	assert_equal "$stderr" ""
 }
 
+@test "-v escapes what agents chose: a send_message target, unknown types and fields, stack names" {
+	stack alpha
+	# Each agent's answer names something with escape sequences in it.
+	jq -cn '{actions: [{type: "reply_user", message_id: 1, content: "hello"},
+		{type: "send_message", to: "\u001b[2J\u001b]0;pwned\u0007b", content: "hi"}]}' \
+		>"$BATS_TEST_TMPDIR/to.json"
+	jq -cn '{actions: [{type: "\u001b[31mred\u009b1m"}]}' >"$BATS_TEST_TMPDIR/type.json"
+	jq -cn '{actions: [{type: "create_todo", content: "x", "\u001b[5mblink\r": 1}]}' >"$BATS_TEST_TMPDIR/field.json"
+	agent to "cat >/dev/null; cat '$BATS_TEST_TMPDIR/to.json'"
+	agent type "cat >/dev/null; cat '$BATS_TEST_TMPDIR/type.json'"
+	agent field "cat >/dev/null; cat '$BATS_TEST_TMPDIR/field.json'"
+	graph alpha planner communicator reviewer >"$BATS_TEST_TMPDIR/g.json"
+	# The stack's name as the graph gives it (a document orch-exec reads).
+	jq -c '.stack.name = "al\u001b[8mpha"' "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/g2.json"
+	run -0 --separate-stderr orch-exec -v --retries 0 --agent planner="$AGENTS/field" \
+		--agent communicator="$AGENTS/to" --agent reviewer="$AGENTS/type" "$BATS_TEST_TMPDIR/g2.json"
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* && $stderr != *$'\r'* && $stderr != *$'\xc2\x9b'* ]] ||
+		fail "a control character reached the terminal: $(printf %q "$stderr")"
+	assert_equal "$(sed -E 's/in [0-9]+ ms/in N ms/' <<<"$stderr" | sort)" "$(printf '%s\n' \
+		"orch-exec: al [8mpha/communicator: failed in N ms: action 2 (send_message): no stack ' [2J ]0;pwned b'" \
+		"orch-exec: al [8mpha/planner: failed in N ms: action 1 (create_todo): unknown field ' [5mblink '" \
+		"orch-exec: al [8mpha/reviewer: failed in N ms: action 1: unknown type ' [31mred 1m'" | sort)"
+}
+
 @test "on a terminal: progress and colour, and no colour with NO_COLOR" {
 	command -v script >/dev/null || skip "script(1) is not installed"
 	stack alpha

@@ -217,14 +217,16 @@ AGENT
 @test "the search index is built for the traces a database had before it" {
 	run_cycle
 	# The database as an orch without the index left it: its migration
-	# undone. It is the last migration; one appended after it must undo
-	# itself here too.
+	# undone, and each one appended after it (retention's, the last),
+	# which must undo itself here too.
 	local version
 	version=$(sql "PRAGMA user_version")
-	sql "DROP TRIGGER traces_fts_ins; DROP TRIGGER traces_fts_del; DROP TRIGGER traces_fts_upd;
+	sql "DROP TABLE usage_days; DROP INDEX traces_by_execution;
+	     DROP INDEX artifacts_by_execution; DROP INDEX artifacts_by_todo;
+	     DROP TRIGGER traces_fts_ins; DROP TRIGGER traces_fts_del; DROP TRIGGER traces_fts_upd;
 	     DROP TABLE traces_fts; DROP VIEW traces_text;
 	     ALTER TABLE traces DROP COLUMN stderr; ALTER TABLE traces DROP COLUMN stderr_dropped;
-	     PRAGMA user_version = $((version - 1))"
+	     PRAGMA user_version = $((version - 2))"
 	run -0 orch-stack log alpha -q "reply_user" --json
 	assert_equal "$(jq -r .agent <<<"$output")" "communicator"
 	assert_equal "$(sql "PRAGMA user_version")" "$version"
