@@ -14,6 +14,7 @@
 #include "decide.h"
 #include "jsonio.h"
 #include "orch.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "watch.h"
@@ -163,9 +164,11 @@ int main(int argc, char **argv)
 		{ "follow", no_argument, NULL, 263 },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct orch_error err = ORCH_ERROR_INIT;
+	struct orch_error err = ORCH_ERROR_INIT, pruning = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
 	struct decide_rules rules;
+	struct retention_rules keep;
+	int recorded;
 	struct decision_facts facts;
 	struct decide_stack now_stack;
 	struct store *store = NULL;
@@ -225,7 +228,8 @@ int main(int argc, char **argv)
 	if (!now_set)
 		o.now = orch_now_ms();
 	if (config_load(&conf, o.config, &err) != 0 ||
-	    decide_rules_configure(&rules, &conf, &err) != 0)
+	    decide_rules_configure(&rules, &conf, &err) != 0 ||
+	    retention_configure(&keep, &conf, &err) != 0)
 		cli_die_error(&err);
 	config_release(&conf);
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
@@ -256,8 +260,14 @@ int main(int argc, char **argv)
 			orch_error_prefix(&err, "line %ld", r.doc_line);
 			break;
 		}
-		xjson_set(decision, "recorded", json_boolean(store && facts.record &&
-							      record(store, decision, &facts, o.now)));
+		recorded = store && facts.record && record(store, decision, &facts, o.now);
+		xjson_set(decision, "recorded", json_boolean(recorded));
+		/* Retention's bounded share (issue 10): never fails the run. */
+		if (recorded &&
+		    retention_after_decision(store, &keep, facts.stack_id, o.now, &pruning) != 0) {
+			cli_warn("stack %lld: %s", (long long)facts.stack_id, pruning.msg);
+			orch_error_release(&pruning);
+		}
 		if (strcmp(json_string_value(json_object_get(decision, "action")), "stop") != 0) {
 			next_at = json_integer_value(json_object_get(decision, "next_at"));
 			if (wake < 0 || next_at < wake)

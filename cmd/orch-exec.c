@@ -10,9 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_env.h"
 #include "cli.h"
 #include "config.h"
 #include "cycle.h"
+#include "escape.h"
 #include "exec.h"
 #include "jsonio.h"
 #include "orch.h"
@@ -219,6 +221,13 @@ static void progress_draw(const struct watch *w)
 	fflush(stderr);
 }
 
+/* S as escape_term() shows it (new string): a stack's name, an agent's
+ * result or error are text to read, never sequences to obey. */
+static char *term_text(const char *s)
+{
+	return escape_term_dup(s, strlen(s), 0);
+}
+
 static void trace_event(struct watch *w, const struct exec_event *ev)
 {
 	json_t *span = xjson(json_object()), *args;
@@ -242,6 +251,7 @@ static void trace_event(struct watch *w, const struct exec_event *ev)
 static void observe(const struct exec_event *ev, void *arg)
 {
 	struct watch *w = arg;
+	char *stack, *agent, *detail, retry[64];
 	int ok;
 
 	if (ev->kind == EXEC_STACK_QUEUED) {
@@ -262,14 +272,22 @@ static void observe(const struct exec_event *ev, void *arg)
 		trace_event(w, ev);
 	if (w->o->verbose && !w->o->quiet) {
 		progress_clear(w);
-		fprintf(stderr, "orch-exec: %s/%s: %s%s%s", ev->stack, ev->agent,
+		stack = term_text(ev->stack);
+		agent = term_text(ev->agent);
+		detail = ev->detail ? term_text(ev->detail) : NULL;
+		if (ev->final)
+			retry[0] = '\0';
+		else
+			snprintf(retry, sizeof(retry), " (attempt %d, retrying)", ev->attempt);
+		/* One call: stderr is unbuffered, and the line is one write. */
+		fprintf(stderr, "orch-exec: %s/%s: %s%s%s%s in %lld ms%s%s\n", stack, agent,
 			w->colour ? (ok ? "\033[32m" : "\033[31m") : "", ev->status,
-			w->colour ? "\033[0m" : "");
-		if (!ev->final)
-			fprintf(stderr, " (attempt %d, retrying)", ev->attempt);
-		fprintf(stderr, " in %lld ms%s%s\n",
+			w->colour ? "\033[0m" : "", retry,
 			(long long)(ev->ended_mono - ev->started_mono),
-			ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+			detail ? ": " : "", detail ? detail : "");
+		free(stack);
+		free(agent);
+		free(detail);
 	}
 	progress_draw(w);
 }
@@ -347,6 +365,7 @@ int main(int argc, char **argv)
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
+	struct agent_env env = AGENT_ENV_INIT;
 	struct exec_config cfg;
 	struct store *store = NULL;
 	struct exec *e;
@@ -455,10 +474,15 @@ int main(int argc, char **argv)
 	}
 	cfg.observe = observe;
 	cfg.observe_arg = &w;
+	cfg.watch_stdout = 1;
 
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
 	store = cli_open_store(o.db, 0);
+	if (agent_env_build(&env, environ, &conf, store->path, o.config, owner, &err) != 0)
+		cli_die_error(&err);
+	for (i = 0; i < ORCH_AGENT_COUNT; i++)
+		cfg.env[i] = agent_env_is_builtin(cfg.argv[i]) ? env.builtin : env.command;
 
 	/* Graphs are run as they come, so a long-lived pipeline (orch-detect
 	 * --follow) cycles each stack at its own pace. */
@@ -476,6 +500,7 @@ int main(int argc, char **argv)
 	store_close(store);
 	for (i = 0; i < ORCH_AGENT_COUNT; i++)
 		words_free(cfg.argv[i]);
+	agent_env_release(&env);
 	config_release(&conf);
 	free(owner);
 	if (err.status)

@@ -42,6 +42,17 @@ static const char help_text[] =
 	"                                  first; or the messages between stacks\n"
 	"  todo add STACK TEXT [--priority 1-5]\n"
 	"  todo list STACK [--json]\n"
+	"  todo rm STACK ID\n"
+	"  todo clear STACK [--status STATUS]\n"
+	"                                  remove its todos of STATUS (default the\n"
+	"                                  completed and cancelled ones)\n"
+	"  messages clear STACK [--unanswered | --stacks]\n"
+	"                                  remove its answered messages (or the\n"
+	"                                  waiting ones, or those from other stacks)\n"
+	"  memory clear STACK [AGENT]      forget what its agents (or one) remembered\n"
+	"  gc [STACK] [--config FILE] [--dry-run] [--json]\n"
+	"                                  prune the cycles, artifact versions and\n"
+	"                                  messages retention no longer keeps\n"
 	"  artifact STACK [--version N] [-o FILE]\n"
 	"                                  the artifact's content (default the latest)\n"
 	"  artifact list STACK [--json]    its versions, and the cycle and todo of each\n"
@@ -71,7 +82,8 @@ static const char help_text[] =
 static const char *const flag_names[] = {
 	"--idea", "--from", "--priority", "--json", "--limit", "--cycle",
 	"--since", "--config", "--format", "--version", "-o", "--unanswered",
-	"--stacks", "--agent", "--failed", "-q", "--wait", "--timeout",
+	"--stacks", "--agent", "--failed", "-q", "--wait", "--timeout", "--dry-run",
+	"--status",
 };
 
 /* Which database a subcommand needs. */
@@ -90,47 +102,56 @@ struct stack_command {
 	unsigned flags;     /* enum sub_flags it takes */
 	enum stack_db db;   /* the database it needs */
 	int (*run)(struct store *s, const struct opts *o);
+	int optional;       /* of the operands, how many may be left out */
 };
 
 /* The dispatch table: the one place a subcommand is declared. */
 static const struct stack_command commands[] = {
-	{ "init", NULL, 1, "init", 0, DB_CREATE, stack_init },
-	{ "create", NULL, 2, "create NAME [--idea TEXT]", F_IDEA, DB_OPEN, stack_create },
-	{ "list", NULL, 1, "list [--json]", F_JSON, DB_OPEN, stack_list },
-	{ "names", NULL, 1, "names", 0, DB_OPEN, stack_names },
-	{ "show", NULL, 2, "show [--json] STACK", F_JSON, DB_OPEN, stack_show },
-	{ "start", NULL, 2, "start STACK", 0, DB_OPEN, stack_set_state },
-	{ "pause", NULL, 2, "pause STACK", 0, DB_OPEN, stack_set_state },
-	{ "stop", NULL, 2, "stop STACK", 0, DB_OPEN, stack_set_state },
-	{ "rm", NULL, 2, "rm STACK", 0, DB_OPEN, stack_rm },
+	{ "init", NULL, 1, "init", 0, DB_CREATE, stack_init, 0 },
+	{ "create", NULL, 2, "create NAME [--idea TEXT]", F_IDEA, DB_OPEN, stack_create, 0 },
+	{ "list", NULL, 1, "list [--json]", F_JSON, DB_OPEN, stack_list, 0 },
+	{ "names", NULL, 1, "names", 0, DB_OPEN, stack_names, 0 },
+	{ "show", NULL, 2, "show [--json] STACK", F_JSON, DB_OPEN, stack_show, 0 },
+	{ "start", NULL, 2, "start STACK", 0, DB_OPEN, stack_set_state, 0 },
+	{ "pause", NULL, 2, "pause STACK", 0, DB_OPEN, stack_set_state, 0 },
+	{ "stop", NULL, 2, "stop STACK", 0, DB_OPEN, stack_set_state, 0 },
+	{ "rm", NULL, 2, "rm STACK", 0, DB_OPEN, stack_rm, 0 },
 	{ "say", NULL, 3, "say STACK TEXT [--from SENDER] [--wait [--timeout MS]]",
-	  F_FROM | F_WAIT | F_TIMEOUT, DB_OPEN, stack_say },
+	  F_FROM | F_WAIT | F_TIMEOUT, DB_OPEN, stack_say, 0 },
 	{ "messages", NULL, 2, "messages STACK [--unanswered | --stacks] [--json]",
-	  F_UNANSWERED | F_STACKS | F_JSON, DB_OPEN, stack_messages },
+	  F_UNANSWERED | F_STACKS | F_JSON, DB_OPEN, stack_messages, 0 },
 	{ "todo", "add", 4, "todo add STACK TEXT [--priority 1-5]", F_PRIORITY, DB_OPEN,
-	  stack_todo_add },
-	{ "todo", "list", 3, "todo list STACK [--json]", F_JSON, DB_OPEN, stack_todo_list },
+	  stack_todo_add, 0 },
+	{ "todo", "list", 3, "todo list STACK [--json]", F_JSON, DB_OPEN, stack_todo_list, 0 },
+	{ "todo", "rm", 4, "todo rm STACK ID", 0, DB_OPEN, stack_todo_rm, 0 },
+	{ "todo", "clear", 3, "todo clear STACK [--status STATUS]", F_STATUS, DB_OPEN,
+	  stack_todo_clear, 0 },
+	{ "messages", "clear", 3, "messages clear STACK [--unanswered | --stacks]",
+	  F_UNANSWERED | F_STACKS, DB_OPEN, stack_messages_clear, 0 },
+	{ "memory", "clear", 4, "memory clear STACK [AGENT]", 0, DB_OPEN, stack_memory_clear, 1 },
+	{ "gc", NULL, 2, "gc [STACK] [--config FILE] [--dry-run] [--json]", F_DRY_RUN | F_JSON | F_CONFIG,
+	  DB_OPEN, stack_gc, 1 },
 	{ "artifact", NULL, 2, "artifact STACK [--version N] [-o FILE]", F_VERSION | F_OUTPUT,
-	  DB_OPEN, stack_artifact },
+	  DB_OPEN, stack_artifact, 0 },
 	{ "artifact", "list", 3, "artifact list STACK [--json]", F_JSON, DB_OPEN,
-	  stack_artifact_list },
-	{ "artifact", "diff", 5, "artifact diff STACK A B", 0, DB_OPEN, stack_artifact_diff },
+	  stack_artifact_list, 0 },
+	{ "artifact", "diff", 5, "artifact diff STACK A B", 0, DB_OPEN, stack_artifact_diff, 0 },
 	{ "artifact", "versions", 3, "artifact versions STACK", 0, DB_OPEN,
-	  stack_artifact_versions },
+	  stack_artifact_versions, 0 },
 	{ "history", NULL, 2, "history STACK [--limit N] [--json]", F_LIMIT | F_JSON, DB_OPEN,
-	  stack_history },
-	{ "cycle", NULL, 3, "cycle STACK N", 0, DB_OPEN, stack_cycle },
+	  stack_history, 0 },
+	{ "cycle", NULL, 3, "cycle STACK N", 0, DB_OPEN, stack_cycle, 0 },
 	{ "log", NULL, 2, "log STACK [--cycle N] [--agent NAME] [--failed] [--since MS] "
 	  "[--limit N] [-q TEXT] [--json]", F_CYCLE | F_AGENT | F_FAILED | F_SINCE | F_LIMIT |
-	  F_QUERY | F_JSON, DB_OPEN, stack_log },
-	{ "log", "show", 3, "log show ID [--json]", F_JSON, DB_OPEN, stack_log_show },
+	  F_QUERY | F_JSON, DB_OPEN, stack_log, 0 },
+	{ "log", "show", 3, "log show ID [--json]", F_JSON, DB_OPEN, stack_log_show, 0 },
 	{ "graph", NULL, 2, "graph STACK [--cycle N] [--format dot|mermaid]", F_CYCLE | F_FORMAT,
-	  DB_OPEN, stack_graph },
+	  DB_OPEN, stack_graph, 0 },
 	{ "usage", NULL, 2, "usage STACK [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
-	  stack_usage },
-	{ "report", NULL, 2, "report STACK [-o FILE]", F_OUTPUT, DB_OPEN, stack_report },
+	  stack_usage, 0 },
+	{ "report", NULL, 2, "report STACK [-o FILE]", F_OUTPUT, DB_OPEN, stack_report, 0 },
 	{ "config", NULL, 1, "config [--config FILE] [--json]", F_CONFIG | F_JSON, DB_NONE,
-	  stack_config },
+	  stack_config, 0 },
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -184,9 +205,9 @@ void stack_output_close(const struct opts *o, FILE *fp)
 		cli_die(ORCH_EX_SOFTWARE, "write error on '%s'", o->output);
 }
 
-static void need_args(const struct opts *o, int n, const char *usage)
+static void need_args(const struct opts *o, int n, int optional, const char *usage)
 {
-	if (o->nargs < n)
+	if (o->nargs < n - optional)
 		cli_usage_error(stack_usage_line, "usage: orch-stack %s", usage);
 	if (o->nargs > n)
 		cli_usage_error(stack_usage_line, "unexpected argument '%s'", o->args[n]);
@@ -247,7 +268,7 @@ static int run(const struct opts *o)
 	char *what;
 	int status;
 
-	need_args(o, c->nargs, c->usage);
+	need_args(o, c->nargs, c->optional, c->usage);
 	what = c->sub ? xasprintf("%s %s", c->name, c->sub) : xstrdup(c->name);
 	allow(o, what, c->flags);
 	free(what);
@@ -256,6 +277,26 @@ static int run(const struct opts *o)
 	status = c->run(s, o);
 	store_close(s);
 	return status;
+}
+
+/* ARG, a todo status for --status, or a usage error listing them. */
+static const char *todo_status(const char *arg)
+{
+	static char *all; /* static: still reachable when cli_usage_error() exits */
+	char *more;
+	size_t i;
+
+	for (i = 0; admin_todo_statuses[i]; i++)
+		if (strcmp(admin_todo_statuses[i], arg) == 0)
+			return arg;
+	for (i = 0; admin_todo_statuses[i]; i++) {
+		more = xasprintf("%s%s%s", all ? all : "",
+				 !all ? "" : admin_todo_statuses[i + 1] ? ", " : " or ",
+				 admin_todo_statuses[i]);
+		free(all);
+		all = more;
+	}
+	cli_usage_error(stack_usage_line, "--status: '%s' is not %s", arg, all);
 }
 
 /*
@@ -288,6 +329,8 @@ static void parse(int argc, char **argv, struct opts *o, int *now_set, int posix
 		{ "query", required_argument, NULL, 'q' },
 		{ "wait", no_argument, NULL, 272 },
 		{ "timeout", required_argument, NULL, 273 },
+		{ "dry-run", no_argument, NULL, 274 },
+		{ "status", required_argument, NULL, 275 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *shortopts = posix ? "+:ho:q:" : ":ho:q:";
@@ -384,6 +427,14 @@ static void parse(int argc, char **argv, struct opts *o, int *now_set, int posix
 		case 273:
 			o->timeout = cli_int(stack_usage_line, "--timeout", optarg, 0, INT64_MAX / 2);
 			o->given |= F_TIMEOUT;
+			break;
+		case 274:
+			o->dry_run = 1;
+			o->given |= F_DRY_RUN;
+			break;
+		case 275:
+			o->status = todo_status(optarg);
+			o->given |= F_STATUS;
 			break;
 		case ':':
 			cli_usage_error(stack_usage_line, "option '%s' needs a value",

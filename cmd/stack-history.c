@@ -146,7 +146,8 @@ static void usage_line(struct usage_total *t, const char *agent, const char *day
 		       "PROMPT", "COMPLETION", "TOTAL");
 	term_cut(stdout, agent, 12, 1);
 	printf(" %-10s %7lld %12lld %12lld %12lld\n", day, (long long)calls,
-	       (long long)prompt, (long long)completion, (long long)(prompt + completion));
+	       (long long)prompt, (long long)completion,
+	       (long long)history_tokens_add(prompt, completion));
 }
 
 static int usage_row(const struct history_usage *u, void *arg)
@@ -154,9 +155,9 @@ static int usage_row(const struct history_usage *u, void *arg)
 	struct usage_total *t = arg;
 	json_t *v;
 
-	t->calls += u->calls;
-	t->prompt += u->prompt_tokens;
-	t->completion += u->completion_tokens;
+	t->calls = history_tokens_add(t->calls, u->calls);
+	t->prompt = history_tokens_add(t->prompt, u->prompt_tokens);
+	t->completion = history_tokens_add(t->completion, u->completion_tokens);
 	if (!t->json) {
 		usage_line(t, u->agent, u->day, u->calls, u->prompt_tokens, u->completion_tokens);
 		return 0;
@@ -165,7 +166,8 @@ static int usage_row(const struct history_usage *u, void *arg)
 			    "calls", (json_int_t)u->calls,
 			    "prompt_tokens", (json_int_t)u->prompt_tokens,
 			    "completion_tokens", (json_int_t)u->completion_tokens,
-			    "total_tokens", (json_int_t)(u->prompt_tokens + u->completion_tokens)));
+			    "total_tokens",
+			    (json_int_t)history_tokens_add(u->prompt_tokens, u->completion_tokens)));
 	json_write(stdout, v, 0);
 	json_decref(v);
 	return 0;

@@ -32,6 +32,8 @@ enum sub_flags {
 	F_QUERY = 1 << 15,
 	F_WAIT = 1 << 16,
 	F_TIMEOUT = 1 << 17,
+	F_DRY_RUN = 1 << 18,
+	F_STATUS = 1 << 19,
 };
 
 #define HISTORY_LIMIT 20 /* history's and log's rows unless --limit says */
@@ -58,6 +60,8 @@ struct opts {
 	const char *query;      /* -q TEXT, borrowed */
 	int wait;               /* --wait (say) */
 	int64_t timeout;        /* --timeout MS (say --wait), 0 for no limit */
+	int dry_run;            /* --dry-run (gc) */
+	const char *status;     /* --status STATUS (todo clear), borrowed, or NULL */
 	unsigned given;         /* enum sub_flags: which were given */
 	char **args;            /* borrowed: the operands, subcommand first */
 	int nargs;              /* operands */
@@ -111,6 +115,13 @@ int stack_log_show(struct store *s, const struct opts *o);
 
 /* stack-report.c: the page. */
 int stack_report(struct store *s, const struct opts *o);
+
+/* stack-clean.c: what retention prunes now, and a person removes. */
+int stack_gc(struct store *s, const struct opts *o);
+int stack_todo_rm(struct store *s, const struct opts *o);
+int stack_todo_clear(struct store *s, const struct opts *o);
+int stack_messages_clear(struct store *s, const struct opts *o);
+int stack_memory_clear(struct store *s, const struct opts *o);
 
 /* stack-config.c */
 int stack_config(struct store *s, const struct opts *o);

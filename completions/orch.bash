@@ -22,7 +22,9 @@ _orch_stack_names() {
 }
 
 _orch_agents="planner builder communicator reviewer"
-_orch_stack_subcommands="init create list names show start pause stop rm say messages todo artifact history cycle graph log usage report config"
+# The statuses a todo may have (lib/admin.c, admin_todo_statuses).
+_orch_todo_statuses="pending in_progress completed cancelled parked"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo memory artifact history cycle graph log usage report gc config"
 
 # _orch_stack_operands: set the array ops to the words of orch-stack before
 # the cursor that are not options or their values: the subcommand first.
@@ -65,6 +67,10 @@ _orch_complete_prog() {
 			;;
 		--format)
 			COMPREPLY=($(compgen -W "dot mermaid" -- "$cur"))
+			return
+			;;
+		--status)
+			COMPREPLY=($(compgen -W "$_orch_todo_statuses" -- "$cur"))
 			return
 			;;
 		-q | --query)
@@ -135,7 +141,8 @@ _orch_complete_stack_words() {
 		else
 			# The options on the subcommand's help line, and the global ones.
 			local pat="^  $sub( |\$)"
-			[[ $sub =~ ^(todo|artifact|log)$ && $sub2 =~ ^(add|list|diff|versions|show)$ ]] &&
+			[[ $sub =~ ^(todo|artifact|log|messages|memory)$ &&
+				$sub2 =~ ^(add|list|diff|versions|show|rm|clear)$ ]] &&
 				pat="^  $sub $sub2( |\$)"
 			[[ $sub == artifact && ! $sub2 =~ ^(list|diff|versions)$ ]] &&
 				pat="^  artifact STACK( |\$)"
@@ -149,15 +156,31 @@ _orch_complete_stack_words() {
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | messages | history | cycle | graph | usage | report)
+	show | start | pause | stop | rm | say | history | cycle | graph | usage | report | gc)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		;;
+	messages)
+		if ((nsub == 1)); then
+			COMPREPLY=($(compgen -W "clear $(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 2)) && [[ $sub2 == clear ]]; then
+			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		fi
+		;;
+	memory)
+		if ((nsub == 1)); then
+			COMPREPLY=($(compgen -W "clear" -- "$cur"))
+		elif ((nsub == 2)); then
+			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 3)); then
+			COMPREPLY=($(compgen -W "$_orch_agents" -- "$cur"))
+		fi
 		;;
 	log)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "show $(_orch_stack_names)" -- "$cur"))
 		;;
 	todo)
 		if ((nsub == 1)); then
-			COMPREPLY=($(compgen -W "add list" -- "$cur"))
+			COMPREPLY=($(compgen -W "add list rm clear" -- "$cur"))
 		elif ((nsub == 2)); then
 			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		fi

@@ -292,3 +292,179 @@ int admin_list_todos(struct store *s, int64_t stack_id,
 	sqlite3_bind_int64(st, 1, stack_id);
 	return store_each(s, st, todo_row_cb, &e, "listing todos", err);
 }
+
+/* --- repairs: what a person removes (orch-stack todo rm/clear, ...) --- */
+
+const char *const admin_todo_statuses[] = {
+	"pending", "in_progress", "completed", "cancelled", "parked", NULL,
+};
+
+/* SQL prepared, with ?1 the stack, ?2 ID and ?3 TEXT (unbound when NULL). */
+static sqlite3_stmt *prepare_bound(struct store *s, const char *sql, int64_t stack_id,
+				   int64_t id, const char *text, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, sql, err);
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, stack_id);
+	sqlite3_bind_int64(st, 2, id);
+	if (text)
+		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+	return st;
+}
+
+/* The count the query SQL gives (parameters as prepare_bound's), in *N. */
+static int count_rows(struct store *s, const char *sql, int64_t stack_id, int64_t id,
+		      const char *text, int64_t *n, struct orch_error *err)
+{
+	sqlite3_stmt *st = prepare_bound(s, sql, stack_id, id, text, err);
+
+	if (!st)
+		return -1;
+	return store_query_int(s, st, n, "reading the stack", err) < 0 ? -1 : 0;
+}
+
+/* Error 75 when a cycle of STACK_ID is running, since what WHAT names
+ * may be in its agents' hands; 0 when none is; -1 with ERR. */
+static int not_running(struct store *s, int64_t stack_id, const char *what,
+		       struct orch_error *err)
+{
+	int64_t n;
+
+	if (count_rows(s, "SELECT count(*) FROM executions WHERE stack_id = ?1"
+		       " AND status = 'running'", stack_id, 0, NULL, &n, err) != 0)
+		return -1;
+	if (n)
+		return orch_error_set(err, ORCH_EX_TEMPFAIL,
+				      "%s: a cycle of the stack is running; try again when it ends",
+				      what);
+	return 0;
+}
+
+/* Run the write SQL (prepare_bound's parameters, and ?4 NOW); add the
+ * rows it changed to *N. */
+static int change_rows(struct store *s, const char *sql, int64_t stack_id, int64_t id,
+		       const char *text, int64_t now, int64_t *n, const char *what,
+		       struct orch_error *err)
+{
+	sqlite3_stmt *st = prepare_bound(s, sql, stack_id, id, text, err);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 4, now);
+	if (store_step_done(s, st, what, err) != 0)
+		return -1;
+	*n += sqlite3_changes(s->db);
+	return 0;
+}
+
+/* End a repair's transaction: commit when RC is not -1, else roll back.
+ * Returns RC, or -1. */
+static int repair_end(struct store *s, int rc, struct orch_error *err)
+{
+	if (rc < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s, err) == 0 ? rc : -1;
+}
+
+int admin_todo_remove(struct store *s, int64_t stack_id, int64_t todo_id,
+		      struct orch_error *err)
+{
+	int64_t found = 0, busy = 0, n = 0;
+	int rc = -1;
+
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (count_rows(s, "SELECT count(*) FROM todos WHERE stack_id = ?1 AND id = ?2",
+		       stack_id, todo_id, NULL, &found, err) != 0 ||
+	    count_rows(s, "SELECT count(*) FROM todos WHERE stack_id = ?1 AND id = ?2"
+		       " AND status = 'in_progress'", stack_id, todo_id, NULL, &busy, err) != 0)
+		goto out;
+	if (busy && not_running(s, stack_id, "the todo is in progress", err) != 0)
+		goto out;
+	if (change_rows(s, "DELETE FROM todos WHERE stack_id = ?1 AND id = ?2", stack_id,
+			todo_id, NULL, 0, &n, "removing the todo", err) != 0)
+		goto out;
+	rc = found ? 1 : 0;
+out:
+	return repair_end(s, rc, err);
+}
+
+int admin_todo_clear(struct store *s, int64_t stack_id, const char *status,
+		     int64_t *removed, struct orch_error *err)
+{
+	int rc = -1;
+
+	*removed = 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (status && strcmp(status, "in_progress") == 0 &&
+	    not_running(s, stack_id, "todos in progress", err) != 0)
+		goto out;
+	if (change_rows(s, status
+			? "DELETE FROM todos WHERE stack_id = ?1 AND status = ?3"
+			: "DELETE FROM todos WHERE stack_id = ?1"
+			  " AND status IN ('completed', 'cancelled')",
+			stack_id, 0, status, 0, removed, "removing the todos", err) != 0)
+		goto out;
+	rc = 0;
+out:
+	return repair_end(s, rc, err);
+}
+
+int admin_messages_clear(struct store *s, int64_t stack_id, int unanswered,
+			 int64_t *removed, struct orch_error *err)
+{
+	int rc = -1;
+
+	*removed = 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (unanswered && not_running(s, stack_id, "unanswered messages", err) != 0)
+		goto out;
+	if (change_rows(s, "DELETE FROM user_messages WHERE stack_id = ?1 AND processed = ?2",
+			stack_id, unanswered ? 0 : 1, NULL, 0, removed,
+			"removing the messages", err) != 0)
+		goto out;
+	rc = 0;
+out:
+	return repair_end(s, rc, err);
+}
+
+int admin_stack_messages_clear(struct store *s, int64_t stack_id, int64_t now,
+			       int64_t *removed, int64_t *marked, struct orch_error *err)
+{
+	int rc = -1;
+
+	*removed = *marked = 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (not_running(s, stack_id, "its messages", err) != 0 ||
+	    change_rows(s, "DELETE FROM messages WHERE to_stack_id = ?1", stack_id, 0,
+			NULL, 0, removed, "removing the messages", err) != 0 ||
+	    change_rows(s, "INSERT OR IGNORE INTO message_reads (message_id, stack_id, read_at)"
+			" SELECT id, ?1, ?4 FROM messages WHERE to_stack_id IS NULL"
+			" AND from_stack_id IS NOT ?1", stack_id, 0, NULL, now, marked,
+			"marking the broadcasts read", err) != 0)
+		goto out;
+	rc = 0;
+out:
+	return repair_end(s, rc, err);
+}
+
+int admin_memory_clear(struct store *s, int64_t stack_id, const char *agent,
+		       int64_t *removed, struct orch_error *err)
+{
+	int rc;
+
+	*removed = 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	rc = change_rows(s, agent ? "DELETE FROM memory WHERE stack_id = ?1 AND agent = ?3"
+				  : "DELETE FROM memory WHERE stack_id = ?1",
+			 stack_id, 0, agent, 0, removed, "removing the memory", err);
+	return repair_end(s, rc, err);
+}

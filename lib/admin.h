@@ -84,4 +84,41 @@ int admin_list_todos(struct store *s, int64_t stack_id,
 		     int (*fn)(const struct admin_todo *t, void *arg), void *arg,
 		     struct orch_error *err);
 
+/*
+ * Repairs: what a person removes from a stack that went wrong (orch-stack
+ * todo rm, todo clear, messages clear, memory clear), each in one
+ * transaction. What an agent of a running cycle may hold (a todo in
+ * progress, an unanswered message, the inter-stack messages) is refused
+ * with 75 while one runs: try again when it ends. None wakes the stack.
+ */
+
+/* The statuses a todo may have, NULL-terminated. */
+extern const char *const admin_todo_statuses[];
+
+/* Remove todo TODO_ID of STACK_ID: 1, 0 when the stack has no such todo,
+ * or -1 with ERR. */
+int admin_todo_remove(struct store *s, int64_t stack_id, int64_t todo_id,
+		      struct orch_error *err);
+
+/* Remove STACK_ID's todos of STATUS, or the completed and cancelled ones
+ * when STATUS is NULL; *REMOVED says how many. */
+int admin_todo_clear(struct store *s, int64_t stack_id, const char *status,
+		     int64_t *removed, struct orch_error *err);
+
+/* Remove STACK_ID's answered user messages (their replies with them), or
+ * with UNANSWERED the ones still waiting; *REMOVED says how many. */
+int admin_messages_clear(struct store *s, int64_t stack_id, int unanswered,
+			 int64_t *removed, struct orch_error *err);
+
+/* The inter-stack messages STACK_ID received: those to it alone removed
+ * (*REMOVED), the broadcasts of other stacks marked read by it at NOW
+ * (*MARKED: the newly marked), as the others may still need them. */
+int admin_stack_messages_clear(struct store *s, int64_t stack_id, int64_t now,
+			       int64_t *removed, int64_t *marked, struct orch_error *err);
+
+/* Remove the memory of AGENT of STACK_ID, or of all four when AGENT is
+ * NULL; *REMOVED: the agents whose memory there was. */
+int admin_memory_clear(struct store *s, int64_t stack_id, const char *agent,
+		       int64_t *removed, struct orch_error *err);
+
 #endif

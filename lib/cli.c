@@ -6,15 +6,26 @@
 
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "orch.h"
 #include "store.h"
 #include "xalloc.h"
 
+/*
+ * "PROG: MESSAGE" on one line. The message is escaped here, where every
+ * program's reports pass, so what it echoes (an argument, a stack name, an
+ * agent's error) cannot drive the terminal or break the line. Escaping is
+ * idempotent (its output has no control character and no ill-formed
+ * byte), so a caller's text that is already escaped comes out unchanged.
+ */
 static void vwarn(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", orch_progname);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char *msg = xvasprintf(fmt, ap), *shown = escape_term_dup(msg, strlen(msg), 0);
+
+	/* One call: stderr is unbuffered, and a line is one write. */
+	fprintf(stderr, "%s: %s\n", orch_progname, shown);
+	free(shown);
+	free(msg);
 }
 
 void cli_warn(const char *fmt, ...)

@@ -11,7 +11,12 @@
 
 #include "error.h"
 
-/* Print "PROG: MESSAGE" on stderr. */
+/*
+ * Print "PROG: MESSAGE" on stderr. Here and in every report below, the
+ * message is escaped for the terminal (escape_term(): control characters,
+ * line breaks and escape sequences become spaces, ill-formed UTF-8 '?'),
+ * so an argument or a stack's text it echoes is shown, never obeyed.
+ */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print "PROG: MESSAGE" and exit STATUS. */

@@ -20,37 +20,72 @@ void config_release(struct config *c)
 		free(c->entries[i].origin);
 	}
 	free(c->entries);
+	free(c->slots);
 	c->entries = NULL;
+	c->slots = NULL;
 	c->n = 0;
 	c->alloc = 0;
+	c->nslots = 0;
+}
+
+/* FNV-1a: the keys are short words, so any fair spread does. */
+static size_t key_hash(const char *key)
+{
+	size_t h = (size_t)14695981039346656037ULL;
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * (size_t)1099511628211ULL;
+	return h;
+}
+
+/* The slot of KEY in C's hash: the one holding it, or the free one where
+ * it would go. C has slots. */
+static size_t *slot_of(const struct config *c, const char *key)
+{
+	size_t mask = c->nslots - 1, i = key_hash(key) & mask;
+
+	while (c->slots[i] && strcmp(c->entries[c->slots[i] - 1].key, key) != 0)
+		i = (i + 1) & mask;
+	return &c->slots[i];
+}
+
+/* Room for one more key in the hash, at most half full. */
+static void slots_grow(struct config *c)
+{
+	size_t i;
+
+	if (2 * (c->n + 1) <= c->nslots)
+		return;
+	free(c->slots);
+	c->nslots = c->nslots ? 2 * c->nslots : 16;
+	c->slots = xcalloc(c->nslots, sizeof(*c->slots));
+	for (i = 0; i < c->n; i++)
+		*slot_of(c, c->entries[i].key) = i + 1;
 }
 
 static struct config_entry *find(const struct config *c, const char *key)
 {
-	size_t i;
+	size_t slot;
 
-	for (i = 0; i < c->n; i++)
-		if (strcmp(c->entries[i].key, key) == 0)
-			return &c->entries[i];
-	return NULL;
+	if (!c->nslots)
+		return NULL;
+	slot = *slot_of(c, key);
+	return slot ? &c->entries[slot - 1] : NULL;
 }
 
-/*
- * A key is set at most once: a later setting replaces the earlier entry and
- * moves to the end, so the entries stay in the order of their last setting.
- */
 void config_set(struct config *c, const char *key, const char *value,
 		const char *origin)
 {
 	struct config_entry *e = find(c, key);
 
 	if (e) {
-		free(e->key);
 		free(e->value);
 		free(e->origin);
-		memmove(e, e + 1, (size_t)(c->entries + c->n - (e + 1)) * sizeof(*e));
-		c->n--;
+		e->value = xstrdup(value);
+		e->origin = origin ? xstrdup(origin) : NULL;
+		return;
 	}
+	slots_grow(c);
 	if (c->n == c->alloc) {
 		c->alloc = c->alloc ? 2 * c->alloc : 8;
 		c->entries = xreallocarray(c->entries, c->alloc, sizeof(*c->entries));
@@ -59,6 +94,7 @@ void config_set(struct config *c, const char *key, const char *value,
 	e->key = xstrdup(key);
 	e->value = xstrdup(value);
 	e->origin = origin ? xstrdup(origin) : NULL;
+	*slot_of(c, key) = c->n;
 }
 
 const char *config_get(const struct config *c, const char *key)
@@ -160,15 +196,45 @@ static int parse_line(struct config *tmp, char *line, size_t len,
 	return 0;
 }
 
+/*
+ * FP's whole content, at most CONFIG_MAX_BYTES (new, NUL-terminated; *LEN
+ * its length), read before any of it is parsed: a file past the bound
+ * costs one buffer of that size, whatever its lines. NULL with ERR.
+ */
+static char *read_bounded(FILE *fp, const char *path, size_t *len,
+			  struct orch_error *err)
+{
+	char *buf = xmalloc(CONFIG_MAX_BYTES + 2);
+	size_t n;
+
+	errno = 0;
+	n = fread(buf, 1, CONFIG_MAX_BYTES + 1, fp);
+	if (ferror(fp)) {
+		orch_error_set(err, ORCH_EX_NOINPUT, "cannot read configuration file '%s': %s",
+			       path, strerror(errno ? errno : EIO));
+		free(buf);
+		return NULL;
+	}
+	if (n > CONFIG_MAX_BYTES) {
+		orch_error_set(err, ORCH_EX_DATAERR,
+			       "configuration file '%s' is larger than %d bytes", path,
+			       CONFIG_MAX_BYTES);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 /* Settings reach C only when the whole file parses. */
 int config_load_file(struct config *c, const char *path, int missing_ok,
 		     struct orch_error *err)
 {
 	struct config tmp = CONFIG_INIT;
 	FILE *fp;
-	char *line = NULL, *origin;
-	size_t cap = 0, i;
-	ssize_t len;
+	char *text, *line, *nl, *end, *origin;
+	size_t len, i;
 	unsigned long long lineno = 0;
 	int rc = -1;
 
@@ -179,13 +245,17 @@ int config_load_file(struct config *c, const char *path, int missing_ok,
 				      "cannot open configuration file '%s': %s", path,
 				      strerror(errno));
 	}
-	errno = 0;
-	while ((len = getline(&line, &cap, fp)) >= 0) {
+	text = read_bounded(fp, path, &len, err);
+	fclose(fp);
+	if (!text)
+		return -1;
+	for (line = text, end = text + len; line < end; line = nl + 1) {
 		lineno++;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
+		if (!(nl = memchr(line, '\n', (size_t)(end - line))))
+			nl = end;
+		*nl = '\0';
 		origin = xasprintf("%s:%llu", path, lineno);
-		if (parse_line(&tmp, line, (size_t)len, origin) != 0) {
+		if (parse_line(&tmp, line, (size_t)(nl - line), origin) != 0) {
 			orch_error_set(err, ORCH_EX_DATAERR, "%s: expected 'key = value'",
 				       origin);
 			free(origin);
@@ -193,19 +263,12 @@ int config_load_file(struct config *c, const char *path, int missing_ok,
 		}
 		free(origin);
 	}
-	if (ferror(fp)) {
-		orch_error_set(err, ORCH_EX_NOINPUT,
-			       "cannot read configuration file '%s': %s", path,
-			       strerror(errno ? errno : EIO));
-		goto out;
-	}
 	for (i = 0; i < tmp.n; i++)
 		config_set(c, tmp.entries[i].key, tmp.entries[i].value,
 			   tmp.entries[i].origin);
 	rc = 0;
 out:
-	free(line);
-	fclose(fp);
+	free(text);
 	config_release(&tmp);
 	return rc;
 }
@@ -349,6 +412,8 @@ void words_free(char **argv)
 	free(argv);
 }
 
+/* ORCH_MAX_PAUSE_MS: the longest a pause.* may be, which lets a next run
+ * further ahead than that be known for a clock's mistake. */
 #define WEEK_MS INT64_C(604800000)
 
 const struct config_known config_known[] = {
@@ -363,6 +428,9 @@ const struct config_known config_known[] = {
 	{ "exec.park_after", "5", CONFIG_NUMBER, 0, 1000 },
 	{ "exec.retry_delay", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.wave_delay", "0", CONFIG_NUMBER, 0, WEEK_MS },
+	/* A provider's variables a command agent other than orch-agent may
+	 * see (lib/agent_env.h): none unless listed. */
+	{ "exec.pass_env", "", CONFIG_LIST, 0, 0 },
 	/* orch-detect's thresholds (lib/detect.h, struct detect_rules). */
 	{ "detect.planning_interval", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "detect.review_interval", "180000", CONFIG_NUMBER, 0, WEEK_MS },
@@ -396,6 +464,14 @@ const struct config_known config_known[] = {
 	{ "pause.failure_cap", "300000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.progress", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "pause.nothing", "5000", CONFIG_NUMBER, 0, WEEK_MS },
+	/* What the store keeps (lib/retention.h); 0 keeps all. A busy stack
+	 * records a cycle every few seconds, a quiet one an empty cycle an
+	 * hour: 200 cycles are hours to days of runs to search and show, a
+	 * month the most any of them stays, and the tokens of what goes are
+	 * kept per day. 100 versions of an artifact to go back to. */
+	{ "retain.cycles", "200", CONFIG_NUMBER, 0, 1000000000 },
+	{ "retain.age", "2592000000", CONFIG_NUMBER, 0, INT64_C(3153600000000) },
+	{ "retain.versions", "100", CONFIG_NUMBER, 0, 1000000000 },
 	/* orch-agent's model settings (lib/llm.h); its flags and ORCH_LLM_*
 	 * variables win over them. An empty llm.ROLE.model is llm.model. */
 	{ "llm.base_url", "https://api.groq.com/openai/v1", CONFIG_URL, 0, 0 },
@@ -560,6 +636,9 @@ int config_load(struct config *c, const char *path, struct orch_error *err)
 	size_t before = c->n, i;
 	int rc;
 
+	/* orch-exec hands its --config on to the agents it runs this way. */
+	if (!path && getenv("ORCH_CONFIG") && *getenv("ORCH_CONFIG"))
+		path = getenv("ORCH_CONFIG");
 	if (path) {
 		rc = config_load_file(c, path, 0, err);
 	} else {

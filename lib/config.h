@@ -29,16 +29,28 @@ struct config_entry {
 };
 
 struct config {
-	struct config_entry *entries; /* owned; in the order set */
+	struct config_entry *entries; /* owned; in the order each key was
+					 first set */
 	size_t n;                     /* entries used */
 	size_t alloc;                 /* entries allocated */
+	size_t *slots;                /* owned: a hash of the keys, each slot
+					 an entry's index + 1, 0 when free */
+	size_t nslots;                /* slots allocated: 0 or a power of 2 */
 };
 
-#define CONFIG_INIT { NULL, 0, 0 }
+#define CONFIG_INIT { NULL, 0, 0, NULL, 0 }
+
+/*
+ * The largest configuration file read (1 MiB; orch's own keys take a few
+ * KiB): a larger one is error 65, before it costs anything.
+ */
+#define CONFIG_MAX_BYTES (1024 * 1024)
 
 void config_release(struct config *c);
 
-/* Add KEY = VALUE, overriding earlier settings of KEY. */
+/* Add KEY = VALUE, overriding an earlier setting of KEY in place (its
+ * value and origin replaced). Constant time, so reading a file is linear
+ * in its size. */
 void config_set(struct config *c, const char *key, const char *value,
 		const char *origin);
 
@@ -56,7 +68,8 @@ int config_get_int(const struct config *c, const char *key, int64_t min,
 
 /*
  * Read PATH into C. A missing file is an error (66) unless MISSING_OK.
- * A malformed line is error 65 "PATH:LINE: expected 'key = value'".
+ * A malformed line is error 65 "PATH:LINE: expected 'key = value'"; a file
+ * larger than CONFIG_MAX_BYTES is error 65 too.
  */
 int config_load_file(struct config *c, const char *path, int missing_ok,
 		     struct orch_error *err);
@@ -153,7 +166,8 @@ int config_map_number(const struct config *c, const char *key, const char *name,
 
 /*
  * Load the configuration a program reads: PATH (from --config; it must
- * exist), else the default file when there is one. 0, or -1 with ERR.
+ * exist), else $ORCH_CONFIG (which must exist too), else the default file
+ * when there is one. 0, or -1 with ERR.
  * Each key of the file that config_known does not hold is reported, once
  * and in file order, through config_warn as "FILE:LINE: unknown key 'KEY'"
  * (a typo is otherwise silently a default).

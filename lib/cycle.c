@@ -5,45 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_env.h"
 #include "cycle.h"
 #include "orch.h"
+#include "proc.h"
 #include "xalloc.h"
 #include "banned.h"
-
-/*
- * Field 22 of /proc/PID/stat, the start time in clock ticks, or -1. The
- * command name (field 2) may hold spaces and parentheses, so the fields
- * are counted from its last ')'.
- */
-static long long proc_start_time(long pid)
-{
-	char path[64], *line = NULL, *p;
-	long long start = -1;
-	size_t cap = 0;
-	FILE *fp;
-	int field;
-
-	if (snprintf(path, sizeof(path), "/proc/%ld/stat", pid) >= (int)sizeof(path))
-		return -1;
-	if (!(fp = fopen(path, "r")))
-		return -1;
-	if (getline(&line, &cap, fp) > 0 && (p = strrchr(line, ')'))) {
-		/* p points at field 2's end; field 3 starts two bytes on. */
-		for (field = 2; field < 22 && p; field++)
-			p = strchr(p + 1, ' ');
-		if (p) {
-			char *end;
-
-			errno = 0;
-			start = strtoll(p + 1, &end, 10);
-			if (errno || end == p + 1)
-				start = -1;
-		}
-	}
-	free(line);
-	fclose(fp);
-	return start;
-}
 
 static char *host_name(void)
 {
@@ -59,55 +26,142 @@ char *cycle_owner_self(void)
 {
 	char *host = host_name(), *owner;
 
-	owner = xasprintf("%s:%ld:%lld", host, (long)getpid(),
-			  proc_start_time((long)getpid()));
+	owner = xasprintf("%s:%ld:%lld:%s:%llu", host, (long)getpid(),
+			  proc_start_time((long)getpid()), proc_boot_id(),
+			  proc_pid_namespace());
 	free(host);
 	return owner;
 }
 
+/* An owner string taken apart. */
+struct owner {
+	char *host;             /* owned */
+	long pid;
+	long long start;        /* clock ticks since boot, -1 unknown */
+	char *boot;             /* owned; NULL in the old format */
+	unsigned long long ns;  /* PID namespace inode; 0 in the old format */
+};
+
+static void owner_release(struct owner *o)
+{
+	free(o->host);
+	free(o->boot);
+}
+
+/* The field after S's last ':', cut off S; NULL when S has none. */
+static char *cut_last(char *s)
+{
+	char *colon = strrchr(s, ':');
+
+	if (!colon)
+		return NULL;
+	*colon = '\0';
+	return colon + 1;
+}
+
+/* S, all of it, as a number at least MIN into *OUT: 0, or -1. */
+static int whole_number(const char *s, long long min, long long *out)
+{
+	char *end;
+
+	if (!*s || *s == ' ' || *s == '+')
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno || *end || *out < min ? -1 : 0;
+}
+
+/* What /proc/sys/kernel/random/boot_id holds, or "-" for unknown. */
+static int is_boot_id(const char *s)
+{
+	size_t i;
+
+	if (strcmp(s, "-") == 0)
+		return 1;
+	for (i = 0; s[i]; i++)
+		if (!strchr("0123456789abcdef-", s[i]))
+			return 0;
+	return i == 36;
+}
+
+/*
+ * Take OWNER apart: "HOST:PID:START:BOOT:PIDNS", or the old
+ * "HOST:PID:START" of orch before issue 10. 0, or -1 when it is neither.
+ */
+static int owner_parse(const char *owner, struct owner *o)
+{
+	char *copy = xstrdup(owner), *ns, *boot, *start, *pid;
+	long long v_ns = 0, v_pid, v_start;
+	int rc = -1;
+
+	memset(o, 0, sizeof(*o));
+	ns = cut_last(copy);
+	boot = ns ? cut_last(copy) : NULL;
+	if (!boot || whole_number(ns, 0, &v_ns) != 0 || !is_boot_id(boot)) {
+		/* The old format: put back what was cut. */
+		free(copy);
+		copy = xstrdup(owner);
+		boot = NULL;
+		v_ns = 0;
+	}
+	start = cut_last(copy);
+	pid = start ? cut_last(copy) : NULL;
+	if (!pid || !*copy || whole_number(pid, 1, &v_pid) != 0 || v_pid > INT32_MAX ||
+	    whole_number(start, -1, &v_start) != 0)
+		goto out;
+	o->pid = (long)v_pid;
+	o->start = v_start;
+	o->ns = (unsigned long long)v_ns;
+	o->host = xstrdup(copy);
+	o->boot = boot ? xstrdup(boot) : NULL;
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
 enum holder_state {
-	HOLDER_HERE_ALIVE,      /* a live process on this host */
-	HOLDER_HERE_GONE,       /* a process on this host that is gone */
-	HOLDER_ELSEWHERE,       /* another host's, or unreadable: cannot check */
+	HOLDER_HERE_ALIVE,      /* a live process here */
+	HOLDER_HERE_GONE,       /* a process here that is gone */
+	HOLDER_ELSEWHERE,       /* another host's, boot's or PID namespace's,
+				   or unreadable: cannot check */
 };
 
 /*
- * Where OWNER ("HOST:PID:START") runs and whether it is alive. Only a
- * holder on this host can be checked; a recycled pid has another start
- * time, so it does not pass for the holder.
+ * Where OWNER runs and whether it is alive. Only a holder here (this
+ * host name, this boot, this PID namespace: its pid means the same
+ * process to us) can be checked; a recycled pid has another start time,
+ * so it does not pass for the holder. An owner of the old format has no
+ * boot or namespace: its host name alone says whether it is here.
  */
 static enum holder_state holder_state(const char *owner)
 {
-	char *copy = xstrdup(owner), *start, *pid, *host = host_name();
 	enum holder_state state = HOLDER_ELSEWHERE;
+	char *host = host_name();
+	struct owner o;
 
-	start = strrchr(copy, ':');
-	if (start) {
-		*start++ = '\0';
-		pid = strrchr(copy, ':');
-		if (pid) {
-			long p;
-			char *end;
-
-			*pid++ = '\0';
-			errno = 0;
-			p = strtol(pid, &end, 10);
-			if (strcmp(copy, host) == 0 && !errno && *end == '\0' && p > 0) {
-				state = HOLDER_HERE_ALIVE;
-				if (kill((pid_t)p, 0) != 0 && errno == ESRCH)
-					state = HOLDER_HERE_GONE;
-				else if (proc_start_time(p) != strtoll(start, NULL, 10))
-					state = HOLDER_HERE_GONE;
-			}
-		}
+	if (owner_parse(owner, &o) != 0) {
+		free(host);
+		return HOLDER_ELSEWHERE;
 	}
-	free(copy);
+	if (strcmp(o.host, host) == 0 &&
+	    (!o.boot || (strcmp(o.boot, proc_boot_id()) == 0 &&
+			 o.ns == proc_pid_namespace()))) {
+		state = HOLDER_HERE_ALIVE;
+		if (kill((pid_t)o.pid, 0) != 0 && errno == ESRCH)
+			state = HOLDER_HERE_GONE;
+		else if (proc_start_time(o.pid) != o.start)
+			state = HOLDER_HERE_GONE;
+	}
+	owner_release(&o);
 	free(host);
 	return state;
 }
 
-/* cycle.h says why a live holder here is asked, not its expiry. */
-int cycle_lease_held(const char *holder, int64_t expires, int64_t now)
+/* cycle.h says why a live holder here is asked, not its expiry, and why
+ * a lease taken in the future has expired. */
+int cycle_lease_held(const char *holder, int64_t expires, int64_t taken_at,
+		     int64_t now)
 {
 	switch (holder_state(holder)) {
 	case HOLDER_HERE_ALIVE:
@@ -117,15 +171,20 @@ int cycle_lease_held(const char *holder, int64_t expires, int64_t now)
 	case HOLDER_ELSEWHERE:
 		break;
 	}
-	return expires > now;
+	return expires > now && taken_at <= now + ORCH_CLOCK_SLACK_MS;
 }
 
 /* "HOST:PID" of an owner, for people (a new string). */
 static char *owner_short(const char *owner)
 {
-	const char *colon = strrchr(owner, ':');
+	struct owner o;
+	char *s;
 
-	return colon ? xstrndup(owner, (size_t)(colon - owner)) : xstrdup(owner);
+	if (owner_parse(owner, &o) != 0)
+		return xstrdup(owner);
+	s = xasprintf("%s:%ld", o.host, o.pid);
+	owner_release(&o);
+	return s;
 }
 
 void cycle_claim_release(struct cycle_claim *c)
@@ -133,6 +192,52 @@ void cycle_claim_release(struct cycle_claim *c)
 	free(c->skip_reason);
 	free(c->abandoned_by);
 	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * SIGKILL what the agents of OWNER, an orch-exec that is gone, left
+ * running: every process tagged with it (agent_env.h), whatever its
+ * group, session or parent. Only a holder known to be gone, from this
+ * host, is looked for: another host's left nothing here.
+ * Once per owner in a process: what is killed starts nothing more.
+ */
+static void end_leftovers(const char *owner)
+{
+	static char *swept[16];
+	static size_t next;
+	char *tag;
+	size_t i;
+
+	if (holder_state(owner) != HOLDER_HERE_GONE)
+		return;
+	for (i = 0; i < sizeof(swept) / sizeof(swept[0]); i++)
+		if (swept[i] && strcmp(swept[i], owner) == 0)
+			return;
+	tag = xasprintf("%s=%s", AGENT_ENV_OWNER, owner);
+	proc_kill_tagged(tag);
+	free(tag);
+	free(swept[next]);
+	swept[next] = xstrdup(owner);
+	next = (next + 1) % (sizeof(swept) / sizeof(swept[0]));
+}
+
+/* End what the cycles of STACK_ID left running have left of their agents. */
+static int end_cycles_leftovers(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	sqlite3_stmt *st = store_prepare(s, "SELECT DISTINCT owner FROM executions"
+					 " WHERE stack_id = ? AND status = 'running'"
+					 " AND owner IS NOT NULL", err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stack_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		end_leftovers((const char *)sqlite3_column_text(st, 0));
+	if (rc != SQLITE_DONE)
+		store_error(s, err, "recovering an abandoned cycle");
+	store_finish(s, st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Inside the claim's transaction: the previous holder is gone. */
@@ -145,6 +250,8 @@ static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 		: xstrdup("abandoned: its orch-exec is gone");
 	int rc;
 
+	if (end_cycles_leftovers(s, stack_id, err) != 0)
+		goto fail;
 	st = store_prepare(s, "UPDATE executions SET status = 'failed', ended_at = ?,"
 			   " error = ? WHERE stack_id = ? AND status = 'running'", err);
 	if (!st)
@@ -190,7 +297,8 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 {
 	sqlite3_stmt *st = store_prepare(s, "SELECT execution_state, lease_owner,"
 		" COALESCE(lease_expires_at, 0),"
-		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')"
+		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running'),"
+		" " CYCLE_LEASE_TAKEN_SQL
 		" FROM stacks WHERE id = ?1", err);
 	const char *holder;
 	char *who;
@@ -210,7 +318,8 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	rc = LEASE_FREE;
 	if (holder && *holder) {
 		who = owner_short(holder);
-		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2), now)) {
+		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2),
+				     sqlite3_column_int64(st, 4), now)) {
 			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
 			free(who);
 			rc = LEASE_HELD;

@@ -4,14 +4,20 @@
  * graph, and a trace per agent run.
  *
  * The lease lives in the stack's row (lease_owner, lease_host, lease_pid,
- * lease_expires_at, lease_execution_id). An owner is "HOST:PID:START",
- * START being the process's start time in clock ticks, so a recycled pid
- * is not mistaken for the holder. A lease is free when it is empty, when
- * its holder on this host is gone (crashed, or killed with SIGKILL), or,
- * held from another host that cannot be asked, when it has expired; a
- * live holder on this host keeps it whatever its expiry says. Taking it
- * over marks the abandoned cycle failed and returns the stack's
- * in_progress todos to pending, because no agent of that stack can be
+ * lease_expires_at, lease_execution_id). An owner is
+ * "HOST:PID:START:BOOT:PIDNS": START the process's start time in clock
+ * ticks, so a recycled pid is not mistaken for the holder; BOOT the
+ * kernel's boot id and PIDNS the inode of its PID namespace, so that two
+ * containers of one host name (one kernel, two PID namespaces) do not
+ * read each other's pids as their own. A holder is "here" when all of
+ * host, boot and namespace are this process's (the old "HOST:PID:START"
+ * of orch before issue 10: when its host is). A lease is free when it is
+ * empty, when its holder here is gone (crashed, or killed with SIGKILL),
+ * or, held from elsewhere (another host, boot or namespace), which
+ * cannot be asked, when it has expired; a live holder here keeps it
+ * whatever its expiry says. Taking it over marks the abandoned cycle
+ * failed, returns the stack's in_progress todos to pending, and kills
+ * what its agents left running, because no agent of that stack may be
  * running any more.
  */
 #ifndef ORCH_CYCLE_H
@@ -24,17 +30,26 @@
 #include "error.h"
 #include "store.h"
 
-/* This process as a lease owner: a new string "HOST:PID:START". */
+/* This process as a lease owner: a new string "HOST:PID:START:BOOT:PIDNS". */
 char *cycle_owner_self(void);
 
 /*
- * Whether a lease held by HOLDER until EXPIRES still keeps others out at
- * NOW. A holder on this host is asked directly (alive, with the same
- * start time), whatever the expiry says: a cycle that waits long for -j
- * slots outlives its lease's estimate. Expiry decides only for a holder
- * on another host, which cannot be asked.
+ * Whether a lease held by HOLDER since TAKEN_AT (0: unknown) until
+ * EXPIRES still keeps others out at NOW. A holder here (this host, boot
+ * and PID namespace) is asked directly (alive, with the same start time),
+ * whatever the expiry says: a cycle that waits long for -j slots outlives
+ * its lease's estimate. Expiry decides only for a holder elsewhere, which
+ * cannot be asked; a lease taken more than ORCH_CLOCK_SLACK_MS in the
+ * future (its holder's clock was ahead, or ours has gone back) expires
+ * later than it was meant to by as much, and counts as expired.
  */
-int cycle_lease_held(const char *holder, int64_t expires, int64_t now);
+int cycle_lease_held(const char *holder, int64_t expires, int64_t taken_at,
+		     int64_t now);
+
+/* SQL over a row of stacks: when its lease was taken, by its holder's
+ * clock (the start of the cycle it holds), or 0. */
+#define CYCLE_LEASE_TAKEN_SQL \
+	"COALESCE((SELECT started_at FROM executions WHERE id = stacks.lease_execution_id), 0)"
 
 struct cycle_claim {
 	int claimed;            /* 1: the cycle is ours to run */

@@ -162,7 +162,8 @@ enum detect_due_flags {
 
 /*
  * The ids of the stacks due for a cycle at NOW: execution_state 'running'
- * and next_run_at <= NOW (any next_run_at with DETECT_FORCE), ordered by
+ * and due (SCHEDULE_DUE_SQL: next_run_at <= NOW, or set by a clock that
+ * has gone back since; any next_run_at with DETECT_FORCE), ordered by
  * id. *IDS is a new array of *N ids (NULL when none). 0, or -1 with ERR set.
  */
 int detect_due_stacks(struct store *s, int64_t now, unsigned flags,

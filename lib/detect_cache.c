@@ -5,6 +5,7 @@
 #include "detect.h"
 #include "doc.h"
 #include "orch.h"
+#include "schedule.h"
 #include "snapshot.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -23,7 +24,7 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
 				   " WHERE execution_state = 'running' ORDER BY id", err);
 	else
 		st = store_prepare(s, "SELECT id FROM stacks"
-				   " WHERE execution_state = 'running' AND next_run_at <= ?"
+				   " WHERE execution_state = 'running' AND " SCHEDULE_DUE_SQL("?1")
 				   " ORDER BY id", err);
 	if (!st)
 		return -1;

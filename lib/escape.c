@@ -1,6 +1,8 @@
+#include <limits.h>
 #include <string.h>
 
 #include "escape.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
@@ -41,30 +43,62 @@ static int is_control(const unsigned char *p, int n)
 	return n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
 }
 
-int escape_term(FILE *fp, const char *s, size_t len, int max, unsigned flags)
+/* Where escape_term's walk writes: a stream, a buffer, or nowhere. */
+struct term_sink {
+	FILE *fp;  /* borrowed, or NULL */
+	char *buf; /* borrowed, or NULL: room enough, see escape_term_dup() */
+	size_t n;  /* bytes written to buf */
+};
+
+static void sink_put(struct term_sink *k, const unsigned char *p, size_t n)
+{
+	if (k->fp)
+		fwrite(p, 1, n, k->fp);
+	else if (k->buf)
+		memcpy(k->buf + k->n, p, n);
+	k->n += n;
+}
+
+/* escape_term()'s walk. Never writes more bytes than it reads. */
+static int term_walk(struct term_sink *k, const char *s, size_t len, int max,
+		     unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	int cols = 0, n;
 
 	while (p < end && cols < max) {
 		n = escape_utf8_len(p, (size_t)(end - p));
-		if (fp) {
-			if (n == 0)
-				putc('?', fp);
-			else if ((flags & ESCAPE_TERM_LINES) && (*p == '\n' || *p == '\t'))
-				putc(*p, fp);
-			else if ((flags & ESCAPE_TERM_LINES) && *p == '\r' &&
-				 p + 1 < end && p[1] == '\n')
-				cols--; /* a CRLF is one line break */
-			else if (is_control(p, n))
-				putc(' ', fp);
-			else
-				fwrite(p, 1, (size_t)n, fp);
-		}
+		if (n == 0)
+			sink_put(k, (const unsigned char *)"?", 1);
+		else if ((flags & ESCAPE_TERM_LINES) && (*p == '\n' || *p == '\t'))
+			sink_put(k, p, 1);
+		else if ((flags & ESCAPE_TERM_LINES) && *p == '\r' &&
+			 p + 1 < end && p[1] == '\n')
+			cols--; /* a CRLF is one line break */
+		else if (is_control(p, n))
+			sink_put(k, (const unsigned char *)" ", 1);
+		else
+			sink_put(k, p, (size_t)n);
 		p += n ? n : 1;
 		cols++;
 	}
 	return cols;
+}
+
+int escape_term(FILE *fp, const char *s, size_t len, int max, unsigned flags)
+{
+	struct term_sink k = { fp, NULL, 0 };
+
+	return term_walk(&k, s, len, max, flags);
+}
+
+char *escape_term_dup(const char *s, size_t len, unsigned flags)
+{
+	struct term_sink k = { NULL, xmalloc(len + 1), 0 };
+
+	term_walk(&k, s, len, INT_MAX, flags);
+	k.buf[k.n] = '\0';
+	return k.buf;
 }
 
 /*

@@ -37,6 +37,12 @@ enum escape_term_flags {
 int escape_term(FILE *fp, const char *s, size_t len, int max, unsigned flags);
 
 /*
+ * S (LEN bytes) as escape_term() writes it without a column limit, as a
+ * new string: for a line that must reach its stream in one write.
+ */
+char *escape_term_dup(const char *s, size_t len, unsigned flags);
+
+/*
  * For a Graphviz quoted string ("..."): '"' and '\' escaped, a line break
  * (LF, CRLF or CR) as \n, other control characters as spaces, ill-formed
  * bytes as U+FFFD.

@@ -29,7 +29,7 @@ struct exec *exec_new(struct store *s, const struct exec_config *cfg)
 		e->cfg.barrier = 1;
 	e->running = xreallocarray(NULL, (size_t)e->cfg.jobs, sizeof(*e->running));
 	e->slots = xcalloc((size_t)e->cfg.jobs, sizeof(*e->slots));
-	e->fds = xreallocarray(NULL, 2 + 3 * (size_t)e->cfg.jobs, sizeof(*e->fds));
+	e->fds = xreallocarray(NULL, 3 + 3 * (size_t)e->cfg.jobs, sizeof(*e->fds));
 	e->rng = ((uint64_t)orch_mono_ms() << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	return e;
 }
@@ -68,11 +68,14 @@ void exec_free(struct exec *e)
 		return;
 	for (i = 0; i < e->nstacks; i++)
 		stack_free(e->stacks[i]);
+	/* Their agents are killed: what they left goes too. */
+	spawn_reap_all(ORPHAN_WAIT_MS);
 	free(e->stacks);
 	free(e->running);
 	free(e->slots);
 	free(e->fds);
 	orch_error_release(&e->first_error);
+	free(e->stop_reason);
 	orch_error_release(&e->input_error);
 	json_reader_release(&e->in);
 	free(e);
@@ -304,9 +307,59 @@ static void remove_running(struct exec *e, int i)
 	e->running[i] = e->running[--e->nrunning];
 }
 
-/* Stop everything after a signal: running agents are killed, waiting
- * nodes skipped, and every cycle recorded. */
-static void interrupt_all(struct exec *e, int sig)
+/* Whether standard output is a pipe whose reader has gone. */
+static int output_gone(const struct exec *e)
+{
+	struct pollfd p = { STDOUT_FILENO, 0, 0 };
+
+	return e->cfg.watch_stdout && poll(&p, 1, 0) == 1 &&
+	       (p.revents & (POLLERR | POLLHUP));
+}
+
+/*
+ * Whether the run must stop: a signal came (75), the output failed or
+ * its reader went away (70). The first reason found is kept, in
+ * e->stop_reason, for the nodes it stops and the exit.
+ */
+static int stopping(struct exec *e)
+{
+	int sig;
+
+	if (e->stop_reason)
+		return 1;
+	if ((sig = spawn_interrupted()) != 0) {
+		e->stop_status = ORCH_EX_TEMPFAIL;
+		e->stop_reason = xasprintf("interrupted by signal %d (%s)", sig, strsignal(sig));
+	} else if (e->emit_failed) {
+		e->stop_status = ORCH_EX_SOFTWARE;
+		e->stop_reason = xasprintf("write error on standard output: %s",
+					   strerror(e->emit_errno));
+	} else if (output_gone(e)) {
+		e->stop_status = ORCH_EX_SOFTWARE;
+		e->stop_reason = xstrdup("standard output closed: its reader is gone");
+		/* Nothing more is written to it. */
+		e->emit_failed = 1;
+		e->emit_errno = EPIPE;
+	}
+	return e->stop_reason != NULL;
+}
+
+static int store_stopping(void *arg)
+{
+	return stopping(arg);
+}
+
+/* Why a node is stopped: the reason, as a node's error (new string). */
+static char *stop_error(const struct exec *e)
+{
+	if (e->stop_status == ORCH_EX_TEMPFAIL)
+		return xstrdup(e->stop_reason);
+	return xasprintf("interrupted: %s", e->stop_reason);
+}
+
+/* Stop everything (see stopping()): running agents are killed, waiting
+ * nodes skipped, stacks not claimed let go, and every cycle recorded. */
+static void interrupt_all(struct exec *e)
 {
 	size_t i, k;
 
@@ -315,17 +368,22 @@ static void interrupt_all(struct exec *e, int sig)
 
 		child_kill(&n->child);
 		remove_running(e, 0);
-		exec_attempt_failed(e, n, xasprintf("interrupted by signal %d (%s)", sig,
-					       strsignal(sig)), -1, 1);
+		exec_attempt_failed(e, n, stop_error(e), -1, 1);
 	}
 	for (i = 0; i < e->nstacks; i++) {
 		struct stack *st = e->stacks[i];
 
+		if (st->done)
+			continue;
+		if (!st->claim_tried) {
+			st->claim_tried = 1;
+			st->claim.skip_reason = stop_error(e);
+		}
+		if (st->nnodes == 0)
+			exec_finish_stack(e, st);
 		for (k = 0; k < st->nnodes && !st->done; k++)
 			if (st->nodes[k].state != NODE_DONE)
-				exec_node_done(e, &st->nodes[k], "skipped",
-					  xasprintf("interrupted by signal %d (%s)", sig,
-						    strsignal(sig)));
+				exec_node_done(e, &st->nodes[k], "skipped", stop_error(e));
 	}
 }
 
@@ -336,6 +394,10 @@ static void claim_one(struct exec *e, struct stack *st, int64_t ttl)
 	struct orch_error err = ORCH_ERROR_INIT;
 
 	st->started_mono = orch_mono_ms();
+	if (stopping(e)) {
+		st->claim.skip_reason = stop_error(e);
+		return;
+	}
 	if (cycle_begin(e->store, st->id, e->cfg.owner, ttl, &st->claim, &err) != 0) {
 		st->claim.skip_reason = xasprintf("store: %s", err.msg);
 		if (!e->first_error.status)
@@ -348,7 +410,9 @@ static void claim_one(struct exec *e, struct stack *st, int64_t ttl)
 /*
  * Claim stacks FROM..TO-1 in one write transaction: 0, or -1 with none
  * of them claimed (the caller then claims each on its own, so that one
- * stack's error stays that stack's).
+ * stack's error stays that stack's), or 1, none of them claimed, when
+ * the run is stopping: a signal that came while it waited for the lock
+ * claims no cycle.
  */
 static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
 {
@@ -357,6 +421,10 @@ static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
 
 	if (store_begin(e->store, &err) != 0)
 		goto fail;
+	if (stopping(e)) {
+		store_rollback(e->store);
+		return 1;
+	}
 	for (i = from; i < to; i++) {
 		if (e->stacks[i]->twin)
 			continue;
@@ -425,6 +493,7 @@ static void skip_twins(struct exec *e, size_t from)
 static void claim_new(struct exec *e, int64_t ttl)
 {
 	size_t i, k, from, to;
+	int rc;
 
 	for (from = 0; from < e->nstacks && e->stacks[from]->claim_tried; from++)
 		;
@@ -435,10 +504,16 @@ static void claim_new(struct exec *e, int64_t ttl)
 		e->stacks[i]->claim_tried = 1;
 	for (i = from; i < e->nstacks; i = to) {
 		to = i + CLAIM_BATCH < e->nstacks ? i + CLAIM_BATCH : e->nstacks;
-		if (claim_batch(e, i, to, ttl) != 0)
+		if ((rc = claim_batch(e, i, to, ttl)) < 0)
 			for (k = i; k < to; k++)
 				if (!e->stacks[k]->twin)
 					claim_one(e, e->stacks[k], ttl);
+		if (rc > 0) {
+			for (k = i; k < e->nstacks; k++)
+				if (!e->stacks[k]->twin)
+					e->stacks[k]->claim.skip_reason = stop_error(e);
+			break;
+		}
 	}
 	for (i = from; i < e->nstacks; i++) {
 		struct stack *st = e->stacks[i];
@@ -525,7 +600,7 @@ static int64_t lease_ttl(const struct exec *e)
 int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 	     struct orch_error *err)
 {
-	int sigfd, i, nfds, sig = 0, in_slot;
+	int sigfd, i, nfds, in_slot;
 	int64_t now, wake, t, ttl = lease_ttl(e);
 	struct node *n;
 
@@ -533,15 +608,16 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 	e->emit_arg = arg;
 	if ((sigfd = spawn_init(err)) < 0)
 		return -1;
+	store_set_stop(e->store, store_stopping, e);
 	if (in_fd >= 0) {
 		json_reader_init_fd(&e->in, in_fd, 1);
 		e->reading = 1;
 	}
 
-	while (!e->emit_failed) {
-		if ((sig = spawn_interrupted()) != 0) {
+	for (;;) {
+		if (stopping(e)) {
 			e->reading = 0;
-			interrupt_all(e, sig);
+			interrupt_all(e);
 			break;
 		}
 		if (e->reading)
@@ -551,7 +627,8 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 		now = orch_mono_ms();
 		wake = -1;
 		while (e->nrunning < e->cfg.jobs && (n = pick_node(e, now, &wake)))
-			exec_start_node(e, n);
+			if (exec_start_node(e, n) != 0)
+				break;
 		let_go(e);
 		if (all_done(e) && !e->reading)
 			break;
@@ -561,11 +638,12 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 
 		e->fds[0] = (struct pollfd){ sigfd, POLLIN, 0 };
 		nfds = 1;
-		in_slot = 0;
-		if (e->reading) {
-			in_slot = 1;
+		if (e->reading)
 			e->fds[nfds++] = (struct pollfd){ in_fd, POLLIN, 0 };
-		}
+		/* Its reader gone (POLLERR), the run stops at once. */
+		if (e->cfg.watch_stdout && !e->emit_failed)
+			e->fds[nfds++] = (struct pollfd){ STDOUT_FILENO, 0, 0 };
+		in_slot = nfds - 1;
 		for (i = 0; i < e->nrunning; i++) {
 			t = child_check_time(&e->running[i]->child, now);
 			if (t > 0 && (wake < 0 || t < wake))
@@ -584,6 +662,9 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 			child_reap(&e->running[i]->child);
 			child_check_time(&e->running[i]->child, orch_mono_ms());
 		}
+		/* What an agent that ended left running is ended with it. */
+		if (e->fds[0].revents)
+			spawn_reap_orphans();
 		for (i = e->nrunning - 1; i >= 0; i--) {
 			n = e->running[i];
 			if (!child_done(&n->child))
@@ -592,11 +673,12 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 			exec_attempt_ended(e, n);
 		}
 	}
+	spawn_reap_all(ORPHAN_WAIT_MS);
+	/* The last document's write failed, after the loop. */
 	if (e->emit_failed)
-		return orch_error_set(err, ORCH_EX_SOFTWARE, "write error on standard output");
-	if (sig)
-		return orch_error_set(err, ORCH_EX_TEMPFAIL, "interrupted by signal %d (%s)",
-				      sig, strsignal(sig));
+		stopping(e);
+	if (e->stop_reason)
+		return orch_error_set(err, e->stop_status, "%s", e->stop_reason);
 	if (e->input_error.status)
 		return orch_error_set(err, e->input_error.status, "%s", e->input_error.msg);
 	if (e->first_error.status)

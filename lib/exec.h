@@ -47,6 +47,8 @@ typedef void (*exec_observe_fn)(const struct exec_event *ev, void *arg);
 
 struct exec_config {
 	char **argv[ORCH_AGENT_COUNT]; /* borrowed: each agent's command words */
+	char **env[ORCH_AGENT_COUNT];  /* borrowed: each agent's environment, or
+					  NULL for this process's */
 	int jobs;                /* children running at once, all stacks: 1 or more */
 	int64_t timeout_ms;      /* per attempt; 0 for none */
 	int64_t kill_after_ms;   /* from SIGTERM to SIGKILL on a timeout */
@@ -58,6 +60,8 @@ struct exec_config {
 	int64_t wave_delay_ms;   /* and this long after it (implies barrier) */
 	const char *owner;       /* borrowed: the lease owner, cycle_owner_self() */
 	exec_observe_fn observe; /* or NULL: told of each attempt (progress, traces) */
+	int watch_stdout;        /* stop as on SIGTERM when standard output is a
+				    pipe whose reader has gone */
 	void *observe_arg;       /* borrowed; handed to observe */
 };
 
@@ -90,9 +94,12 @@ int exec_add(struct exec *e, json_t *graph, struct orch_error *err);
  * or -1 with ERR: a document that is not a graph (65, "line N: ..."; the
  * stacks read with it that had not started are dropped, the others run
  * to their end), a store error recording a cycle (the other stacks still
- * ran), EMIT's failure (70), or an interruption by SIGINT, SIGTERM or
- * SIGHUP (75), after which running agents are killed and their cycles
- * recorded as failed.
+ * ran), or a stop: SIGINT, SIGTERM, SIGHUP or another process's SIGPIPE
+ * (75), EMIT's failure or, with watch_stdout, standard output's reader
+ * gone (70). On a stop, running agents are killed, nodes not run
+ * skipped, stacks not claimed left unclaimed, and every cycle recorded
+ * as failed, each wait for the write lock cut to STORE_STOP_WAIT_MS in
+ * all (a cycle it cannot record is recovered by the next pipeline).
  */
 int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 	     struct orch_error *err);

@@ -19,6 +19,9 @@
 #include "spawn.h"
 
 #define RETRY_DELAY_CAP_MS 60000
+/* How long orch-exec waits, before it exits, for what agents left to die
+ * of SIGKILL (a process in uninterruptible sleep can take longer). */
+#define ORPHAN_WAIT_MS 2000
 /* Stacks claimed per write transaction: enough to share its cost, few
  * enough that another pipeline waits for the lock only a few ms. */
 #define CLAIM_BATCH 128
@@ -104,12 +107,17 @@ struct exec {
 	struct node **running;   /* owned array of borrowed nodes now running */
 	struct node **slots;     /* owned: lane i's running node, or NULL; jobs entries */
 	int nrunning;            /* entries used in running */
-	struct pollfd *fds;      /* owned: poll() set, room for 1 + 3 * jobs */
+	struct pollfd *fds;      /* owned: poll() set, room for 3 + 3 * jobs */
 	uint64_t rng;            /* xorshift state for retry jitter */
 	exec_emit_fn emit;       /* where finished stacks go */
 	void *emit_arg;          /* its argument */
 	struct orch_error first_error; /* the first failure to record a cycle */
-	int emit_failed;         /* emit returned nonzero: stop */
+	int emit_failed;         /* emit returned nonzero (or stdout's reader
+				    is gone): nothing more is written; stop */
+	int emit_errno;          /* errno of that failure */
+	char *stop_reason;       /* owned: why the run stops (a signal, the
+				    output), once it does; NULL before */
+	int stop_status;         /* its exit status: 75 signal, 70 output */
 };
 
 /* Free what node N owns; it can be run again. */
@@ -129,8 +137,10 @@ void exec_node_done(struct exec *e, struct node *n, const char *status,
 void exec_finish_stack(struct exec *e, struct stack *st);
 
 /* Start N's next attempt: its context, then its command as a child; a
- * failure to start is an attempt failed. */
-void exec_start_node(struct exec *e, struct node *n);
+ * failure to start is an attempt failed. Returns 0, or 1 when N is held
+ * back, untouched: descriptors ran out while other children run, and
+ * nothing more starts until one of them ends. */
+int exec_start_node(struct exec *e, struct node *n);
 
 /* N's child has ended: apply what it printed, or fail the attempt. */
 void exec_attempt_ended(struct exec *e, struct node *n);

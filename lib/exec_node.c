@@ -114,8 +114,10 @@ void exec_finish_stack(struct exec *e, struct stack *st)
 		}
 		free(error);
 	}
-	if (!e->emit_failed && e->emit(doc, text, e->emit_arg) != 0)
+	if (!e->emit_failed && e->emit(doc, text, e->emit_arg) != 0) {
 		e->emit_failed = 1;
+		e->emit_errno = errno;
+	}
 	free(text);
 	/* Handed on: a run of thousands of stacks keeps only the live ones.
 	 * The nodes' borrowed strings go with it; nothing reads a done stack. */
@@ -439,13 +441,20 @@ static char *trace_input(json_t *ctx, const char *context)
 	return json_dumps(ctx, JSON_COMPACT);
 }
 
-void exec_start_node(struct exec *e, struct node *n)
+int exec_start_node(struct exec *e, struct node *n)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct stack *st = n->stack;
 	json_t *ctx = NULL;
 	int rc;
 
+	/* Out of descriptors with children running: one of them ending
+	 * frees some, so the node waits as it would for a -j slot. */
+	rc = child_prepare(&n->child, &err);
+	if (rc != 0 && err.status == ORCH_EX_TEMPFAIL && e->nrunning > 0) {
+		orch_error_release(&err);
+		return 1;
+	}
 	n->attempts++;
 	n->attempt_started_at = orch_now_ms();
 	n->attempt_started_mono = orch_mono_ms();
@@ -455,43 +464,49 @@ void exec_start_node(struct exec *e, struct node *n)
 	}
 	memset(&n->task, 0, sizeof(n->task));
 	n->charged = 0;
+	if (rc != 0) {
+		exec_attempt_failed(e, n, xstrdup(err.msg), -1, 0);
+		orch_error_release(&err);
+		return 0;
+	}
 	rc = context_build(e->store, st->id, n->agent, n->reason, n->attempt_started_at,
 			   st->claim.execution_id, st->claim.cycle, &n->task, &ctx, &err);
 	if (rc == 0) {
 		exec_node_done(e, n, "skipped", xstrdup(strcmp(n->agent, "builder") == 0
 			? "no pending todo left" : "nothing left to do"));
-		return;
+		return 0;
 	}
 	if (rc < 0) {
 		/* The stack's data cannot be read (65): no retry will change
 		 * that; the stack backs off until a person repairs it. */
 		exec_attempt_failed(e, n, xstrdup(err.msg), -1, err.status == ORCH_EX_DATAERR);
 		orch_error_release(&err);
-		return;
+		return 0;
 	}
 	n->context = json_dumps(ctx, JSON_COMPACT);
 	n->trace_input = n->context ? trace_input(ctx, n->context) : NULL;
 	json_decref(ctx);
 	if (!n->context || !n->trace_input) {
 		exec_attempt_failed(e, n, xstrdup("out of memory writing the context"), -1, 1);
-		return;
+		return 0;
 	}
 	if (strlen(n->context) > ORCH_MAX_DOCUMENT) {
 		exec_attempt_failed(e, n, xasprintf("context larger than %d bytes",
 					       ORCH_MAX_DOCUMENT), -1, 1);
-		return;
+		return 0;
 	}
-	if (child_start(&n->child, e->cfg.argv[n->agent_index], n->context,
-			strlen(n->context), ORCH_MAX_CHILD_OUTPUT, e->cfg.timeout_ms,
-			e->cfg.kill_after_ms, &err) != 0) {
+	if (child_start(&n->child, e->cfg.argv[n->agent_index], e->cfg.env[n->agent_index],
+			n->context, strlen(n->context), ORCH_MAX_CHILD_OUTPUT,
+			e->cfg.timeout_ms, e->cfg.kill_after_ms, &err) != 0) {
 		/* A command that cannot be run will not run on a retry. */
 		exec_attempt_failed(e, n, xstrdup(err.msg), -1, err.status == ORCH_EX_UNAVAILABLE);
 		orch_error_release(&err);
-		return;
+		return 0;
 	}
 	exec_node_set_state(n, NODE_RUNNING);
 	e->running[e->nrunning++] = n;
 	attempt_started(e, n);
 	if (++st->running > st->max_parallel)
 		st->max_parallel = st->running;
+	return 0;
 }

@@ -92,7 +92,7 @@ int follow_scan(struct follow *f, struct store *s, int64_t now, int64_t **due,
 		e = &f->seen[i];
 		if (e->held || flight(f, e->id))
 			continue;
-		if (e->next_run_at <= now) {
+		if (e->due) {
 			*due = xreallocarray(*due, *ndue + 1, sizeof(**due));
 			(*due)[(*ndue)++] = e->id;
 			continue;

@@ -3,6 +3,7 @@
 
 #include "history.h"
 #include "orch.h"
+#include "traces.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -143,6 +144,34 @@ struct usage_each {
 	void *arg;
 };
 
+/*
+ * A sum of token counts comes as its millions and its rest, summed apart:
+ * each part stays far from SQLite's integer limit (whose overflow is an
+ * error, not a wrap), and they are joined here, stopping at INT64_MAX.
+ */
+#define TOKENS_SPLIT 1000000
+#define TOKENS_SUM(x) "sum(" x " / 1000000), sum(" x " % 1000000)"
+
+static int64_t tokens_join(sqlite3_stmt *st, int col)
+{
+	int64_t hi = sqlite3_column_int64(st, col), lo = sqlite3_column_int64(st, col + 1);
+
+	if (hi < 0 || lo < 0)
+		return 0;
+	if (hi > (INT64_MAX - lo) / TOKENS_SPLIT)
+		return INT64_MAX;
+	return hi * TOKENS_SPLIT + lo;
+}
+
+int64_t history_tokens_add(int64_t a, int64_t b)
+{
+	if (a < 0)
+		a = 0;
+	if (b < 0)
+		b = 0;
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 static int usage_row(sqlite3_stmt *st, void *arg)
 {
 	struct usage_each *e = arg;
@@ -150,8 +179,8 @@ static int usage_row(sqlite3_stmt *st, void *arg)
 		.agent = store_column_text(st, 0),
 		.day = store_column_text(st, 1),
 		.calls = sqlite3_column_int64(st, 2),
-		.prompt_tokens = sqlite3_column_int64(st, 3),
-		.completion_tokens = sqlite3_column_int64(st, 4),
+		.prompt_tokens = tokens_join(st, 3),
+		.completion_tokens = tokens_join(st, 5),
 	};
 
 	if (!u.agent)
@@ -185,14 +214,17 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 	store_finish(s, st);
 	if (rc != SQLITE_DONE)
 		return -1;
-	/* Tokens that are not integers count as none. */
+	/* Counts beyond belief count as none (TRACES_TOKENS). The runs
+	 * retention pruned count by their day (usage_days). */
 	st = store_prepare(s,
-		"SELECT agent, date(started_at / 1000, 'unixepoch') AS day, count(*),"
-		" sum(CASE WHEN json_type(usage, '$.prompt_tokens') = 'integer'"
-		"     THEN json_extract(usage, '$.prompt_tokens') ELSE 0 END),"
-		" sum(CASE WHEN json_type(usage, '$.completion_tokens') = 'integer'"
-		"     THEN json_extract(usage, '$.completion_tokens') ELSE 0 END)"
-		" FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
+		"SELECT agent, day, sum(calls), " TOKENS_SUM("p") ", " TOKENS_SUM("c")
+		" FROM (SELECT agent, date(started_at / 1000, 'unixepoch') AS day, 1 AS calls,"
+		"  " TRACES_TOKENS("usage", "prompt_tokens") " AS p,"
+		"  " TRACES_TOKENS("usage", "completion_tokens") " AS c"
+		"  FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
+		"  UNION ALL SELECT agent, day, calls, prompt_tokens, completion_tokens"
+		"  FROM usage_days WHERE stack_id = ?1"
+		"   AND day >= date(?2 / 1000, 'unixepoch'))"
 		" GROUP BY agent, day"
 		" ORDER BY CASE agent WHEN 'planner' THEN 0 WHEN 'builder' THEN 1"
 		" WHEN 'communicator' THEN 2 WHEN 'reviewer' THEN 3 ELSE 4 END, agent, day", err);

@@ -62,14 +62,20 @@ struct history_usage {
 	const char *agent;
 	const char *day;          /* "2026-11-25" */
 	int64_t calls;            /* runs recorded, attempts included */
-	int64_t prompt_tokens;    /* counts that are not integers add 0 */
+	int64_t prompt_tokens;    /* a count beyond belief adds 0 (TRACES_TOKENS);
+				     the sum stops at INT64_MAX */
 	int64_t completion_tokens;
 };
 
+/* A + B for token counts (a negative one is 0): stops at INT64_MAX
+ * instead of overflowing. */
+int64_t history_tokens_add(int64_t a, int64_t b);
+
 /*
  * The tokens STACK's agents spent from SINCE on, per agent (planner,
- * builder, communicator, reviewer) and day. A recorded usage that is not
- * JSON is error 65, naming its trace.
+ * builder, communicator, reviewer) and day: the runs recorded, and those
+ * retention pruned (retention.h), which count whole days: from SINCE's
+ * day on. A recorded usage that is not JSON is error 65, naming its trace.
  */
 int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		  int (*fn)(const struct history_usage *u, void *arg), void *arg,

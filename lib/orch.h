@@ -51,6 +51,17 @@ int64_t orch_now_ms(void);
 /* Milliseconds from a monotonic clock, for durations and deadlines. */
 int64_t orch_mono_ms(void);
 
+/*
+ * Clocks that go back. A wall-clock time stored further ahead than
+ * ORCH_CLOCK_SLACK_MS was stamped by a clock that was ahead and has been
+ * put back since (hosts sharing a database must agree within it); no
+ * pause may be longer than ORCH_MAX_PAUSE_MS (every pause.* setting is
+ * bounded by it, lib/config.c). Plain numbers: lib/schedule.h writes
+ * them into SQL.
+ */
+#define ORCH_CLOCK_SLACK_MS 60000
+#define ORCH_MAX_PAUSE_MS 604800000
+
 /* Resource bounds, documented in orch(7). */
 #define ORCH_MAX_DOCUMENT (16 * 1024 * 1024) /* one input JSON value */
 #define ORCH_MAX_CHILD_OUTPUT (8 * 1024 * 1024) /* an agent's stdout */

@@ -588,8 +588,8 @@ static int usage_most(const struct history_usage *u, void *arg)
 {
 	struct page *p = arg;
 
-	if (u->prompt_tokens + u->completion_tokens > p->most)
-		p->most = u->prompt_tokens + u->completion_tokens;
+	if (history_tokens_add(u->prompt_tokens, u->completion_tokens) > p->most)
+		p->most = history_tokens_add(u->prompt_tokens, u->completion_tokens);
 	p->count++;
 	return 0;
 }
@@ -598,7 +598,7 @@ static int usage_row(const struct history_usage *u, void *arg)
 {
 	struct page *p = arg;
 	FILE *fp = p->fp;
-	int64_t total = u->prompt_tokens + u->completion_tokens;
+	int64_t total = history_tokens_add(u->prompt_tokens, u->completion_tokens);
 
 	fputs("<tr class=\"usage\"><td>", fp);
 	h(fp, u->agent);
@@ -609,7 +609,8 @@ static int usage_row(const struct history_usage *u, void *arg)
 		"<td><span class=\"bar\" style=\"width:%lldpx\"></span></td></tr>\n",
 		(long long)u->calls, (long long)u->prompt_tokens,
 		(long long)u->completion_tokens, (long long)total,
-		(long long)(p->most ? total * 160 / p->most : 0));
+		/* In double: total * 160 would overflow near the limit. */
+		(long long)(p->most ? (double)total / (double)p->most * 160 : 0));
 	return 0;
 }
 

@@ -114,13 +114,15 @@ fail:
 
 int schedule_earliest(struct store *s, int64_t *at, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT min(next_run_at) FROM stacks"
-					 " WHERE execution_state = 'running'", err);
+	sqlite3_stmt *st = store_prepare(s, "SELECT min(CASE WHEN " SCHEDULE_DUE_SQL("?1")
+					 " THEN MIN(next_run_at, ?1) ELSE next_run_at END)"
+					 " FROM stacks WHERE execution_state = 'running'", err);
 	int rc;
 
 	*at = -1;
 	if (!st)
 		return -1;
+	sqlite3_bind_int64(st, 1, orch_now_ms());
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		*at = sqlite3_column_int64(st, 0);
@@ -132,7 +134,8 @@ int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
 		     size_t *n, struct orch_error *err)
 {
 	sqlite3_stmt *st = store_prepare(s, "SELECT id, next_run_at, total_cycles,"
-					 " lease_owner, COALESCE(lease_expires_at, 0)"
+					 " lease_owner, COALESCE(lease_expires_at, 0),"
+					 " " CYCLE_LEASE_TAKEN_SQL ", " SCHEDULE_DUE_SQL("?1")
 					 " FROM stacks WHERE execution_state = 'running'"
 					 " ORDER BY id", err);
 	const char *holder;
@@ -143,6 +146,7 @@ int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
 	*n = 0;
 	if (!st)
 		return -1;
+	sqlite3_bind_int64(st, 1, now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct schedule_entry *e;
 
@@ -156,7 +160,9 @@ int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
 		e->total_cycles = sqlite3_column_int64(st, 2);
 		holder = (const char *)sqlite3_column_text(st, 3);
 		e->held = holder && *holder &&
-			  cycle_lease_held(holder, sqlite3_column_int64(st, 4), now);
+			  cycle_lease_held(holder, sqlite3_column_int64(st, 4),
+					   sqlite3_column_int64(st, 5), now);
+		e->due = sqlite3_column_int(st, 6);
 	}
 	store_finish(s, st);
 	if (rc != SQLITE_DONE) {

@@ -16,7 +16,28 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "orch.h"
 #include "store.h"
+
+#define SCHEDULE_TEXT(x) SCHEDULE_TEXT_(x)
+#define SCHEDULE_TEXT_(x) #x
+
+/*
+ * SQL: whether a row of stacks is due at the parameter NOW ("?1"). Its
+ * next run has come; or it lies further ahead than any pause may be
+ * (ORCH_MAX_PAUSE_MS); or the decision that set it was stamped more than
+ * ORCH_CLOCK_SLACK_MS in the future (last_executed_at), so its next run
+ * lies further ahead than the pause that decision gave: in both the
+ * clock was ahead when it was set and has been put back since, and the
+ * stack would otherwise wait for the wrong time to come round. A
+ * decision's pause is at most the configured caps (pause.idle_cap,
+ * pause.failure_cap, ...), so every next run more than the longest
+ * configured pause ahead is due.
+ */
+#define SCHEDULE_DUE_SQL(now)                                                   \
+	"(next_run_at <= " now                                                  \
+	" OR next_run_at > " now " + " SCHEDULE_TEXT(ORCH_MAX_PAUSE_MS)         \
+	" OR COALESCE(last_executed_at, 0) > " now " + " SCHEDULE_TEXT(ORCH_CLOCK_SLACK_MS) ")"
 
 /*
  * Make running stack STACK_ID due at NOW, unless it is due sooner. Inside
@@ -58,7 +79,8 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 
 /*
  * The earliest next_run_at of a running stack into *AT, -1 when no stack
- * is running. 0, or -1 with ERR.
+ * is running; a stack due by the clock's mistake (SCHEDULE_DUE_SQL)
+ * counts as due now. 0, or -1 with ERR.
  */
 int schedule_earliest(struct store *s, int64_t *at, struct orch_error *err);
 
@@ -68,6 +90,7 @@ struct schedule_entry {
 	int64_t next_run_at;
 	int64_t total_cycles;  /* moves when orch-decide records a cycle */
 	int held;              /* a live pipeline holds its lease */
+	int due;               /* due at the scan's NOW (SCHEDULE_DUE_SQL) */
 };
 
 /*

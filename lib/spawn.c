@@ -10,6 +10,7 @@
 
 #include "escape.h"
 #include "orch.h"
+#include "proc.h"
 #include "spawn.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -37,6 +38,53 @@ static void on_interrupt(int sig)
 {
 	interrupted = sig;
 	on_sigchld(sig);
+}
+
+/* SIGPIPE stops the run like SIGTERM when someone sends it; the kernel's
+ * own, for a write of ours to a pipe nobody reads (an agent that exited
+ * before reading its context, a reader of stdout that went away), says
+ * nothing the write's EPIPE does not. */
+static void on_sigpipe(int sig, siginfo_t *info, void *ctx)
+{
+	(void)ctx;
+	if (info->si_code == SI_USER && info->si_pid == getpid())
+		return;
+	on_interrupt(sig);
+}
+
+/* The agents started and not yet reaped: every other child of this
+ * process is something an agent left behind. */
+static pid_t *agents;
+static size_t nagents, agents_alloc;
+
+static void agent_add(pid_t pid)
+{
+	if (nagents == agents_alloc) {
+		agents_alloc = agents_alloc ? agents_alloc * 2 : 16;
+		agents = xreallocarray(agents, agents_alloc, sizeof(*agents));
+	}
+	agents[nagents++] = pid;
+}
+
+static void agent_remove(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < nagents; i++)
+		if (agents[i] == pid) {
+			agents[i] = agents[--nagents];
+			return;
+		}
+}
+
+static int is_agent(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < nagents; i++)
+		if (agents[i] == pid)
+			return 1;
+	return 0;
 }
 
 int spawn_interrupted(void)
@@ -67,8 +115,16 @@ int spawn_init(struct orch_error *err)
 		if (sigaction(stops[i], &sa, NULL) != 0)
 			return orch_error_set(err, ORCH_EX_SOFTWARE, "sigaction: %s",
 					      strerror(errno));
-	/* A child that exits before reading its context must not kill us. */
-	signal(SIGPIPE, SIG_IGN);
+	/* A child that exits before reading its context must not kill us;
+	 * someone else's SIGPIPE is a stop signal. */
+	sa.sa_sigaction = on_sigpipe;
+	sa.sa_flags = SA_SIGINFO;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "sigaction: %s", strerror(errno));
+	/* What an agent's children leave when their parent dies comes here,
+	 * not to init: spawn_reap_orphans() ends it. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "prctl: %s", strerror(errno));
 	return sigchld_pipe[0];
 }
 
@@ -101,9 +157,18 @@ static void buf_reserve(struct spawn_buf *b, size_t more)
  * then, so it only makes system calls, writes nothing but *CHILD_ERRNO, and
  * never returns. Every signal is blocked on entry (see child_start): the
  * handlers, which would run in the parent's memory, are reset first.
+ *
+ * It becomes a session of its own: no controlling terminal (it cannot
+ * open /dev/tty, or be stopped by one), its own process group, which it
+ * cannot leave (a session leader cannot change its group), and no way
+ * into orch-exec's group (a group of another session). It is the
+ * subreaper of its own descendants (kept across execve), so what they
+ * leave behind stays its own until it exits, then comes to orch-exec.
+ * It keeps only standard input, output and error.
  */
 static noreturn void exec_child(int in, int out, int errfd, pid_t parent,
-				char *const argv[], volatile int *child_errno)
+				char *const argv[], char *const envp[],
+				volatile int *child_errno)
 {
 	static const int handled[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 	struct sigaction dfl;
@@ -116,14 +181,18 @@ static noreturn void exec_child(int in, int out, int errfd, pid_t parent,
 		sigaction(handled[i], &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	setpgid(0, 0);
+	if (setsid() < 0)
+		goto fail;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* The parent may have died before prctl took effect. */
 	if (getppid() != parent)
 		_exit(127);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
 		goto fail;
-	execvp(argv[0], argv);
+	/* Old kernels lack it: then only the close-on-exec ones go. */
+	close_range(3, ~0U, 0);
+	execvpe(argv[0], argv, envp ? envp : environ);
 fail:
 	*child_errno = errno ? errno : ENOEXEC;
 	_exit(127);
@@ -133,6 +202,39 @@ void child_init(struct child *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->in_fd = c->out_fd = c->err_fd = -1;
+	c->ends[0] = c->ends[1] = c->ends[2] = -1;
+}
+
+static void close_ends(struct child *c)
+{
+	close_fd(&c->ends[0]);
+	close_fd(&c->ends[1]);
+	close_fd(&c->ends[2]);
+}
+
+int child_prepare(struct child *c, struct orch_error *err)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, e;
+
+	if (c->ends[0] >= 0)
+		return 0;
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+	    pipe2(er, O_CLOEXEC) != 0) {
+		e = errno;
+		close_fd(&in[0]);
+		close_fd(&in[1]);
+		close_fd(&out[0]);
+		close_fd(&out[1]);
+		return orch_error_set(err, e == EMFILE || e == ENFILE ? ORCH_EX_TEMPFAIL
+				      : ORCH_EX_SOFTWARE, "pipe: %s", strerror(e));
+	}
+	c->in_fd = in[1];
+	c->out_fd = out[0];
+	c->err_fd = er[0];
+	c->ends[0] = in[0];
+	c->ends[1] = out[1];
+	c->ends[2] = er[1];
+	return 0;
 }
 
 /*
@@ -141,36 +243,28 @@ void child_init(struct child *c)
  * than the agent itself for instant commands (this is why ninja uses
  * posix_spawn). posix_spawn cannot set PR_SET_PDEATHSIG, hence vfork.
  */
-int child_start(struct child *c, char *const argv[], const char *input,
-		size_t input_len, size_t out_max, int64_t timeout_ms,
-		int64_t kill_after_ms, struct orch_error *err)
+int child_start(struct child *c, char *const argv[], char *const envp[],
+		const char *input, size_t input_len, size_t out_max,
+		int64_t timeout_ms, int64_t kill_after_ms, struct orch_error *err)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
 	volatile int child_errno = 0;
 	pid_t parent = getpid(), pid;
 	sigset_t all, old;
 
-	child_init(c);
-	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-	    pipe2(er, O_CLOEXEC) != 0) {
-		orch_error_set(err, ORCH_EX_SOFTWARE, "pipe: %s", strerror(errno));
-		goto fail;
-	}
+	if (child_prepare(c, err) != 0)
+		return -1;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = vfork();
 	if (pid == 0)
-		exec_child(in[0], out[1], er[1], parent, argv, &child_errno);
+		exec_child(c->ends[0], c->ends[1], c->ends[2], parent, argv, envp,
+			   &child_errno);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	close_ends(c);
 	if (pid < 0) {
 		orch_error_set(err, ORCH_EX_TEMPFAIL, "vfork: %s", strerror(errno));
 		goto fail;
 	}
-	/* Both sides set the group, so neither order of events races. */
-	setpgid(pid, pid);
-	close_fd(&in[0]);
-	close_fd(&out[1]);
-	close_fd(&er[1]);
 	/* vfork returns once the child has exec'd or exited: the errno it
 	 * left says which. */
 	if (child_errno) {
@@ -180,10 +274,8 @@ int child_start(struct child *c, char *const argv[], const char *input,
 			       argv[0], strerror(child_errno));
 		goto fail;
 	}
+	agent_add(pid);
 	c->pid = pid;
-	c->in_fd = in[1];
-	c->out_fd = out[0];
-	c->err_fd = er[0];
 	fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
 	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
 	fcntl(c->err_fd, F_SETFL, O_NONBLOCK);
@@ -197,12 +289,9 @@ int child_start(struct child *c, char *const argv[], const char *input,
 		close_fd(&c->in_fd);
 	return 0;
 fail:
-	close_fd(&in[0]);
-	close_fd(&in[1]);
-	close_fd(&out[0]);
-	close_fd(&out[1]);
-	close_fd(&er[0]);
-	close_fd(&er[1]);
+	close_fd(&c->in_fd);
+	close_fd(&c->out_fd);
+	close_fd(&c->err_fd);
 	return -1;
 }
 
@@ -345,6 +434,7 @@ void child_reap(struct child *c)
 	while (r < 0 && errno == EINTR);
 	if (r != c->pid)
 		return;
+	agent_remove(c->pid);
 	c->pid = -1;
 	c->status = status;
 	close_fd(&c->in_fd);
@@ -385,11 +475,62 @@ void child_kill(struct child *c)
 		kill_group(c, SIGKILL);
 		while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
 			;
+		agent_remove(c->pid);
 		c->pid = -1;
 	}
 	close_fd(&c->in_fd);
 	close_fd(&c->out_fd);
 	close_fd(&c->err_fd);
+	close_ends(c);
+}
+
+void spawn_reap_orphans(void)
+{
+	pid_t *kids;
+	size_t n, i;
+
+	if (proc_children(&kids, &n) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (is_agent(kids[i]))
+			continue;
+		kill(kids[i], SIGKILL);
+		while (waitpid(kids[i], NULL, WNOHANG) < 0 && errno == EINTR)
+			;
+	}
+	free(kids);
+}
+
+/* How many children are left that are not agents, or -1 when unknown. */
+static long orphans_left(void)
+{
+	pid_t *kids;
+	size_t n, i;
+	long left = 0;
+
+	if (proc_children(&kids, &n) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		left += !is_agent(kids[i]);
+	free(kids);
+	return left;
+}
+
+void spawn_reap_all(int64_t max_ms)
+{
+	int64_t deadline = orch_mono_ms() + max_ms, now;
+	struct pollfd p;
+
+	for (;;) {
+		spawn_reap_orphans();
+		if (orphans_left() <= 0 || (now = orch_mono_ms()) >= deadline)
+			return;
+		/* Woken by the next SIGCHLD, or polled every 10 ms. */
+		p = (struct pollfd){ sigchld_pipe[0], POLLIN, 0 };
+		poll(&p, sigchld_pipe[0] >= 0, deadline - now < 10 ? (int)(deadline - now) : 10);
+		if (sigchld_pipe[0] >= 0)
+			spawn_drain_signal();
+	}
 }
 
 void child_release(struct child *c)

@@ -3,18 +3,27 @@
  * through a shell), fed a document on stdin, their stdout and stderr
  * captured, bounded in time and output.
  *
- * A child runs in a process group of its own, so a timeout ends whatever
- * it started too (an agent script's jq, curl, ...): SIGTERM to the group,
- * then SIGKILL after a grace period. If the parent dies first, Linux sends
- * the child SIGKILL (PR_SET_PDEATHSIG), so no agent outlives its orch-exec.
+ * A child runs in a session of its own (setsid): no controlling terminal,
+ * and a process group it cannot leave, so a timeout ends whatever it
+ * started in it too (an agent script's jq, curl, ...): SIGTERM to the
+ * group, then SIGKILL after a grace period. If the parent dies first,
+ * Linux sends the child SIGKILL (PR_SET_PDEATHSIG).
+ *
+ * What a child's descendants did to their group or session does not let
+ * them outlive it: the child is the subreaper of its descendants, and the
+ * parent (spawn_init) of everything the children leave, so when a child
+ * exits, whatever of it is left becomes the parent's own child, which
+ * spawn_reap_orphans() kills and reaps at once.
  *
  * The parent drives any number of children from one poll() loop:
  *
  *   spawn_init();                      once: the SIGCHLD self-pipe
- *   child_start(&c, argv, input, ...)  per child
+ *   child_start(&c, argv, envp, input, ...)  per child
  *   loop: child_poll_fds() for each, poll(), child_handle() for each,
- *         spawn_reap() when the SIGCHLD fd is readable, child_check_time()
+ *         child_reap() for each and spawn_reap_orphans() when the SIGCHLD
+ *         fd is readable, child_check_time()
  *   child_done(&c) -> read c.status, c.out, c.err; child_release(&c)
+ *   spawn_reap_all() before exiting
  */
 #ifndef ORCH_SPAWN_H
 #define ORCH_SPAWN_H
@@ -40,6 +49,9 @@ struct spawn_buf {
 struct child {
 	pid_t pid;              /* 0 before start, -1 once reaped */
 	int in_fd;              /* write end of its stdin, -1 when closed */
+	int ends[3];            /* the child's ends of its pipes (stdin,
+				   stdout, stderr) between child_prepare and
+				   child_start; -1 otherwise */
 	int out_fd;             /* read end of its stdout, -1 at EOF */
 	int err_fd;             /* read end of its stderr, -1 at EOF */
 	const char *input;      /* borrowed: what to write to its stdin */
@@ -58,30 +70,43 @@ struct child {
 };
 
 /*
- * Install the handlers and their self-pipe: SIGCHLD, and SIGINT, SIGTERM
- * and SIGHUP, which the caller sees through spawn_interrupted(); ignore
- * SIGPIPE. Returns the fd to poll for "a child may have exited, or a
- * signal came", or -1 with ERR.
+ * Install the handlers and their self-pipe: SIGCHLD, and SIGINT, SIGTERM,
+ * SIGHUP and a SIGPIPE someone sends, which the caller sees through
+ * spawn_interrupted() (the kernel's SIGPIPE for a write to a pipe nobody
+ * reads is left to the write's EPIPE); and make this process the
+ * subreaper of its children's descendants (PR_SET_CHILD_SUBREAPER).
+ * Returns the fd to poll for "a child may have exited, or a signal came",
+ * or -1 with ERR.
  */
 int spawn_init(struct orch_error *err);
 
-/* The SIGINT, SIGTERM or SIGHUP received since spawn_init(), or 0. */
+/* The SIGINT, SIGTERM, SIGHUP or SIGPIPE received since spawn_init(), or 0. */
 int spawn_interrupted(void);
 
 /* A child not started: no process, every fd -1. */
 void child_init(struct child *c);
 
 /*
- * Start ARGV[0] (looked up in PATH when it has no slash) with ARGV, INPUT
- * (INPUT_LEN bytes, borrowed until the child is done) on its stdin. The
- * child is ended TIMEOUT_MS from now (0: never) with SIGTERM, and
- * KILL_AFTER_MS later with SIGKILL. Returns 0, or -1 with ERR (status 69)
- * when the command cannot be run: "cannot run 'x': No such file or
- * directory". C must be zeroed or released before.
+ * The pipes of a child about to start, made first so that a process out
+ * of descriptors finds out before it spends anything else on the start:
+ * 0, or -1 with ERR, 75 ("pipe: Too many open files") when descriptors
+ * ran out, which a child ending frees. C must be initialised or released.
  */
-int child_start(struct child *c, char *const argv[], const char *input,
-		size_t input_len, size_t out_max, int64_t timeout_ms,
-		int64_t kill_after_ms, struct orch_error *err);
+int child_prepare(struct child *c, struct orch_error *err);
+
+/*
+ * Start ARGV[0] (looked up in PATH when it has no slash) with ARGV, the
+ * environment ENVP (NULL: this process's), INPUT (INPUT_LEN bytes,
+ * borrowed until the child is done) on its stdin, and no other open
+ * descriptor. The child is ended TIMEOUT_MS from now (0: never) with
+ * SIGTERM, and KILL_AFTER_MS later with SIGKILL. Returns 0, or -1 with
+ * ERR: 69 when the command cannot be run ("cannot run 'x': No such file
+ * or directory"), 75 when descriptors or processes ran out. C must be
+ * initialised, released or prepared (child_prepare) before.
+ */
+int child_start(struct child *c, char *const argv[], char *const envp[],
+		const char *input, size_t input_len, size_t out_max,
+		int64_t timeout_ms, int64_t kill_after_ms, struct orch_error *err);
 
 /* Add the child's open fds to FDS (room for 3 more). Returns how many. */
 int child_poll_fds(const struct child *c, struct pollfd *fds);
@@ -108,6 +133,18 @@ void child_kill(struct child *c);
 
 /* Free the buffers and close the fds. C can be started again after. */
 void child_release(struct child *c);
+
+/*
+ * SIGKILL every child of this process that is not a child started here
+ * and still running, and reap those that have died: what the children
+ * left behind. Call after reaping children; what a killed one leaves
+ * comes next time.
+ */
+void spawn_reap_orphans(void);
+
+/* spawn_reap_orphans() until nothing is left, at most MAX_MS: before
+ * this process exits, or nothing an agent left would be reaped. */
+void spawn_reap_all(int64_t max_ms);
 
 /* The longest stderr line child_last_stderr_line() gives whole. */
 #define SPAWN_MAX_ERROR_LINE 500

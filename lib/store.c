@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "doc.h"
@@ -35,6 +36,94 @@ static int busy_timeout(int *ms, struct orch_error *err)
 				      env, BUSY_TIMEOUT_MAX_MS);
 	*ms = (int)v;
 	return 0;
+}
+
+/*
+ * The busy handler: SQLite's own sleeps (1 ms growing to 100 ms) up to
+ * the busy timeout, or, once the program is stopping, up to its bound.
+ * Returns 0 to give up (SQLITE_BUSY), 1 to try again.
+ */
+static int on_busy(void *arg, int count)
+{
+	static const int delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+	struct store *s = arg;
+	int64_t now = orch_mono_ms(), limit;
+	struct timespec ts;
+	int d;
+
+	if (count == 0)
+		s->busy_since = now;
+	limit = s->busy_since + s->busy_ms;
+	if (s->stopping && s->stopping(s->stopping_arg)) {
+		if (!s->stop_deadline)
+			s->stop_deadline = now + STORE_STOP_WAIT_MS;
+		if (s->stop_deadline < limit)
+			limit = s->stop_deadline;
+	}
+	if (now >= limit)
+		return 0;
+	d = delays[count < 12 ? count : 11];
+	if (d > limit - now)
+		d = (int)(limit - now);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)d * 1000000L;
+	/* A signal ends the sleep: the next call looks at it. */
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* Device and inode of PATH into *DEV, *INO: 0, or -1 when it is gone. */
+static int file_id(const char *path, dev_t *dev, ino_t *ino)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0)
+		return -1;
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return 0;
+}
+
+/* Whether PATH is still the file DEV, INO. */
+static int same_file(const char *path, dev_t dev, ino_t ino)
+{
+	dev_t d;
+	ino_t i;
+
+	return file_id(path, &d, &i) == 0 && d == dev && i == ino;
+}
+
+/* SQLite's commit hook: nonzero turns the commit into a rollback. */
+static int on_commit(void *arg)
+{
+	struct store *s = arg;
+
+	if (!s->lost && (!same_file(s->path, s->dev, s->ino) ||
+			 (s->wal_ino && !same_file(s->wal, s->wal_dev, s->wal_ino))))
+		s->lost = 1;
+	return s->lost;
+}
+
+/* Remember which files were opened (store.h: checked at each commit). */
+static void remember_files(struct store *s)
+{
+	char *real;
+
+	if (file_id(s->path, &s->dev, &s->ino) != 0)
+		return;
+	/* SQLite puts the -wal beside the file a symbolic link names. */
+	real = realpath(s->path, NULL);
+	s->wal = xasprintf("%s-wal", real ? real : s->path);
+	free(real);
+	if (file_id(s->wal, &s->wal_dev, &s->wal_ino) != 0)
+		s->wal_ino = 0;
+	sqlite3_commit_hook(s->db, on_commit, s);
+}
+
+void store_set_stop(struct store *s, int (*stopping)(void *), void *arg)
+{
+	s->stopping = stopping;
+	s->stopping_arg = arg;
 }
 
 /* Migration 4's content triggers: replace TABLE's trigger for EVENT (ins,
@@ -496,6 +585,24 @@ static const char *const migrations[] = {
 	"  last_error TEXT,"
 	"  PRIMARY KEY (message_id, stack_id)"
 	") WITHOUT ROWID;",
+	/* 9 (issue 10, retention): what lib/retention.c keeps of what it
+	 * prunes, and the indexes that keep its pruning cheap. usage_days:
+	 * the tokens of the agent runs pruned, per stack, agent and UTC day,
+	 * which `orch-stack usage` adds to the runs still kept. The indexes
+	 * serve the foreign keys a pruned cycle or a removed todo acts on:
+	 * without them each delete reads the whole of traces or artifacts. */
+	"CREATE TABLE usage_days ("
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  agent TEXT NOT NULL,"
+	"  day TEXT NOT NULL,"            /* UTC: 2026-11-25 */
+	"  calls INTEGER NOT NULL,"
+	"  prompt_tokens INTEGER NOT NULL,"  /* the sum, stopping at 2^63 - 1 */
+	"  completion_tokens INTEGER NOT NULL,"
+	"  PRIMARY KEY (stack_id, agent, day)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX traces_by_execution ON traces(execution_id);"
+	"CREATE INDEX artifacts_by_execution ON artifacts(execution_id);"
+	"CREATE INDEX artifacts_by_todo ON artifacts(todo_id);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -560,12 +667,21 @@ int store_error(struct store *s, struct orch_error *err, const char *what)
 {
 	int code = s && s->db ? sqlite3_errcode(s->db) & 0xff : SQLITE_ERROR;
 	const char *msg = s && s->db ? sqlite3_errmsg(s->db) : "no database";
-	int status;
+	int status, sys = s && s->db ? sqlite3_system_errno(s->db) : 0;
 
+	if (s && s->lost)
+		return orch_error_set(err, ORCH_EX_NOINPUT, "%s%sthe database '%s' was deleted or"
+				      " replaced while in use: nothing more is written to it",
+				      what ? what : "", what ? ": " : "", s->path);
 	switch (code) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
+	case SQLITE_FULL:
 		status = ORCH_EX_TEMPFAIL;
+		break;
+	case SQLITE_IOERR:
+		/* A write that found the disk or the quota full: try again. */
+		status = sys == ENOSPC || sys == EDQUOT ? ORCH_EX_TEMPFAIL : ORCH_EX_SOFTWARE;
 		break;
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
@@ -704,6 +820,19 @@ int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_err
 	return 0;
 }
 
+int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *out, const char *what,
+		    struct orch_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		store_error(s, err, what); /* before store_finish resets it */
+	store_finish(s, st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int pragma_int(struct store *s, const char *sql, int *out, struct orch_error *err)
 {
 	int64_t v;
@@ -815,6 +944,10 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		orch_error_set(err, ORCH_EX_NOINPUT,
 			       "cannot open database '%s': is a directory", path);
 		goto fail;
+	} else if (!S_ISREG(sb.st_mode)) {
+		orch_error_set(err, ORCH_EX_NOINPUT,
+			       "cannot open database '%s': not a regular file", path);
+		goto fail;
 	} else if ((flags & STORE_CREATE) && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
 		   (sb.st_mode & 077) && chmod(path, 0600) != 0) {
 		/* An empty file (touch, mktemp) becomes the database here, and
@@ -830,7 +963,8 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
-	sqlite3_busy_timeout(s->db, busy_ms);
+	s->busy_ms = busy_ms;
+	sqlite3_busy_handler(s->db, on_busy, s);
 	if (store_exec(s, "PRAGMA foreign_keys = ON", err) != 0)
 		goto fail_prefix;
 	/* journal_mode answers with a row; a read-only file fails here too. */
@@ -850,6 +984,7 @@ struct store *store_open(const char *path, unsigned flags, struct orch_error *er
 		goto fail_prefix;
 	if (migrate(s, err) != 0)
 		goto fail_prefix;
+	remember_files(s);
 	return s;
 fail_prefix:
 	if (err && err->msg && !strstr(err->msg, path))
@@ -871,6 +1006,7 @@ void store_close(struct store *s)
 	}
 	sqlite3_close_v2(s->db);
 	free(s->path);
+	free(s->wal);
 	free(s);
 }
 

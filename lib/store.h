@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sqlite3.h>
 
 #include "error.h"
@@ -34,11 +35,24 @@ struct store_cached {
 	int in_use;         /* 1 between store_prepare and store_finish */
 };
 
+/* How long, once a program has been told to stop (store_set_stop), it
+ * still waits for another one's write lock, in all: the signal's bound. */
+#define STORE_STOP_WAIT_MS 1000
+
 struct store {
 	sqlite3 *db;  /* owned */
 	char *path;   /* owned; as opened */
 	struct store_cached cache[STORE_CACHE_SIZE]; /* the first ncached used */
 	int ncached;
+	int busy_ms;             /* the busy timeout: the longest wait for a lock */
+	int64_t busy_since;      /* monotonic ms the current wait began */
+	int (*stopping)(void *); /* or NULL: whether the program is stopping */
+	void *stopping_arg;      /* borrowed; handed to stopping */
+	int64_t stop_deadline;   /* monotonic ms no wait passes once stopping, 0 before */
+	char *wal;               /* owned: the -wal file's path, or NULL */
+	dev_t dev, wal_dev;      /* the files opened: the database and its -wal */
+	ino_t ino, wal_ino;      /* (wal_ino 0: there was no -wal) */
+	int lost;                /* a commit found either replaced or gone */
 };
 
 enum store_flags {
@@ -54,16 +68,26 @@ char *store_default_path(const char *flag_value, struct orch_error *err);
 
 /*
  * Open (and migrate) the database at PATH. Without STORE_CREATE a missing
- * file is error 66 "no database at 'PATH' (run 'orch-stack init')". A
- * database from a newer orch is error 65. Returns NULL with ERR set.
+ * file is error 66 "no database at 'PATH' (run 'orch-stack init')"; so is
+ * a path that is not a regular file (/dev/null: SQLite would make a
+ * journal beside it with the device's mode). A database from a newer
+ * orch is error 65. Returns NULL with ERR set.
+ *
+ * Every commit first checks that the database file and its -wal are
+ * still the ones opened (device and inode): a file deleted or replaced
+ * while the store is open would take the commit's writes with it,
+ * silently. Such a commit, and every one after it, is rolled back and
+ * fails with error 66 ("the database 'PATH' was deleted or replaced
+ * while in use: nothing more is written to it").
  */
 struct store *store_open(const char *path, unsigned flags, struct orch_error *err);
 void store_close(struct store *s);
 
 /*
  * Fill ERR from the database's last error, prefixed with WHAT when it is
- * not NULL ("adding the todo: ..."): busy or locked is 75, read-only or
- * unopenable 66, corrupt 65, the rest 70. SQLite's own message already
+ * not NULL ("adding the todo: ..."): busy or locked, or a full disk or
+ * quota, is 75; read-only, unopenable, or deleted or replaced while open
+ * 66; corrupt 65; the rest 70. SQLite's own message already
  * says "database" ("database is locked"), so a generic step passes NULL.
  * Returns -1.
  */
@@ -88,6 +112,14 @@ void store_finish(struct store *s, sqlite3_stmt *st);
  * with ERR set. */
 int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_error *err);
 
+/*
+ * Step ST (prepared and bound) and finish it: 1 with its first column's
+ * integer in *OUT when it gives a row, 0 when it gives none, or -1 with
+ * ERR ("WHAT: ...").
+ */
+int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *out, const char *what,
+		    struct orch_error *err);
+
 /* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
 int store_exec(struct store *s, const char *sql, struct orch_error *err);
 
@@ -110,6 +142,16 @@ int store_each(struct store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, v
 
 /* A text column, NULL for NULL (borrowed: valid until the next step). */
 const char *store_column_text(sqlite3_stmt *st, int col);
+
+/*
+ * Once STOPPING(ARG) returns nonzero (a signal came), waits for another
+ * program's lock end STORE_STOP_WAIT_MS after the first wait that sees it,
+ * all waits together, instead of at the busy timeout: what is recorded
+ * after a signal is recorded at once or not at all (a cycle left running
+ * is recovered by the next pipeline). It is asked between the sleeps of
+ * a wait, which a signal cuts short.
+ */
+void store_set_stop(struct store *s, int (*stopping)(void *), void *arg);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
 int store_begin(struct store *s, struct orch_error *err);

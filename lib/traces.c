@@ -10,12 +10,8 @@
 #define TRACE_COLUMNS                                                          \
 	"t.id, COALESCE(t.execution_id, 0), COALESCE(e.cycle, 0), s.name, t.agent," \
 	" t.attempt, t.status, t.started_at, t.ended_at, t.exit_status,"        \
-	" CASE WHEN json_valid(t.usage)"                                         \
-	"  AND json_type(t.usage, '$.prompt_tokens') = 'integer'"               \
-	"  THEN json_extract(t.usage, '$.prompt_tokens') ELSE 0 END,"           \
-	" CASE WHEN json_valid(t.usage)"                                         \
-	"  AND json_type(t.usage, '$.completion_tokens') = 'integer'"           \
-	"  THEN json_extract(t.usage, '$.completion_tokens') ELSE 0 END,"       \
+	" " TRACES_TOKENS("t.usage", "prompt_tokens") ","                      \
+	" " TRACES_TOKENS("t.usage", "completion_tokens") ","                  \
 	" CASE WHEN json_valid(t.output) THEN (SELECT group_concat(a.type, ' ')" \
 	"  FROM (SELECT json_extract(value, '$.type') AS type"                   \
 	"        FROM json_each(t.output, '$.actions') ORDER BY key) a) END,"    \

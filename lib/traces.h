@@ -15,6 +15,24 @@
 #include "error.h"
 #include "store.h"
 
+/*
+ * The most tokens one agent run can have spent, by either count of its
+ * usage (a trillion: no model comes near). A count that is not a whole
+ * number from 0 to this is not believed: it is read as none, so no sum of
+ * them can be thrown off, or overflow, by what an agent reported.
+ */
+#define TRACES_TOKENS_MAX 1000000000000
+#define TRACES_STR_(x) #x
+#define TRACES_STR(x) TRACES_STR_(x)
+/* SQL: the count FIELD ("prompt_tokens") of the usage JSON text in column
+ * USAGE, as TRACES_TOKENS_MAX says it is read. */
+#define TRACES_TOKENS(usage, field)                                             \
+	"(CASE WHEN json_valid(" usage ")"                                        \
+	" AND json_type(" usage ", '$." field "') = 'integer'"                   \
+	" AND json_extract(" usage ", '$." field "')"                            \
+	"     BETWEEN 0 AND " TRACES_STR(TRACES_TOKENS_MAX)                       \
+	" THEN json_extract(" usage ", '$." field "') ELSE 0 END)"
+
 /* Which traces traces_list() gives: 0 or NULL where a filter is off. */
 struct traces_filter {
 	int64_t stack_id;     /* the stack's */
@@ -39,7 +57,7 @@ struct traces_row {
 	int64_t ended_at;
 	int has_exit_status;    /* it exited normally */
 	int64_t exit_status;
-	int64_t prompt_tokens;  /* from its usage; 0 when none */
+	int64_t prompt_tokens;  /* from its usage; 0 when none (TRACES_TOKENS) */
 	int64_t completion_tokens;
 	const char *actions;    /* the types of its actions, space-separated */
 	const char *error;

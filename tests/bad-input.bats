@@ -430,3 +430,38 @@ agent_says() {
 	run -65 --separate-stderr orch-exec --config "$BATS_TEST_TMPDIR/config" </dev/null
 	assert_equal "$stderr" "orch-exec: agent.planner ($BATS_TEST_TMPDIR/config:1): empty command"
 }
+
+@test "configuration: a huge file is read in linear time; one past 1 MiB is refused" {
+	local f=$BATS_TEST_TMPDIR/config
+	# 1 MiB exactly: about 45,000 distinct keys (read in 10 s when each
+	# line searched the keys before it), one of them known and set last.
+	python3 -c '
+import sys
+out, n, i = [], 0, 0
+last = "pause.busy = 7\n"
+while True:
+    line = "x.k%d = %d\n" % (i, i)
+    if n + len(line) + len(last) > 1048576:
+        break
+    out.append(line); n += len(line); i += 1
+out.append(last); n += len(last)
+out.append("#" * (1048576 - n - 1) + "\n")
+sys.stdout.write("".join(out))' >"$f"
+	assert_equal "$(stat -c %s "$f")" 1048576
+	local t0=$SECONDS
+	run -0 --separate-stderr timeout 20 orch-decide --no-db --config "$f" </dev/null
+	(( SECONDS - t0 < 6 )) || fail "a 1 MiB file took $((SECONDS - t0)) s"
+	assert_equal "${#stderr_lines[@]}" "$(grep -c '^x\.' "$f")"
+	assert_equal "${stderr_lines[0]}" "orch-decide: $f:1: unknown key 'x.k0'"
+	run -0 bash -c "orch-stack config --config '$f' --json 2>/dev/null | jq -r 'select(.key == \"pause.busy\") | .value'"
+	assert_equal "$output" "7"
+	# One byte more, and no program reads it.
+	echo >>"$f"
+	bad 65 "orch-decide: configuration file '$f' is larger than 1048576 bytes" \
+		orch-decide --no-db --config "$f" </dev/null
+	bad 65 "orch-stack: configuration file '$f' is larger than 1048576 bytes" \
+		orch-stack config --config "$f"
+	# Nor through a pipe, whose size it cannot ask.
+	run -65 --separate-stderr bash -c "orch-exec --config <(cat '$f') </dev/null"
+	[[ $stderr == "orch-exec: configuration file '/dev/fd/"*"' is larger than 1048576 bytes" ]] || fail "$stderr"
+}

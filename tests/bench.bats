@@ -19,6 +19,14 @@ load test_helper
 	assert_line --regexp '^world +orch +[0-9.]+% +[0-9]+ +[0-9]+/[0-9]+ +[0-9-]+ +[0-9-]+ +[0-9-]+ +[0-9.]+% +'
 	assert_line --regexp '^world +rr +[0-9.]+% +[0-9]+ +[0-9]+/[0-9]+ '
 	assert_line --regexp '^world +design '
+	# Retention: the figures at each mark, and the ratios.
+	local mark
+	for mark in 4 10 20 40; do
+		assert_line --regexp "^retention +cycle +$mark +context +[0-9]+ B +database +[0-9]+ B, its runs' contexts +[0-9]+ B "
+	done
+	assert_line --regexp '^retention +from cycle 10 to 40: context x[0-9.]+, database x[0-9.]+, database less the contexts x[0-9.]+ '
+	# Retention acted: at most 8 cycles and 4 versions kept at the end.
+	assert_line --regexp '^retention +cycle +40 .*\(8 cycles, [0-9]+ runs, 4 versions, '
 
 	assert_equal "$(grep -c '^linear ' <<<"$output")" 3
 	# The anchors ran too: ninja and make beside orch-exec, the raw query

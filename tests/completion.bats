@@ -60,7 +60,7 @@ complete_words() {
 	assert_equal "$output" "usage"
 	run -0 complete_words orch-stack co
 	assert_equal "$output" "config"
-	run -0 complete_words orch-stack g
+	run -0 complete_words orch-stack gr
 	assert_equal "$output" "graph"
 	run -0 complete_words orch-stack graph a
 	assert_equal "$output" "alpha"
@@ -75,7 +75,7 @@ complete_words() {
 	orch-stack create alpha
 	# The options the completion treats as taking a value: read from --help.
 	run -0 bash -c "source '$ORCH_ROOT/completions/orch.bash'; _orch_value_options orch-stack | tr '\n' ' '"
-	assert_equal "$output" "--agent --config --cycle --db --format --from --idea --limit --now --priority --since --timeout --version -o -q "
+	assert_equal "$output" "--agent --config --cycle --db --format --from --idea --limit --now --priority --since --status --timeout --version -o -q "
 	local opt
 	for opt in --db --now --idea --from --priority --limit --cycle --since --config -o; do
 		# "orch-stack OPT VALUE <TAB>" still offers the subcommands.
@@ -104,7 +104,41 @@ complete_words() {
 	run -0 complete_words orch-stack messages alpha --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now --stacks --unanswered "
 	run -0 complete_words orch-stack --d
-	assert_equal "$output" "--db"
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --dry-run "
+}
+
+@test "orch-stack gc and the repairs: their words, the stacks, agents and statuses" {
+	orch-stack init
+	orch-stack create alpha
+	orch-stack create beta
+	run -0 complete_words orch-stack g
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "gc graph "
+	run -0 complete_words orch-stack gc b
+	assert_equal "$output" "beta"
+	run -0 complete_words orch-stack gc alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--config --db --dry-run --json --now "
+	run -0 complete_words orch-stack todo ""
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "add clear list rm "
+	run -0 complete_words orch-stack todo clear a
+	assert_equal "$output" "alpha"
+	run -0 complete_words orch-stack todo clear alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --status "
+	run -0 complete_words orch-stack todo clear alpha --status c
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "cancelled completed "
+	run -0 complete_words orch-stack messages c
+	assert_equal "$output" "clear"
+	run -0 complete_words orch-stack messages clear b
+	assert_equal "$output" "beta"
+	run -0 complete_words orch-stack messages clear beta --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --stacks --unanswered "
+	run -0 complete_words orch-stack me
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "memory messages "
+	run -0 complete_words orch-stack memory ""
+	assert_equal "$output" "clear"
+	run -0 complete_words orch-stack memory clear a
+	assert_equal "$output" "alpha"
+	run -0 complete_words orch-stack memory clear alpha b
+	assert_equal "$output" "builder"
 }
 
 @test "orch-stack artifact: its words, the stacks, and --version's values from the store" {
@@ -260,6 +294,14 @@ ZSH
 	assert_equal "$output" "messages"
 	run -0 zsh_complete "orch-stack messages b"
 	assert_equal "$output" "beta"
+	run -0 zsh_complete "orch-stack gc a"
+	assert_equal "$(echo $output)" "alpha alpine"
+	run -0 zsh_complete "orch-stack todo r"
+	assert_equal "$output" "rm"
+	run -0 zsh_complete "orch-stack todo clear alpha --status can"
+	assert_equal "$output" "cancelled"
+	run -0 zsh_complete "orch-stack memory clear alpha c"
+	assert_equal "$output" "communicator"
 	sql "INSERT INTO artifacts (stack_id, version, type, content, created_at)
 	     VALUES (1, 1, 'html', 'a', 1), (1, 2, 'html', 'b', 2)"
 	run -0 zsh_complete "orch-stack artifact alpha --version "

@@ -39,6 +39,25 @@ load test_helper
 	done
 }
 
+@test "every program: a usage error shows the argument it echoes escaped, never obeyed" {
+	local evil=$'\e]0;pwned\a\e[2J\x9b\xc2\x9bx\ny'
+	for p in $ORCH_PROGRAMS; do
+		run -64 --separate-stderr "$p" "--$evil"
+		assert_equal "${stderr_lines[0]}" "$p: unknown option '-- ]0;pwned  [2J? x y'"
+		assert_equal "${#stderr_lines[@]}" 3
+	done
+	# An option's value, a subcommand, an operand: each echoed escaped.
+	run -64 --separate-stderr orch-stack --now "1$evil"
+	assert_equal "${stderr_lines[0]}" "orch-stack: --now: '1 ]0;pwned  [2J? x y' is not a whole number from 0 to 4611686018427387903"
+	run -64 --separate-stderr orch-exec -j "$evil"
+	assert_equal "${stderr_lines[0]}" "orch-exec: --jobs: ' ]0;pwned  [2J? x y' is not a whole number from 1 to 10000"
+	run -64 --separate-stderr orch "$evil"
+	assert_equal "${stderr_lines[0]}" "orch: ' ]0;pwned  [2J? x y' is not an orch subcommand"
+	orch-stack init
+	run -66 --separate-stderr orch-stack show "$evil"
+	assert_equal "$stderr" "orch-stack: no stack ' ]0;pwned  [2J? x y'"
+}
+
 @test "every program: a write error on stdout exits 70 and says so" {
 	for p in $ORCH_PROGRAMS; do
 		run -70 --separate-stderr bash -c "$p --help >/dev/full"

@@ -463,3 +463,51 @@ printf '%s' \"\$in\" | '$FIXTURES/agents/task'"
 	assert_equal "$(sql "SELECT status FROM todos WHERE content = 'take your time'")" "in_progress"
 	(( t1 - t0 < 5000 )) || fail "the answer took $((t1 - t0)) ms"
 }
+
+@test "a clock that was ahead, then put back: a next run further ahead than its pause is due" {
+	local T=1800000000000 id
+	for s in ahead far paused close; do
+		orch-stack create "$s" --idea "i"
+		orch-stack start "$s"
+	done
+	# Decided an hour ahead of the clock: its 5 s pause ends an hour away.
+	sql "UPDATE stacks SET last_executed_at = $T + 3600000, next_run_at = $T + 3605000 WHERE name = 'ahead'"
+	# Further ahead than any pause may be (a week).
+	sql "UPDATE stacks SET next_run_at = $T + 8 * 86400000 WHERE name = 'far'"
+	# A real pause of 50 minutes, decided a second ago: not due.
+	sql "UPDATE stacks SET last_executed_at = $T - 1000, next_run_at = $T + 3000000 WHERE name = 'paused'"
+	# Decided within the clocks' slack (a minute) ahead: its pause holds.
+	sql "UPDATE stacks SET last_executed_at = $T + 30000, next_run_at = $T + 35000 WHERE name = 'close'"
+	run -0 bash -c "orch-detect --all --now $T | jq -r .stack.name"
+	assert_output $'ahead\nfar'
+	# orch-decide --wait does not sleep for them either, nor --follow.
+	sql "UPDATE stacks SET execution_state = 'paused' WHERE name IN ('paused', 'close')"
+	sql "UPDATE stacks SET next_run_at = $(( $(now_ms) + 8 * 86400000 )) WHERE name = 'ahead'"
+	run -0 timeout 10 orch-decide --wait </dev/null
+	run -0 timeout 10 bash -c "orch-detect --all --follow | head -n 2 | jq -r .stack.name | sort"
+	assert_output $'ahead\nfar'
+}
+
+@test "a lease taken by a clock that was ahead counts as expired" {
+	local now id
+	orch-stack create alpha --idea "a"
+	orch-stack start alpha
+	id=$(sql "SELECT id FROM stacks WHERE name = 'alpha'")
+	now=$(now_ms)
+	# Another host's lease, taken (by its clock) a day from now.
+	sql "INSERT INTO executions (stack_id, cycle, status, started_at, owner)
+	       VALUES ($id, 1, 'running', $now + 86400000, 'elsewhere.example:4242:7');
+	     UPDATE stacks SET lease_owner = 'elsewhere.example:4242:7', lease_host = 'elsewhere.example',
+	       lease_pid = 4242, lease_expires_at = $now + 86400000 + 600000, lease_execution_id = 1"
+	run -0 bash -c "orch-detect --all --force | orch-graph | orch-exec -q $TEAM"
+	assert_equal "$(jq -r '"\(.ran) \(.recovered.abandoned_by)"' <<<"$output")" "true elsewhere.example:4242"
+	# Within the slack (its clock 30 s ahead), the lease holds.
+	now=$(now_ms)
+	sql "UPDATE executions SET started_at = $now + 30000 WHERE cycle = 2;
+	     UPDATE stacks SET lease_owner = 'elsewhere.example:4242:7', lease_host = 'elsewhere.example',
+	       lease_pid = 4242, lease_expires_at = $now + 630000,
+	       lease_execution_id = (SELECT id FROM executions WHERE cycle = 2)"
+	run -0 bash -c "orch-detect --all --force | orch-graph | orch-exec -q $TEAM"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack (elsewhere.example:4242)"
+}

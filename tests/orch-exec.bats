@@ -176,6 +176,31 @@ max_overlap() {
 	(( t1 - t0 >= 600 )) || fail "4 x 0.3 s at -j 2 took $((t1 - t0)) ms"
 }
 
+@test "out of file descriptors, nodes wait for a running one to end, as for -j, instead of failing" {
+	local now
+	now=$(now_ms)
+	sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)
+	     INSERT INTO stacks (name, execution_state, created_at, next_run_at)
+	       SELECT 's' || i, 'running', $now, 0 FROM n;
+	     INSERT INTO user_messages (stack_id, sender, content, created_at)
+	       SELECT id, 'user', 'hello', $now FROM stacks;"
+	jq -cn 'range(1; 121) | {type: "orch.graph", version: 1,
+	  stack: {id: ., name: "s\(.)", phase: "planning", execution_state: "running", created_at: 1},
+	  created_at: 1, max_priority: 10,
+	  nodes: [{id: "s\(.)/communicator", agent: "communicator", priority: 10, reason: "r", deps: [], wave: 0}],
+	  waves: [["communicator"]]}' >"$BATS_TEST_TMPDIR/g.json"
+	agent quick "sleep 0.05; exec '$FIXTURES/agents/task'"
+	# 48 descriptors: room for a dozen agents' pipes, not 120.
+	run -0 --separate-stderr prlimit --nofile=48 orch-exec -j 120 --retries 0 \
+		--agent communicator="$AGENTS/quick" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r '.nodes[0].status' <<<"$output" | sort | uniq -c | sed 's/^ *//')" "120 completed"
+	local most
+	most=$(max_overlap <<<"$output")
+	(( most > 1 && most < 120 )) || fail "$most agents ran at once"
+	assert_equal "$(sql "SELECT count(*) FROM user_messages WHERE processed = 1")" "120"
+}
+
 @test "a timeout ends the agent and its children; dependents are skipped" {
 	stack alpha
 	ok_agent
@@ -392,9 +417,91 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 		"$(printf '1:failed\n2:completed')"
 }
 
+# leave_behind: the lines of an agent that starts a child in its group, one
+# in a session of its own, and a grandchild whose parent has exited, and
+# writes their pids to $BATS_TEST_TMPDIR/pids.
+leave_behind() {
+	printf '%s\n' "sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'" \
+		"setsid sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'" \
+		"sh -c 'setsid sleep 300 & echo \$! >>\"$BATS_TEST_TMPDIR/pids\"'"
+}
+
+@test "a lease held from another PID namespace of this host is kept until it expires" {
+	need_pid_namespace
+	stack alpha
+	ok_agent
+	export MARKS=$BATS_TEST_TMPDIR/marks
+	mkdir -p "$MARKS"
+	agent held "cat >/dev/null
+: >\"\$MARKS/\$1.running\"
+i=0; while [ ! -e \"\$MARKS/go\" ] && [ \$i -lt 1500 ]; do sleep 0.02; i=\$((i + 1)); done
+echo '{\"actions\":[]}'"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	# Held in another namespace (its pids are not ours: its orch-exec is
+	# pid 1 there), the stack is not taken from here...
+	"${PIDNS[@]}" orch-exec --agent "planner=$AGENTS/held inner" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/inner.json" &
+	local ns=$!
+	wait_file "$MARKS/inner.running"
+	run -0 orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack ($(hostname):1)"
+	: >"$MARKS/go"
+	wait "$ns"
+	assert_equal "$(jq -r '"\(.ran) \(.nodes[0].status)"' "$BATS_TEST_TMPDIR/inner.json")" "true completed"
+	# ... nor the other way round.
+	rm "$MARKS/go"
+	orch-exec --agent "planner=$AGENTS/held outer" "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/outer.json" &
+	local outer=$!
+	wait_file "$MARKS/outer.running"
+	run -0 "${PIDNS[@]}" orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack ($(hostname):$outer)"
+	: >"$MARKS/go"
+	wait "$outer"
+	# A holder killed there is not known here to be gone: its lease
+	# holds until it expires, like another host's, and is taken over then.
+	rm "$MARKS/go" "$MARKS/inner.running"
+	"${PIDNS[@]}" orch-exec --agent "planner=$AGENTS/held inner" "$BATS_TEST_TMPDIR/g.json" >/dev/null &
+	ns=$!
+	wait_file "$MARKS/inner.running"
+	kill -9 "$(pgrep -P "$ns")"
+	wait "$ns" || true
+	run -0 orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r .ran <<<"$output")" "false"
+	sql "UPDATE stacks SET lease_expires_at = $(( $(now_ms) - 1 ))"
+	run -0 orch-exec --agent planner="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.recovered.abandoned_by)"' <<<"$output")" "true $(hostname):1"
+}
+
+@test "a lease owner of the old format (HOST:PID:START) is still read" {
+	stack alpha
+	ok_agent
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	local id owner
+	id=$(sql "SELECT id FROM stacks WHERE name = 'alpha'")
+	# A live process of this host, as orch before issue 10 wrote it.
+	sleep 30 &
+	local live=$!
+	owner="$(hostname):$live:$(awk '{print $22}' "/proc/$live/stat")"
+	sql "INSERT INTO executions (stack_id, cycle, status, started_at, owner)
+	       VALUES ($id, 1, 'running', 1, '$owner');
+	     UPDATE stacks SET lease_owner = '$owner', lease_host = '$(hostname)',
+	       lease_pid = $live, lease_expires_at = 1, lease_execution_id = 1"
+	run -0 orch-exec --agent communicator="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' <<<"$output")" \
+		"false another pipeline holds the stack ($(hostname):$live)"
+	kill "$live"
+	wait "$live" || true
+	run -0 orch-exec --agent communicator="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '"\(.ran) \(.recovered.abandoned_by)"' <<<"$output")" "true $(hostname):$live"
+}
+
 @test "kill -9 of orch-exec: its agent dies too and the next cycle takes the lease over" {
 	stack alpha
-	agent hang "cat >/dev/null; echo \$\$ >'$BATS_TEST_TMPDIR/agent.pid'; exec sleep 30"
+	agent hang "cat >/dev/null
+$(leave_behind)
+echo \$\$ >'$BATS_TEST_TMPDIR/agent.pid'; exec sleep 30"
 	ok_agent
 	graph alpha builder >"$BATS_TEST_TMPDIR/g.json"
 	orch-exec --agent builder="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" >/dev/null &
@@ -415,12 +522,176 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	run -0 orch-exec --agent builder="$AGENTS/ok" "$BATS_TEST_TMPDIR/g.json"
 	assert_equal "$(jq -r '"\(.ran) \(.cycle) \(.recovered.todos_returned)"' <<<"$output")" "true 2 1"
 	[[ $(jq -r .recovered.abandoned_by <<<"$output") == *":$pid" ]] || fail "$output"
+	# What the agent started, in its group or not, ended with the takeover.
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/pids")" "3"
+	gone $(cat "$BATS_TEST_TMPDIR/pids")
 	assert_equal "$(sql "SELECT cycle || ':' || status FROM executions ORDER BY cycle")" \
 		"$(printf '1:failed\n2:completed')"
 	[[ $(sql "SELECT error FROM executions WHERE cycle = 1") == "abandoned: its orch-exec ("*":$pid) is gone" ]] ||
 		fail "$(sql "SELECT error FROM executions WHERE cycle = 1")"
 	# The todo went back to pending, then this cycle's builder completed it.
 	assert_equal "$(sql "SELECT status FROM todos")" "completed"
+}
+
+# gone PID...: each PID has ended (absent, or a zombie where PID 1 does not
+# reap), waited for at most 5 s.
+gone() {
+	local pid i state
+	for pid in "$@"; do
+		for i in $(seq 50); do
+			state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+			[[ -z $state || $state == Z ]] && break
+			sleep 0.1
+		done
+		[[ -z $state || $state == Z ]] || fail "process $pid still runs (state $state): $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+	done
+}
+
+@test "agents run in a session of their own, with no controlling terminal" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	stack alpha
+	agent peek "cat >/dev/null
+awk '{print \$1, \$5, \$6, \$7}' /proc/\$\$/stat >'$BATS_TEST_TMPDIR/stat'
+if ( : >/dev/tty ) 2>/dev/null; then echo tty; else echo none; fi >'$BATS_TEST_TMPDIR/tty'
+echo '{\"actions\":[]}'"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	# On a terminal of its own, as a person runs it.
+	run -0 script -qec "orch-exec -q --agent planner=$AGENTS/peek $BATS_TEST_TMPDIR/g.json >$BATS_TEST_TMPDIR/out.json" /dev/null
+	assert_equal "$(jq -r '.nodes[0].status' "$BATS_TEST_TMPDIR/out.json")" "completed"
+	# pid, process group, session, terminal: its own group and session,
+	# no terminal; and /dev/tty cannot be opened.
+	local pid pgrp sid tty
+	read -r pid pgrp sid tty <"$BATS_TEST_TMPDIR/stat"
+	assert_equal "$pgrp $sid $tty" "$pid $pid 0"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/tty")" "none"
+}
+
+@test "an agent that moves into orch-exec's process group still ends at its timeout" {
+	stack alpha
+	local python
+	python=$(python3 -c 'import sys; print(sys.executable)')
+	cat >"$AGENTS/mover" <<-EOF
+	#!$python
+	import os, sys, time
+	sys.stdin.read()
+	try:
+	    os.setpgid(0, os.getpgid(os.getppid()))
+	    result = "moved"
+	except OSError:
+	    result = "refused"
+	open("$BATS_TEST_TMPDIR/moved", "w").write(result)
+	time.sleep(30)
+	EOF
+	chmod +x "$AGENTS/mover"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	local t0 t1
+	t0=$(now_ms)
+	run -0 timeout 20 orch-exec --timeout 3000 --kill-after 500 --retries 0 \
+		--agent planner="$AGENTS/mover" "$BATS_TEST_TMPDIR/g.json"
+	t1=$(now_ms)
+	(( t1 - t0 < 10000 )) || fail "took $((t1 - t0)) ms for a 3000 ms timeout"
+	assert_equal "$(node error planner)" "timed out after 3000 ms"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/moved")" "refused"
+}
+
+@test "nothing an agent started outlives its node, whatever it did to its group or session" {
+	stack alpha
+	# A background child, one in a session of its own, and a grandchild
+	# whose parent has exited; then the agent succeeds, or fails.
+	local spawn="sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'
+setsid sleep 300 & echo \$! >>'$BATS_TEST_TMPDIR/pids'
+sh -c 'setsid sleep 300 & echo \$! >>\"$BATS_TEST_TMPDIR/pids\"'"
+	agent ok "$spawn
+exec '$FIXTURES/agents/task'"
+	agent fail "cat >/dev/null
+$spawn
+exit 3"
+	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
+	local t0 t1
+	t0=$(now_ms)
+	run -0 timeout 20 orch-exec --retries 0 --agent planner="$AGENTS/ok" \
+		--agent communicator="$AGENTS/fail" "$BATS_TEST_TMPDIR/g.json"
+	t1=$(now_ms)
+	(( t1 - t0 < 5000 )) || fail "took $((t1 - t0)) ms: it waited for what the agents left"
+	assert_equal "$(jq -r '.nodes | map("\(.agent)=\(.status)") | join(" ")' <<<"$output")" \
+		"planner=completed communicator=failed"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/pids")" "6"
+	gone $(cat "$BATS_TEST_TMPDIR/pids")
+}
+
+@test "kill -9 of orch-exec: orch-detect's recovery ends what its agents started" {
+	stack alpha
+	agent hang "cat >/dev/null
+$(leave_behind)
+: >'$BATS_TEST_TMPDIR/ready'; exec sleep 30"
+	graph alpha builder communicator >"$BATS_TEST_TMPDIR/g.json"
+	orch-exec $(all_agents "$AGENTS/hang") "$BATS_TEST_TMPDIR/g.json" >/dev/null &
+	local pid=$!
+	wait_for "$BATS_TEST_TMPDIR/pids" 6
+	kill -9 "$pid"
+	wait "$pid" || true
+	# Nothing has ended them yet: they were reparented, not killed.
+	local p alive=0
+	for p in $(cat "$BATS_TEST_TMPDIR/pids"); do
+		[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [SR] ]] && alive=$((alive + 1))
+	done
+	assert_equal "$alive" "6"
+	run -0 --separate-stderr orch-detect --all --force
+	assert_equal "$(jq -r .recovered.todos_returned <<<"$output")" "1"
+	gone $(cat "$BATS_TEST_TMPDIR/pids")
+}
+
+@test "command agents see no provider key, orch-agent sees them all; exec.pass_env lets some through" {
+	stack alpha
+	mkdir -p "$AGENTS/bin"
+	# An agent that writes its environment down, under its own name and
+	# as orch-agent (the built-in agent is known by its program's name).
+	local dump="env | sort >\"$BATS_TEST_TMPDIR/env.\$(basename \"\$0\")\"
+exec '$FIXTURES/agents/task'"
+	agent dump "$dump"
+	printf '#!/bin/sh\n%s\n' "$dump" >"$AGENTS/bin/orch-agent"
+	chmod +x "$AGENTS/bin/orch-agent"
+	printf 'llm.fallbacks = https://b.example/v1|m|CONF_KEY\n' >"$BATS_TEST_TMPDIR/config"
+	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
+	cp "$ORCH_DB" "$BATS_TEST_TMPDIR/other.db"
+	local keys=(GROQ_API_KEY=g1 ORCH_LLM_API_KEY=o1 ORCH_LLM_MODEL=m1
+		"ORCH_LLM_FALLBACKS=https://a.example/v1|m|ENV_KEY" ENV_KEY=e1 CONF_KEY=c1)
+	run -0 env "${keys[@]}" PLAIN=p1 orch-exec --db "$BATS_TEST_TMPDIR/other.db" \
+		--config "$BATS_TEST_TMPDIR/config" --agent planner="$AGENTS/dump" \
+		--agent communicator="$AGENTS/bin/orch-agent" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(jq -r '.nodes | map(.status) | unique | join(" ")' <<<"$output")" "completed"
+	local mine="ORCH_CONFIG=$BATS_TEST_TMPDIR/config
+ORCH_DB=$BATS_TEST_TMPDIR/other.db"
+	assert_equal "$(grep -E '^(GROQ|ORCH_LLM|ENV_KEY|CONF_KEY|PLAIN|ORCH_DB|ORCH_CONFIG)' "$BATS_TEST_TMPDIR/env.dump")" \
+		"$mine
+PLAIN=p1"
+	assert_equal "$(grep -E '^(GROQ|ORCH_LLM|ENV_KEY|CONF_KEY|PLAIN|ORCH_DB|ORCH_CONFIG)' "$BATS_TEST_TMPDIR/env.orch-agent")" \
+		"$(printf '%s\n' "${keys[@]}" "$mine" PLAIN=p1 | sort)"
+	# Each carries its orch-exec's lease owner, "HOST:PID:...".
+	[[ $(grep '^ORCH_EXEC_OWNER=' "$BATS_TEST_TMPDIR/env.dump") == "ORCH_EXEC_OWNER=$(hostname):"[0-9]*:* ]] ||
+		fail "$(grep ORCH_EXEC_OWNER "$BATS_TEST_TMPDIR/env.dump")"
+	# Listed in exec.pass_env, a provider's variable reaches a command too.
+	printf 'exec.pass_env = GROQ_API_KEY, CONF_KEY\n' >>"$BATS_TEST_TMPDIR/config"
+	orch-stack --db "$BATS_TEST_TMPDIR/other.db" start alpha
+	run -0 env "${keys[@]}" orch-exec --db "$BATS_TEST_TMPDIR/other.db" \
+		--config "$BATS_TEST_TMPDIR/config" --agent planner="$AGENTS/dump" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(grep -E '^(GROQ|ORCH_LLM|ENV_KEY|CONF_KEY)' "$BATS_TEST_TMPDIR/env.dump")" \
+		"CONF_KEY=c1
+GROQ_API_KEY=g1"
+}
+
+@test "orch-agent run by orch-exec reads orch-exec's --config (ORCH_CONFIG)" {
+	stack alpha
+	printf 'llm.base_url = http://127.0.0.1:9/v1\nllm.retries = 0\n' >"$BATS_TEST_TMPDIR/config"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	run -0 env GROQ_API_KEY=k timeout 30 orch-exec --timeout 10000 --retries 0 \
+		--config "$BATS_TEST_TMPDIR/config" --agent planner="orch-agent --role planner" \
+		"$BATS_TEST_TMPDIR/g.json"
+	[[ $(node error planner) == "exit status 69: orch-agent: 127.0.0.1:9: "* ]] || fail "$(node error planner)"
+	# Any orch program reads ORCH_CONFIG as its --config.
+	printf 'exec.tiemout = 1\n' >"$BATS_TEST_TMPDIR/typo"
+	run -0 --separate-stderr env ORCH_CONFIG="$BATS_TEST_TMPDIR/typo" orch-exec </dev/null
+	assert_equal "$stderr" "orch-exec: $BATS_TEST_TMPDIR/typo:1: unknown key 'exec.tiemout'"
 }
 
 @test "SIGTERM: running agents are stopped, the cycle recorded as failed, exit 75" {
@@ -438,6 +709,186 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "$(jq -r '.nodes | map(.status) | unique | join(" ")' "$BATS_TEST_TMPDIR/out.json")" "failed"
 	assert_equal "$(sql "SELECT status FROM executions") $(sql "SELECT status FROM todos")" "failed pending"
 	assert_equal "$(sql "SELECT lease_owner IS NULL FROM stacks")" "1"
+}
+
+# lock_db: hold the database's write lock from a third program until
+# $MARKS/release exists (at most 30 s); $MARKS/locked once it holds it.
+lock_db() {
+	printf 'BEGIN IMMEDIATE;\n.shell touch %s/locked\n.shell i=0; while [ ! -e %s/release ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done\nCOMMIT;\n' \
+		"$MARKS" "$MARKS" | sql &
+	LOCKER=$!
+	wait_file "$MARKS/locked"
+}
+
+# wait_exit PID: wait for PID for at most 15 s; STATUS its exit status.
+wait_exit() {
+	local i
+	for i in $(seq 150); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$1" 2>/dev/null && fail "process $1 is still running"
+	STATUS=0
+	wait "$1" || STATUS=$?
+}
+
+@test "stdout's reader gone (orch-decide killed): every stack's agents stopped, every cycle recorded, exit 70" {
+	stack alpha
+	stack beta
+	agent quick "cat >/dev/null; echo \$\$ >>'$BATS_TEST_TMPDIR/started'; sleep 1; echo '{\"actions\":[]}'"
+	agent slow "cat >/dev/null; echo \$\$ >>'$BATS_TEST_TMPDIR/started'; exec sleep 30"
+	{ graph alpha planner; graph beta builder; } >"$BATS_TEST_TMPDIR/g.json"
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	orch-exec --agent planner="$AGENTS/quick" --agent builder="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! t0
+	exec 7<"$BATS_TEST_TMPDIR/out"
+	wait_for "$BATS_TEST_TMPDIR/started" 2
+	t0=$(now_ms)
+	exec 7<&-
+	wait_exit "$pid"
+	(( $(now_ms) - t0 < 3000 )) || fail "took $(( $(now_ms) - t0 )) ms to stop"
+	assert_equal "$STATUS" "70"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" "orch-exec: standard output closed: its reader is gone"
+	# Both cycles recorded as failed, their leases let go, the todo back.
+	assert_equal "$(sql "SELECT group_concat(status || ':' || error, '|') FROM executions")" \
+		"failed:planner: interrupted: standard output closed: its reader is gone|failed:builder: interrupted: standard output closed: its reader is gone"
+	assert_equal "$(sql "SELECT count(*) FROM stacks WHERE lease_owner IS NOT NULL")" "0"
+	assert_equal "$(sql "SELECT group_concat(DISTINCT status) FROM todos")" "pending"
+	gone $(cat "$BATS_TEST_TMPDIR/started")
+}
+
+@test "SIGPIPE from another process stops orch-exec as SIGTERM does" {
+	stack alpha
+	agent hang "cat >/dev/null; echo \$\$ >>'$BATS_TEST_TMPDIR/started'; exec sleep 30"
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$!
+	wait_for "$BATS_TEST_TMPDIR/started"
+	kill -PIPE "$pid"
+	wait_exit "$pid"
+	assert_equal "$STATUS" "75"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" "orch-exec: interrupted by signal 13 (Broken pipe)"
+	assert_equal "$(jq -r '.nodes[0].error' "$BATS_TEST_TMPDIR/out.json")" "interrupted by signal 13 (Broken pipe)"
+	assert_equal "$(sql "SELECT status FROM executions")" "failed"
+	gone $(cat "$BATS_TEST_TMPDIR/started")
+}
+
+@test "a signal waits at most a second for the database lock, and claims no new cycle" {
+	stack alpha
+	export MARKS=$BATS_TEST_TMPDIR/marks
+	mkdir -p "$MARKS"
+	agent hang "cat >/dev/null; : >'$MARKS/started'; exec sleep 30"
+	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+	export ORCH_BUSY_TIMEOUT_MS=10000
+	# A signal while the cycle's end waits for the lock.
+	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
+		>/dev/null 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! t0
+	wait_file "$MARKS/started"
+	lock_db
+	t0=$(now_ms)
+	kill -TERM "$pid"
+	wait_exit "$pid"
+	(( $(now_ms) - t0 < 2500 )) || fail "took $(( $(now_ms) - t0 )) ms with the lock held"
+	assert_equal "$STATUS" "75"
+	: >"$MARKS/release"
+	wait "$LOCKER"
+	# Not recorded: the next pipeline recovers it.
+	assert_equal "$(sql "SELECT status FROM executions")" "running"
+	run -0 --separate-stderr orch-detect --all --force
+	assert_equal "$(sql "SELECT status FROM executions")" "failed"
+	# A signal while it waits for the lock to claim the stack: once the
+	# lock comes, no cycle is claimed for it.
+	rm -f "$MARKS"/*
+	lock_db
+	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
+		>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	sleep 0.3
+	kill -TERM "$pid"
+	sleep 0.3
+	: >"$MARKS/release"
+	wait_exit "$pid"
+	wait "$LOCKER"
+	assert_equal "$STATUS" "75"
+	assert_equal "$(sql "SELECT count(*) FROM executions")" "1"
+	assert_equal "$(jq -r '"\(.ran) \(.skip_reason)"' "$BATS_TEST_TMPDIR/out.json")" \
+		"false interrupted by signal 15 (Terminated)"
+}
+
+@test "a database or its -wal deleted mid-run: the writes are refused and said, exit 66" {
+	local f
+	for f in db wal; do
+		export ORCH_DB=$BATS_TEST_TMPDIR/$f.db
+		orch-stack init
+		stack alpha
+		export MARKS=$BATS_TEST_TMPDIR/marks.$f
+		mkdir -p "$MARKS"
+		agent held "input=\$(cat); : >'$MARKS/running'
+i=0; while [ ! -e '$MARKS/go' ] && [ \$i -lt 1500 ]; do sleep 0.02; i=\$((i + 1)); done
+printf '%s' \"\$input\" | '$FIXTURES/agents/task'"
+		graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
+		orch-exec --retries 0 --agent communicator="$AGENTS/held" "$BATS_TEST_TMPDIR/g.json" \
+			>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
+		local pid=$! status=0
+		wait_file "$MARKS/running"
+		case $f in
+		db) rm "$ORCH_DB" ;;
+		wal) rm "$ORCH_DB-wal" ;;
+		esac
+		: >"$MARKS/go"
+		wait "$pid" || status=$?
+		assert_equal "$f $status" "$f 66"
+		[[ $(cat "$BATS_TEST_TMPDIR/err") == "orch-exec: stack 'alpha': "*"the database '$ORCH_DB' was deleted or replaced while in use: nothing more is written to it" ]] ||
+			fail "$f: $(cat "$BATS_TEST_TMPDIR/err")"
+		[[ $(jq -r '.nodes[0].error' "$BATS_TEST_TMPDIR/out.json") == *"the database '$ORCH_DB' was deleted or replaced while in use"* ]] ||
+			fail "$f: $(cat "$BATS_TEST_TMPDIR/out.json")"
+	done
+}
+
+@test "a full disk is a temporary failure: exit 75" {
+	unshare -m true 2>/dev/null || skip "cannot make a mount namespace here (needs root)"
+	local dir=$BATS_TEST_TMPDIR/small
+	mkdir -p "$dir"
+	cat >"$BATS_TEST_TMPDIR/full.sh" <<-EOF
+	mount -t tmpfs -o size=1m tmpfs '$dir' || exit 77
+	export ORCH_DB='$dir/orch.db'
+	orch-stack init >/dev/null && orch-stack create alpha --idea i >/dev/null &&
+	  orch-stack start alpha >/dev/null || exit 1
+	orch-detect --all --force | orch-graph >'$BATS_TEST_TMPDIR/g.json'
+	big=\$(head -c 60000 /dev/zero | tr '\0' x)
+	i=0; s=0
+	while [ \$i -lt 40 ] && [ \$s = 0 ]; do
+	  orch-stack say alpha "\$big" >/dev/null 2>'$BATS_TEST_TMPDIR/say.err' || s=\$?
+	  i=\$((i + 1))
+	done
+	echo "say \$s"
+	cat '$BATS_TEST_TMPDIR/say.err'
+	orch-exec --agent communicator=true '$BATS_TEST_TMPDIR/g.json' >/dev/null 2>'$BATS_TEST_TMPDIR/exec.err'
+	echo "exec \$?"
+	cat '$BATS_TEST_TMPDIR/exec.err'
+	EOF
+	run unshare -m sh "$BATS_TEST_TMPDIR/full.sh"
+	(( status != 77 )) || skip "cannot mount a small file system here: $output"
+	assert_equal "${lines[0]}" "say 75"
+	assert_equal "${lines[1]}" "orch-stack: database or disk is full"
+	assert_equal "${lines[2]}" "exec 75"
+	[[ ${lines[3]} == "orch-exec: stack 'alpha': "*"database or disk is full" ]] || fail "$output"
+}
+
+@test "a database path that is not a regular file is refused, and nothing is made beside it" {
+	mkfifo -m 666 "$BATS_TEST_TMPDIR/fifo"
+	run -66 --separate-stderr timeout 10 orch-exec --db "$BATS_TEST_TMPDIR/fifo" </dev/null
+	assert_equal "$stderr" "orch-exec: cannot open database '$BATS_TEST_TMPDIR/fifo': not a regular file"
+	# A device like /dev/null, world-writable: SQLite made its journal
+	# beside it, world-writable too.
+	mknod -m 666 "$BATS_TEST_TMPDIR/null" c 1 3 2>/dev/null || skip "mknod needs root"
+	run -66 --separate-stderr orch-stack --db "$BATS_TEST_TMPDIR/null" init
+	assert_equal "$stderr" "orch-stack: cannot open database '$BATS_TEST_TMPDIR/null': not a regular file"
+	run -66 --separate-stderr orch-exec --db "$BATS_TEST_TMPDIR/null" </dev/null
+	assert_equal "$(cd "$BATS_TEST_TMPDIR" && echo null* fifo*)" "null fifo"
 }
 
 @test "--barrier and --wave-delay space the waves" {
@@ -605,6 +1056,30 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "${stderr_lines[-1]}" "orch-exec: 1/1 stacks done, 0 agents running, 0 failed"
 	run -0 --separate-stderr orch-exec --progress -q $(all_agents "$AGENTS/ok") "$BATS_TEST_TMPDIR/g.json"
 	assert_equal "$stderr" ""
+}
+
+@test "-v escapes what agents chose: a send_message target, unknown types and fields, stack names" {
+	stack alpha
+	# Each agent's answer names something with escape sequences in it.
+	jq -cn '{actions: [{type: "reply_user", message_id: 1, content: "hello"},
+		{type: "send_message", to: "\u001b[2J\u001b]0;pwned\u0007b", content: "hi"}]}' \
+		>"$BATS_TEST_TMPDIR/to.json"
+	jq -cn '{actions: [{type: "\u001b[31mred\u009b1m"}]}' >"$BATS_TEST_TMPDIR/type.json"
+	jq -cn '{actions: [{type: "create_todo", content: "x", "\u001b[5mblink\r": 1}]}' >"$BATS_TEST_TMPDIR/field.json"
+	agent to "cat >/dev/null; cat '$BATS_TEST_TMPDIR/to.json'"
+	agent type "cat >/dev/null; cat '$BATS_TEST_TMPDIR/type.json'"
+	agent field "cat >/dev/null; cat '$BATS_TEST_TMPDIR/field.json'"
+	graph alpha planner communicator reviewer >"$BATS_TEST_TMPDIR/g.json"
+	# The stack's name as the graph gives it (a document orch-exec reads).
+	jq -c '.stack.name = "al\u001b[8mpha"' "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/g2.json"
+	run -0 --separate-stderr orch-exec -v --retries 0 --agent planner="$AGENTS/field" \
+		--agent communicator="$AGENTS/to" --agent reviewer="$AGENTS/type" "$BATS_TEST_TMPDIR/g2.json"
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* && $stderr != *$'\r'* && $stderr != *$'\xc2\x9b'* ]] ||
+		fail "a control character reached the terminal: $(printf %q "$stderr")"
+	assert_equal "$(sed -E 's/in [0-9]+ ms/in N ms/' <<<"$stderr" | sort)" "$(printf '%s\n' \
+		"orch-exec: al [8mpha/communicator: failed in N ms: action 2 (send_message): no stack ' [2J ]0;pwned b'" \
+		"orch-exec: al [8mpha/planner: failed in N ms: action 1 (create_todo): unknown field ' [5mblink '" \
+		"orch-exec: al [8mpha/reviewer: failed in N ms: action 1: unknown type ' [31mred 1m'" | sort)"
 }
 
 @test "on a terminal: progress and colour, and no colour with NO_COLOR" {

@@ -194,6 +194,38 @@ load test_helper
 	assert_equal "$(sql "SELECT (SELECT count(*) FROM stacks) + (SELECT count(*) FROM todos) + (SELECT count(*) FROM projects)")" "0"
 }
 
+@test "rm of a stack that did everything a stack does: 0, its rows gone, the others' kept" {
+	orch-stack init
+	busy_world
+	# What alpha holds and what it left in beta's world.
+	assert_equal "$(sql "SELECT count(*) > 0 FROM artifacts WHERE execution_id IS NOT NULL AND todo_id IS NOT NULL")" 1
+	assert_equal "$(sql "SELECT count(*) > 0 FROM message_reads r JOIN messages m ON m.id = r.message_id
+	                     WHERE m.from_stack_id = 1 AND r.stack_id = 2")" 1
+	assert_equal "$(sql "SELECT count(*) FROM detect_cache")" 2
+	local beta_before
+	beta_before=$(sql "SELECT (SELECT count(*) FROM todos WHERE stack_id = 2), (SELECT count(*) FROM traces WHERE stack_id = 2),
+	                          (SELECT count(*) FROM artifacts WHERE stack_id = 2), (SELECT count(*) FROM executions WHERE stack_id = 2),
+	                          (SELECT count(*) FROM messages WHERE to_stack_id = 2)")
+	run -0 --separate-stderr orch-stack rm alpha
+	assert_equal "$stderr" ""
+	assert_equal "$(sql "PRAGMA foreign_key_check")" ""
+	assert_equal "$(sql "SELECT (SELECT count(*) FROM todos WHERE stack_id = 1) + (SELECT count(*) FROM traces WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM executions WHERE stack_id = 1) + (SELECT count(*) FROM artifacts WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM memory WHERE stack_id = 1) + (SELECT count(*) FROM detect_cache WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM agent_runs WHERE stack_id = 1) + (SELECT count(*) FROM message_reads WHERE stack_id = 1)
+	                     + (SELECT count(*) FROM messages WHERE to_stack_id = 1 OR from_stack_id = 1)")" 0
+	# What alpha told beta stays beta's, from no one now.
+	assert_equal "$(sql "SELECT (SELECT count(*) FROM todos WHERE stack_id = 2), (SELECT count(*) FROM traces WHERE stack_id = 2),
+	                        (SELECT count(*) FROM artifacts WHERE stack_id = 2), (SELECT count(*) FROM executions WHERE stack_id = 2),
+	                        (SELECT count(*) FROM messages WHERE to_stack_id = 2)")" "$beta_before"
+	assert_equal "$(sql "SELECT count(*) > 0 FROM messages WHERE to_stack_id = 2 AND from_stack_id IS NULL")" 1
+	run -0 --separate-stderr orch-stack rm beta
+	assert_equal "$stderr" ""
+	assert_equal "$(sql "SELECT (SELECT count(*) FROM stacks) + (SELECT count(*) FROM traces) + (SELECT count(*) FROM executions)
+	                     + (SELECT count(*) FROM messages WHERE to_stack_id IS NOT NULL)")" 0
+	assert_equal "$(sql "PRAGMA integrity_check")" "ok"
+}
+
 @test "usage errors exit 64 with a message" {
 	orch-stack init
 	run -64 --separate-stderr orch-stack
@@ -577,6 +609,32 @@ total                         0            0            0            0"
 	run -0 orch-stack usage beta
 }
 
+@test "usage: counts beyond belief count as none, and no sum overflows" {
+	orch-stack init
+	orch-stack create alpha
+	local max=9223372036854775807
+	# What an agent may report: the largest count believed (10^12), one
+	# past it, INT64_MAX, past INT64_MAX, negative, fractional.
+	sql "INSERT INTO traces (stack_id, agent, attempt, started_at, ended_at, status, usage) VALUES
+	     (1, 'planner', 1, $T, $T, 'completed', '{\"prompt_tokens\": 1000000000000, \"completion_tokens\": $max}'),
+	     (1, 'planner', 1, $T + 1, $T + 1, 'completed', '{\"prompt_tokens\": 1000000000001, \"completion_tokens\": $max}'),
+	     (1, 'planner', 1, $T + 2, $T + 2, 'completed', '{\"prompt_tokens\": 99999999999999999999, \"completion_tokens\": -5}'),
+	     (1, 'builder', 1, $T + 3, $T + 3, 'completed', '{\"prompt_tokens\": $max, \"completion_tokens\": 1.5}'),
+	     (1, 'builder', 1, $T + 4, $T + 4, 'completed', '{\"prompt_tokens\": $max, \"completion_tokens\": 2}')"
+	run -0 --separate-stderr orch-stack usage alpha
+	assert_equal "$stderr" ""
+	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
+planner      2026-11-25       3 1000000000000            0 1000000000000
+builder      2026-11-25       2            0            2            2
+total                         5 1000000000000            2 1000000000002"
+	run -0 --separate-stderr orch-stack log alpha --json
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -c '[.prompt_tokens, .completion_tokens]' <<<"$output" | tr '\n' ' ')" \
+		'[0,2] [0,0] [0,0] [0,0] [1000000000000,0] '
+	run -0 --separate-stderr orch-stack report alpha -o "$BATS_TEST_TMPDIR/r.html"
+	assert_equal "$stderr" ""
+}
+
 @test "usage counts what a real cycle recorded from an agent's output" {
 	orch-stack init
 	orch-stack create alpha --idea "a timer"
@@ -609,6 +667,7 @@ exec.retries                         1                                 default
 exec.park_after                      5                                 default
 exec.retry_delay                     1000                              default
 exec.wave_delay                      0                                 default
+exec.pass_env                                                          default
 detect.planning_interval             300000                            default
 detect.review_interval               180000                            default
 detect.strategic_length              100                               default
@@ -639,6 +698,9 @@ pause.failure                        5000                              default
 pause.failure_cap                    300000                            default
 pause.progress                       1000                              default
 pause.nothing                        5000                              default
+retain.cycles                        200                               default
+retain.age                           2592000000                        default
+retain.versions                      100                               default
 llm.base_url                         https://api.groq.com/openai/v1    default
 llm.model                            llama-3.3-70b-versatile           default
 llm.fallbacks                                                          default

@@ -100,3 +100,61 @@ output_errors() {
 	run -70 --separate-stderr bash -c 'orch-stack "$@" >/dev/full' orch-stack "$@"
 	[[ $stderr == "orch-stack: write error"* ]] || fail "$stderr"
 }
+
+# need_pid_namespace: set PIDNS to the command words that run a command in
+# a PID namespace of its own, with its own /proc, on this host (its host
+# name, its kernel): as root, else through a user namespace; skip the
+# test, saying why, where neither is allowed.
+need_pid_namespace() {
+	if unshare -p -f --mount-proc true 2>/dev/null; then
+		PIDNS=(unshare -p -f --mount-proc)
+	elif unshare -U -r -p -f --mount-proc true 2>/dev/null; then
+		PIDNS=(unshare -U -r -p -f --mount-proc)
+	else
+		skip "cannot make a PID namespace here (unshare needs root or user namespaces)"
+	fi
+}
+
+# busy_world [CYCLES]: alpha and beta, running, worked on for CYCLES
+# cycles (default 3) by the example team with a communicator that also
+# talks: each run replies to its user message, sends the other stack a
+# message, broadcasts one, remembers something and marks what it got read.
+# So each stack has todos, artifact versions naming their cycle and todo,
+# traces, graphs, user and inter-stack messages (sent, received, read),
+# memory, agent runs and detection cache rows. Then each gets a cycle
+# still running (its lease held by this shell) and beta an abandoned one
+# (its holder gone), with a trace each.
+busy_world() {
+	local cycles=${1:-3} i
+	cat >"$BATS_TEST_TMPDIR/talker" <<'AGENT'
+#!/bin/sh
+exec jq -c '.snapshot.stack.name as $me | (if $me == "alpha" then "beta" else "alpha" end) as $other
+  | {thinking: "talk", actions: (
+    (if .task.user_message then [{type: "reply_user", message_id: .task.user_message.id, content: "ok"}] else [] end)
+    + [{type: "send_message", to: $other, content: "hello \($other)"},
+       {type: "send_message", content: "to all from \($me)"},
+       {type: "remember", key: "seen", value: (.task.messages | length)}]
+    + [.task.messages[]? | {type: "mark_read", message_id: .id}])}'
+AGENT
+	chmod +x "$BATS_TEST_TMPDIR/talker"
+	orch-stack create alpha --idea "a timer"
+	orch-stack create beta --idea "a clock"
+	orch-stack start alpha
+	orch-stack start beta
+	for ((i = 0; i < cycles; i++)); do
+		orch-stack say alpha "question $i"
+		orch-stack say beta "question $i"
+		orch-stack todo add alpha "todo $i"
+		run_cycle --agent communicator="$BATS_TEST_TMPDIR/talker"
+	done
+	orch-detect --all >/dev/null
+	sql "INSERT INTO executions (stack_id, cycle, status, started_at, owner)
+	       SELECT id, total_cycles + 1, 'running', 1000, 'host:$$:1' FROM stacks;
+	     UPDATE stacks SET lease_owner = 'host:$$:1', lease_pid = $$, lease_host = 'host',
+	       lease_expires_at = 9000000000000,
+	       lease_execution_id = (SELECT max(id) FROM executions e WHERE e.stack_id = stacks.id);
+	     INSERT INTO executions (stack_id, cycle, status, started_at, owner)
+	       SELECT id, total_cycles + 2, 'running', 1000, 'gone:999999:1' FROM stacks WHERE name = 'beta';
+	     INSERT INTO traces (execution_id, stack_id, agent, attempt, started_at, ended_at, status)
+	       SELECT id, stack_id, 'planner', 1, 1000, 1001, 'failed' FROM executions WHERE status = 'running';"
+}

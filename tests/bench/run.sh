@@ -3,7 +3,7 @@
 # done by an anchor in the same run, as a ratio. See tests/bench/README.md.
 #
 # usage: tests/bench/run.sh [--quick] [--jobs N] [--out DIR] [BENCH...]
-#   BENCH: graph detect cycle linear llm world (default: all of them)
+#   BENCH: graph detect cycle linear llm world retention (default: all)
 #   --quick  small sizes, for the smoke test (tests/bench.bats)
 #   --jobs   -j for orch-exec, ninja and make in graph and cycle (default 16)
 #   --out    keep the databases, graphs and logs there (default: a temp dir)
@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-WHICH=${*:-graph detect cycle linear llm world}
+WHICH=${*:-graph detect cycle linear llm world retention}
 for b in $WHICH; do
 	case $b in
-	graph|detect|cycle|linear|llm|world) ;;
+	graph|detect|cycle|linear|llm|world|retention) ;;
 	*) echo "run.sh: unknown benchmark '$b'" >&2; exit 64 ;;
 	esac
 done
@@ -68,9 +68,9 @@ cc -O2 -static -o "$INSTANT" "$BENCH/instant.c" 2>/dev/null ||
 . "$BENCH/populate.sh"
 
 if [ $QUICK = 1 ]; then
-	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 WORLD=6
+	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 WORLD=6 RETAIN=40
 else
-	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 WORLD=120
+	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 WORLD=120 RETAIN=1000
 fi
 
 # --- helpers ---
@@ -296,6 +296,81 @@ bench_llm() {
 bench_world() {
 	"$BENCH/world.sh" --seconds "$WORLD" --out "$OUT/world" |
 		sed 's/^\([^#]\)/world  \1/' | tee -a "$OUT/results.txt"
+}
+
+# retention_agent NAME JQ: an agent at $OUT/retention/NAME that prints
+# what the jq program JQ makes of its context.
+retention_agent() {
+	printf '%s\n' "$2" >"$OUT/retention/$1.jq"
+	printf '#!/bin/sh\nexec jq -c -f %s\n' "$OUT/retention/$1.jq" >"$OUT/retention/$1"
+	chmod +x "$OUT/retention/$1"
+}
+
+# Context size and database growth over RETAIN cycles of one busy stack,
+# whose four agents keep working (each every cycle or every other, as
+# detection gives them work): the planner adds a todo for the reviewer's
+# recommendation, the builder completes one with a new 20 KB version of
+# the artifact, the communicator answers the message a user sends each
+# cycle, the reviewer recommends. Retention is on with its
+# defaults (with --quick, scaled down: 8 cycles, 4 versions, so that it
+# acts within 40 cycles). At a tenth, a quarter, half and all of the
+# cycles: the largest context orch-exec built in that cycle (the traces
+# keep each), the database's size (its pages, free ones included) and how
+# much of it the kept runs' contexts are. Flat: the figures at the end
+# within 20% of those at a quarter.
+bench_retention() {
+	local db=$OUT/retention.db t0 t1 i a args=() marks ctx size ctxs c250= d250= r250= c d r
+	mkdir -p "$OUT/retention"
+	echo "# retention: $RETAIN cycles of a busy stack, retention on" | tee -a "$OUT/results.txt"
+	retention_agent planner '{thinking: "plan", actions: [{type: "create_todo", priority: 3,
+		content: "next feature, after \((.task.recommendations // []) | length) recommendations"}]}'
+	retention_agent builder '{thinking: "build", actions: (if .task.todo then
+		[{type: "write_artifact", artifact_type: "html",
+		  content: ("<!doctype html><title>t</title><p>todo \(.task.todo.id)</p>" + ("<p>filler</p>" * 1600))},
+		 {type: "complete_todo", id: .task.todo.id}] else [] end)}'
+	retention_agent communicator '{thinking: "answer", actions: (if .task.user_message then
+		[{type: "reply_user", message_id: .task.user_message.id, content: "working on it"}] else [] end)}'
+	retention_agent reviewer '{thinking: "review", actions: [{type: "recommend", recommendation: "keep going"}]}'
+	for a in planner builder communicator reviewer; do
+		args+=(--agent "$a=$OUT/retention/$a")
+	done
+	if [ $QUICK = 1 ]; then
+		printf 'retain.cycles = 8\nretain.versions = 4\n' >"$OUT/retention.config"
+	else
+		: >"$OUT/retention.config"
+	fi
+	rm -f "$db" "$db-wal" "$db-shm"
+	orch-stack --db "$db" init
+	orch-stack --db "$db" create busy --idea "a busy stack"
+	orch-stack --db "$db" start busy
+	marks=" $((RETAIN / 10)) $((RETAIN / 4)) $((RETAIN / 2)) $RETAIN "
+	t0=$(now_ns)
+	for ((i = 1; i <= RETAIN; i++)); do
+		orch-stack --db "$db" say busy "message $i"
+		orch-detect --db "$db" --all --force --config "$OUT/retention.config" |
+			orch-graph |
+			orch-exec --db "$db" --config "$OUT/retention.config" --retries 0 "${args[@]}" |
+			orch-decide --db "$db" --config "$OUT/retention.config" >"$OUT/retention.out"
+		[[ $marks == *" $i "* ]] || continue
+		ctx=$(sqlite3 "$db" "SELECT max(length(CAST(input AS BLOB))) FROM traces
+			WHERE execution_id = (SELECT max(id) FROM executions)")
+		size=$(sqlite3 "$db" "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size")
+		ctxs=$(sqlite3 "$db" "SELECT sum(length(CAST(input AS BLOB))) FROM traces")
+		row retention "$(printf 'cycle %5d  context %8d B  database %9d B, its runs'"'"' contexts %9d B  (%d cycles, %d runs, %d versions, %d todos kept)' \
+			"$i" "$ctx" "$size" "$ctxs" "$(sqlite3 "$db" 'SELECT count(*) FROM executions')" \
+			"$(sqlite3 "$db" 'SELECT count(*) FROM traces')" "$(sqlite3 "$db" 'SELECT count(*) FROM artifacts')" \
+			"$(sqlite3 "$db" 'SELECT count(*) FROM todos')")"
+		if [ "$i" = $((RETAIN / 4)) ]; then
+			c250=$ctx d250=$size r250=$((size - ctxs))
+		fi
+		c=$ctx d=$size r=$((size - ctxs))
+	done
+	t1=$(now_ns)
+	[ "$(sqlite3 "$db" "SELECT count(*) FROM executions WHERE status = 'failed'")" = 0 ] ||
+		{ echo "run.sh: retention: cycles failed, see $db" >&2; exit 70; }
+	row retention "$(printf 'from cycle %d to %d: context x%s, database x%s, database less the contexts x%s (flat: x0.80 to x1.20) | %.3f s a cycle' \
+		$((RETAIN / 4)) "$RETAIN" "$(ratio "$c" "$c250")" "$(ratio "$d" "$d250")" "$(ratio "$r" "$r250")" \
+		"$(awk -v a="$(secs "$t0" "$t1")" -v n="$RETAIN" 'BEGIN { print a / n }')")"
 }
 
 echo "# orch benchmarks $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, build $BUILD$([ $QUICK = 1 ] && echo ', --quick')" | tee "$OUT/results.txt"

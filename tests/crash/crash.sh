@@ -10,11 +10,14 @@
 #   orch-detect --all --force | orch-graph | orch-exec | orch-decide
 #
 # (the example team of examples/agents, each run behind a random delay of
-# up to 80 ms so kills land inside agent runs too), waits a random 0-250 ms
-# and sends SIGKILL to the target: orch-exec, one of orch-exec's agent
-# children, or orch-decide. A round whose target had already exited is not
-# counted. Then one plain pipeline runs (the recovery) and the checks of
-# check_store run; the first violation is printed and the script exits 1.
+# up to 80 ms so kills land inside agent runs too, and each leaving
+# processes behind: one in its process group, one in a session of its
+# own, one whose parent has exited), waits a random 0-250 ms and sends
+# SIGKILL to the target: orch-exec, one of orch-exec's agent children, or
+# orch-decide. A round whose target had already exited is not counted.
+# Then one plain pipeline runs (the recovery) and the checks of
+# check_store and check_left run; the first violation is printed and the
+# script exits 1.
 #
 # The programs are taken from PATH; WORKDIR gets the database and logs.
 set -u
@@ -41,9 +44,19 @@ RANDOM=$seed
 # The example team behind a random delay: slow enough to be hit.
 agents=$work/agents
 mkdir -p "$agents"
+# What they leave behind, "PID START" a line: none may outlive the round.
+left=$work/left
+: >"$left"
 for a in planner builder communicator reviewer; do
-	printf '#!/bin/bash\nsleep "0.0$((RANDOM %% 6))"\nexec "%s/examples/agents/%s"\n' \
-		"$root" "$a" >"$agents/$a"
+	cat >"$agents/$a" <<-EOF
+	#!/bin/bash
+	note() { echo "\$1 \$(awk '{print \$22}' /proc/\$1/stat)" >>"$left"; }
+	sleep 300 </dev/null >/dev/null 2>&1 & note \$!
+	setsid sleep 300 </dev/null >/dev/null 2>&1 & note \$!
+	bash -c 'setsid sleep 300 </dev/null >/dev/null 2>&1 & echo \$!' | { read -r p; note "\$p"; }
+	sleep "0.0\$((RANDOM % 6))"
+	exec "$root/examples/agents/$a"
+	EOF
 	chmod +x "$agents/$a"
 done
 team=(--retries 1 --retry-delay 10)
@@ -114,6 +127,23 @@ check_store() {
 	  JOIN executions b ON a.stack_id = b.stack_id AND a.id < b.id
 	 WHERE b.started_at < a.ended_at AND a.started_at < b.ended_at;")
 	[ -z "$v" ] || die "$v"
+}
+
+# Nothing an agent left behind is running once a round and its recovery
+# are over (a pid is the same process only with the same start time).
+check_left() {
+	local pid start now state i n
+	for ((i = 0; i < 100; i++)); do
+		n=0
+		while read -r pid start; do
+			read -r now state < <(awk '{print $22, $3}' "/proc/$pid/stat" 2>/dev/null)
+			[ "$now" = "$start" ] && [ "$state" != Z ] && n=$((n + 1))
+		done <"$left"
+		[ "$n" = 0 ] && break
+		sleep 0.02
+	done
+	[ "$n" = 0 ] || die "$n processes the agents left are still running"
+	: >"$left"
 }
 
 pipeline_bg() {
@@ -264,6 +294,7 @@ while ((hits < kills)); do
 		done
 	fi
 	check_store
+	check_left
 	printf 'crash.sh: round %d: kill %s %s after %d ms (exec %s, decide %s)%s\n' \
 		"$round" "$what" "${victim:-(missed)}" "$delay" "$s_exec" "$s_decide" \
 		"${held:+, held stacks $held}" >>"$work/log"
