@@ -46,9 +46,12 @@ static const char help_text[] =
 	"  todo clear STACK [--status STATUS]\n"
 	"                                  remove its todos of STATUS (default the\n"
 	"                                  completed and cancelled ones)\n"
+	"  todo retry STACK ID             give a parked todo back to the builder\n"
 	"  messages clear STACK [--unanswered | --stacks]\n"
 	"                                  remove its answered messages (or the\n"
 	"                                  waiting ones, or those from other stacks)\n"
+	"  messages retry STACK [ID]       give its parked messages (or one) back to\n"
+	"                                  the communicator\n"
 	"  memory clear STACK [AGENT]      forget what its agents (or one) remembered\n"
 	"  gc [STACK] [--config FILE] [--dry-run] [--json]\n"
 	"                                  prune the cycles, artifact versions and\n"
@@ -126,6 +129,9 @@ static const struct stack_command commands[] = {
 	{ "todo", "rm", 4, "todo rm STACK ID", 0, DB_OPEN, stack_todo_rm, 0 },
 	{ "todo", "clear", 3, "todo clear STACK [--status STATUS]", F_STATUS, DB_OPEN,
 	  stack_todo_clear, 0 },
+	{ "todo", "retry", 4, "todo retry STACK ID", 0, DB_OPEN, stack_todo_retry, 0 },
+	{ "messages", "retry", 4, "messages retry STACK [ID]", 0, DB_OPEN,
+	  stack_messages_retry, 1 },
 	{ "messages", "clear", 3, "messages clear STACK [--unanswered | --stacks]",
 	  F_UNANSWERED | F_STACKS, DB_OPEN, stack_messages_clear, 0 },
 	{ "memory", "clear", 4, "memory clear STACK [AGENT]", 0, DB_OPEN, stack_memory_clear, 1 },

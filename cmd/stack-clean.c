@@ -1,6 +1,7 @@
 /*
  * orch-stack gc, todo rm, todo clear, messages clear, memory clear: what
- * retention prunes now, and what a person removes from a stack.
+ * retention prunes now, and what a person removes from a stack; todo
+ * retry, messages retry: parked work given back.
  */
 #include <stdio.h>
 #include <string.h>
@@ -160,6 +161,40 @@ int stack_todo_rm(struct store *s, const struct opts *o)
 		cli_die_error(&err);
 	if (rc == 0)
 		cli_die(ORCH_EX_NOINPUT, "no todo %lld in stack '%s'", (long long)id, row.name);
+	stack_row_release(&row);
+	return 0;
+}
+
+int stack_todo_retry(struct store *s, const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct stack_row row;
+	int64_t id = stack_number("todo retry", o->args[3]);
+	int rc;
+
+	stack_get(s, o->args[2], &row);
+	if ((rc = admin_todo_retry(s, row.id, id, o->now, &err)) < 0)
+		cli_die_error(&err);
+	if (rc == 0)
+		cli_die(ORCH_EX_NOINPUT, "no todo %lld in stack '%s'", (long long)id, row.name);
+	printf("todo %lld is pending again\n", (long long)id);
+	stack_row_release(&row);
+	return 0;
+}
+
+int stack_messages_retry(struct store *s, const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct stack_row row;
+	int64_t id = o->nargs > 3 ? stack_number("messages retry", o->args[3]) : 0, n;
+	int rc;
+
+	stack_get(s, o->args[2], &row);
+	if ((rc = admin_messages_retry(s, row.id, id, o->now, &n, &err)) < 0)
+		cli_die_error(&err);
+	if (rc == 0)
+		cli_die(ORCH_EX_NOINPUT, "no message %lld in stack '%s'", (long long)id, row.name);
+	printf("retrying %lld message%s\n", (long long)n, n == 1 ? "" : "s");
 	stack_row_release(&row);
 	return 0;
 }

@@ -119,6 +119,8 @@ int stack_report(struct store *s, const struct opts *o);
 /* stack-clean.c: what retention prunes now, and a person removes. */
 int stack_gc(struct store *s, const struct opts *o);
 int stack_todo_rm(struct store *s, const struct opts *o);
+int stack_todo_retry(struct store *s, const struct opts *o);
+int stack_messages_retry(struct store *s, const struct opts *o);
 int stack_todo_clear(struct store *s, const struct opts *o);
 int stack_messages_clear(struct store *s, const struct opts *o);
 int stack_memory_clear(struct store *s, const struct opts *o);

@@ -142,7 +142,7 @@ _orch_complete_stack_words() {
 			# The options on the subcommand's help line, and the global ones.
 			local pat="^  $sub( |\$)"
 			[[ $sub =~ ^(todo|artifact|log|messages|memory)$ &&
-				$sub2 =~ ^(add|list|diff|versions|show|rm|clear)$ ]] &&
+				$sub2 =~ ^(add|list|diff|versions|show|rm|clear|retry)$ ]] &&
 				pat="^  $sub $sub2( |\$)"
 			[[ $sub == artifact && ! $sub2 =~ ^(list|diff|versions)$ ]] &&
 				pat="^  artifact STACK( |\$)"
@@ -161,8 +161,8 @@ _orch_complete_stack_words() {
 		;;
 	messages)
 		if ((nsub == 1)); then
-			COMPREPLY=($(compgen -W "clear $(_orch_stack_names)" -- "$cur"))
-		elif ((nsub == 2)) && [[ $sub2 == clear ]]; then
+			COMPREPLY=($(compgen -W "clear retry $(_orch_stack_names)" -- "$cur"))
+		elif ((nsub == 2)) && [[ $sub2 =~ ^(clear|retry)$ ]]; then
 			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		fi
 		;;
@@ -180,7 +180,7 @@ _orch_complete_stack_words() {
 		;;
 	todo)
 		if ((nsub == 1)); then
-			COMPREPLY=($(compgen -W "add list rm clear" -- "$cur"))
+			COMPREPLY=($(compgen -W "add list rm clear retry" -- "$cur"))
 		elif ((nsub == 2)); then
 			COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		fi

@@ -393,6 +393,70 @@ out:
 	return repair_end(s, rc, err);
 }
 
+int admin_todo_retry(struct store *s, int64_t stack_id, int64_t todo_id, int64_t now,
+		     struct orch_error *err)
+{
+	int64_t found = 0, n = 0;
+	int rc = -1;
+
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (count_rows(s, "SELECT count(*) FROM todos WHERE stack_id = ?1 AND id = ?2",
+		       stack_id, todo_id, NULL, &found, err) != 0)
+		goto out;
+	if (!found) {
+		rc = 0;
+		goto out;
+	}
+	/* Its last error stays, for the person and the builder to see. */
+	if (change_rows(s, "UPDATE todos SET status = 'pending', attempts = 0"
+			" WHERE stack_id = ?1 AND id = ?2 AND status = 'parked'",
+			stack_id, todo_id, NULL, 0, &n, "retrying the todo", err) != 0)
+		goto out;
+	if (!n) {
+		orch_error_set(err, ORCH_EX_DATAERR, "todo %lld is not parked",
+			       (long long)todo_id);
+		goto out;
+	}
+	rc = schedule_wake(s, stack_id, now, err) == 0 ? 1 : -1;
+out:
+	return repair_end(s, rc, err);
+}
+
+int admin_messages_retry(struct store *s, int64_t stack_id, int64_t message_id,
+			 int64_t now, int64_t *retried, struct orch_error *err)
+{
+	int64_t found = 0;
+	int rc = -1;
+
+	*retried = 0;
+	if (store_begin(s, err) != 0)
+		return -1;
+	if (message_id &&
+	    count_rows(s, "SELECT count(*) FROM user_messages WHERE stack_id = ?1 AND id = ?2",
+		       stack_id, message_id, NULL, &found, err) != 0)
+		goto out;
+	if (message_id && !found) {
+		rc = 0;
+		goto out;
+	}
+	if (change_rows(s, message_id
+			? "UPDATE user_messages SET parked_at = NULL, attempts = 0"
+			  " WHERE stack_id = ?1 AND id = ?2 AND parked_at IS NOT NULL"
+			: "UPDATE user_messages SET parked_at = NULL, attempts = 0"
+			  " WHERE stack_id = ?1 AND parked_at IS NOT NULL",
+			stack_id, message_id, NULL, 0, retried, "retrying the messages", err) != 0)
+		goto out;
+	if (message_id && !*retried) {
+		orch_error_set(err, ORCH_EX_DATAERR, "message %lld is not parked",
+			       (long long)message_id);
+		goto out;
+	}
+	rc = !*retried || schedule_wake(s, stack_id, now, err) == 0 ? 1 : -1;
+out:
+	return repair_end(s, rc, err);
+}
+
 int admin_todo_clear(struct store *s, int64_t stack_id, const char *status,
 		     int64_t *removed, struct orch_error *err)
 {

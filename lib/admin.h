@@ -100,6 +100,19 @@ extern const char *const admin_todo_statuses[];
 int admin_todo_remove(struct store *s, int64_t stack_id, int64_t todo_id,
 		      struct orch_error *err);
 
+/* Give parked todo TODO_ID of STACK_ID back to the builder: pending, its
+ * failures forgotten (its last error kept), the stack woken at NOW. 1; 0
+ * when the stack has no such todo; -1 with ERR (65: it is not parked). */
+int admin_todo_retry(struct store *s, int64_t stack_id, int64_t todo_id, int64_t now,
+		     struct orch_error *err);
+
+/* Give STACK_ID's parked user message MESSAGE_ID (0: every parked one)
+ * back to the communicator, its failures forgotten, the stack woken at
+ * NOW; *RETRIED says how many. 1; 0 when the stack has no message
+ * MESSAGE_ID; -1 with ERR (65: that message is not parked). */
+int admin_messages_retry(struct store *s, int64_t stack_id, int64_t message_id,
+			 int64_t now, int64_t *retried, struct orch_error *err);
+
 /* Remove STACK_ID's todos of STATUS, or the completed and cancelled ones
  * when STATUS is NULL; *REMOVED says how many. */
 int admin_todo_clear(struct store *s, int64_t stack_id, const char *status,

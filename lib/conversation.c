@@ -37,13 +37,17 @@ static int message_row(sqlite3_stmt *st, void *arg)
 		.processed = sqlite3_column_int(st, 5),
 		.reply = store_column_text(st, 6),
 		.replied_at = sqlite3_column_int64(st, 7),
+		.parked_at = sqlite3_column_int64(st, 8),
+		.attempts = sqlite3_column_int64(st, 9),
+		.last_error = store_column_text(st, 10),
 	};
 
 	return e->fn(&m, e->arg);
 }
 
 #define MESSAGE_COLUMNS "id, stack_id, sender, content, created_at, processed," \
-	" response, COALESCE(responded_at, 0) FROM user_messages"
+	" response, COALESCE(responded_at, 0), COALESCE(parked_at, 0), attempts," \
+	" last_error FROM user_messages"
 
 int conversation_list(struct store *s, int64_t stack_id, unsigned flags,
 		      int (*fn)(const struct conversation_message *m, void *arg),
@@ -96,6 +100,8 @@ int conversation_message(struct store *s, int64_t id,
  * message for FN when it has one. */
 struct waited {
 	int replied;                                   /* it has a reply */
+	int parked;                                    /* it never will */
+	int64_t attempts;                              /* then: after these runs */
 	int (*fn)(const struct conversation_message *m, void *arg);
 	void *arg;
 	int rc;                                        /* FN's return */
@@ -108,6 +114,9 @@ static int check_reply(const struct conversation_message *m, void *arg)
 	if (m->reply) {
 		w->replied = 1;
 		w->rc = w->fn(m, w->arg);
+	} else if (m->parked_at) {
+		w->parked = 1;
+		w->attempts = m->attempts;
 	}
 	return 0;
 }
@@ -116,7 +125,7 @@ int conversation_wait_reply(struct store *s, int64_t id, int64_t timeout_ms,
 			    int (*fn)(const struct conversation_message *m, void *arg),
 			    void *arg, struct orch_error *err)
 {
-	struct waited w = { 0, fn, arg, 0 };
+	struct waited w = { 0, 0, 0, fn, arg, 0 };
 	struct store_watch *watch = store_watch_new(s);
 	int64_t deadline = timeout_ms > 0 ? orch_mono_ms() + timeout_ms : -1, left;
 	int rc;
@@ -128,6 +137,13 @@ int conversation_wait_reply(struct store *s, int64_t id, int64_t timeout_ms,
 					    (long long)id);
 		if (rc < 0 || w.replied)
 			break;
+		if (w.parked) {
+			rc = orch_error_set(err, ORCH_EX_DATAERR, "the communicator gave up on"
+					    " message %lld after %lld failed runs; 'orch-stack"
+					    " messages retry' gives it back", (long long)id,
+					    (long long)w.attempts);
+			break;
+		}
 		left = deadline < 0 ? -1 : deadline - orch_mono_ms();
 		if (deadline >= 0 && left <= 0) {
 			rc = 0;
@@ -163,6 +179,12 @@ void conversation_write(FILE *fp, const struct conversation_message *m, int widt
 	if (m->reply) {
 		heading(fp, m->replied_at, "communicator", NULL);
 		term_block(fp, m->reply, strlen(m->reply), INDENT, width);
+	} else if (m->parked_at) {
+		char *why = xasprintf("(no reply: parked after %lld failed runs, the last: %s)",
+				      (long long)m->attempts, m->last_error ? m->last_error : "-");
+
+		term_block(fp, why, strlen(why), INDENT, width);
+		free(why);
 	} else {
 		fprintf(fp, "%*s%s\n", INDENT, "", m->processed
 			? "(no reply: the communicator dealt with it without one)"
@@ -186,6 +208,10 @@ json_t *conversation_json(const struct conversation_message *m, struct orch_erro
 	if (rc == 0)
 		rc = doc_set_text(v, "reply", m->reply, what, err);
 	xjson_set(v, "replied_at", m->reply ? xjson(json_integer(m->replied_at)) : json_null());
+	xjson_set(v, "attempts", xjson(json_integer(m->attempts)));
+	if (rc == 0)
+		rc = doc_set_text(v, "last_error", m->last_error, what, err);
+	xjson_set(v, "parked_at", m->parked_at ? xjson(json_integer(m->parked_at)) : json_null());
 	free(what);
 	if (rc == 0)
 		return v;

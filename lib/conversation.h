@@ -34,6 +34,9 @@ struct conversation_message {
 	int processed;            /* the communicator has dealt with it */
 	const char *reply;        /* its answer, or NULL */
 	int64_t replied_at;       /* 0 without a reply */
+	int64_t parked_at;        /* 0 unless the communicator gave up on it */
+	int64_t attempts;         /* its failed communicator runs */
+	const char *last_error;   /* the last one's error, or NULL */
 };
 
 enum conversation_flags {

@@ -118,7 +118,7 @@ complete_words() {
 	run -0 complete_words orch-stack gc alpha --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--config --db --dry-run --json --now "
 	run -0 complete_words orch-stack todo ""
-	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "add clear list rm "
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "add clear list retry rm "
 	run -0 complete_words orch-stack todo clear a
 	assert_equal "$output" "alpha"
 	run -0 complete_words orch-stack todo clear alpha --
@@ -127,6 +127,10 @@ complete_words() {
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "cancelled completed "
 	run -0 complete_words orch-stack messages c
 	assert_equal "$output" "clear"
+	run -0 complete_words orch-stack messages re
+	assert_equal "$output" "retry"
+	run -0 complete_words orch-stack messages retry a
+	assert_equal "$output" "alpha"
 	run -0 complete_words orch-stack messages clear b
 	assert_equal "$output" "beta"
 	run -0 complete_words orch-stack messages clear beta --
@@ -297,7 +301,7 @@ ZSH
 	run -0 zsh_complete "orch-stack gc a"
 	assert_equal "$(echo $output)" "alpha alpine"
 	run -0 zsh_complete "orch-stack todo r"
-	assert_equal "$output" "rm"
+	assert_equal "$(echo $output)" "retry rm"
 	run -0 zsh_complete "orch-stack todo clear alpha --status can"
 	assert_equal "$output" "cancelled"
 	run -0 zsh_complete "orch-stack memory clear alpha c"

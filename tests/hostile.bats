@@ -254,7 +254,10 @@ echo "{\"actions\":[{\"type\":\"write_artifact\",\"content\":\"x\"}]}"'
 	orch-stack create alpha --idea "a page"
 	orch-stack create beta
 	orch-stack start alpha
-	sql "INSERT INTO messages (from_stack_id, to_stack_id, content, created_at) VALUES (2, 1, 'poison', 1)"
+	# A broadcast, which retention keeps once read (one to alpha alone
+	# goes with the read messages).
+	sql "INSERT INTO messages (from_stack_id, to_stack_id, content, created_at)
+	     VALUES (2, NULL, 'poison', CAST(strftime('%s', 'now') AS INTEGER) * 1000)"
 	agent communicator 'echo "cannot" >&2; exit 1'
 	settings "exec.park_after = 2"
 	run -0 only communicator="$AGENTS/communicator"
@@ -332,4 +335,53 @@ touch $BATS_TEST_TMPDIR/tried"
 	assert_equal "$(sql "SELECT count(*) FROM message_reads")" "4"
 	run -0 orch-detect --stack alpha
 	assert_equal "$(jq -r '.agents.communicator.has_work' <<<"$output")" "true"
+}
+
+@test "a person gives parked work back: todo retry, messages retry; say --wait stops at a parked message" {
+	orch-stack create alpha --idea "a page"
+	orch-stack todo add alpha "poison"
+	orch-stack say alpha "poison"
+	orch-stack start alpha
+	agent builder 'echo "boom" >&2; exit 1'
+	agent communicator 'echo "cannot" >&2; exit 1'
+	settings "exec.park_after = 1"
+	run -0 only builder="$AGENTS/builder" communicator="$AGENTS/communicator"
+	assert_equal "$(sql "SELECT status FROM todos")" "parked"
+	# What a person sees of the parked message, and its document.
+	run -0 orch-stack messages alpha
+	assert_line --index 2 --regexp '^ +\(no reply: parked after 1 failed runs, the last: exit status 1: cannot\)$'
+	run -0 orch-stack messages alpha --json
+	assert_equal "$(jq -c '[.attempts, .last_error, (.parked_at > 0)]' <<<"$output")" '[1,"exit status 1: cannot",true]'
+	# A message parked while say --wait waits for its reply ends the wait, 65.
+	orch-stack say alpha "again" --wait --timeout 20000 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! status=0
+	until [ "$(sql "SELECT count(*) FROM user_messages")" = 2 ]; do sleep 0.02; done
+	sql "UPDATE user_messages SET parked_at = 1, attempts = 3 WHERE id = 2"
+	wait "$pid" || status=$?
+	assert_equal "$status" 65
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" \
+		"orch-stack: the communicator gave up on message 2 after 3 failed runs; 'orch-stack messages retry' gives it back"
+	# Retry: pending again, its count cleared, its last error kept; the
+	# stack due at once.
+	sql "UPDATE stacks SET next_run_at = 9000000000000"
+	run -0 orch-stack todo retry alpha 1
+	assert_output "todo 1 is pending again"
+	assert_equal "$(sql "SELECT status || ' ' || attempts || ' ' || last_error FROM todos")" "pending 0 exit status 1: boom"
+	[ "$(sql "SELECT next_run_at < 9000000000000 FROM stacks")" = 1 ]
+	run -65 --separate-stderr orch-stack todo retry alpha 1
+	assert_equal "$stderr" "orch-stack: todo 1 is not parked"
+	run -66 --separate-stderr orch-stack todo retry alpha 7
+	assert_equal "$stderr" "orch-stack: no todo 7 in stack 'alpha'"
+	run -0 orch-stack messages retry alpha 1
+	assert_output "retrying 1 message"
+	assert_equal "$(sql "SELECT (parked_at IS NULL) || ' ' || attempts FROM user_messages WHERE id = 1")" "1 0"
+	run -65 --separate-stderr orch-stack messages retry alpha 1
+	assert_equal "$stderr" "orch-stack: message 1 is not parked"
+	run -0 orch-stack messages retry alpha
+	assert_output "retrying 1 message"
+	run -0 orch-stack messages retry alpha
+	assert_output "retrying 0 messages"
+	# Given back, the work is the agents' again.
+	run -0 orch-detect --stack alpha
+	assert_equal "$(jq -r '[.agents.builder.has_work, .agents.communicator.has_work] | join(" ")' <<<"$output")" "true true"
 }

@@ -44,8 +44,8 @@ setup() {
 	orch-stack --now $((T + 5)) say alpha "again"
 	sql "UPDATE user_messages SET processed = 1, response = 'hi ann', responded_at = $T + 9 WHERE id = 1"
 	run -0 orch-stack messages alpha --json
-	assert_equal "$output" '{"id":1,"sender":"ann","content":"hello","created_at":1795568523000,"processed":true,"reply":"hi ann","replied_at":1795568523009}
-{"id":2,"sender":"user","content":"again","created_at":1795568523005,"processed":false,"reply":null,"replied_at":null}'
+	assert_equal "$output" '{"id":1,"sender":"ann","content":"hello","created_at":1795568523000,"processed":true,"reply":"hi ann","replied_at":1795568523009,"attempts":0,"last_error":null,"parked_at":null}
+{"id":2,"sender":"user","content":"again","created_at":1795568523005,"processed":false,"reply":null,"replied_at":null,"attempts":0,"last_error":null,"parked_at":null}'
 	run -0 orch-stack messages alpha --json --unanswered
 	assert_equal "$(jq -r .id <<<"$output")" "2"
 	run -0 orch-stack messages beta --json
