@@ -194,11 +194,13 @@ json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 		return NULL;
 	sqlite3_bind_int64(st, 1, stack_id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW &&
-	    !(out = json_stringn((const char *)sqlite3_column_blob(st, 0),
-				 (size_t)sqlite3_column_bytes(st, 0))))
-		orch_error_set(err, ORCH_EX_DATAERR, "the latest artifact is not valid UTF-8");
-	else if (rc == SQLITE_DONE)
+	if (rc == SQLITE_ROW) {
+		out = json_stringn((const char *)sqlite3_column_blob(st, 0),
+				   (size_t)sqlite3_column_bytes(st, 0));
+		if (!out)
+			orch_error_set(err, ORCH_EX_DATAERR,
+				       "the latest artifact is not valid UTF-8");
+	} else if (rc == SQLITE_DONE)
 		out = json_null();
 	else
 		store_error(s, err, "reading artifact");
