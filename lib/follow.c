@@ -105,6 +105,11 @@ int follow_scan(struct follow *f, struct store *s, int64_t now, int64_t **due,
 	return 0;
 }
 
+int follow_is_in_flight(const struct follow *f, int64_t id)
+{
+	return flight(f, id) != NULL;
+}
+
 void follow_sent(struct follow *f, const int64_t *ids, size_t n)
 {
 	const struct schedule_entry *e;
