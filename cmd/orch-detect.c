@@ -128,13 +128,14 @@ static void explain_left_out(struct store *s, const struct follow *f,
 	if (detect_choices(s, now, &v, &nv, &err) != 0)
 		cli_die_error(&err);
 	for (i = k = 0; i < nv; i++) {
-		if (bsearch(&v[i].id, chosen, n, sizeof(*chosen), by_id)) {
+		if (n && bsearch(&v[i].id, chosen, n, sizeof(*chosen), by_id)) {
 			detect_choice_release(&v[i]);
 			continue;
 		}
 		if (f)
 			v[i].in_flight = follow_is_in_flight(f, v[i].id);
-		was = last ? bsearch(&v[i].id, last->v, last->n, sizeof(*last->v), by_id) : NULL;
+		was = last && last->n ? bsearch(&v[i].id, last->v, last->n, sizeof(*last->v),
+						by_id) : NULL;
 		if (!was || !detect_choice_same(was, &v[i])) {
 			why = detect_left_out_reason(&v[i], now, flags);
 			cli_warn("explain: %s: %s", v[i].name, why);
