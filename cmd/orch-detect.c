@@ -26,11 +26,11 @@
 
 static const char usage_line[] =
 	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force | --follow]] "
-	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]";
+	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--explain] [--pretty] [-]";
 
 static const char help_text[] =
 	"usage: orch-detect [--db PATH] [--stack NAME|ID]... [--all [--force | --follow]] "
-	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--pretty] [-]\n"
+	"[--config FILE] [--now MS] [--cache-ttl MS | --no-cache] [--explain] [--pretty] [-]\n"
 	"\n"
 	"Print one orch.work_status document (NDJSON) per stack: which agents\n"
 	"have work, how urgently, and why.\n"
@@ -48,6 +48,8 @@ static const char help_text[] =
 	"  --cache-ttl MS    serve a cached status younger than MS (default 5000)\n"
 	"                    if the stack has not changed since\n"
 	"  --no-cache        neither read nor write the cache\n"
+	"  --explain         say on standard error why each stack --all left\n"
+	"                    out was left out, and why each agent has no work\n"
 	"  --pretty          indent the output\n"
 	"  -                 read orch.snapshot documents from standard input\n"
 	"                    instead of the database\n"
@@ -73,7 +75,82 @@ struct opts {
 	unsigned out_flags;    /* enum json_out_flags */
 	int from_stdin;        /* '-' given */
 	const char *config;    /* borrowed from argv, or NULL */
+	int explain;           /* --explain */
 };
+
+/* --explain: why each agent of STATUS without work has none. */
+static void explain_agents(const json_t *status)
+{
+	const json_t *agents = json_object_get(status, "agents"), *a;
+	const char *name = json_string_value(json_object_get(json_object_get(status, "stack"),
+							     "name"));
+	const char *reason;
+	int i;
+
+	for (i = 0; i < ORCH_AGENT_COUNT; i++) {
+		a = json_object_get(agents, orch_agents[i]);
+		if (json_is_true(json_object_get(a, "has_work")))
+			continue;
+		reason = json_string_value(json_object_get(a, "reason"));
+		cli_warn("explain: %s: %s: no work: %s", name ? name : "?", orch_agents[i],
+			 reason ? reason : "no reason given");
+	}
+}
+
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The stacks --explain said last time why --follow left out. */
+struct explained {
+	struct detect_choice *v; /* owned; by id */
+	size_t n;                /* entries in v */
+};
+
+/*
+ * --explain: say why --all, choosing with FLAGS at NOW, left out each
+ * stack but the N CHOSEN (ascending). With --follow (F, LAST), a stack
+ * whose facts have not changed since LAST's pass is not said again, and
+ * LAST keeps this pass's.
+ */
+static void explain_left_out(struct store *s, const struct follow *f,
+			     const int64_t *chosen, size_t n, int64_t now,
+			     unsigned flags, struct explained *last)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct detect_choice *v, *was;
+	size_t nv, i, k;
+	char *why;
+
+	if (detect_choices(s, now, &v, &nv, &err) != 0)
+		cli_die_error(&err);
+	for (i = k = 0; i < nv; i++) {
+		if (n && bsearch(&v[i].id, chosen, n, sizeof(*chosen), by_id)) {
+			detect_choice_release(&v[i]);
+			continue;
+		}
+		if (f)
+			v[i].in_flight = follow_is_in_flight(f, v[i].id);
+		was = last && last->n ? bsearch(&v[i].id, last->v, last->n, sizeof(*last->v),
+						by_id) : NULL;
+		if (!was || !detect_choice_same(was, &v[i])) {
+			why = detect_left_out_reason(&v[i], now, flags);
+			cli_warn("explain: %s: %s", v[i].name, why);
+			free(why);
+		}
+		v[k++] = v[i];
+	}
+	if (!last) {
+		detect_choices_free(v, k);
+		return;
+	}
+	detect_choices_free(last->v, last->n);
+	last->v = v;
+	last->n = k;
+}
 
 static int filter(const struct opts *o, const struct detect_rules *rules)
 {
@@ -91,6 +168,8 @@ static int filter(const struct opts *o, const struct detect_rules *rules)
 			break;
 		}
 		rc = json_write(stdout, status, o->out_flags);
+		if (o->explain)
+			explain_agents(status);
 		json_decref(status);
 		if (rc != 0)
 			break;
@@ -197,6 +276,8 @@ static int write_status(const struct opts *o, json_t *status, int64_t id,
 	rc = json_write(stdout, status, o->out_flags);
 	if (i < nrec)
 		json_object_del(status, "recovered");
+	if (o->explain)
+		explain_agents(status);
 	return rc;
 }
 
@@ -249,6 +330,7 @@ static int follow(struct store *s, struct opts *o, const struct detect_rules *ru
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct store_watch *w = store_watch_new(s);
 	struct follow *f = follow_new();
+	struct explained last = { NULL, 0 };
 	struct recovery *rec;
 	struct pollfd extra[2];
 	int64_t *due, wait;
@@ -261,6 +343,8 @@ static int follow(struct store *s, struct opts *o, const struct detect_rules *ru
 		o->now = orch_now_ms();
 		if (follow_scan(f, s, o->now, &due, &ndue, &wait, &err) != 0)
 			cli_die_error(&err);
+		if (o->explain)
+			explain_left_out(s, f, due, ndue, o->now, DETECT_FOLLOW, &last);
 		if (ndue) {
 			recover(s, due, ndue, &rec, &nrec);
 			rc = all_stacks(s, o, rules, due, ndue, pending, rec, nrec);
@@ -285,6 +369,7 @@ static int follow(struct store *s, struct opts *o, const struct detect_rules *ru
 			break;
 		}
 	}
+	detect_choices_free(last.v, last.n);
 	follow_free(f);
 	store_watch_free(w);
 	return rc;
@@ -321,6 +406,8 @@ static int from_store(struct opts *o, const struct detect_rules *rules)
 	if (o->all && detect_due_stacks(s, o->now, o->force ? DETECT_FORCE : 0,
 					&ids, &nids, &err) != 0)
 		cli_die_error(&err);
+	if (o->all && o->explain)
+		explain_left_out(s, NULL, ids, nids, o->now, o->force ? DETECT_FORCE : 0, NULL);
 	/* Before anything reads the state a dead pipeline left. */
 	recover(s, ids, nids, &rec, &nrec);
 	rc = 0;
@@ -373,6 +460,7 @@ int main(int argc, char **argv)
 		{ "pretty", no_argument, NULL, 264 },
 		{ "config", required_argument, NULL, 265 },
 		{ "follow", no_argument, NULL, 266 },
+		{ "explain", no_argument, NULL, 267 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -428,6 +516,9 @@ int main(int argc, char **argv)
 			break;
 		case 266:
 			o.follow = 1;
+			break;
+		case 267:
+			o.explain = 1;
 			break;
 		case ':':
 			cli_usage_error(usage_line, "option '%s' needs a value", argv[optind - 1]);

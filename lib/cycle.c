@@ -174,8 +174,7 @@ int cycle_lease_held(const char *holder, int64_t expires, int64_t taken_at,
 	return expires > now && taken_at <= now + ORCH_CLOCK_SLACK_MS;
 }
 
-/* "HOST:PID" of an owner, for people (a new string). */
-static char *owner_short(const char *owner)
+char *cycle_owner_short(const char *owner)
 {
 	struct owner o;
 	char *s;
@@ -317,7 +316,7 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	holder = (const char *)sqlite3_column_text(st, 1);
 	rc = LEASE_FREE;
 	if (holder && *holder) {
-		who = owner_short(holder);
+		who = cycle_owner_short(holder);
 		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2),
 				     sqlite3_column_int64(st, 4), now)) {
 			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
@@ -378,7 +377,7 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 	sqlite3_step(st);
 	store_finish(s, st);
 
-	host = owner_short(owner);
+	host = cycle_owner_short(owner);
 	if (strrchr(host, ':'))
 		*strrchr(host, ':') = '\0';
 	st = store_prepare(s, "UPDATE stacks SET lease_owner = ?, lease_host = ?,"

@@ -33,6 +33,10 @@
 /* This process as a lease owner: a new string "HOST:PID:START:BOOT:PIDNS". */
 char *cycle_owner_self(void);
 
+/* "HOST:PID" of the lease owner OWNER, for people: a new string (OWNER
+ * itself when it is not an owner). */
+char *cycle_owner_short(const char *owner);
+
 /*
  * Whether a lease held by HOLDER since TAKEN_AT (0: unknown) until
  * EXPIRES still keeps others out at NOW. A holder here (this host, boot

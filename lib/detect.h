@@ -158,6 +158,8 @@ int detect_is_strategic(const char *text, size_t len,
 
 enum detect_due_flags {
 	DETECT_FORCE = 1 << 0, /* every running stack, whatever its next_run_at */
+	DETECT_FOLLOW = 1 << 1, /* detect_left_out_reason(): as --follow chooses,
+				   where a held or in-flight stack waits */
 };
 
 /*
@@ -216,5 +218,54 @@ int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
  */
 int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 		     int64_t rules, const json_t *status, struct orch_error *err);
+
+/* --- why --all leaves a stack out (detect_explain.c) --- */
+
+/*
+ * A stack as --all sees it when it chooses: the facts each condition of
+ * detect_due_stacks() (and of follow_scan() with --follow) reads, for
+ * orch-detect --explain.
+ */
+struct detect_choice {
+	int64_t id;                   /* the stack */
+	char *name;                   /* owned */
+	char *execution_state;        /* owned: idle, running, paused, stopped */
+	int64_t next_run_at;          /* 0: due since it started */
+	int64_t consecutive_failures; /* the failure streak orch-decide backs off for */
+	int due;                      /* SCHEDULE_DUE_SQL at the NOW it was read at */
+	char *holder;                 /* owned: "HOST:PID" of a live lease holder, or NULL */
+	int64_t lease_expires_at;     /* the holder's lease's end, when holder is set */
+	int in_flight;                /* the caller's: --follow handed it on, its
+					 cycle not decided yet (follow.h) */
+};
+
+/*
+ * Every stack at NOW, by id: *OUT a new array of *N choices (NULL when
+ * none), in_flight 0. Free with detect_choices_free(). 0, or -1 with ERR.
+ */
+int detect_choices(struct store *s, int64_t now, struct detect_choice **out,
+		   size_t *n, struct orch_error *err);
+/* Free what C owns, not C. */
+void detect_choice_release(struct detect_choice *c);
+/* Release the N choices V, and free V. */
+void detect_choices_free(struct detect_choice *v, size_t n);
+
+/*
+ * Why --all, with FLAGS (DETECT_FORCE, DETECT_FOLLOW), leaves stack C out
+ * at NOW, the first of its conditions C fails, in their order: "not
+ * running (paused)", "not running (idle: never started)", with --follow
+ * "a cycle is running: its lease is held by HOST:PID until T UTC" and
+ * "handed on, waiting for orch-decide to record its cycle", then "due at
+ * T UTC, in 12s" (", in failure backoff after 3 failed cycles in a row"
+ * when it has failed). A stack that meets them all became due after the
+ * stacks were chosen, and says so. A new string, unescaped: the name and
+ * the holder are the store's.
+ */
+char *detect_left_out_reason(const struct detect_choice *c, int64_t now,
+			     unsigned flags);
+
+/* Whether A and B, the same stack at two times, would be explained alike
+ * but for the clock. */
+int detect_choice_same(const struct detect_choice *a, const struct detect_choice *b);
 
 #endif

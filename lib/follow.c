@@ -47,15 +47,16 @@ static int by_id(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Stack ID's entry in the last scan (sorted by id), or NULL. */
+/* Stack ID's entry in the last scan (sorted by id), or NULL. An empty
+ * array may be NULL, which bsearch() must never be given. */
 static const struct schedule_entry *seen(const struct follow *f, int64_t id)
 {
-	return bsearch(&id, f->seen, f->nseen, sizeof(*f->seen), by_id);
+	return f->nseen ? bsearch(&id, f->seen, f->nseen, sizeof(*f->seen), by_id) : NULL;
 }
 
 static struct flight *flight(const struct follow *f, int64_t id)
 {
-	return bsearch(&id, f->v, f->n, sizeof(*f->v), by_id);
+	return f->n ? bsearch(&id, f->v, f->n, sizeof(*f->v), by_id) : NULL;
 }
 
 int follow_scan(struct follow *f, struct store *s, int64_t now, int64_t **due,
@@ -103,6 +104,11 @@ int follow_scan(struct follow *f, struct store *s, int64_t now, int64_t **due,
 	}
 	*wait_ms = wait;
 	return 0;
+}
+
+int follow_is_in_flight(const struct follow *f, int64_t id)
+{
+	return flight(f, id) != NULL;
 }
 
 void follow_sent(struct follow *f, const int64_t *ids, size_t n)

@@ -43,4 +43,8 @@ void follow_sent(struct follow *f, const int64_t *ids, size_t n);
 /* How many stacks are in flight. */
 size_t follow_in_flight(const struct follow *f);
 
+/* Whether stack ID is in flight after the last follow_scan(): handed on,
+ * its cycle not decided yet, its document not given up for lost. */
+int follow_is_in_flight(const struct follow *f, int64_t id);
+
 #endif

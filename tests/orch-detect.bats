@@ -4,6 +4,14 @@
 
 load test_helper
 
+teardown() {
+	# An orch-detect --follow a test left running in the background.
+	if [ -n "${PIPE_PID:-}" ]; then
+		kill "$PIPE_PID" 2>/dev/null || true
+		wait "$PIPE_PID" 2>/dev/null || true
+	fi
+}
+
 F=$BATS_TEST_DIRNAME/fixtures/orch-detect
 # base.json at NOW: planned and reviewed 1000 ms ago, one pending todo of
 # priority 2; only the builder has work (6).
@@ -609,6 +617,107 @@ stack() {
 	run -0 --separate-stderr orch-detect --all
 	assert_output ""
 	assert_equal "$stderr" ""
+}
+
+# --- --explain: why nothing ran ---
+
+# explain_world: the stacks of the --explain tests, at $NOW: paused,
+# stopped, never started, due in 12 s, in backoff, one due whose four
+# agents have no work, and a paused one whose name holds an escape
+# sequence.
+explain_world() {
+	orch-stack init
+	stack paused paused 0
+	stack stopped stopped 0
+	stack new idle 0
+	stack later running $((NOW + 12000))
+	stack failing running $((NOW + 90000))
+	stack done running 0
+	sql "UPDATE stacks SET consecutive_failures = 3 WHERE name = 'failing';
+	     UPDATE stacks SET name = 'evil' || char(27) || '[2J' || char(7) WHERE name = 'paused';
+	     DELETE FROM todos WHERE stack_id = 6;
+	     INSERT INTO agent_runs (stack_id, agent, cycle, started_at, ended_at, seen_version)
+	       SELECT id, 'planner', 12, 1000, 1000, content_version FROM stacks WHERE id = 6;"
+}
+
+@test "--explain: why each stack --all left out was, and why each agent has no work" {
+	explain_world
+	run -0 --separate-stderr orch-detect --all --explain --now "$NOW" --no-cache
+	assert_equal "$(jq -r .stack.name <<<"$output")" "done"
+	assert_equal "$stderr" "$(cat <<-'EOF2'
+	orch-detect: explain: evil [2J : not running (paused)
+	orch-detect: explain: stopped: not running (stopped)
+	orch-detect: explain: new: not running (idle: never started)
+	orch-detect: explain: later: due at 2023-11-14 22:18:32 UTC, in 12s
+	orch-detect: explain: failing: due at 2023-11-14 22:19:50 UTC, in 1m, in failure backoff after 3 failed cycles in a row
+	orch-detect: explain: done: planner: no work: no pending todos, but nothing changed since its run in cycle 12
+	orch-detect: explain: done: builder: no work: no pending todos
+	orch-detect: explain: done: communicator: no work: no messages
+	orch-detect: explain: done: reviewer: no work: nothing to review
+	EOF2
+	)"
+	# Nothing of the name reaches the terminal as it is.
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* ]]
+	# Standard output is the same document with and without it.
+	local with=$output
+	run -0 --separate-stderr orch-detect --all --now "$NOW" --no-cache
+	assert_equal "$stderr" ""
+	assert_equal "$output" "$with"
+}
+
+@test "--explain: with --force only the stacks not running; with --stack and '-' the agents" {
+	explain_world
+	sql "UPDATE stacks SET consecutive_failures = 1 WHERE name = 'later'"
+	run -0 --separate-stderr orch-detect --all --force --explain --now "$NOW" --no-cache
+	assert_equal "$(jq -r .stack.name <<<"$output" | tr '\n' ' ')" "later failing done "
+	assert_equal "$(grep -c ': not running (' <<<"$stderr")" 3
+	assert_equal "$(grep -v ': not running (' <<<"$stderr" | grep -vc ': no work: ')" 0
+	# A failure streak of one, said in the singular.
+	run -0 --separate-stderr orch-detect --all --explain --now "$NOW" --no-cache
+	assert_equal "${stderr_lines[3]}" \
+		"orch-detect: explain: later: due at 2023-11-14 22:18:32 UTC, in 12s, in failure backoff after 1 failed cycle"
+	# Every named stack is printed: only its agents are explained.
+	run -0 --separate-stderr orch-detect --stack 1 --stack later --explain --now "$NOW" --no-cache
+	assert_equal "$stderr" "$(cat <<-'EOF2'
+	orch-detect: explain: evil [2J : communicator: no work: no messages
+	orch-detect: explain: evil [2J : reviewer: no work: nothing to review
+	orch-detect: explain: later: communicator: no work: no messages
+	orch-detect: explain: later: reviewer: no work: nothing to review
+	EOF2
+	)"
+	run -0 --separate-stderr bash -c "orch-detect --explain --now $NOW - <'$F/base.json'"
+	assert_equal "${#stderr_lines[@]}" 3
+	assert_equal "${stderr_lines[1]}" "orch-detect: explain: alpha: communicator: no work: no messages"
+}
+
+@test "--explain --follow: each left-out stack once per change, a stack in flight included" {
+	orch-stack init
+	stack paused paused 0
+	stack alpha running 0
+	orch-detect --all --follow --explain >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	PIPE_PID=$!
+	local i
+	for i in $(seq 200); do grep -q 'handed on' "$BATS_TEST_TMPDIR/err" && break; sleep 0.05; done
+	# A write that changes nothing either explains: no line again.
+	sql "UPDATE stacks SET phase = 'x' WHERE name = 'paused'"
+	sleep 0.3
+	assert_equal "$(grep -v ': no work: ' "$BATS_TEST_TMPDIR/err")" "$(cat <<-'EOF2'
+	orch-detect: explain: paused: not running (paused)
+	orch-detect: explain: alpha: handed on, waiting for orch-decide to record its cycle
+	EOF2
+	)"
+	# Decided, with a pause of an hour: said once more, with its time.
+	local next=$(( $(date +%s%3N) + 3600000 ))
+	sql "UPDATE stacks SET total_cycles = total_cycles + 1, next_run_at = $next WHERE name = 'alpha'"
+	for i in $(seq 200); do grep -q 'due at' "$BATS_TEST_TMPDIR/err" && break; sleep 0.05; done
+	sleep 0.3
+	assert_equal "$(grep -v ': no work: ' "$BATS_TEST_TMPDIR/err" | tail -n 1)" \
+		"orch-detect: explain: alpha: due at $(date -u -d @$((next / 1000)) '+%F %T') UTC, in 59m"
+	assert_equal "$(grep -c 'due at' "$BATS_TEST_TMPDIR/err")" 1
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out")" 1
+	kill "$PIPE_PID"
+	wait "$PIPE_PID" || true
+	PIPE_PID=
 }
 
 @test "database: the status reflects the stored state" {
