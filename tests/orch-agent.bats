@@ -148,6 +148,30 @@ retry-after-ms: 600000"
 	assert_equal "$(requests)" 1
 }
 
+@test "retry contract end to end: a 429 with Retry-After: 600 is one request in the cycle, and the stack's next run 600 s on" {
+	serve '[{"status":429,"headers":{"Retry-After":"600"},"error":"slow down"},{"status":429,"headers":{"Retry-After":"600"},"error":"slow down"}]'
+	orch-stack init
+	orch-stack create alpha --idea "an idea"
+	orch-stack start alpha
+	local before after
+	before=$(date +%s%3N)
+	run -0 bash -c 'orch-detect --all --force | orch-graph |
+		orch-exec --retries 3 --retry-delay 10 --agent planner="orch-agent --role planner" | orch-decide'
+	after=$(date +%s%3N)
+	assert_equal "$(requests)" 1
+	assert_equal "$(jq -r '"\(.action) \(.rule)"' <<<"$output")" "pause retry_after"
+	assert_equal "$(jq -r .reason <<<"$output")" \
+		"planner asked to wait 600 s (retry_after_ms); 1 node failed (planner); 1st failed cycle in a row"
+	local next
+	next=$(jq -r .next_at <<<"$output")
+	((next >= before + 600000 && next <= after + 600000)) || fail "next_at $next, cycle from $before to $after"
+	assert_equal "$(sql 'SELECT next_run_at FROM stacks')" "$next"
+	assert_equal "$(sql 'SELECT attempt || " " || exit_status FROM traces')" "1 75"
+	# Not due: the next pipeline runs nothing and asks nothing.
+	orch-detect --all | orch-graph | orch-exec --agent planner="orch-agent --role planner" | orch-decide >/dev/null
+	assert_equal "$(requests)" 1
+}
+
 @test "orch-agent: a 500 is retried on the same connection, then succeeds" {
 	serve "[{\"status\":500,\"error\":\"internal\"}, {\"status\":503,\"body\":\"<html>busy</html>\"}, $(ok_step)]"
 	run -0 --separate-stderr orch-agent --role planner <"$CTX"
