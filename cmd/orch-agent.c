@@ -129,6 +129,7 @@ int main(int argc, char **argv)
 	const char *prompt_file = NULL, *config_file = NULL;
 	char *prompt, *prompt_path;
 	json_t *ctx = NULL, *extra = NULL, *doc;
+	int64_t wait;
 	int c, rc, verbose = 0;
 
 	orch_progname = "orch-agent";
@@ -232,10 +233,18 @@ int main(int argc, char **argv)
 	pc = recall(&providers, verbose);
 	doc = llm_run(&o, &providers, ctx, &err);
 	keep(pc, &providers, verbose);
+	wait = llm_providers_wait(&providers);
 	json_decref(ctx);
 	llm_providers_release(&providers);
 	free(prompt);
 	free(prompt_path);
+	if (!doc && err.status == ORCH_EX_TEMPFAIL && wait >= 0) {
+		/* The retry contract (orch-exec(1)): the error, then the wait. */
+		cli_warn("%s", err.msg);
+		fprintf(stderr, "retry-after-ms: %lld\n", (long long)wait);
+		orch_error_release(&err);
+		return cli_finish(ORCH_EX_TEMPFAIL);
+	}
 	if (!doc)
 		cli_die_error(&err);
 	orch_error_release(&err);

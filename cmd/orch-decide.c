@@ -99,6 +99,7 @@ static int record(struct store *s, const json_t *decision,
 		.next_at = json_integer_value(json_object_get(decision, "next_at")),
 		.detected_at = f->detected_at,
 		.failed = f->failed,
+		.floor = f->floor,
 		.now = now,
 	};
 

@@ -751,6 +751,7 @@ int actions_validate(const json_t *doc, struct orch_error *err)
 {
 	const struct action_def *def;
 	const json_t *v;
+	int64_t wait;
 	json_t *actions, *action;
 	const char *type;
 	size_t i;
@@ -770,6 +771,9 @@ int actions_validate(const json_t *doc, struct orch_error *err)
 	v = json_object_get(doc, "usage");
 	if (v && !json_is_null(v) && !json_is_object(v))
 		return orch_error_set(err, ORCH_EX_DATAERR, "'usage' must be an object");
+	/* The retry contract (orch-exec(1)): the least wait before the next run. */
+	if (doc_opt_int(doc, "retry_after_ms", 0, ORCH_MAX_PAUSE_MS, 0, &wait, err) != 0)
+		return -1;
 
 	json_array_foreach(actions, i, action) {
 		if (!json_is_object(action))

@@ -76,7 +76,8 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 
 /*
  * Check the shape of an actions document: an object with an "actions" array
- * (and optionally a "thinking" string and a "usage" object) of known action
+ * (and optionally a "thinking" string, a "usage" object and a
+ * "retry_after_ms" from 0 to ORCH_MAX_PAUSE_MS) of known action
  * types with typed fields within the size limits. No database. Error 65
  * names the action: "action 2 (update_todo): 'id' must be an integer ...".
  */

@@ -58,6 +58,8 @@ struct tally {
 	int64_t todos;           /* created or reopened by completed nodes */
 	int64_t recommendations; /* made by completed nodes */
 	char *failed_agents;     /* owned: "builder, reviewer" */
+	int64_t wait;            /* the longest retry_after_ms of a node, -1 none */
+	const char *waiter;      /* borrowed: the node's agent that asked it */
 };
 
 /* A completed node's effects: what it gave the builder and the planner.
@@ -93,16 +95,23 @@ static int count_nodes(const json_t *nodes, struct tally *t, struct orch_error *
 	size_t i;
 	json_t *node;
 
+	int64_t wait;
+
 	json_array_foreach(nodes, i, node) {
 		if (!json_is_object(node))
 			return orch_error_set(err, ORCH_EX_DATAERR,
 					      "'nodes[%zu]' must be an object", i);
 		if (doc_string(node, "agent", &agent, err) != 0 ||
-		    doc_string(node, "status", &status, err) != 0)
+		    doc_string(node, "status", &status, err) != 0 ||
+		    doc_opt_int(node, "retry_after_ms", 0, ORCH_MAX_PAUSE_MS, -1, &wait, err) != 0)
 			return orch_error_prefix(err, "nodes[%zu]", i);
 		if (orch_agent_index(agent) < 0)
 			return orch_error_set(err, ORCH_EX_DATAERR,
 					      "nodes[%zu]: unknown agent '%s'", i, agent);
+		if (wait > t->wait) {
+			t->wait = wait;
+			t->waiter = agent;
+		}
 		if (strcmp(status, "completed") == 0) {
 			t->completed++;
 			if (count_effects(node, i, t, err) != 0)
@@ -162,12 +171,12 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 	       int64_t now, const struct decide_rules *rules,
 	       struct decision_facts *facts, struct orch_error *err)
 {
-	struct tally t = { 0, 0, 0, 0, 0, NULL };
+	struct tally t = { 0, 0, 0, 0, 0, NULL, -1, NULL };
 	json_t *stack, *nodes, *out = NULL;
 	const char *action = "pause", *skip_reason = NULL, *broken = NULL, *name, *rule;
 	const char *state = now_stack->state;
-	int64_t pause = 0, max_priority, stack_id, execution_id, detected_at, next_check;
-	char *reason = NULL;
+	int64_t pause = 0, max_priority, stack_id, execution_id, detected_at, next_check, wait;
+	char *reason = NULL, *waited;
 	int ran;
 
 	memset(facts, 0, sizeof(*facts));
@@ -186,6 +195,7 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 	    doc_opt_int(execution, "detected_at", 0, INT64_MAX, 0, &detected_at, err) != 0 ||
 	    doc_opt_int(execution, "next_check_at", 0, INT64_MAX, 0, &next_check, err) != 0 ||
 	    doc_opt_string(execution, "error", NULL, &broken, err) != 0 ||
+	    doc_opt_int(execution, "retry_after_ms", 0, ORCH_MAX_PAUSE_MS, -1, &wait, err) != 0 ||
 	    doc_int(execution, "max_priority", 0, 10, &max_priority, err) != 0 ||
 	    doc_array(execution, "nodes", &nodes, err) != 0 ||
 	    count_nodes(nodes, &t, err) != 0)
@@ -253,6 +263,28 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 		rule = "nothing";
 		pause = rules->nothing_pause;
 		reason = xasprintf("every node was skipped (%lld)", (long long)t.skipped);
+	}
+	/* The retry contract: what an agent (its provider) asked for is the
+	 * least pause, whatever else the cycle did. */
+	if (t.wait >= wait)
+		wait = t.wait;
+	else
+		t.waiter = NULL;
+	if (strcmp(action, "stop") != 0 && ran && wait > pause) {
+		action = "pause";
+		rule = "retry_after";
+		pause = wait;
+		facts->floor = 1;
+		if (wait % 1000)
+			waited = xasprintf("%s asked to wait %lld ms (retry_after_ms); %s",
+					   t.waiter ? t.waiter : "an agent",
+					   (long long)wait, reason);
+		else
+			waited = xasprintf("%s asked to wait %lld s (retry_after_ms); %s",
+					   t.waiter ? t.waiter : "an agent",
+					   (long long)(wait / 1000), reason);
+		free(reason);
+		reason = waited;
 	}
 
 	facts->stack_id = stack_id;

@@ -45,6 +45,8 @@ int decide_rules_configure(struct decide_rules *r, const struct config *c,
 struct decision_facts {
 	int record;      /* the cycle ran and the stack is still running */
 	int failed;      /* a node failed: the failure streak grows */
+	int floor;       /* the pause is an agent's retry_after_ms: no wake
+			    during the cycle shortens it */
 	int64_t detected_at;  /* the work status's time, 0 when unknown: a
 				 wake after it makes the stack due at once */
 	int64_t stack_id;     /* the document's stack */

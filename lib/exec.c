@@ -174,6 +174,7 @@ int exec_add(struct exec *e, json_t *graph, struct orch_error *err)
 	for (i = 0; i < json_array_size(nodes); i++) {
 		child_init(&st->nodes[i].child);
 		st->nodes[i].slot = -1;
+		st->nodes[i].retry_after_ms = -1;
 	}
 	for (i = 0; i < json_array_size(nodes); i++) {
 		st->nnodes = i;

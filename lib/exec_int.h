@@ -49,6 +49,8 @@ struct node {
 	const char *status;      /* static string once done: completed, failed, skipped */
 	int attempts;            /* runs started */
 	int64_t not_before;      /* monotonic ms; a retry waits till then */
+	int64_t retry_after_ms;  /* the longest wait an attempt asked for (the
+				    retry contract), -1 when none did */
 	int64_t started_at;      /* wall ms of the first attempt, 0 before */
 	int64_t ended_at;        /* wall ms it ended, 0 before */
 	int64_t started_mono;    /* monotonic ms of the first attempt */

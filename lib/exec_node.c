@@ -39,19 +39,22 @@ static void node_to_json(const struct node *n)
 	xjson_set(n->json, "result", opt_string(n->result));
 	xjson_set(n->json, "effects", n->effects ? json_incref(n->effects) : json_null());
 	xjson_set(n->json, "error", opt_string(n->error));
+	xjson_set(n->json, "retry_after_ms", opt_int(n->retry_after_ms, n->retry_after_ms >= 0));
 }
 
 /* Turn the stack's graph into its orch.execution document, in place. */
 static json_t *execution_document(struct stack *st, int64_t duration_ms)
 {
 	json_t *doc = st->graph, *summary;
-	int64_t succeeded = 0, failed = 0, skipped = 0;
+	int64_t succeeded = 0, failed = 0, skipped = 0, wait = -1;
 	size_t i;
 
 	for (i = 0; i < st->nnodes; i++) {
 		const struct node *n = &st->nodes[i];
 
 		node_to_json(n);
+		if (n->retry_after_ms > wait)
+			wait = n->retry_after_ms;
 		succeeded += strcmp(n->status, "completed") == 0;
 		failed += strcmp(n->status, "failed") == 0;
 		skipped += strcmp(n->status, "skipped") == 0;
@@ -61,6 +64,8 @@ static json_t *execution_document(struct stack *st, int64_t duration_ms)
 	xjson_set(doc, "cycle", opt_int(st->claim.cycle, st->claim.claimed));
 	xjson_set(doc, "ran", json_boolean(st->claim.claimed));
 	xjson_set(doc, "skip_reason", opt_string(st->claim.skip_reason));
+	/* The retry contract: orch-decide pauses the stack at least this. */
+	xjson_set(doc, "retry_after_ms", opt_int(wait, wait >= 0));
 	if (st->claim.abandoned_by)
 		xjson_set(doc, "recovered", xjson(json_pack("{sssI}",
 			"abandoned_by", st->claim.abandoned_by,
@@ -272,6 +277,7 @@ void exec_attempt_failed(struct exec *e, struct node *n, char *msg,
 			   int exit_status, int final)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
+	int64_t delay;
 
 	trace_failure(e, n, exit_status, msg);
 	if (actions_finish_failure(e->store, n->stack->id, n->agent, &n->task,
@@ -284,7 +290,10 @@ void exec_attempt_failed(struct exec *e, struct node *n, char *msg,
 		final = 1;
 	}
 	orch_error_release(&err);
-	if (final || n->attempts > e->cfg.retries)
+	/* A wait longer than any backoff is the next cycle's: the node is
+	 * not tried again before it, and orch-decide keeps the stack from
+	 * running sooner. */
+	if (final || n->attempts > e->cfg.retries || n->retry_after_ms > RETRY_DELAY_CAP_MS)
 		final = 1;
 	attempt_over(e, n, "failed", msg, final);
 	if (final) {
@@ -297,7 +306,8 @@ void exec_attempt_failed(struct exec *e, struct node *n, char *msg,
 	free(n->trace_input);
 	n->context = n->trace_input = NULL;
 	exec_node_set_state(n, NODE_BACKOFF);
-	n->not_before = orch_mono_ms() + retry_delay(e, n->attempts);
+	delay = retry_delay(e, n->attempts);
+	n->not_before = orch_mono_ms() + (n->retry_after_ms > delay ? n->retry_after_ms : delay);
 }
 
 /* "3 actions: create_todo x2, set_phase", for people. New string. */
@@ -394,7 +404,12 @@ void exec_attempt_ended(struct exec *e, struct node *n)
 	 * said the world failed it: the provider down (69) or busy (75). */
 	n->charged = exit_status != ORCH_EX_UNAVAILABLE && exit_status != ORCH_EX_TEMPFAIL;
 	if ((msg = child_failure(e, c))) {
-		exec_attempt_failed(e, n, msg, exit_status, 0);
+		if (exit_status > 0)
+			child_retry_after(c, &n->retry_after_ms);
+		/* The retry contract: 65 and 69 will fail again on this input
+		 * this cycle; 75, any other status or a signal may not. */
+		exec_attempt_failed(e, n, msg, exit_status, exit_status == ORCH_EX_DATAERR ||
+				    exit_status == ORCH_EX_UNAVAILABLE);
 		return;
 	}
 	if (c->out.len == 0) {
@@ -417,6 +432,9 @@ void exec_attempt_ended(struct exec *e, struct node *n)
 		exec_attempt_failed(e, n, msg, exit_status, 0);
 		return;
 	}
+	/* Checked by actions_validate(): it cannot fail here. */
+	doc_opt_int(doc, "retry_after_ms", 0, ORCH_MAX_PAUSE_MS, -1, &n->retry_after_ms, &err);
+	orch_error_release(&err);
 	free(n->result);
 	n->result = actions_summary(json_object_get(doc, "actions"));
 	json_decref(n->effects);
@@ -464,6 +482,7 @@ int exec_start_node(struct exec *e, struct node *n)
 	}
 	memset(&n->task, 0, sizeof(n->task));
 	n->charged = 0;
+	n->retry_after_ms = -1;
 	if (rc != 0) {
 		exec_attempt_failed(e, n, xstrdup(err.msg), -1, 0);
 		orch_error_release(&err);

@@ -316,6 +316,8 @@ static int act(struct turn *t, struct talk *k, struct llm_verdict *v, json_t **d
 	int rc = -1;
 
 	*why = GIVE_UP_FAILED;
+	k->pv->busy = 0;
+	k->pv->wait_ms = -1;
 	switch (v->next) {
 	case LLM_NEXT_REPLY:
 		add_usage(t, v->envelope);
@@ -364,6 +366,9 @@ static int act(struct turn *t, struct talk *k, struct llm_verdict *v, json_t **d
 		}
 		break;
 	case LLM_NEXT_RETRY:
+		/* Given up below, it is for now: the retry contract's 75. */
+		k->pv->busy = 1;
+		k->pv->wait_ms = v->wait_ms;
 		if (k->attempt >= t->o->retries) {
 			orch_error_set(err, ORCH_EX_UNAVAILABLE, "gave up after %d attempt%s: %s",
 				       k->attempt + 1, k->attempt ? "s" : "", v->reason);
@@ -430,11 +435,15 @@ static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_
 	json_t *doc = NULL;
 	int rc = 1;
 
+	pv->busy = 0;
+	pv->wait_ms = -1;
 	talk_init(t, &k, pv);
 	from_known(t, &k);
 	while (rc == 1) {
 		if (ask(t, &k, &resp, &herr, err) != 0) {
 			*why = GIVE_UP_DEADLINE;
+			pv->busy = 1;
+			pv->wait_ms = -1;
 			break;
 		}
 		q.caps = pv->caps;
@@ -446,6 +455,22 @@ static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_
 	http_response_release(&resp);
 	json_decref(k.messages);
 	return doc;
+}
+
+int64_t llm_providers_wait(const struct llm_providers *p)
+{
+	int64_t wait = -1;
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		if (!p->v[i].busy)
+			continue;
+		if (p->v[i].wait_ms < 0)
+			return -1;
+		if (wait < 0 || p->v[i].wait_ms < wait)
+			wait = p->v[i].wait_ms;
+	}
+	return wait;
 }
 
 json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
@@ -497,8 +522,11 @@ json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 		if (i + 1 < p->n)
 			logline(&t, LLM_LOG_WARN, "%s; trying %s", err->msg, p->v[i + 1].name);
 	}
+	for (i = 0; i < p->n && !p->v[i].busy; i++)
+		;
 	if (!doc && err && err->msg) {
-		err->status = why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
+		err->status = i < p->n ? ORCH_EX_TEMPFAIL
+			: why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
 		clean = redact(&t, err->msg);
 		free(err->msg);
 		err->msg = clean;

@@ -84,6 +84,10 @@ struct llm_provider {
 	int64_t token_limit; /* tokens one request may reserve here (prompt and
 				ceiling); 0 when not known */
 	int limit_learned;   /* the turn learned token_limit */
+	int busy;            /* the turn gave up here for now (limits, server
+				errors, time): a later turn may succeed */
+	int64_t wait_ms;     /* with busy: the wait the server asked for
+				(Retry-After, x-ratelimit-reset-*), -1 none */
 };
 
 struct llm_providers {
@@ -92,6 +96,14 @@ struct llm_providers {
 };
 
 void llm_providers_release(struct llm_providers *p);
+
+/*
+ * After a failed llm_run(): the least time before a turn may succeed, in
+ * ms, for the retry contract's "retry-after-ms" (orch-exec(1)): the
+ * shortest wait asked by the providers the turn gave up on for now; -1
+ * when one of them asked none (it may answer at once) or none is busy.
+ */
+int64_t llm_providers_wait(const struct llm_providers *p);
 
 /* Log lines: WARN always shown, TRACE with --verbose. */
 enum llm_log_level {
@@ -184,8 +196,12 @@ size_t llm_artifact_length(const json_t *ctx);
  * Run one turn for CTX. Returns a new actions document {"thinking",
  * "actions", "usage": {"prompt_tokens", "completion_tokens", "model",
  * "provider", "latency_ms"}} that passed actions_validate(), or NULL with
- * ERR set to "PROVIDER: REASON" of the last provider tried, status 65 when
- * it kept replying with invalid documents, else 69. Each provider's caps,
+ * ERR set to "PROVIDER: REASON" of the last provider tried, with the
+ * retry contract's status: 75 when a provider was given up for now (its
+ * retries or the deadline used up on limits, server or connection errors:
+ * its busy and wait_ms say so), else 65 when the last kept replying with
+ * invalid documents, else 69 (no key, a refused key, billing, a request
+ * too large). Each provider's caps,
  * learned and token_limit say what the turn found out, success or not.
  */
 json_t *llm_run(const struct llm_options *o, struct llm_providers *p,

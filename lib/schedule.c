@@ -94,7 +94,7 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 	/* A wake during the cycle (after its work was detected) stands: the
 	 * decision only knew the state it was detected on. */
 	if (!(st = store_prepare(s, "UPDATE stacks SET next_run_at = CASE"
-				 "   WHEN ?5 > 0 AND wake_at >= ?5 THEN MIN(?1, wake_at) ELSE ?1 END,"
+				 "   WHEN NOT ?6 AND ?5 > 0 AND wake_at >= ?5 THEN MIN(?1, wake_at) ELSE ?1 END,"
 				 " total_cycles = total_cycles + 1,"
 				 " consecutive_failures = CASE WHEN ?2 THEN consecutive_failures + 1 ELSE 0 END,"
 				 " last_executed_at = ?3 WHERE id = ?4", err)))
@@ -104,6 +104,7 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 	sqlite3_bind_int64(st, 3, d->now);
 	sqlite3_bind_int64(st, 4, d->stack_id);
 	sqlite3_bind_int64(st, 5, d->detected_at);
+	sqlite3_bind_int(st, 6, d->floor);
 	if (store_step_done(s, st, "recording the decision", err) != 0)
 		goto fail;
 	return store_commit(s, err);

@@ -62,12 +62,15 @@ struct schedule_decision {
 	int64_t next_at;       /* when the stack runs next */
 	int64_t detected_at;   /* 0 when unknown: then no wake is honoured */
 	int failed;            /* the failure streak grows, else it ends */
+	int floor;             /* next_at is a floor (the retry contract): a
+				  wake during the cycle does not bring it sooner */
 	int64_t now;           /* last_executed_at */
 };
 
 /*
  * Record D in one transaction: the cycle's decision, and the stack's next
- * run (the sooner of D->next_at and any wake after D->detected_at),
+ * run (the sooner of D->next_at and any wake after D->detected_at, unless
+ * D->floor),
  * cycle count and failure streak. Error 65, with nothing recorded, for a
  * document with no execution id, for an execution that is not a cycle of
  * the stack (its id reused, say), and for one decided already (a

@@ -541,21 +541,62 @@ void child_release(struct child *c)
 	child_init(c);
 }
 
+/* The last non-empty line of S[0, END): [*START, returned end). */
+static size_t last_line(const char *s, size_t end, size_t *start)
+{
+	while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' ||
+			   s[end - 1] == ' ' || s[end - 1] == '\t'))
+		end--;
+	*start = end;
+	while (*start > 0 && s[*start - 1] != '\n')
+		(*start)--;
+	return end;
+}
+
+/* Whether S[0, N) is "retry-after-ms: DIGITS"; the wait, capped, in *MS. */
+static int retry_after_line(const char *s, size_t n, int64_t *ms)
+{
+	static const char prefix[] = "retry-after-ms:";
+	size_t i = sizeof(prefix) - 1, digits = 0;
+	int64_t v = 0;
+
+	if (n < i || memcmp(s, prefix, i) != 0)
+		return 0;
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++)
+		if (v <= ORCH_MAX_PAUSE_MS)
+			v = v * 10 + (s[i] - '0');
+	if (digits == 0 || i != n)
+		return 0;
+	*ms = v < ORCH_MAX_PAUSE_MS ? v : ORCH_MAX_PAUSE_MS;
+	return 1;
+}
+
+int child_retry_after(const struct child *c, int64_t *ms)
+{
+	size_t start, end;
+
+	if (!c->err.data)
+		return 0;
+	end = last_line(c->err.data, c->err.len, &start);
+	return retry_after_line(c->err.data + start, end - start, ms);
+}
+
 char *child_last_stderr_line(const struct child *c)
 {
 	const char *s = c->err.data;
-	size_t end = c->err.len, start, n, i;
+	size_t end, start, n, i;
+	int64_t ms;
 	char *line;
 	int cut = 0;
 
 	if (!s)
 		return xstrdup("");
-	while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' ||
-			   s[end - 1] == ' ' || s[end - 1] == '\t'))
-		end--;
-	start = end;
-	while (start > 0 && s[start - 1] != '\n')
-		start--;
+	end = last_line(s, c->err.len, &start);
+	/* The retry contract's line is not the error: the one before it is. */
+	if (retry_after_line(s + start, end - start, &ms))
+		end = last_line(s, start, &start);
 	n = end - start;
 	/* An error message, not a log: bounded, and said to be cut, at a
 	 * UTF-8 character boundary. */

@@ -151,7 +151,17 @@ void spawn_reap_all(int64_t max_ms);
 
 /* The last non-empty line of the child's stderr (new string, "" if none),
  * for error messages: control characters become spaces, and a line longer
- * than SPAWN_MAX_ERROR_LINE bytes is cut there and ends in "...". */
+ * than SPAWN_MAX_ERROR_LINE bytes is cut there and ends in "...". A last
+ * line of the retry contract ("retry-after-ms: N", child_retry_after) is
+ * skipped: the line before it is the error. */
 char *child_last_stderr_line(const struct child *c);
+
+/*
+ * The retry contract (orch-exec(1), EXIT STATUS): whether the last
+ * non-empty line of the child's stderr is exactly "retry-after-ms: N",
+ * N decimal milliseconds, which go in *MS (capped at ORCH_MAX_PAUSE_MS).
+ * 1 when it is, else 0 with *MS untouched.
+ */
+int child_retry_after(const struct child *c, int64_t *ms);
 
 #endif

@@ -115,7 +115,7 @@ request() {
 	((waited >= 950 && waited < 3000)) || fail "waited $waited ms"
 }
 
-@test "orch-agent: a 429 honours x-ratelimit-reset-tokens, and gives up when it passes the deadline" {
+@test "orch-agent: a 429 honours x-ratelimit-reset-tokens; past the deadline it exits 75 with the wait" {
 	serve "[{\"status\":429,\"headers\":{\"x-ratelimit-remaining-tokens\":\"0\",\"x-ratelimit-reset-tokens\":\"0.4s\",\"x-ratelimit-remaining-requests\":\"10\",\"x-ratelimit-reset-requests\":\"1m30s\"},\"error\":\"tokens\"},
 	        $(ok_step),
 	        {\"status\":429,\"headers\":{\"x-ratelimit-remaining-requests\":\"0\",\"x-ratelimit-reset-requests\":\"1m30s\"},\"error\":\"Rate limit reached for requests\"}]"
@@ -124,10 +124,52 @@ request() {
 	waited=$(jq -s '(.[1].t - .[0].t) * 1000 | floor' "$LOG")
 	((waited >= 380 && waited < 2000)) || fail "waited $waited ms"
 	SECONDS=0
-	run -69 --separate-stderr orch-agent --role planner --deadline 5000 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --deadline 5000 <"$CTX"
 	((SECONDS < 3)) || fail "took $SECONDS s"
-	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 429: Rate limit reached for requests; waiting 90000 ms more would pass the deadline"
+	# The retry contract: the error, then the wait on a line of its own.
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 429: Rate limit reached for requests; waiting 90000 ms more would pass the deadline
+retry-after-ms: 90000"
 	assert_equal "$output" ""
+}
+
+@test "retry contract: Retry-After past the deadline is one request, exit 75 and its wait; a refused key is 69, said once" {
+	serve '[{"status":429,"headers":{"Retry-After":"600"},"error":"slow down"}]'
+	run -75 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 429: slow down; waiting 600000 ms more would pass the deadline
+retry-after-ms: 600000"
+	assert_equal "$(requests)" 1
+	# Without a wait from the server, no retry-after-ms line.
+	serve '[{"status":503,"error":"busy"}]'
+	run -75 --separate-stderr orch-agent --role planner --retries 0 <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: gave up after 1 attempt: HTTP 503: busy"
+	serve '[{"status":401,"error":"Invalid API Key"}]'
+	run -69 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 401: Invalid API Key (the key was refused: check ORCH_LLM_API_KEY)"
+	assert_equal "$(requests)" 1
+}
+
+@test "retry contract end to end: a 429 with Retry-After: 600 is one request in the cycle, and the stack's next run 600 s on" {
+	serve '[{"status":429,"headers":{"Retry-After":"600"},"error":"slow down"},{"status":429,"headers":{"Retry-After":"600"},"error":"slow down"}]'
+	orch-stack init
+	orch-stack create alpha --idea "an idea"
+	orch-stack start alpha
+	local before after
+	before=$(date +%s%3N)
+	run -0 bash -c 'orch-detect --all --force | orch-graph |
+		orch-exec --retries 3 --retry-delay 10 --agent planner="orch-agent --role planner" | orch-decide'
+	after=$(date +%s%3N)
+	assert_equal "$(requests)" 1
+	assert_equal "$(jq -r '"\(.action) \(.rule)"' <<<"$output")" "pause retry_after"
+	assert_equal "$(jq -r .reason <<<"$output")" \
+		"planner asked to wait 600 s (retry_after_ms); 1 node failed (planner); 1st failed cycle in a row"
+	local next
+	next=$(jq -r .next_at <<<"$output")
+	((next >= before + 600000 && next <= after + 600000)) || fail "next_at $next, cycle from $before to $after"
+	assert_equal "$(sql 'SELECT next_run_at FROM stacks')" "$next"
+	assert_equal "$(sql 'SELECT attempt || " " || exit_status FROM traces')" "1 75"
+	# Not due: the next pipeline runs nothing and asks nothing.
+	orch-detect --all | orch-graph | orch-exec --agent planner="orch-agent --role planner" | orch-decide >/dev/null
+	assert_equal "$(requests)" 1
 }
 
 @test "orch-agent: a 500 is retried on the same connection, then succeeds" {
@@ -138,9 +180,9 @@ request() {
 	assert_equal "$(jq -s '[.[].client_port] | unique | length' "$LOG")" 1
 }
 
-@test "orch-agent: 5xx past the retry bound fails with 69 and the server's message" {
+@test "orch-agent: 5xx past the retry bound fails with 75 (temporary) and the server's message" {
 	serve '[{"status":502,"error":"bad gateway"},{"status":502,"error":"bad gateway"},{"status":502,"error":"bad gateway"}]'
-	run -69 --separate-stderr orch-agent --role planner --retries 2 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --retries 2 <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: gave up after 3 attempts: HTTP 502: bad gateway"
 	assert_equal "$(requests)" 3
 }
@@ -150,7 +192,7 @@ request() {
 	run -0 orch-agent --role planner --timeout 300 <"$CTX"
 	assert_equal "$(requests)" 2
 	SECONDS=0
-	run -69 --separate-stderr orch-agent --role planner --timeout 300 --retries 1 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --timeout 300 --retries 1 <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: gave up after 2 attempts: timed out after 300 ms"
 	((SECONDS < 3)) || fail "took $SECONDS s"
 }
@@ -158,7 +200,7 @@ request() {
 @test "orch-agent: the overall deadline cuts a slow request short" {
 	serve '[{"delay":3,"reply":{}}]'
 	SECONDS=0
-	run -69 --separate-stderr orch-agent --role planner --deadline 400 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --deadline 400 <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: deadline of 400 ms passed"
 	((SECONDS < 2)) || fail "took $SECONDS s"
 }
@@ -193,7 +235,7 @@ request() {
 	serve "[{\"reply\":{\"actions\":[]},\"cut\":40}, $(ok_step), {\"reply\":{\"actions\":[]},\"cut\":40}]"
 	run -0 orch-agent --role planner <"$CTX"
 	assert_equal "$(requests)" 2
-	run -69 --separate-stderr orch-agent --role planner --retries 0 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --retries 0 <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: gave up after 1 attempt: connection closed after 40 bytes of the response"
 }
 
@@ -257,14 +299,15 @@ request() {
 	assert_equal "$(requests)" 0
 }
 
-@test "orch-agent: no provider that can answer is 69" {
+@test "orch-agent: no key is 69; no provider reachable is 75 (temporary)" {
 	unset ORCH_LLM_API_KEY
 	run -69 --separate-stderr orch-agent --role planner --base-url http://127.0.0.1:9/v1 <"$CTX"
 	assert_equal "$stderr" "orch-agent: 127.0.0.1:9: no API key: set ORCH_LLM_API_KEY or GROQ_API_KEY"
 	export GROQ_API_KEY=$KEY
-	run -69 --separate-stderr orch-agent --role planner --base-url http://127.0.0.1:9/v1 --retries 1 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --base-url http://127.0.0.1:9/v1 --retries 1 <"$CTX"
 	[[ $stderr == "orch-agent: 127.0.0.1:9: gave up after 2 attempts: "*"onnect"* ]] || fail "$stderr"
-	ORCH_LLM_FALLBACKS="http://127.0.0.1:9/x|m|NO_SUCH_VAR" run -69 --separate-stderr \
+	# One provider that may answer later makes the turn temporary.
+	ORCH_LLM_FALLBACKS="http://127.0.0.1:9/x|m|NO_SUCH_VAR" run -75 --separate-stderr \
 		orch-agent --role planner --base-url http://127.0.0.1:9/v1 --retries 0 <"$CTX"
 	assert_equal "${stderr_lines[1]}" "orch-agent: 127.0.0.1:9: no API key: set NO_SUCH_VAR"
 }
@@ -565,7 +608,7 @@ shown() {
 	run -69 --separate-stderr orch-agent --role planner <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 400: Bad Request: max_tokens must be at most 4096"
 	# A 200 carrying an error is that error: a 502 is retried, a 401 not.
-	run -69 --separate-stderr orch-agent --role planner --retries 0 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --retries 0 <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: gave up after 1 attempt: HTTP 200 with an error: upstream provider overloaded"
 	run -69 --separate-stderr orch-agent --role planner <"$CTX"
 	assert_equal "$stderr" "orch-agent: $HOSTPORT: HTTP 200 with an error: Invalid API key (the key was refused: check ORCH_LLM_API_KEY)"

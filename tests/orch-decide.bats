@@ -154,6 +154,51 @@ check_at() {
 	assert_equal "$(jq -r .pause_ms <<<"$output")" "5000"
 }
 
+@test "retry contract: an agent's retry_after_ms is the least pause, whatever the cycle did, and a wake does not shorten it" {
+	run -0 bash -c "$(declare -f execution); execution 8 builder:failed | jq -c '.retry_after_ms = 600000 | .nodes[0].retry_after_ms = 600000' | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.next_at) \(.rule)"' <<<"$output")" "pause 600000 601000 retry_after"
+	assert_equal "$(jq -r .reason <<<"$output")" \
+		"builder asked to wait 600 s (retry_after_ms); 1 node failed (builder); 1st failed cycle in a row"
+	# Even new work waits; a wait shorter than the rule's pause changes nothing.
+	run -0 bash -c "$(declare -f execution); execution 8 planner:completed:todos_created=2 | jq -c '.retry_after_ms = 1500' | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.pause_ms) \(.rule) \(.reason)"' <<<"$output")" \
+		"pause 1500 retry_after an agent asked to wait 1500 ms (retry_after_ms); new work: 2 todos for the builder"
+	assert_equal "$(execution 8 builder:failed | jq -c '.retry_after_ms = 10' | decide_pure)" "pause 5000"
+	assert_equal "$(execution 8 builder:failed | jq -c '.retry_after_ms = null' | decide_pure)" "pause 5000"
+	# Stored: a wake during the cycle does not bring the stack sooner.
+	orch-stack init
+	make_stack alpha >/dev/null
+	sql "UPDATE stacks SET wake_at = 900"
+	run -0 bash -c "$(declare -f execution); execution 8 builder:failed | jq -c '.detected_at = 800 | .retry_after_ms = 600000' | orch-decide --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.rule)"' <<<"$output")" "pause retry_after"
+	assert_equal "$(sql 'SELECT next_run_at, consecutive_failures FROM stacks')" "601000|1"
+	assert_equal "$(sql 'SELECT rule FROM executions')" "retry_after"
+	# A stopped stack stays stopped.
+	run -0 bash -c "$(declare -f execution); execution 8 | jq -c '.retry_after_ms = 5000 | .stack.execution_state = \"paused\"' | orch-decide --no-db --now 1000"
+	assert_equal "$(jq -r '"\(.action) \(.rule)"' <<<"$output")" "stop not_running"
+	run -65 --separate-stderr bash -c "$(declare -f execution); execution 8 | jq -c '.retry_after_ms = -5' | orch-decide --no-db --now 1000"
+	assert_equal "$stderr" "orch-decide: line 1: 'retry_after_ms' must be an integer from 0 to 604800000"
+}
+
+@test "retry contract: a stack whose agent keeps exiting 69 backs off, doubling, instead of spinning" {
+	orch-stack init
+	orch-stack create alpha --idea "an idea"
+	orch-stack start alpha
+	mkdir -p "$BATS_TEST_TMPDIR/agents"
+	printf '#!/bin/sh\ncat >/dev/null; echo "no API key: set GROQ_API_KEY" >&2; exit 69\n' >"$BATS_TEST_TMPDIR/agents/nokey"
+	chmod +x "$BATS_TEST_TMPDIR/agents/nokey"
+	local i
+	for i in 1 2 3 4; do
+		orch-detect --all --force | orch-graph |
+			orch-exec --retries 3 --agent planner="$BATS_TEST_TMPDIR/agents/nokey" |
+			orch-decide --now $((i * 1000000)) >/dev/null
+	done
+	assert_equal "$(sql 'SELECT group_concat(pause_ms, " ") FROM (SELECT pause_ms FROM executions ORDER BY id)')" \
+		"5000 10000 20000 40000"
+	# One attempt per cycle: 69 is not retried.
+	assert_equal "$(sql 'SELECT count(*) FROM traces')" "4"
+}
+
 @test "a decision is recorded on the cycle's row and the stack" {
 	orch-stack init
 	make_stack alpha >/dev/null

@@ -272,6 +272,57 @@ echo '{\"actions\":[{\"type\":\"create_todo\",\"content\":\"second try\"}]}'"
 	assert_equal "$(sql "SELECT processed FROM user_messages")" "0"
 }
 
+@test "retry contract: 65 and 69 are not retried this cycle, 75 and others are; 69 and 75 do not count against the todo" {
+	local st
+	for st in 65 69 75 7; do
+		sql "DELETE FROM stacks"
+		stack alpha
+		agent "exit$st" "cat >/dev/null; echo 'status $st' >&2; exit $st"
+		graph alpha builder >"$BATS_TEST_TMPDIR/g.json"
+		run -0 orch-exec --retries 2 --retry-delay 10 --agent builder="$AGENTS/exit$st" \
+			"$BATS_TEST_TMPDIR/g.json"
+		assert_equal "$(node status builder)" "failed"
+		assert_equal "$(node error builder)" "exit status $st: status $st"
+		assert_equal "$(node retry_after_ms builder)" "null"
+		assert_equal "$st:$(sql "SELECT count(*) FROM traces JOIN stacks ON stacks.id = stack_id")" "$st:$(case $st in 65|69) echo 1;; *) echo 3;; esac)"
+		assert_equal "$st:$(sql "SELECT attempts FROM todos JOIN stacks ON stacks.id = stack_id")" "$st:$(case $st in 65) echo 1;; 7) echo 3;; *) echo 0;; esac)"
+	done
+}
+
+@test "retry contract: a last stderr line 'retry-after-ms: N' delays the retry, or past 60 s ends the node's cycle and is handed on" {
+	stack alpha
+	agent wait "cat >/dev/null
+n=\$(cat '$BATS_TEST_TMPDIR/count' 2>/dev/null || echo 0)
+echo \$((n + 1)) >'$BATS_TEST_TMPDIR/count'
+[ \"\$n\" -ge 1 ] && { echo '{\"actions\":[]}'; exit 0; }
+echo 'rate limited' >&2; echo 'retry-after-ms: 700' >&2; exit 75"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	run -0 orch-exec --retries 2 --retry-delay 10 --agent planner="$AGENTS/wait" \
+		"$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(node status planner)" "completed"
+	assert_equal "$(node retry_after_ms planner)" "null"
+	assert_equal "$(sql "SELECT error FROM traces WHERE attempt = 1")" "exit status 75: rate limited"
+	local gap
+	gap=$(sql "SELECT (SELECT started_at FROM traces WHERE attempt = 2) - ended_at FROM traces WHERE attempt = 1")
+	((gap >= 690)) || fail "retried after $gap ms, asked 700"
+	# Longer than any backoff: one attempt, the wait handed on.
+	agent later "cat >/dev/null; echo 'quota' >&2; printf 'retry-after-ms:  600000\n\n' >&2; exit 75"
+	run -0 orch-exec --retries 3 --retry-delay 10 --agent planner="$AGENTS/later" \
+		"$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(node attempts planner)" "1"
+	assert_equal "$(node error planner)" "exit status 75: quota"
+	assert_equal "$(node retry_after_ms planner)" "600000"
+	assert_equal "$(jq .retry_after_ms <<<"$output")" "600000"
+	# A success may ask too, in its document; a bad value is refused.
+	agent asks "cat >/dev/null; echo '{\"actions\":[],\"retry_after_ms\":5000}'"
+	run -0 orch-exec --retries 0 --agent planner="$AGENTS/asks" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(node status planner):$(node retry_after_ms planner)" "completed:5000"
+	agent bad "cat >/dev/null; echo '{\"actions\":[],\"retry_after_ms\":-1}'"
+	run -0 orch-exec --retries 0 --agent planner="$AGENTS/bad" "$BATS_TEST_TMPDIR/g.json"
+	assert_equal "$(node error planner)" "'retry_after_ms' must be an integer from 0 to 604800000"
+	assert_equal "$(jq .retry_after_ms <<<"$output")" "null"
+}
+
 @test "a failed node does not stop its siblings; the builder's todo goes back to pending" {
 	stack alpha
 	ok_agent
@@ -687,7 +738,7 @@ GROQ_API_KEY=g1"
 	run -0 env GROQ_API_KEY=k timeout 30 orch-exec --timeout 10000 --retries 0 \
 		--config "$BATS_TEST_TMPDIR/config" --agent planner="orch-agent --role planner" \
 		"$BATS_TEST_TMPDIR/g.json"
-	[[ $(node error planner) == "exit status 69: orch-agent: 127.0.0.1:9: "* ]] || fail "$(node error planner)"
+	[[ $(node error planner) == "exit status 75: orch-agent: 127.0.0.1:9: "* ]] || fail "$(node error planner)"
 	# Any orch program reads ORCH_CONFIG as its --config.
 	printf 'exec.tiemout = 1\n' >"$BATS_TEST_TMPDIR/typo"
 	run -0 --separate-stderr env ORCH_CONFIG="$BATS_TEST_TMPDIR/typo" orch-exec </dev/null
