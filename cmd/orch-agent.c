@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cassette.h"
 #include "cli.h"
 #include "config.h"
+#include "faults.h"
 #include "jsonio.h"
 #include "llm.h"
 #include "orch.h"
@@ -122,6 +124,8 @@ int main(int argc, char **argv)
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
 	struct provider_caps *pc;
+	struct cassette *cassette = NULL;
+	struct faults *faults = NULL;
 	struct llm_providers providers;
 	struct llm_options o;
 	struct llm_flags f;
@@ -206,6 +210,10 @@ int main(int argc, char **argv)
 	if (o.ca_file && access(o.ca_file, R_OK) != 0)
 		cli_die(ORCH_EX_NOINPUT, "cannot read CA file '%s': %s", o.ca_file,
 			strerror(errno));
+	if (faults_from_env(&faults, &err) != 0 || cassette_from_env(&cassette, &err) != 0)
+		cli_die_error(&err);
+	o.cassette = cassette;
+	o.faults = faults;
 	o.log = on_log;
 	o.log_arg = &verbose;
 	if (!(prompt = llm_prompt_load(o.role, prompt_file, &prompt_path, &err)))
@@ -234,6 +242,8 @@ int main(int argc, char **argv)
 	doc = llm_run(&o, &providers, ctx, &err);
 	keep(pc, &providers, verbose);
 	wait = llm_providers_wait(&providers);
+	cassette_free(cassette);
+	free(faults);
 	json_decref(ctx);
 	llm_providers_release(&providers);
 	free(prompt);

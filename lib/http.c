@@ -6,6 +6,8 @@
 
 #include <curl/curl.h>
 
+#include "cassette.h"
+#include "faults.h"
 #include "http.h"
 #include "orch.h"
 #include "xalloc.h"
@@ -233,7 +235,7 @@ static int add_header(struct curl_slist **list, const char *line)
 	return 0;
 }
 
-int http_post_json(struct http_client *c, const char *url, const char *key,
+static int perform(struct http_client *c, const char *url, const char *key,
 		   const char *body, size_t len, int64_t timeout_ms,
 		   struct http_response *resp, struct orch_error *err)
 {
@@ -310,6 +312,78 @@ int http_post_json(struct http_client *c, const char *url, const char *key,
 	}
 	trace_response(c, resp);
 	return 0;
+}
+
+/* Serve RKEY's recording from C's cassette: 1 with *RC, or 0 to send. */
+static int replay(struct http_client *c, const char *rkey, struct http_response *resp,
+		  int *rc, struct orch_error *err)
+{
+	struct cassette *k = c->cassette;
+
+	if (!k || k->mode == CASSETTE_RECORD)
+		return 0;
+	if (cassette_play(k, rkey, resp, rc, err)) {
+		trace(c, "cassette: replayed %.12s: HTTP %ld%s", rkey, resp->status,
+		      resp->failure != HTTP_FAIL_NONE ? " (a failure)" : "");
+		return 1;
+	}
+	if (k->mode == CASSETTE_RECORD_NEW)
+		return 0;
+	resp->failure = HTTP_FAIL_CASSETTE;
+	resp->body = xstrdup("");
+	*rc = orch_error_set(err, ORCH_EX_UNAVAILABLE, "no recording in cassette '%s' for"
+			     " this request (key %.12s)", k->path, rkey);
+	return 1;
+}
+
+int http_post_json(struct http_client *c, const char *url, const char *key,
+		   const char *body, size_t len, int64_t timeout_ms,
+		   struct http_response *resp, struct orch_error *err)
+{
+	const struct fault *ft = NULL;
+	char rkey[CASSETTE_KEY_LEN + 1], name[16];
+	struct orch_error rerr = ORCH_ERROR_INIT;
+	int rc;
+
+	if (!c->cassette && !c->faults)
+		return perform(c, url, key, body, len, timeout_ms, resp, err);
+	cassette_key("POST", url, body, len, rkey, NULL);
+	if (c->faults && (ft = faults_draw(c->faults, rkey))) {
+		trace(c, "fault injected: %s", fault_name(ft, name));
+		if (ft->kind != FAULT_CUT)
+			return faults_answer(c->faults, ft, timeout_ms, resp, err);
+	}
+	if (!replay(c, rkey, resp, &rc, err)) {
+		rc = perform(c, url, key, body, len, timeout_ms, resp, err);
+		if (c->cassette &&
+		    cassette_record(c->cassette, rkey, "POST", url, body, len, resp,
+				    rc && err ? err->msg : NULL, key, &rerr) != 0) {
+			resp->failure = HTTP_FAIL_CASSETTE;
+			orch_error_set(err, rerr.status, "%s", rerr.msg);
+			orch_error_release(&rerr);
+			return -1;
+		}
+		if (c->cassette)
+			trace(c, "cassette: recorded %.12s", rkey);
+	}
+	if (ft && rc == 0)
+		rc = faults_cut(resp, err);
+	return rc;
+}
+
+char *http_url_path(const char *url)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *out = NULL;
+
+	if (!u)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK)
+		out = xstrdup(path);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return out;
 }
 
 char *http_url_host(const char *url)

@@ -11,6 +11,11 @@
  * A bearer key given to http_post_json() travels only in the Authorization
  * header: it is never part of an error message or of the trace, which
  * shows "Authorization: [redacted]".
+ *
+ * Two hooks sit at the request/response boundary, for tests and
+ * rehearsals: a cassette (cassette.h) serves recorded replies instead of
+ * the network or records them, and faults (faults.h) answer some
+ * requests with an error, a timeout or a cut reply instead.
  */
 #ifndef ORCH_HTTP_H
 #define ORCH_HTTP_H
@@ -28,7 +33,12 @@ enum http_failure {
 	HTTP_FAIL_TRANSFER,    /* the connection broke: a body cut short, ... */
 	HTTP_FAIL_TOO_BIG,     /* the body passed max_response: aborted */
 	HTTP_FAIL_OTHER,       /* anything else (bad URL, TLS failure, ...) */
+	HTTP_FAIL_CASSETTE,    /* a replay has no recording of the request, or
+				  the cassette cannot be written: stop */
 };
+
+struct cassette;
+struct faults;
 
 /* A line of trace (verbose) output, without a newline. */
 typedef void http_trace_fn(void *arg, const char *line);
@@ -41,6 +51,8 @@ struct http_client {
 				    system's, or NULL */
 	http_trace_fn *trace;    /* called with trace lines, or NULL */
 	void *trace_arg;         /* borrowed; handed to trace */
+	struct cassette *cassette; /* borrowed: record or replay, or NULL */
+	struct faults *faults;   /* borrowed: faults to inject, or NULL */
 };
 
 struct http_header {
@@ -77,6 +89,12 @@ void http_client_release(struct http_client *c);
  * message such as "timed out after 500 ms" or "response larger than
  * 8388608 bytes", and RESP->status set if the headers had arrived.
  * RESP is released first, so one may be reused.
+ *
+ * With C->faults, a drawn fault answers instead (or cuts the reply).
+ * With C->cassette replaying, a recording is served instead, and none is
+ * -1 with RESP->failure HTTP_FAIL_CASSETTE and ERR (69) naming the file;
+ * recording, what came back is appended (a write error is
+ * HTTP_FAIL_CASSETTE and 70).
  */
 int http_post_json(struct http_client *c, const char *url, const char *key,
 		   const char *body, size_t len, int64_t timeout_ms,
@@ -90,5 +108,8 @@ void http_response_release(struct http_response *resp);
 
 /* "host" or "host:port" of URL (new string), or NULL if it has none. */
 char *http_url_host(const char *url);
+
+/* The path of URL, "/v1/chat/completions" (new string), or NULL. */
+char *http_url_path(const char *url);
 
 #endif

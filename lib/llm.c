@@ -27,6 +27,8 @@ enum give_up {
 	GIVE_UP_FAILED,   /* unreachable, errors, limits: try the next */
 	GIVE_UP_INVALID,  /* kept replying with invalid documents: the next */
 	GIVE_UP_DEADLINE, /* out of time: stop */
+	GIVE_UP_CASSETTE, /* no recording, or the cassette cannot be written:
+			     stop, with the cassette's status */
 };
 
 /* One turn across the providers. */
@@ -263,9 +265,12 @@ static void set_usage(struct turn *t, struct talk *k, json_t *doc, const json_t 
 
 /* --- one provider ------------------------------------------------------ */
 
-/* POST K's request; the answer in *RESP. -1 with ERR when out of time. */
+/*
+ * POST K's request; the answer in *RESP. -1 with ERR when out of time, or
+ * when the cassette says stop (*STOP set).
+ */
 static int ask(struct turn *t, struct talk *k, struct http_response *resp,
-	       struct orch_error *herr, struct orch_error *err)
+	       struct orch_error *herr, int *stop, struct orch_error *err)
 {
 	struct llm_request rq = { k->pv->model, k->messages, t->o->temperature,
 				  k->budget.max_tokens, k->pv->caps };
@@ -285,6 +290,10 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 	if (http_post_json(&t->http, url, k->pv->key, body, len, timeout, resp, herr) != 0 &&
 	    resp->failure == HTTP_FAIL_TIMEOUT && timeout < t->o->timeout_ms)
 		rc = deadline_passed(t, err);
+	if (resp->failure == HTTP_FAIL_CASSETTE) {
+		*stop = 1;
+		rc = orch_error_set(err, herr->status, "%s", herr->msg);
+	}
 	free(body);
 	free(url);
 	return rc;
@@ -433,16 +442,16 @@ static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_
 	struct llm_asked q = { 0, t->keys, t->p->n };
 	struct talk k;
 	json_t *doc = NULL;
-	int rc = 1;
+	int rc = 1, stop = 0;
 
 	pv->busy = 0;
 	pv->wait_ms = -1;
 	talk_init(t, &k, pv);
 	from_known(t, &k);
 	while (rc == 1) {
-		if (ask(t, &k, &resp, &herr, err) != 0) {
-			*why = GIVE_UP_DEADLINE;
-			pv->busy = 1;
+		if (ask(t, &k, &resp, &herr, &stop, err) != 0) {
+			*why = stop ? GIVE_UP_CASSETTE : GIVE_UP_DEADLINE;
+			pv->busy = !stop;
 			pv->wait_ms = -1;
 			break;
 		}
@@ -500,6 +509,8 @@ json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 	}
 	t.http.connect_timeout_ms = o->connect_timeout_ms;
 	t.http.ca_file = o->ca_file;
+	t.http.cassette = o->cassette;
+	t.http.faults = o->faults;
 	if (o->log) {
 		t.http.trace = on_http_trace;
 		t.http.trace_arg = &t;
@@ -517,7 +528,7 @@ json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 			break;
 		}
 		orch_error_prefix(err, "%s", pv->name);
-		if (why == GIVE_UP_DEADLINE)
+		if (why == GIVE_UP_DEADLINE || why == GIVE_UP_CASSETTE)
 			break;
 		if (i + 1 < p->n)
 			logline(&t, LLM_LOG_WARN, "%s; trying %s", err->msg, p->v[i + 1].name);
@@ -525,8 +536,9 @@ json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 	for (i = 0; i < p->n && !p->v[i].busy; i++)
 		;
 	if (!doc && err && err->msg) {
-		err->status = i < p->n ? ORCH_EX_TEMPFAIL
-			: why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
+		if (why != GIVE_UP_CASSETTE)
+			err->status = i < p->n ? ORCH_EX_TEMPFAIL
+				: why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
 		clean = redact(&t, err->msg);
 		free(err->msg);
 		err->msg = clean;

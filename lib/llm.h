@@ -128,6 +128,10 @@ struct llm_options {
 	size_t artifact_chars;      /* characters of artifact_content shown */
 	size_t max_response;        /* cap on one response body */
 	const char *ca_file;        /* borrowed: CAs to trust instead of the system's, or NULL */
+	struct cassette *cassette;  /* borrowed: record or replay the requests
+				       (cassette.h), or NULL */
+	struct faults *faults;      /* borrowed: faults to inject (faults.h),
+				       or NULL */
 	llm_log_fn *log;            /* or NULL */
 	void *log_arg;              /* borrowed; handed to log */
 };

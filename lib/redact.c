@@ -76,20 +76,47 @@ static char character(const unsigned char *s, size_t left, size_t *n)
 	return 0;
 }
 
+/* The bytes of the longest key run at S, of LEFT bytes, or 0. */
+static size_t any_key_run(const char *s, size_t left, const char *const *keys, size_t n)
+{
+	size_t k, run, best = 0;
+
+	for (k = 0; k < n; k++)
+		if (keys[k] && (run = key_run(s, left, keys[k])) > best)
+			best = run;
+	return best;
+}
+
+char *redact_keys(const char *s, size_t len, const char *const *keys, size_t n,
+		  size_t *out_len)
+{
+	struct strbuf o = STRBUF_INIT;
+	size_t i = 0, best;
+
+	strbuf_add(&o, "", 0);
+	while (i < len) {
+		if ((best = any_key_run(s + i, len - i, keys, n))) {
+			strbuf_add(&o, REDACT_MARK, strlen(REDACT_MARK));
+			i += best;
+		} else {
+			strbuf_add(&o, s + i, 1);
+			i++;
+		}
+	}
+	*out_len = o.len;
+	return o.buf;
+}
+
 char *redact_text(const char *s, size_t len, const char *const *keys, size_t n,
 		  size_t max)
 {
 	struct strbuf o = STRBUF_INIT;
-	size_t i = 0, k, run, best, clen;
+	size_t i = 0, best, clen;
 	char shown;
 
 	strbuf_add(&o, "", 0);
 	while (i < len) {
-		best = 0;
-		for (k = 0; k < n; k++)
-			if (keys[k] && (run = key_run(s + i, len - i, keys[k])) > best)
-				best = run;
-		if (best) {
+		if ((best = any_key_run(s + i, len - i, keys, n))) {
 			if (max && o.len + strlen(REDACT_MARK) > max)
 				goto cut;
 			strbuf_add(&o, REDACT_MARK, strlen(REDACT_MARK));

@@ -33,4 +33,13 @@
 char *redact_text(const char *s, size_t len, const char *const *keys, size_t n,
 		  size_t max);
 
+/*
+ * S (LEN bytes, NULs allowed) with step 1 above only: every run of a key
+ * becomes REDACT_MARK, every other byte kept as it is, for text that is
+ * stored rather than shown (a recorded reply). New string, its length in
+ * *OUT_LEN.
+ */
+char *redact_keys(const char *s, size_t len, const char *const *keys, size_t n,
+		  size_t *out_len);
+
 #endif
