@@ -603,7 +603,7 @@ static const char *const migrations[] = {
 	"CREATE INDEX traces_by_execution ON traces(execution_id);"
 	"CREATE INDEX artifacts_by_execution ON artifacts(execution_id);"
 	"CREATE INDEX artifacts_by_todo ON artifacts(todo_id);",
-	/* 10 (issue 13, usage and budgets): llm_requests, every HTTP request
+	/* 10 (issue 13, usage): llm_requests, every HTTP request
 	 * orch-agent sent, answered or not, written by orch-agent itself
 	 * (lib/usage.c) when the database exists, keyed to its run by the
 	 * stack, the agent and run_at, the "now" of the orch.context it was
@@ -611,8 +611,7 @@ static const char *const migrations[] = {
 	 * whether the turn ended with a valid document (the run's trace, when
 	 * there is one, says whether orch took it). usage_days, rebuilt, keeps
 	 * of what retention prunes the model too, the requests, and what the
-	 * failed runs cost. stack_budgets: the token budgets `orch-stack
-	 * budget` sets for one stack, over the configuration's. */
+	 * failed runs cost. */
 	"CREATE TABLE llm_requests ("
 	"  id INTEGER PRIMARY KEY,"
 	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
@@ -657,12 +656,7 @@ static const char *const migrations[] = {
 	"  SELECT stack_id, agent, '', day, calls, prompt_tokens, completion_tokens"
 	"  FROM usage_days;"
 	"DROP TABLE usage_days;"
-	"ALTER TABLE usage_days_new RENAME TO usage_days;"
-	"CREATE TABLE stack_budgets ("
-	"  stack_id INTEGER PRIMARY KEY REFERENCES stacks(id) ON DELETE CASCADE,"
-	"  daily_tokens INTEGER,"         /* NULL: the configuration's */
-	"  total_tokens INTEGER"
-	");",
+	"ALTER TABLE usage_days_new RENAME TO usage_days;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

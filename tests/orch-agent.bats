@@ -876,9 +876,9 @@ recorded() {
 1|1|4|planner|1700000005000|0|3|1|0|llama-3.3-70b-versatile|200|invalid|330|33|-"
 	run -0 --separate-stderr orch-stack usage
 	assert_equal "$stderr" ""
-	assert_equal "$output" "AGENT        MODEL         DAY         RUNS  REQS     PROMPT COMPLETION   FAILED
-planner      llama-3.3-... $(date -u +%F)     0     3        630         63      693
-total        -                            0     3        630         63      693
+	assert_equal "$output" "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED
+planner      llama-3.3... $(date -u +%F)    0    3          630         63      693
+total                                   0    3          630         63      693
 693 tokens, 0 of the prompt cached, 693 spent in failed runs"
 }
 
