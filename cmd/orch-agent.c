@@ -18,6 +18,7 @@
 #include "llm.h"
 #include "orch.h"
 #include "provider_caps.h"
+#include "usage.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -102,6 +103,28 @@ static void keep(struct provider_caps *pc, const struct llm_providers *p, int ve
 	provider_caps_close(pc);
 }
 
+/*
+ * Record what the turn of RUN (when its context named one) cost, each
+ * request of RQ, the turn having succeeded or not. A database that is not
+ * there, or too old, is said with -v only (orch-agent runs without one);
+ * one that is there and did not take them is said always: the spending is
+ * not counted.
+ */
+static void account(struct usage_run *run, int has_run, struct usage_requests *rq,
+		    int ok, int verbose)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+
+	if (has_run && rq->n && usage_record(NULL, run, rq, ok, &err) < 0 &&
+	    (verbose || err.status != ORCH_EX_NOINPUT))
+		cli_warn("%zu request%s not counted in usage: %s", rq->n, rq->n == 1 ? "" : "s",
+			 err.msg);
+	orch_error_release(&err);
+	if (has_run)
+		usage_run_release(run);
+	usage_requests_release(rq);
+}
+
 int main(int argc, char **argv)
 {
 	static const char shortopts[] = ":hv";
@@ -126,6 +149,8 @@ int main(int argc, char **argv)
 	struct provider_caps *pc;
 	struct cassette *cassette = NULL;
 	struct faults *faults = NULL;
+	struct usage_requests rq = USAGE_REQUESTS_INIT;
+	struct usage_run run;
 	struct llm_providers providers;
 	struct llm_options o;
 	struct llm_flags f;
@@ -134,7 +159,7 @@ int main(int argc, char **argv)
 	char *prompt, *prompt_path;
 	json_t *ctx = NULL, *extra = NULL, *doc;
 	int64_t wait;
-	int c, rc, verbose = 0;
+	int c, rc, verbose = 0, has_run;
 
 	orch_progname = "orch-agent";
 	memset(&o, 0, sizeof(o));
@@ -238,10 +263,14 @@ int main(int argc, char **argv)
 	if (rc < 0 || llm_context_check(ctx, o.role, &err) != 0)
 		cli_die_error(&err);
 
+	has_run = usage_run_of(ctx, &run);
+	o.on_request = usage_requests_add;
+	o.request_arg = &rq;
 	pc = recall(&providers, verbose);
 	doc = llm_run(&o, &providers, ctx, &err);
 	keep(pc, &providers, verbose);
 	wait = llm_providers_wait(&providers);
+	account(&run, has_run, &rq, doc != NULL, verbose);
 	cassette_free(cassette);
 	free(faults);
 	json_decref(ctx);

@@ -70,7 +70,7 @@ static const char help_text[] =
 	"  log STACK [--cycle N] [--agent NAME] [--failed] [--since MS] [--limit N]\n"
 	"  log STACK [-q TEXT] [--json]    every agent run, newest first (default 20)\n"
 	"  log show ID [--json]            one agent run whole: context, output, stderr\n"
-	"  usage STACK [--json] [--since MS]\n"
+	"  usage [STACK] [--json] [--since MS]\n"
 	"                                  tokens per agent and UTC day\n"
 	"  report STACK [-o FILE]          the stack on one HTML page, for a browser\n"
 	"  config [--config FILE] [--json] every setting, its value and its origin\n"
@@ -153,8 +153,8 @@ static const struct stack_command commands[] = {
 	{ "log", "show", 3, "log show ID [--json]", F_JSON, DB_OPEN, stack_log_show, 0 },
 	{ "graph", NULL, 2, "graph STACK [--cycle N] [--format dot|mermaid]", F_CYCLE | F_FORMAT,
 	  DB_OPEN, stack_graph, 0 },
-	{ "usage", NULL, 2, "usage STACK [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
-	  stack_usage, 0 },
+	{ "usage", NULL, 2, "usage [STACK] [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
+	  stack_usage, 1 },
 	{ "report", NULL, 2, "report STACK [-o FILE]", F_OUTPUT, DB_OPEN, stack_report, 0 },
 	{ "config", NULL, 1, "config [--config FILE] [--json]", F_CONFIG | F_JSON, DB_NONE,
 	  stack_config, 0 },

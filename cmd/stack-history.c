@@ -131,43 +131,52 @@ int stack_graph(struct store *s, const struct opts *o)
 struct usage_total {
 	int json;                /* --json */
 	int headed;              /* the table's header is out */
-	int64_t calls;
-	int64_t prompt;
-	int64_t completion;
+	struct history_usage sum; /* agent, model and day unused */
 };
 
-static void usage_line(struct usage_total *t, const char *agent, const char *day,
-		       int64_t calls, int64_t prompt, int64_t completion)
+static void usage_line(struct usage_total *t, const char *agent, const char *model,
+		       const char *day, const struct history_usage *u)
 {
-	/* Not before the rows: a usage that is not JSON fails the query
+	/* MODEL NULL: the total's line. Not before the rows: a usage that is not JSON fails the query
 	 * before it gives any. */
 	if (!t->headed++)
-		printf("%-12s %-10s %7s %12s %12s %12s\n", "AGENT", "DAY", "CALLS",
-		       "PROMPT", "COMPLETION", "TOTAL");
+		printf("%-12s %-12s %-10s %4s %4s %12s %10s %8s\n", "AGENT", "MODEL", "DAY",
+		       "RUNS", "REQS", "PROMPT", "COMPLETION", "FAILED");
 	term_cut(stdout, agent, 12, 1);
-	printf(" %-10s %7lld %12lld %12lld %12lld\n", day, (long long)calls,
-	       (long long)prompt, (long long)completion,
-	       (long long)history_tokens_add(prompt, completion));
+	putchar(' ');
+	term_cut(stdout, !model ? "" : *model ? model : "-", 12, 1);
+	printf(" %-10s %4lld %4lld %12lld %10lld %8lld\n", day, (long long)u->runs,
+	       (long long)u->requests, (long long)u->prompt_tokens,
+	       (long long)u->completion_tokens, (long long)u->failed_tokens);
 }
 
 static int usage_row(const struct history_usage *u, void *arg)
 {
 	struct usage_total *t = arg;
+	struct history_usage *a = &t->sum;
 	json_t *v;
 
-	t->calls = history_tokens_add(t->calls, u->calls);
-	t->prompt = history_tokens_add(t->prompt, u->prompt_tokens);
-	t->completion = history_tokens_add(t->completion, u->completion_tokens);
+	a->runs = history_tokens_add(a->runs, u->runs);
+	a->failed_runs = history_tokens_add(a->failed_runs, u->failed_runs);
+	a->requests = history_tokens_add(a->requests, u->requests);
+	a->prompt_tokens = history_tokens_add(a->prompt_tokens, u->prompt_tokens);
+	a->completion_tokens = history_tokens_add(a->completion_tokens, u->completion_tokens);
+	a->cached_tokens = history_tokens_add(a->cached_tokens, u->cached_tokens);
+	a->failed_tokens = history_tokens_add(a->failed_tokens, u->failed_tokens);
 	if (!t->json) {
-		usage_line(t, u->agent, u->day, u->calls, u->prompt_tokens, u->completion_tokens);
+		usage_line(t, u->agent, u->model, u->day, u);
 		return 0;
 	}
-	v = xjson(json_pack("{sssssIsIsIsI}", "agent", u->agent, "day", u->day,
-			    "calls", (json_int_t)u->calls,
+	v = xjson(json_pack("{sssssssIsIsIsIsIsIsIsI}", "agent", u->agent, "model", u->model,
+			    "day", u->day, "runs", (json_int_t)u->runs,
+			    "failed_runs", (json_int_t)u->failed_runs,
+			    "requests", (json_int_t)u->requests,
 			    "prompt_tokens", (json_int_t)u->prompt_tokens,
 			    "completion_tokens", (json_int_t)u->completion_tokens,
+			    "cached_tokens", (json_int_t)u->cached_tokens,
 			    "total_tokens",
-			    (json_int_t)history_tokens_add(u->prompt_tokens, u->completion_tokens)));
+			    (json_int_t)history_tokens_add(u->prompt_tokens, u->completion_tokens),
+			    "failed_tokens", (json_int_t)u->failed_tokens));
 	json_write(stdout, v, 0);
 	json_decref(v);
 	return 0;
@@ -176,14 +185,23 @@ static int usage_row(const struct history_usage *u, void *arg)
 int stack_usage(struct store *s, const struct opts *o)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
-	struct usage_total t = { o->json, 0, 0, 0, 0 };
+	struct usage_total t;
 	struct stack_row row;
+	int one = o->nargs > 1;
 
-	stack_get(s, o->args[1], &row);
-	if (history_usage(s, &row, o->since, usage_row, &t, &err) != 0)
+	memset(&t, 0, sizeof(t));
+	t.json = o->json;
+	if (one)
+		stack_get(s, o->args[1], &row);
+	if (history_usage(s, one ? &row : NULL, o->since, usage_row, &t, &err) != 0)
 		cli_die_error(&err);
-	if (!o->json)
-		usage_line(&t, "total", "", t.calls, t.prompt, t.completion);
-	stack_row_release(&row);
+	if (!o->json) {
+		usage_line(&t, "total", NULL, "", &t.sum);
+		printf("%lld tokens, %lld of the prompt cached, %lld spent in failed runs\n",
+		       (long long)history_tokens_add(t.sum.prompt_tokens, t.sum.completion_tokens),
+		       (long long)t.sum.cached_tokens, (long long)t.sum.failed_tokens);
+	}
+	if (one)
+		stack_row_release(&row);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "history.h"
+#include "usage_sql.h"
 #include "orch.h"
 #include "traces.h"
 #include "xalloc.h"
@@ -177,14 +178,21 @@ static int usage_row(sqlite3_stmt *st, void *arg)
 	struct usage_each *e = arg;
 	struct history_usage u = {
 		.agent = store_column_text(st, 0),
-		.day = store_column_text(st, 1),
-		.calls = sqlite3_column_int64(st, 2),
-		.prompt_tokens = tokens_join(st, 3),
-		.completion_tokens = tokens_join(st, 5),
+		.model = store_column_text(st, 1),
+		.day = store_column_text(st, 2),
+		.runs = sqlite3_column_int64(st, 3),
+		.failed_runs = sqlite3_column_int64(st, 4),
+		.requests = sqlite3_column_int64(st, 5),
+		.prompt_tokens = tokens_join(st, 6),
+		.completion_tokens = tokens_join(st, 8),
+		.cached_tokens = tokens_join(st, 10),
+		.failed_tokens = tokens_join(st, 12),
 	};
 
 	if (!u.agent)
 		u.agent = "";
+	if (!u.model)
+		u.model = "";
 	if (!u.day)
 		u.day = "";
 	return e->fn(&u, e->arg);
@@ -195,42 +203,49 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		  struct orch_error *err)
 {
 	struct usage_each e = { fn, arg };
+	int64_t stack_id = stack ? stack->id : 0;
 	sqlite3_stmt *st = store_prepare(s,
-		"SELECT id FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
-		" AND usage IS NOT NULL AND NOT json_valid(usage) LIMIT 1", err);
+		"SELECT id, stack_id FROM traces WHERE (?1 = 0 OR stack_id = ?1)"
+		" AND started_at >= ?2 AND usage IS NOT NULL AND NOT json_valid(usage) LIMIT 1",
+		err);
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack->id);
+	sqlite3_bind_int64(st, 1, stack_id);
 	sqlite3_bind_int64(st, 2, since);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && stack)
 		orch_error_set(err, ORCH_EX_DATAERR,
 			       "usage of trace %lld of stack '%s' is not valid JSON",
 			       (long long)sqlite3_column_int64(st, 0), stack->name);
+	else if (rc == SQLITE_ROW)
+		orch_error_set(err, ORCH_EX_DATAERR,
+			       "usage of trace %lld of stack %lld is not valid JSON",
+			       (long long)sqlite3_column_int64(st, 0),
+			       (long long)sqlite3_column_int64(st, 1));
 	else if (rc != SQLITE_DONE)
 		store_error(s, err, "reading the usage");
 	store_finish(s, st);
 	if (rc != SQLITE_DONE)
 		return -1;
-	/* Counts beyond belief count as none (TRACES_TOKENS). The runs
-	 * retention pruned count by their day (usage_days). */
+	/* Three sources: usage_sql.h's two, and the days retention pruned. */
 	st = store_prepare(s,
-		"SELECT agent, day, sum(calls), " TOKENS_SUM("p") ", " TOKENS_SUM("c")
-		" FROM (SELECT agent, date(started_at / 1000, 'unixepoch') AS day, 1 AS calls,"
-		"  " TRACES_TOKENS("usage", "prompt_tokens") " AS p,"
-		"  " TRACES_TOKENS("usage", "completion_tokens") " AS c"
-		"  FROM traces WHERE stack_id = ?1 AND started_at >= ?2"
-		"  UNION ALL SELECT agent, day, calls, prompt_tokens, completion_tokens"
-		"  FROM usage_days WHERE stack_id = ?1"
+		"SELECT agent, model, day, sum(runs), sum(failed_runs), sum(requests), "
+		TOKENS_SUM("p") ", " TOKENS_SUM("c") ", " TOKENS_SUM("k") ", " TOKENS_SUM("f")
+		" FROM (" USAGE_OF_REQUESTS("(?1 = 0 OR r.stack_id = ?1) AND r.started_at >= ?2")
+		"  UNION ALL " USAGE_OF_RUNS("(?1 = 0 OR t.stack_id = ?1) AND t.started_at >= ?2")
+		"  UNION ALL SELECT stack_id, agent, model, day, runs, failed_runs, requests,"
+		"   prompt_tokens, completion_tokens, cached_tokens, failed_tokens"
+		"  FROM usage_days WHERE (?1 = 0 OR stack_id = ?1)"
 		"   AND day >= date(?2 / 1000, 'unixepoch'))"
-		" GROUP BY agent, day"
+		" GROUP BY agent, model, day"
 		" ORDER BY CASE agent WHEN 'planner' THEN 0 WHEN 'builder' THEN 1"
-		" WHEN 'communicator' THEN 2 WHEN 'reviewer' THEN 3 ELSE 4 END, agent, day", err);
+		" WHEN 'communicator' THEN 2 WHEN 'reviewer' THEN 3 ELSE 4 END, agent, model, day",
+		err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack->id);
+	sqlite3_bind_int64(st, 1, stack_id);
 	sqlite3_bind_int64(st, 2, since);
 	return store_each(s, st, usage_row, &e, "reading the usage", err);
 }

@@ -57,14 +57,19 @@ json_t *history_cycle_json(const struct history_cycle *c, const char *stack_name
 int history_execution(struct store *s, const struct stack_row *stack, int64_t cycle,
 		      json_t **out, int64_t *found, struct orch_error *err);
 
-/* The tokens of one agent on one UTC day. */
+/* The tokens of one agent at one model on one UTC day. */
 struct history_usage {
 	const char *agent;
+	const char *model;        /* "" when the runs did not say */
 	const char *day;          /* "2026-11-25" */
-	int64_t calls;            /* runs recorded, attempts included */
+	int64_t runs;             /* agent runs recorded, attempts included */
+	int64_t failed_runs;      /* of which failed */
+	int64_t requests;         /* HTTP requests orch-agent sent (llm_requests) */
 	int64_t prompt_tokens;    /* a count beyond belief adds 0 (TRACES_TOKENS);
 				     the sum stops at INT64_MAX */
 	int64_t completion_tokens;
+	int64_t cached_tokens;    /* of the prompt tokens, served from a cache */
+	int64_t failed_tokens;    /* prompt and completion spent in failed runs */
 };
 
 /* A + B for token counts (a negative one is 0): stops at INT64_MAX
@@ -72,10 +77,13 @@ struct history_usage {
 int64_t history_tokens_add(int64_t a, int64_t b);
 
 /*
- * The tokens STACK's agents spent from SINCE on, per agent (planner,
- * builder, communicator, reviewer) and day: the runs recorded, and those
- * retention pruned (retention.h), which count whole days: from SINCE's
- * day on. A recorded usage that is not JSON is error 65, naming its trace.
+ * The tokens STACK's agents (every stack's, STACK NULL) spent from SINCE
+ * on, per agent (planner, builder, communicator, reviewer), model and
+ * day. Where orch-agent recorded its requests (usage.h) they are counted,
+ * each one, those of failed runs too, and the run's own usage is not;
+ * for any other run, its usage. Retention's pruned runs (retention.h)
+ * count whole days: from SINCE's day on. A recorded usage that is not
+ * JSON is error 65, naming its trace.
  */
 int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		  int (*fn)(const struct history_usage *u, void *arg), void *arg,

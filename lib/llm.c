@@ -44,6 +44,7 @@ struct turn {
 	uint64_t rng;                  /* jitter state */
 	int64_t prompt_tokens;         /* summed over every reply */
 	int64_t completion_tokens;     /* summed over every reply */
+	int requests;                  /* requests sent so far */
 };
 
 /* The conversation with one provider. */
@@ -55,6 +56,9 @@ struct talk {
 	int shrunk;                /* a smaller budget was asked for */
 	int round;                 /* 1 in the corrective round */
 	int attempt;               /* retries used in this round */
+	int sent;                  /* the last ask() sent a request */
+	int64_t sent_at;           /* wall-clock ms it was sent */
+	int64_t sent_mono;         /* monotonic ms it was sent */
 };
 
 /* S with every part of a provider key replaced by "[redacted]" (new string). */
@@ -286,6 +290,10 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 	timeout = t->o->timeout_ms < left ? t->o->timeout_ms : left;
 	body = llm_request_body(&rq, &len);
 	orch_error_release(herr);
+	k->sent = 1;
+	k->sent_at = orch_now_ms();
+	k->sent_mono = orch_mono_ms();
+	t->requests++;
 	/* A request the deadline cut short says so, not "timed out". */
 	if (http_post_json(&t->http, url, k->pv->key, body, len, timeout, resp, herr) != 0 &&
 	    resp->failure == HTTP_FAIL_TIMEOUT && timeout < t->o->timeout_ms)
@@ -432,6 +440,62 @@ static void from_known(struct turn *t, struct talk *k)
 	free(why);
 }
 
+/* The count NAME of the usage object U, or -1 when it has none. */
+static int64_t usage_count(const json_t *u, const char *name)
+{
+	const json_t *v = json_object_get(u, name);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+}
+
+/*
+ * Tell the caller about K's last request, answered by RESP and read as V;
+ * ROUND and RETRY where it stood when sent, RC what act() made of it.
+ */
+static void record(struct turn *t, struct talk *k, const struct http_response *resp,
+		   const struct llm_verdict *v, int round, int retry, int rc)
+{
+	static const char *const outcomes[] = {
+		[LLM_NEXT_REPLY] = "reply", [LLM_NEXT_RETRY] = "retry",
+		[LLM_NEXT_ADAPT] = "adapt", [LLM_NEXT_SHRINK] = "shrink",
+		[LLM_NEXT_CORRECT] = "invalid", [LLM_NEXT_GIVE_UP] = "failed",
+	};
+	struct llm_request_record r;
+	json_t *parsed = NULL;
+	const json_t *u = NULL, *details;
+	const char *model = NULL;
+
+	if (!t->o->on_request || !k->sent)
+		return;
+	memset(&r, 0, sizeof(r));
+	if (v && v->envelope) {
+		u = json_object_get(v->envelope, "usage");
+		model = json_string_value(json_object_get(v->envelope, "model"));
+	} else if (resp->body && resp->len && resp->failure == HTTP_FAIL_NONE &&
+		   (parsed = json_loadb(resp->body, resp->len, 0, NULL))) {
+		/* An error may say what it cost too. */
+		u = json_object_get(parsed, "usage");
+	}
+	details = json_object_get(u, "prompt_tokens_details");
+	r.provider = k->pv->name;
+	r.base_url = k->pv->base_url;
+	r.model = model && *model ? model : k->pv->model;
+	r.http_status = resp->failure == HTTP_FAIL_NONE ? resp->status : 0;
+	r.outcome = !v ? "failed" : v->next == LLM_NEXT_REPLY && rc != 0 ? "invalid"
+		: v->next == LLM_NEXT_RETRY && rc < 0 ? "failed" : outcomes[v->next];
+	r.started_at = k->sent_at;
+	r.duration_ms = orch_mono_ms() - k->sent_mono;
+	r.seq = t->requests;
+	r.round = round;
+	r.retry = retry;
+	r.prompt_tokens = json_is_object(u) ? usage_count(u, "prompt_tokens") : -1;
+	r.completion_tokens = json_is_object(u) ? usage_count(u, "completion_tokens") : -1;
+	r.cached_tokens = json_is_object(details) ? usage_count(details, "cached_tokens") : -1;
+	t->o->on_request(t->o->request_arg, &r);
+	json_decref(parsed);
+	k->sent = 0;
+}
+
 /* The turn at one provider: NULL with ERR and *WHY when it gives up. */
 static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_up *why,
 			     struct orch_error *err)
@@ -442,14 +506,20 @@ static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_
 	struct llm_asked q = { 0, t->keys, t->p->n };
 	struct talk k;
 	json_t *doc = NULL;
-	int rc = 1, stop = 0;
+	int rc = 1, stop = 0, round, retry;
 
 	pv->busy = 0;
 	pv->wait_ms = -1;
 	talk_init(t, &k, pv);
 	from_known(t, &k);
 	while (rc == 1) {
+		round = k.round;
+		retry = k.attempt;
 		if (ask(t, &k, &resp, &herr, &stop, err) != 0) {
+			/* Cut short by the deadline: it was sent all the same.
+			 * A cassette that stopped the turn sent nothing. */
+			if (!stop)
+				record(t, &k, &resp, NULL, round, retry, -1);
 			*why = stop ? GIVE_UP_CASSETTE : GIVE_UP_DEADLINE;
 			pv->busy = !stop;
 			pv->wait_ms = -1;
@@ -458,6 +528,7 @@ static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_
 		q.caps = pv->caps;
 		llm_answer_classify(&resp, herr.msg, &q, &v);
 		rc = act(t, &k, &v, &doc, why, err);
+		record(t, &k, &resp, &v, round, retry, rc);
 		llm_verdict_release(&v);
 	}
 	orch_error_release(&herr);

@@ -114,6 +114,31 @@ enum llm_log_level {
 /* A line of log, without a newline and with every key redacted. */
 typedef void llm_log_fn(void *arg, enum llm_log_level level, const char *line);
 
+/*
+ * One HTTP request of a turn, as it was answered: what usage (lib/usage.h)
+ * accounts. Strings borrowed for the call. A token count is -1 when the
+ * answer did not give it.
+ */
+struct llm_request_record {
+	const char *provider;      /* host[:port] of the base URL */
+	const char *base_url;
+	const char *model;         /* the reply's model, else the one asked */
+	long http_status;          /* 0 when no full response came */
+	const char *outcome;       /* reply, invalid, retry, adapt, shrink,
+				      failed: what the answer meant */
+	int64_t started_at;        /* wall-clock ms the request was sent */
+	int64_t duration_ms;       /* from sending to the end of the answer */
+	int seq;                   /* the request's number in the turn, from 1 */
+	int round;                 /* 0, or 1 in the corrective round */
+	int retry;                 /* retries before it in this round */
+	int64_t prompt_tokens;     /* -1: not said */
+	int64_t completion_tokens; /* -1: not said */
+	int64_t cached_tokens;     /* of the prompt, served from the provider's
+				      cache; -1: not said */
+};
+
+typedef void llm_request_fn(void *arg, const struct llm_request_record *r);
+
 struct llm_options {
 	const char *role;           /* borrowed */
 	const char *system_prompt;  /* borrowed */
@@ -134,6 +159,9 @@ struct llm_options {
 				       or NULL */
 	llm_log_fn *log;            /* or NULL */
 	void *log_arg;              /* borrowed; handed to log */
+	llm_request_fn *on_request; /* or NULL: called after every request
+				       that was sent, answered or not */
+	void *request_arg;          /* borrowed; handed to on_request */
 };
 
 /* orch-agent's flags: each NULL when not given. */

@@ -1,11 +1,10 @@
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "orch.h"
 #include "provider_caps.h"
 #include "store.h"
+#include "store_side.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -18,45 +17,14 @@ struct provider_caps {
 
 struct provider_caps *provider_caps_open(const char *path, struct orch_error *err)
 {
-	struct provider_caps *pc = NULL;
-	sqlite3_stmt *st;
-	struct stat sb;
-	char *p = store_default_path(path, err);
-	int rc;
+	struct store *s = store_open_side(path, PROVIDER_CAPS_BUSY_MS, "provider_caps", err);
+	struct provider_caps *pc;
 
-	if (!p)
+	if (!s)
 		return NULL;
-	if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		orch_error_set(err, ORCH_EX_NOINPUT, "no database at '%s'", p);
-		free(p);
-		return NULL;
-	}
 	pc = xcalloc(1, sizeof(*pc));
-	pc->s = xcalloc(1, sizeof(*pc->s));
-	pc->s->path = p;
-	/* Never SQLITE_OPEN_CREATE: orch-agent makes no database. */
-	rc = sqlite3_open_v2(p, &pc->s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		store_error(pc->s, err, "cannot open database");
-		goto fail;
-	}
-	sqlite3_extended_result_codes(pc->s->db, 0);
-	sqlite3_busy_timeout(pc->s->db, PROVIDER_CAPS_BUSY_MS);
-	if (!(st = store_prepare(pc->s, "SELECT 1 FROM sqlite_master"
-				 " WHERE type = 'table' AND name = 'provider_caps'", err)))
-		goto fail;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		store_error(pc->s, err, NULL);
-	else if (rc == SQLITE_DONE)
-		orch_error_set(err, ORCH_EX_NOINPUT, "the database '%s' is of a schema without"
-			       " it (any orch-stack command brings it up to date)", p);
-	store_finish(pc->s, st);
-	if (rc == SQLITE_ROW)
-		return pc;
-fail:
-	provider_caps_close(pc);
-	return NULL;
+	pc->s = s;
+	return pc;
 }
 
 void provider_caps_close(struct provider_caps *pc)

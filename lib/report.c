@@ -603,11 +603,13 @@ static int usage_row(const struct history_usage *u, void *arg)
 	fputs("<tr class=\"usage\"><td>", fp);
 	h(fp, u->agent);
 	fputs("</td><td>", fp);
+	h(fp, u->model);
+	fputs("</td><td>", fp);
 	h(fp, u->day);
 	fprintf(fp, "</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
 		"<td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
 		"<td><span class=\"bar\" style=\"width:%lldpx\"></span></td></tr>\n",
-		(long long)u->calls, (long long)u->prompt_tokens,
+		(long long)u->runs, (long long)u->prompt_tokens,
 		(long long)u->completion_tokens, (long long)total,
 		/* In double: total * 160 would overflow near the limit. */
 		(long long)(p->most ? (double)total / (double)p->most * 160 : 0));
@@ -618,7 +620,7 @@ static int section_usage(struct page *p, struct orch_error *err)
 {
 	FILE *fp = p->fp;
 
-	fputs("<section id=\"usage\"><h2>Tokens per agent and day</h2>", fp);
+	fputs("<section id=\"usage\"><h2>Tokens per agent, model and day</h2>", fp);
 	p->count = p->most = 0;
 	if (history_usage(p->s, p->stack, 0, usage_most, p, err) != 0)
 		return -1;
@@ -626,7 +628,7 @@ static int section_usage(struct page *p, struct orch_error *err)
 		fputs("<p class=\"muted\">No agent has run yet.</p></section>\n", fp);
 		return 0;
 	}
-	fputs("<table><thead><tr><th>agent</th><th>day (UTC)</th><th>calls</th><th>prompt</th>"
+	fputs("<table><thead><tr><th>agent</th><th>model</th><th>day (UTC)</th><th>runs</th><th>prompt</th>"
 	      "<th>completion</th><th>total</th><th></th></tr></thead><tbody>\n", fp);
 	if (history_usage(p->s, p->stack, 0, usage_row, p, err) != 0)
 		return -1;

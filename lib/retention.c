@@ -3,6 +3,7 @@
 #include "orch.h"
 #include "retention.h"
 #include "traces.h"
+#include "usage_sql.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -90,21 +91,23 @@ static int count_by_id(struct store *s, const char *sql, int64_t id, int64_t *n,
 	col " = CASE WHEN " col " > 9223372036854775807 - excluded." col       \
 	" THEN 9223372036854775807 ELSE " col " + excluded." col " END"
 
-/* Cycle ID's runs' tokens, into usage_days: `orch-stack usage` counts
- * them once they are gone. A count beyond belief counts as none. */
+/* Cycle ID's runs' and requests' tokens, into usage_days: `orch-stack
+ * usage` counts them once they are gone (usage_sql.h says how). */
 static int keep_usage(struct store *s, int64_t id, struct orch_error *err)
 {
 	return by_id(s,
-		"INSERT INTO usage_days (stack_id, agent, day, calls, prompt_tokens,"
-		" completion_tokens)"
-		" SELECT stack_id, agent, date(started_at / 1000, 'unixepoch'), count(*),"
-		"  sum(" TRACES_TOKENS("usage", "prompt_tokens") "),"
-		"  sum(" TRACES_TOKENS("usage", "completion_tokens") ")"
-		" FROM traces WHERE execution_id = ?1"
-		" GROUP BY stack_id, agent, date(started_at / 1000, 'unixepoch')"
-		" ON CONFLICT (stack_id, agent, day) DO UPDATE SET"
-		" calls = calls + excluded.calls, " SAT_ADD("prompt_tokens") ", "
-		SAT_ADD("completion_tokens"),
+		"INSERT INTO usage_days (stack_id, agent, model, day, runs, failed_runs, requests,"
+		" prompt_tokens, completion_tokens, cached_tokens, failed_tokens)"
+		" SELECT stack_id, agent, model, day, sum(runs), sum(failed_runs), sum(requests),"
+		"  sum(p), sum(c), sum(k), sum(f)"
+		" FROM (" USAGE_OF_REQUESTS("r.execution_id = ?1")
+		"  UNION ALL " USAGE_OF_RUNS("t.execution_id = ?1") ")"
+		" GROUP BY stack_id, agent, model, day"
+		" ON CONFLICT (stack_id, agent, model, day) DO UPDATE SET"
+		" runs = runs + excluded.runs, failed_runs = failed_runs + excluded.failed_runs,"
+		" requests = requests + excluded.requests, " SAT_ADD("prompt_tokens") ", "
+		SAT_ADD("completion_tokens") ", " SAT_ADD("cached_tokens") ", "
+		SAT_ADD("failed_tokens"),
 		id, "keeping the usage of a pruned cycle", err);
 }
 

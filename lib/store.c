@@ -603,6 +603,60 @@ static const char *const migrations[] = {
 	"CREATE INDEX traces_by_execution ON traces(execution_id);"
 	"CREATE INDEX artifacts_by_execution ON artifacts(execution_id);"
 	"CREATE INDEX artifacts_by_todo ON artifacts(todo_id);",
+	/* 10 (issue 13, usage): llm_requests, every HTTP request
+	 * orch-agent sent, answered or not, written by orch-agent itself
+	 * (lib/usage.c) when the database exists, keyed to its run by the
+	 * stack, the agent and run_at, the "now" of the orch.context it was
+	 * given, which is its attempt's traces.started_at; run_ok says
+	 * whether the turn ended with a valid document (the run's trace, when
+	 * there is one, says whether orch took it). usage_days, rebuilt, keeps
+	 * of what retention prunes the model too, the requests, and what the
+	 * failed runs cost. */
+	"CREATE TABLE llm_requests ("
+	"  id INTEGER PRIMARY KEY,"
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  execution_id INTEGER REFERENCES executions(id) ON DELETE CASCADE,"
+	"  cycle INTEGER,"
+	"  agent TEXT NOT NULL,"
+	"  run_at INTEGER NOT NULL,"
+	"  run_ok INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"          /* its number in the run, from 1 */
+	"  round INTEGER NOT NULL,"        /* 1: the corrective round */
+	"  retry INTEGER NOT NULL,"        /* retries before it in its round */
+	"  provider TEXT NOT NULL,"
+	"  base_url TEXT NOT NULL,"
+	"  model TEXT NOT NULL,"
+	"  http_status INTEGER,"           /* NULL: no full response */
+	"  outcome TEXT NOT NULL,"         /* reply, invalid, retry, adapt, shrink, failed */
+	"  started_at INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL,"
+	"  prompt_tokens INTEGER,"         /* NULL: the provider did not say */
+	"  completion_tokens INTEGER,"
+	"  cached_tokens INTEGER"
+	");"
+	"CREATE INDEX llm_requests_by_run ON llm_requests(stack_id, agent, run_at);"
+	"CREATE INDEX llm_requests_by_execution ON llm_requests(execution_id);"
+	"CREATE INDEX llm_requests_by_time ON llm_requests(started_at);"
+	"CREATE TABLE usage_days_new ("
+	"  stack_id INTEGER NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  agent TEXT NOT NULL,"
+	"  model TEXT NOT NULL,"          /* '' when the runs did not say */
+	"  day TEXT NOT NULL,"
+	"  runs INTEGER NOT NULL,"
+	"  failed_runs INTEGER NOT NULL DEFAULT 0,"
+	"  requests INTEGER NOT NULL DEFAULT 0,"
+	"  prompt_tokens INTEGER NOT NULL,"
+	"  completion_tokens INTEGER NOT NULL,"
+	"  cached_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  failed_tokens INTEGER NOT NULL DEFAULT 0," /* spent in failed runs */
+	"  PRIMARY KEY (stack_id, agent, model, day)"
+	") WITHOUT ROWID;"
+	"INSERT INTO usage_days_new (stack_id, agent, model, day, runs, prompt_tokens,"
+	"  completion_tokens)"
+	"  SELECT stack_id, agent, '', day, calls, prompt_tokens, completion_tokens"
+	"  FROM usage_days;"
+	"DROP TABLE usage_days;"
+	"ALTER TABLE usage_days_new RENAME TO usage_days;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -877,3 +877,72 @@ print("fixture " + ("refused" if list(jsonschema.Draft202012Validator(schema).it
 		run -65 orch-agent --role planner <"$CTX"
 	done <"$docs"
 }
+
+# A store with alpha (stack 1), the stack of the fixture's context.
+usage_store() {
+	orch-stack init
+	orch-stack create alpha
+}
+
+# Every request recorded, one line each.
+recorded() {
+	sql "SELECT stack_id, execution_id IS NULL, cycle, agent, run_at, run_ok, seq, round,
+	     retry, model, http_status, outcome, prompt_tokens, completion_tokens,
+	     coalesce(cached_tokens, '-') FROM llm_requests ORDER BY seq"
+}
+
+@test "usage: an invalid reply then a valid one are two requests, counted exactly" {
+	usage_store
+	serve "[{\"content\":\"Sure! Here is the plan.\",\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":5}},
+	        {\"reply\":{\"thinking\":\"fixed\",\"actions\":[]},\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":64}}}]"
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	# execution 12 is not in this store: none; cycle 4 and the run's time
+	# come from the context.
+	assert_equal "$(recorded)" "1|1|4|planner|1700000005000|1|1|0|0|llama-3.3-70b-versatile|200|invalid|100|5|-
+1|1|4|planner|1700000005000|1|2|1|0|llama-3.3-70b-versatile|200|reply|120|9|64"
+	assert_equal "$(sql "SELECT count(*) FROM llm_requests WHERE duration_ms >= 0 AND started_at > 0
+	                     AND provider = '$HOSTPORT' AND base_url = 'http://$HOSTPORT/v1'")" 2
+	run -0 --separate-stderr orch-stack usage alpha --json
+	assert_equal "$output" '{"agent":"planner","model":"llama-3.3-70b-versatile","day":"'"$(date -u +%F)"'","runs":0,"failed_runs":0,"requests":2,"prompt_tokens":220,"completion_tokens":14,"cached_tokens":64,"total_tokens":234,"failed_tokens":0}'
+}
+
+@test "usage: a turn that fails is counted, every request with its tokens" {
+	usage_store
+	serve '[{"status":503,"error":"busy"},
+	        {"reply":{"actions":[{"type":"create_todo","priority":4}]},"usage":{"prompt_tokens":300,"completion_tokens":30}},
+	        {"reply":{"actions":[{"type":"create_todo","content":"x","priority":9}]},"usage":{"prompt_tokens":330,"completion_tokens":33}}]'
+	run -65 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$output" ""
+	assert_equal "$(recorded)" "1|1|4|planner|1700000005000|0|1|0|0|llama-3.3-70b-versatile|503|retry|||-
+1|1|4|planner|1700000005000|0|2|0|1|llama-3.3-70b-versatile|200|invalid|300|30|-
+1|1|4|planner|1700000005000|0|3|1|0|llama-3.3-70b-versatile|200|invalid|330|33|-"
+	run -0 --separate-stderr orch-stack usage
+	assert_equal "$stderr" ""
+	assert_equal "$output" "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED
+planner      llama-3.3... $(date -u +%F)    0    3          630         63      693
+total                                   0    3          630         63      693
+693 tokens, 0 of the prompt cached, 693 spent in failed runs"
+}
+
+@test "usage: a connection that fails is a request with no status and no tokens" {
+	usage_store
+	export ORCH_LLM_BASE_URL=http://127.0.0.1:1/v1
+	run -69 --separate-stderr orch-agent --role planner --retries 1 <"$CTX"
+	assert_equal "$(sql "SELECT seq || ' ' || coalesce(http_status, 'none') || ' ' || outcome
+	                     || ' ' || coalesce(prompt_tokens, 'none') FROM llm_requests ORDER BY seq")" \
+		"1 none retry none
+2 none failed none"
+}
+
+@test "usage: no store, or one that cannot take them, never fails the turn" {
+	serve "[$(ok_step), $(ok_step)]"
+	# No database: nothing said.
+	run -0 --separate-stderr orch-agent --role planner <"$CTX"
+	assert_equal "$stderr" ""
+	# A database too old to have the table: said with -v only.
+	sqlite3 "$ORCH_DB" "CREATE TABLE t (x)"
+	run -0 --separate-stderr orch-agent --role planner -v <"$CTX"
+	[[ $stderr == *"orch-agent: 1 request not counted in usage: the database '$ORCH_DB' is of a schema without it"* ]] ||
+		fail "$stderr"
+}

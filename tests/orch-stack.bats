@@ -549,23 +549,30 @@ add_traces() {
 	     (2, 'planner', 1, $T, $T + 1, 'completed', '{\"prompt_tokens\": 99, \"completion_tokens\": 99}')"
 }
 
-@test "usage sums tokens per agent and UTC day, in 80 columns, with a total" {
+@test "usage sums tokens per agent, model and UTC day, in 80 columns, with a total" {
 	orch-stack init
 	add_traces
 	run -0 --separate-stderr orch-stack usage alpha
 	assert_equal "$stderr" ""
-	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
-planner      2026-11-25       1          500           60          560
-planner      2026-11-26       1 123456789012            1 123456789013
-builder      2026-11-25       2         1200         3400         4600
-reviewer     2026-11-26       1            7            0            7
-total                         5 123456790719         3461 123456794180"
+	# A run that did not say its model is "-"; the failed builder attempt
+	# reported nothing and cost nothing it could say.
+	assert_equal "$output" "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED
+planner      -            2026-11-25    1    0          500         60        0
+planner      -            2026-11-26    1    0 123456789012          1        0
+builder      -            2026-11-25    1    0            0          0        0
+builder      m            2026-11-25    1    0         1200       3400        0
+reviewer     -            2026-11-26    1    0            7          0        0
+total                                   5    0 123456790719       3461        0
+123456794180 tokens, 0 of the prompt cached, 0 spent in failed runs"
 	local line
 	for line in "${lines[@]}"; do
 		(( ${#line} <= 80 )) || fail "too wide: $line"
 	done
 	run -0 orch-stack usage 2
-	assert_line --index 1 "planner      2026-11-25       1           99           99          198"
+	assert_line --index 1 "planner      -            2026-11-25    1    0           99         99        0"
+	# Every stack: alpha's and beta's planner runs of 2026-11-25 together.
+	run -0 orch-stack usage
+	assert_line --index 1 "planner      -            2026-11-25    2    0          599        159        0"
 }
 
 @test "usage --json prints one object a row; --since drops earlier runs" {
@@ -573,12 +580,12 @@ total                         5 123456790719         3461 123456794180"
 	add_traces
 	run -0 --separate-stderr orch-stack usage alpha --json --since $((T + 15))
 	assert_equal "$stderr" ""
-	assert_equal "$output" '{"agent":"planner","day":"2026-11-25","calls":1,"prompt_tokens":500,"completion_tokens":60,"total_tokens":560}
-{"agent":"planner","day":"2026-11-26","calls":1,"prompt_tokens":123456789012,"completion_tokens":1,"total_tokens":123456789013}
-{"agent":"reviewer","day":"2026-11-26","calls":1,"prompt_tokens":7,"completion_tokens":0,"total_tokens":7}'
+	assert_equal "$output" '{"agent":"planner","model":"","day":"2026-11-25","runs":1,"failed_runs":0,"requests":0,"prompt_tokens":500,"completion_tokens":60,"cached_tokens":0,"total_tokens":560,"failed_tokens":0}
+{"agent":"planner","model":"","day":"2026-11-26","runs":1,"failed_runs":0,"requests":0,"prompt_tokens":123456789012,"completion_tokens":1,"cached_tokens":0,"total_tokens":123456789013,"failed_tokens":0}
+{"agent":"reviewer","model":"","day":"2026-11-26","runs":1,"failed_runs":0,"requests":0,"prompt_tokens":7,"completion_tokens":0,"cached_tokens":0,"total_tokens":7,"failed_tokens":0}'
 	run -0 orch-stack usage alpha --since $((T + D))
-	assert_equal "${#lines[@]}" "4"
-	assert_line --index 3 "total                         2 123456789019            1 123456789020"
+	assert_equal "${#lines[@]}" "5"
+	assert_line --index 3 "total                                   2    0 123456789019          1        0"
 	run -64 --separate-stderr orch-stack usage alpha --since -1
 	assert_equal "${stderr_lines[0]}" "orch-stack: --since: '-1' is not a whole number from 0 to 9223372036854775807"
 }
@@ -587,14 +594,15 @@ total                         5 123456790719         3461 123456794180"
 	orch-stack init
 	orch-stack create alpha
 	run -0 orch-stack usage alpha
-	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
-total                         0            0            0            0"
+	assert_equal "$output" "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED
+total                                   0    0            0          0        0
+0 tokens, 0 of the prompt cached, 0 spent in failed runs"
 	run -0 --separate-stderr orch-stack usage alpha --json
 	assert_equal "$output" ""
 	run -66 --separate-stderr orch-stack usage nope
 	assert_equal "$stderr" "orch-stack: no stack 'nope'"
-	run -64 --separate-stderr orch-stack usage
-	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack usage STACK [--json] [--since MS]"
+	run -64 --separate-stderr orch-stack usage alpha beta
+	assert_equal "${stderr_lines[0]}" "orch-stack: unexpected argument 'beta'"
 	run -64 --separate-stderr orch-stack history alpha --since 5
 	assert_equal "${stderr_lines[0]}" "orch-stack: option '--since' does not apply to 'history'"
 }
@@ -623,10 +631,11 @@ total                         0            0            0            0"
 	     (1, 'builder', 1, $T + 4, $T + 4, 'completed', '{\"prompt_tokens\": $max, \"completion_tokens\": 2}')"
 	run -0 --separate-stderr orch-stack usage alpha
 	assert_equal "$stderr" ""
-	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
-planner      2026-11-25       3 1000000000000            0 1000000000000
-builder      2026-11-25       2            0            2            2
-total                         5 1000000000000            2 1000000000002"
+	assert_equal "$output" "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED
+planner      -            2026-11-25    3    0 1000000000000          0        0
+builder      -            2026-11-25    2    0            0          2        0
+total                                   5    0 1000000000000          2        0
+1000000000002 tokens, 0 of the prompt cached, 0 spent in failed runs"
 	run -0 --separate-stderr orch-stack log alpha --json
 	assert_equal "$stderr" ""
 	assert_equal "$(jq -c '[.prompt_tokens, .completion_tokens]' <<<"$output" | tr '\n' ' ')" \
@@ -648,8 +657,8 @@ AGENT
 	run -0 bash -c "orch-detect --all | orch-graph | orch-exec --agent builder='$BATS_TEST_TMPDIR/counting-builder' \
 		--agent planner=planner --agent communicator=communicator --agent reviewer=reviewer | orch-decide"
 	run -0 orch-stack usage alpha --json
-	assert_equal "$(jq -c '[.agent, .calls, .prompt_tokens, .completion_tokens]' <<<"$output" | tr '\n' ' ')" \
-		'["builder",1,40,2] '
+	assert_equal "$(jq -c '[.agent, .model, .runs, .prompt_tokens, .completion_tokens]' <<<"$output" | tr '\n' ' ')" \
+		'["builder","m",1,40,2] '
 }
 
 @test "config prints every known key with its default when there is no file" {

@@ -174,22 +174,24 @@ total                       20        40         0         0         0"
 	run_cycle
 	assert_equal "$(rows executions)" 2
 	# The old cycles' runs are counted still, on their day.
-	assert_equal "$(sql "SELECT group_concat(agent || calls) FROM usage_days WHERE day = '1970-01-01'")" \
+	assert_equal "$(sql "SELECT group_concat(agent || runs) FROM usage_days WHERE day = '1970-01-01'")" \
 		"builder20,planner20"
 }
 
 @test "usage: the sums of pruned and kept runs stop at 2^63 - 1" {
 	orch-stack create alpha
-	sql "INSERT INTO usage_days VALUES (1, 'planner', '2026-11-25', 3, 9223372036854775000, 5),
-	                                    (1, 'planner', '2026-11-26', 1, 9223372036854775000, 0)"
+	sql "INSERT INTO usage_days (stack_id, agent, model, day, runs, prompt_tokens, completion_tokens)
+	     VALUES (1, 'planner', '', '2026-11-25', 3, 9223372036854775000, 5),
+	            (1, 'planner', '', '2026-11-26', 1, 9223372036854775000, 0)"
 	sql "INSERT INTO traces (stack_id, agent, attempt, started_at, ended_at, status, usage) VALUES
 	     (1, 'planner', 1, $T, $T, 'completed', '{\"prompt_tokens\": 1000000000000, \"completion_tokens\": 1}')"
 	run -0 --separate-stderr orch-stack usage alpha
 	assert_equal "$stderr" ""
-	assert_equal "$output" "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL
-planner      2026-11-25       4 9223372036854775807            6 9223372036854775807
-planner      2026-11-26       1 9223372036854775000            0 9223372036854775000
-total                         5 9223372036854775807            6 9223372036854775807"
+	assert_equal "$output" "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED
+planner      -            2026-11-25    4    0 9223372036854775807          6        0
+planner      -            2026-11-26    1    0 9223372036854775000          0        0
+total                                   5    0 9223372036854775807          6        0
+9223372036854775807 tokens, 0 of the prompt cached, 0 spent in failed runs"
 }
 T=1795568523000
 
