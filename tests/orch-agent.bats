@@ -928,7 +928,7 @@ total                                   0    3          630         63      693
 @test "usage: a connection that fails is a request with no status and no tokens" {
 	usage_store
 	export ORCH_LLM_BASE_URL=http://127.0.0.1:1/v1
-	run -69 --separate-stderr orch-agent --role planner --retries 1 <"$CTX"
+	run -75 --separate-stderr orch-agent --role planner --retries 1 <"$CTX"
 	assert_equal "$(sql "SELECT seq || ' ' || coalesce(http_status, 'none') || ' ' || outcome
 	                     || ' ' || coalesce(prompt_tokens, 'none') FROM llm_requests ORDER BY seq")" \
 		"1 none retry none
