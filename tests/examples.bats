@@ -167,7 +167,7 @@ PY
 	# The last step printed the decision, the history and the usage.
 	assert_equal "$(head -n 1 <<<"$output" | jq -r .type)" "orch.decision"
 	assert_line --index 1 "CYCLE STARTED             DURATION STATUS    DECISION   REASON"
-	assert_line --index 5 "AGENT        DAY          CALLS       PROMPT   COMPLETION        TOTAL"
+	assert_line --index 5 "AGENT        MODEL        DAY        RUNS REQS       PROMPT COMPLETION   FAILED"
 	assert_line --partial "total  "
 	assert_equal "$(orch-stack names)" "alpha"
 	assert_equal "$(sql "SELECT group_concat(cycle || ':' || status, ' ') FROM executions")" \
