@@ -1,6 +1,7 @@
 /*
  * fuzz_decide: decide() on any orch.execution, with the stack running,
- * paused or deleted and a failure streak taken from the input's size.
+ * paused, stopped or deleted, and a failure streak and a wake taken from
+ * the input's size.
  */
 #include "decide.h"
 #include "fuzz.h"
@@ -12,14 +13,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config none = CONFIG_INIT;
 	struct decide_rules rules;
 	struct decision_facts facts;
+	struct decide_stack stack;
 	json_t *in = fuzz_json(data, size), *d;
 
 	if (!in)
 		return 0;
 	if (decide_rules_configure(&rules, &none, &err) != 0)
 		__builtin_trap();
-	d = decide(in, states[size % 4], (int64_t)(size % 70), 1700000000000,
-		   &rules, &facts, &err);
+	stack.state = states[size % 4];
+	stack.consecutive_failures = (int64_t)(size % 70);
+	stack.wake_at = size % 3 ? 1700000000000 - (int64_t)(size % 5000) : 0;
+	d = decide(in, &stack, 1700000000000, &rules, &facts, &err);
 	if (!d && (!err.msg || err.status != 65))
 		__builtin_trap();
 	orch_error_release(&err);
