@@ -274,12 +274,12 @@ echo "{\"actions\":[{\"type\":\"write_artifact\",\"content\":\"x\"}]}"'
 	orch-stack todo add alpha "build me"
 	orch-stack say alpha "set todo 1 back"
 	orch-stack start alpha
-	# The builder holds its todo until the communicator has tried.
-	agent builder "while [ ! -e $BATS_TEST_TMPDIR/tried ]; do sleep 0.05; done
+	# The builder holds its todo until orch-exec has dealt with what the
+	# communicator printed (its trace is written then), however slowly.
+	agent builder "until [ \"\$(sqlite3 \$ORCH_DB \"SELECT count(*) FROM traces WHERE agent = 'communicator'\")\" = 1 ]; do sleep 0.05; done
 echo '{\"actions\":[{\"type\":\"complete_todo\",\"id\":1}]}'"
 	agent communicator "until [ \"\$(sqlite3 \$ORCH_DB \"SELECT status FROM todos WHERE id = 1\")\" = in_progress ]; do sleep 0.05; done
-echo '{\"actions\":[{\"type\":\"update_todo\",\"id\":1,\"status\":\"pending\"},{\"type\":\"reply_user\",\"message_id\":1,\"content\":\"done\"}]}'
-touch $BATS_TEST_TMPDIR/tried"
+echo '{\"actions\":[{\"type\":\"update_todo\",\"id\":1,\"status\":\"pending\"},{\"type\":\"reply_user\",\"message_id\":1,\"content\":\"done\"}]}'"
 	run -0 --separate-stderr bash -c "orch-detect --all --force | orch-graph | orch-exec -v --retries 0 --agent builder=$AGENTS/builder --agent communicator=$AGENTS/communicator | orch-decide"
 	assert_equal "$(sql "SELECT error FROM traces WHERE agent = 'communicator'")" \
 		"action 1 (update_todo): todo 1 is being built; only the builder changes it until its run ends"
