@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
 #include "cli.h"
 #include "decide.h"
 #include "jsonio.h"
@@ -61,17 +62,19 @@ struct opts {
 	unsigned out_flags; /* enum json_out_flags */
 };
 
-/* The stack as the store has it now; its state (new string, NULL when
- * deleted) goes in *STATE. */
-static void stack_now(struct store *s, int64_t id, struct decide_stack *out,
-		      char **state)
+/* The stack as the store has it at NOW, under the token budgets BC; its
+ * state (NULL when deleted) and what holds it to its budget (NULL when
+ * nothing does) go in *STATE and *BUDGET, new strings. */
+static void stack_now(struct store *s, struct budget_config *bc, int64_t now,
+		      int64_t id, struct decide_stack *out, char **state, char **budget)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
+	struct budget_status b;
 	struct stack_row row;
 	int rc = store_get_stack(s, id, &row, &err);
 
 	memset(out, 0, sizeof(*out));
-	*state = NULL;
+	*state = *budget = NULL;
 	if (rc < 0)
 		cli_die_error(&err);
 	if (rc == 0)
@@ -81,6 +84,12 @@ static void stack_now(struct store *s, int64_t id, struct decide_stack *out,
 	out->consecutive_failures = row.consecutive_failures;
 	out->wake_at = row.wake_at;
 	stack_row_release(&row);
+	if (budget_check(s, bc, id, now, 0, &b, &err) != 0)
+		cli_die_error(&err);
+	if (b.binding)
+		out->budget_until = b.binding->resets_at ? b.binding->resets_at : -1;
+	if (b.over)
+		out->budget_reason = *budget = budget_reason(&b);
 }
 
 /* Record DECISION; 1, or 0 (said on stderr) when the document was one
@@ -100,6 +109,7 @@ static int record(struct store *s, const json_t *decision,
 		.detected_at = f->detected_at,
 		.failed = f->failed,
 		.floor = f->floor,
+		.stop = f->stop,
 		.now = now,
 	};
 
@@ -168,6 +178,7 @@ int main(int argc, char **argv)
 	struct orch_error err = ORCH_ERROR_INIT, pruning = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
 	struct decide_rules rules;
+	struct budget_config budget;
 	struct retention_rules keep;
 	int recorded;
 	struct decision_facts facts;
@@ -179,7 +190,7 @@ int main(int argc, char **argv)
 	int64_t wake = -1, next_at;
 	int c, now_set = 0, rc;
 	FILE *in = stdin;
-	char *state;
+	char *state, *held = NULL;
 
 	orch_progname = "orch-decide";
 	memset(&o, 0, sizeof(o));
@@ -230,7 +241,8 @@ int main(int argc, char **argv)
 		o.now = orch_now_ms();
 	if (config_load(&conf, o.config, &err) != 0 ||
 	    decide_rules_configure(&rules, &conf, &err) != 0 ||
-	    retention_configure(&keep, &conf, &err) != 0)
+	    retention_configure(&keep, &conf, &err) != 0 ||
+	    budget_configure(&budget, &conf, &err) != 0)
 		cli_die_error(&err);
 	config_release(&conf);
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
@@ -247,7 +259,7 @@ int main(int argc, char **argv)
 		int64_t id = json_integer_value(json_object_get(stack, "id"));
 
 		if (store) {
-			stack_now(store, id, &now_stack, &state);
+			stack_now(store, &budget, o.now, id, &now_stack, &state, &held);
 		} else {
 			const char *s = json_string_value(json_object_get(stack, "execution_state"));
 
@@ -256,6 +268,8 @@ int main(int argc, char **argv)
 		}
 		decision = decide(doc, &now_stack, o.now, &rules, &facts, &err);
 		free(state);
+		free(held);
+		held = NULL;
 		json_decref(doc);
 		if (!decision) {
 			orch_error_prefix(&err, "line %ld", r.doc_line);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "cli.h"
 #include "cycle.h"
 #include "detect.h"
@@ -76,6 +77,7 @@ struct opts {
 	int from_stdin;        /* '-' given */
 	const char *config;    /* borrowed from argv, or NULL */
 	int explain;           /* --explain */
+	struct budget_config *budget; /* the configuration's token budgets */
 };
 
 /* --explain: why each agent of STATUS without work has none. */
@@ -255,11 +257,34 @@ static void recoveries_free(struct recovery *r, size_t n)
 	free(r);
 }
 
+/*
+ * STATUS of stack ID as its budgets leave it (budget.h), a new reference:
+ * held when a limit is reached, with its standing when one applies. Never
+ * filed in the cache, which knows the stack's content, not its spending.
+ */
+static json_t *budgeted(struct store *s, const struct opts *o, json_t *status,
+			int64_t id)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct budget_status b;
+	json_t *out;
+
+	if (budget_check(s, o->budget, id, o->now, 0, &b, &err) != 0)
+		cli_die_error(&err);
+	if (b.over)
+		return budget_hold(status, &b);
+	out = xjson(json_copy(status));
+	if (b.binding)
+		xjson_set(out, "budget", budget_json(&b));
+	return out;
+}
+
 /* Write STATUS of stack ID, with its recovery if it had one (never filed
  * in the cache: it happened once). 0, or -1 on a write error. */
-static int write_status(const struct opts *o, json_t *status, int64_t id,
-			const struct recovery *rec, size_t nrec)
+static int write_status(struct store *s, const struct opts *o, json_t *cached,
+			int64_t id, const struct recovery *rec, size_t nrec)
 {
+	json_t *status = budgeted(s, o, cached, id);
 	const char *error = json_string_value(json_object_get(status, "error"));
 	size_t i;
 	int rc;
@@ -274,10 +299,9 @@ static int write_status(const struct opts *o, json_t *status, int64_t id,
 	if (i < nrec)
 		xjson_set(status, "recovered", json_incref(rec[i].what));
 	rc = json_write(stdout, status, o->out_flags);
-	if (i < nrec)
-		json_object_del(status, "recovered");
 	if (o->explain)
 		explain_agents(status);
+	json_decref(status);
 	return rc;
 }
 
@@ -301,7 +325,7 @@ static int all_stacks(struct store *s, const struct opts *o,
 			if (!out[i])
 				continue;
 			if (rc == 0)
-				rc = write_status(o, out[i], ids[at + i], rec, nrec);
+				rc = write_status(s, o, out[i], ids[at + i], rec, nrec);
 			if (pending && !json_is_true(json_object_get(out[i], "cached"))) {
 				pending[npending].id = ids[at + i];
 				pending[npending].version = versions[i];
@@ -423,7 +447,7 @@ static int from_store(struct opts *o, const struct detect_rules *rules)
 			cli_die_error(&err);
 		if (rc == 0)
 			continue;
-		rc = write_status(o, status, ids[i], rec, nrec);
+		rc = write_status(s, o, status, ids[i], rec, nrec);
 		if (pending && !json_is_true(json_object_get(status, "cached"))) {
 			pending[npending].id = ids[i];
 			pending[npending].version = version;
@@ -466,6 +490,7 @@ int main(int argc, char **argv)
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct config conf = CONFIG_INIT;
 	struct detect_rules rules;
+	struct budget_config budget;
 	struct opts o;
 	int c, now_set = 0, status;
 
@@ -547,8 +572,10 @@ int main(int argc, char **argv)
 		cli_usage_error(usage_line, "no stacks given: use --stack, --all or '-'");
 	if (!now_set)
 		o.now = orch_now_ms();
+	o.budget = &budget;
 	if (config_load(&conf, o.config, &err) != 0 ||
-	    detect_rules_configure(&rules, &conf, &err) != 0)
+	    detect_rules_configure(&rules, &conf, &err) != 0 ||
+	    budget_configure(&budget, &conf, &err) != 0)
 		cli_die_error(&err);
 	config_release(&conf);
 	status = o.from_stdin ? filter(&o, &rules) : from_store(&o, &rules);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent_env.h"
+#include "budget.h"
 #include "cli.h"
 #include "config.h"
 #include "cycle.h"
@@ -128,12 +129,14 @@ static void agent_flag(struct opts *o, const char *arg)
 	o->agent[i] = eq + 1;
 }
 
-static void load_config(const struct opts *o, struct config *c)
+static void load_config(const struct opts *o, struct config *c,
+			struct budget_config *budget)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	int i;
 
-	if (config_load(c, o->config, &err) != 0)
+	if (config_load(c, o->config, &err) != 0 ||
+	    budget_configure(budget, c, &err) != 0)
 		cli_die_error(&err);
 	for (i = 0; i < S_COUNT; i++)
 		if (!settings[i].set &&
@@ -367,6 +370,7 @@ int main(int argc, char **argv)
 	struct config conf = CONFIG_INIT;
 	struct agent_env env = AGENT_ENV_INIT;
 	struct exec_config cfg;
+	struct budget_config budget;
 	struct store *store = NULL;
 	struct exec *e;
 	struct watch w;
@@ -450,8 +454,9 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
 
-	load_config(&o, &conf);
+	load_config(&o, &conf, &budget);
 	agent_commands(&o, &conf, cfg.argv);
+	cfg.budget = &budget;
 	cfg.jobs = (int)settings[S_JOBS].value;
 	cfg.timeout_ms = settings[S_TIMEOUT].value;
 	cfg.kill_after_ms = settings[S_KILL_AFTER].value;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "budget.h"
 #include "cli.h"
 #include "orch.h"
 #include "stack.h"
@@ -72,6 +73,9 @@ static const char help_text[] =
 	"  log show ID [--json]            one agent run whole: context, output, stderr\n"
 	"  usage [STACK] [--json] [--since MS]\n"
 	"                                  tokens per agent and UTC day\n"
+	"  budget STACK [--daily N|default] [--total N|default] [--config FILE] [--json]\n"
+	"                                  its token budgets and what is left; set its\n"
+	"                                  own (0: none; default: the configuration's)\n"
 	"  report STACK [-o FILE]          the stack on one HTML page, for a browser\n"
 	"  config [--config FILE] [--json] every setting, its value and its origin\n"
 	"\n"
@@ -86,7 +90,7 @@ static const char *const flag_names[] = {
 	"--idea", "--from", "--priority", "--json", "--limit", "--cycle",
 	"--since", "--config", "--format", "--version", "-o", "--unanswered",
 	"--stacks", "--agent", "--failed", "-q", "--wait", "--timeout", "--dry-run",
-	"--status",
+	"--status", "--daily", "--total",
 };
 
 /* Which database a subcommand needs. */
@@ -155,6 +159,9 @@ static const struct stack_command commands[] = {
 	  DB_OPEN, stack_graph, 0 },
 	{ "usage", NULL, 2, "usage [STACK] [--json] [--since MS]", F_JSON | F_SINCE, DB_OPEN,
 	  stack_usage, 1 },
+	{ "budget", NULL, 2, "budget STACK [--daily N|default] [--total N|default] "
+	  "[--config FILE] [--json]", F_DAILY | F_TOTAL | F_CONFIG | F_JSON, DB_OPEN,
+	  stack_budget, 0 },
 	{ "report", NULL, 2, "report STACK [-o FILE]", F_OUTPUT, DB_OPEN, stack_report, 0 },
 	{ "config", NULL, 1, "config [--config FILE] [--json]", F_CONFIG | F_JSON, DB_NONE,
 	  stack_config, 0 },
@@ -305,6 +312,15 @@ static const char *todo_status(const char *arg)
 	cli_usage_error(stack_usage_line, "--status: '%s' is not %s", arg, all);
 }
 
+/* A budget's limit: a whole number of tokens (0 for none), or "default"
+ * (-1) for the configuration's. */
+static int64_t budget_limit(const char *flag, const char *arg)
+{
+	if (strcmp(arg, "default") == 0)
+		return -1;
+	return cli_int(stack_usage_line, flag, arg, 0, BUDGET_MAX_TOKENS);
+}
+
 /*
  * Parse ARGV from OPTIND on with getopt_long, into O. IN_ARTIFACT: the
  * subcommand is artifact, where --version takes a number; everywhere else
@@ -337,6 +353,8 @@ static void parse(int argc, char **argv, struct opts *o, int *now_set, int posix
 		{ "timeout", required_argument, NULL, 273 },
 		{ "dry-run", no_argument, NULL, 274 },
 		{ "status", required_argument, NULL, 275 },
+		{ "daily", required_argument, NULL, 276 },
+		{ "total", required_argument, NULL, 277 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *shortopts = posix ? "+:ho:q:" : ":ho:q:";
@@ -441,6 +459,14 @@ static void parse(int argc, char **argv, struct opts *o, int *now_set, int posix
 		case 275:
 			o->status = todo_status(optarg);
 			o->given |= F_STATUS;
+			break;
+		case 276:
+			o->daily = budget_limit("--daily", optarg);
+			o->given |= F_DAILY;
+			break;
+		case 277:
+			o->total = budget_limit("--total", optarg);
+			o->given |= F_TOTAL;
 			break;
 		case ':':
 			cli_usage_error(stack_usage_line, "option '%s' needs a value",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "budget.h"
 #include "cli.h"
 #include "escape.h"
 #include "history.h"
@@ -160,6 +161,40 @@ static void show_problem(struct store *s, const struct stack_row *row)
 	history_diagnosis_release(&d);
 }
 
+/* Where the stack stands against its token budgets, when one applies
+ * (the configuration file's and its own, lib/budget.h). */
+static void show_budget(struct store *s, const struct stack_row *row,
+			const struct opts *o)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct config conf = CONFIG_INIT;
+	struct budget_config cfg;
+	struct budget_status b;
+	char *why;
+
+	/* A configuration file in error is the budget's problem, not the
+	 * whole summary's. */
+	if (config_load(&conf, NULL, &err) != 0 || budget_configure(&cfg, &conf, &err) != 0) {
+		config_release(&conf);
+		why = xasprintf("unknown: %s", err.msg);
+		show_wrapped("budget", why);
+		free(why);
+		orch_error_release(&err);
+		return;
+	}
+	config_release(&conf);
+	if (budget_check(s, &cfg, row->id, o->now, 0, &b, &err) != 0)
+		cli_die_error(&err);
+	if (!b.binding)
+		return;
+	why = b.over ? budget_reason(&b)
+		: xasprintf("%lld tokens left under %s %s token budget", (long long)b.left,
+			    strcmp(b.binding->scope, "stack") == 0 ? "its" : "the store's",
+			    b.binding->period);
+	show_wrapped("budget", why);
+	free(why);
+}
+
 static int64_t member_int(const json_t *obj, const char *key)
 {
 	return json_integer_value(json_object_get(obj, key));
@@ -217,6 +252,7 @@ static void show_summary(struct store *s, const struct stack_row *row,
 		show_line("next run", "%s%s",
 			  show_time(row->next_run_at, when, sizeof(when)),
 			  row->next_run_at <= o->now ? " (due)" : "");
+	show_budget(s, row, o);
 	show_line("project", "%s", json_is_object(project)
 		  ? member_text(project, "title") : "-");
 	show_line("description", "%s", json_is_object(project)

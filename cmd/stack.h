@@ -34,6 +34,8 @@ enum sub_flags {
 	F_TIMEOUT = 1 << 17,
 	F_DRY_RUN = 1 << 18,
 	F_STATUS = 1 << 19,
+	F_DAILY = 1 << 20,
+	F_TOTAL = 1 << 21,
 };
 
 #define HISTORY_LIMIT 20 /* history's and log's rows unless --limit says */
@@ -62,6 +64,8 @@ struct opts {
 	int64_t timeout;        /* --timeout MS (say --wait), 0 for no limit */
 	int dry_run;            /* --dry-run (gc) */
 	const char *status;     /* --status STATUS (todo clear), borrowed, or NULL */
+	int64_t daily;          /* --daily N (budget): -1 for "default" */
+	int64_t total;          /* --total N (budget): -1 for "default" */
 	unsigned given;         /* enum sub_flags: which were given */
 	char **args;            /* borrowed: the operands, subcommand first */
 	int nargs;              /* operands */
@@ -99,6 +103,8 @@ int stack_history(struct store *s, const struct opts *o);
 int stack_cycle(struct store *s, const struct opts *o);
 int stack_graph(struct store *s, const struct opts *o);
 int stack_usage(struct store *s, const struct opts *o);
+/* cmd/stack-budget.c */
+int stack_budget(struct store *s, const struct opts *o);
 
 /* stack-messages.c: the conversation. */
 int stack_messages(struct store *s, const struct opts *o);

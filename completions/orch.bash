@@ -24,7 +24,7 @@ _orch_stack_names() {
 _orch_agents="planner builder communicator reviewer"
 # The statuses a todo may have (lib/admin.c, admin_todo_statuses).
 _orch_todo_statuses="pending in_progress completed cancelled parked"
-_orch_stack_subcommands="init create list names show start pause stop rm say messages todo memory artifact history cycle graph log usage report gc config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo memory artifact history cycle graph log usage budget report gc config"
 
 # _orch_stack_operands: set the array ops to the words of orch-stack before
 # the cursor that are not options or their values: the subcommand first.
@@ -156,7 +156,7 @@ _orch_complete_stack_words() {
 		return
 	fi
 	case $sub in
-	show | start | pause | stop | rm | say | history | cycle | graph | usage | report | gc)
+	show | start | pause | stop | rm | say | history | cycle | graph | usage | budget | report | gc)
 		((nsub == 1)) && COMPREPLY=($(compgen -W "$(_orch_stack_names)" -- "$cur"))
 		;;
 	messages)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "budget.h"
 #include "config.h"
 #include "orch.h"
 #include "xalloc.h"
@@ -472,6 +473,12 @@ const struct config_known config_known[] = {
 	{ "retain.cycles", "200", CONFIG_NUMBER, 0, 1000000000 },
 	{ "retain.age", "2592000000", CONFIG_NUMBER, 0, INT64_C(3153600000000) },
 	{ "retain.versions", "100", CONFIG_NUMBER, 0, 1000000000 },
+	/* Token budgets (lib/budget.h), 0 for none: the store's, over every
+	 * stack, and each stack's unless `orch-stack budget` sets its own. */
+	{ "budget.daily_tokens", "0", CONFIG_NUMBER, 0, BUDGET_MAX_TOKENS },
+	{ "budget.total_tokens", "0", CONFIG_NUMBER, 0, BUDGET_MAX_TOKENS },
+	{ "budget.stack_daily_tokens", "0", CONFIG_NUMBER, 0, BUDGET_MAX_TOKENS },
+	{ "budget.stack_total_tokens", "0", CONFIG_NUMBER, 0, BUDGET_MAX_TOKENS },
 	/* orch-agent's model settings (lib/llm.h); its flags and ORCH_LLM_*
 	 * variables win over them. An empty llm.ROLE.model is llm.model. */
 	{ "llm.base_url", "https://api.groq.com/openai/v1", CONFIG_URL, 0, 0 },

@@ -60,6 +60,8 @@ struct tally {
 	char *failed_agents;     /* owned: "builder, reviewer" */
 	int64_t wait;            /* the longest retry_after_ms of a node, -1 none */
 	const char *waiter;      /* borrowed: the node's agent that asked it */
+	int64_t budget;          /* skipped nodes a token budget refused */
+	const char *refusal;     /* borrowed: the first one's error */
 };
 
 /* A completed node's effects: what it gave the builder and the planner.
@@ -125,6 +127,10 @@ static int count_nodes(const json_t *nodes, struct tally *t, struct orch_error *
 			t->failed++;
 		} else if (strcmp(status, "skipped") == 0) {
 			t->skipped++;
+			if (json_is_true(json_object_get(node, "budget"))) {
+				if (!t->budget++)
+					t->refusal = json_string_value(json_object_get(node, "error"));
+			}
 		} else {
 			return orch_error_set(err, ORCH_EX_DATAERR,
 					      "nodes[%zu]: 'status' must be completed, failed or skipped, not '%s'",
@@ -171,7 +177,7 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 	       int64_t now, const struct decide_rules *rules,
 	       struct decision_facts *facts, struct orch_error *err)
 {
-	struct tally t = { 0, 0, 0, 0, 0, NULL, -1, NULL };
+	struct tally t = { 0, 0, 0, 0, 0, NULL, -1, NULL, 0, NULL };
 	json_t *stack, *nodes, *out = NULL;
 	const char *action = "pause", *skip_reason = NULL, *broken = NULL, *name, *rule;
 	const char *state = now_stack->state;
@@ -214,6 +220,21 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 		rule = "busy";
 		pause = rules->busy_pause;
 		reason = xstrdup(skip_reason ? skip_reason : "nothing ran");
+	} else if (now_stack->budget_until &&
+		   (now_stack->budget_reason || t.budget > 0)) {
+		/* Over a limit, or too close to it for the runs it has: until
+		 * the limit resets; a raised budget (a write) wakes it. */
+		rule = "budget";
+		reason = xstrdup(now_stack->budget_reason ? now_stack->budget_reason
+				 : t.refusal ? t.refusal : "too few tokens left for its runs");
+		if (now_stack->budget_until < 0) {
+			action = "stop";
+			facts->stop = 1;
+		} else {
+			pause = now_stack->budget_until > now ? now_stack->budget_until - now : 0;
+			if (pause > ORCH_MAX_PAUSE_MS)
+				pause = ORCH_MAX_PAUSE_MS;
+		}
 	} else if (broken) {
 		int64_t k = now_stack->consecutive_failures + 1;
 
@@ -291,6 +312,7 @@ json_t *decide(const json_t *execution, const struct decide_stack *now_stack,
 	facts->execution_id = execution_id;
 	facts->detected_at = detected_at;
 	facts->record = ran && state && strcmp(state, "running") == 0;
+	facts->stop &= facts->record;
 	out = xjson(json_pack("{sssis O sI ss sI sI ss ss}",
 			      "type", "orch.decision", "version", 1,
 			      "stack", stack,

@@ -7,7 +7,8 @@
  * (todos created or reopened for the builder, recommendations for the
  * planner) or a write woke it during the cycle: an agent that ran and
  * made nothing new leaves the stack to pause, so a finished stack goes
- * quiet instead of running its planner around the clock.
+ * quiet instead of running its planner around the clock. A stack over a
+ * token budget pauses until it resets, or stops at a total one.
  */
 #ifndef ORCH_DECIDE_H
 #define ORCH_DECIDE_H
@@ -47,17 +48,23 @@ struct decision_facts {
 	int failed;      /* a node failed: the failure streak grows */
 	int floor;       /* the pause is an agent's retry_after_ms: no wake
 			    during the cycle shortens it */
+	int stop;        /* a total budget is reached: the stack is stopped */
 	int64_t detected_at;  /* the work status's time, 0 when unknown: a
 				 wake after it makes the stack due at once */
 	int64_t stack_id;     /* the document's stack */
 	int64_t execution_id; /* 0 when the document has none */
 };
 
-/* What the store says of the stack now; {NULL, 0, 0} without a store. */
+/* What the store says of the stack now; all 0 without a store. */
 struct decide_stack {
 	const char *state;            /* execution_state, NULL when deleted */
 	int64_t consecutive_failures; /* failed cycles in a row before this one */
 	int64_t wake_at;              /* the last write that woke it, 0 never */
+	int64_t budget_until;         /* its tightest token budget (budget.h):
+					 0 none applies, -1 a total one, else
+					 the daily one's reset */
+	const char *budget_reason;    /* set when that budget is reached;
+					 NULL while it is not */
 };
 
 /*

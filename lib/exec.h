@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "budget.h"
 #include "error.h"
 #include "orch.h"
 #include "store.h"
@@ -63,6 +64,8 @@ struct exec_config {
 	int watch_stdout;        /* stop as on SIGTERM when standard output is a
 				    pipe whose reader has gone */
 	void *observe_arg;       /* borrowed; handed to observe */
+	struct budget_config *budget; /* borrowed, or NULL: the token
+					       budgets each run must fit */
 };
 
 /* Called with each stack's orch.execution document (borrowed) as soon as

@@ -68,6 +68,7 @@ struct node {
 	char *result;            /* owned: what it did, for people, or NULL */
 	json_t *effects;         /* owned: actions_effects() of its output, or NULL */
 	char *error;             /* owned: why it failed or was skipped, or NULL */
+	int budget;              /* skipped: a token budget refused it */
 };
 
 struct stack {

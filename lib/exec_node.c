@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "doc.h"
+#include "estimate.h"
 #include "exec_int.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -40,6 +42,8 @@ static void node_to_json(const struct node *n)
 	xjson_set(n->json, "effects", n->effects ? json_incref(n->effects) : json_null());
 	xjson_set(n->json, "error", opt_string(n->error));
 	xjson_set(n->json, "retry_after_ms", opt_int(n->retry_after_ms, n->retry_after_ms >= 0));
+	if (n->budget)
+		xjson_set(n->json, "budget", json_true());
 }
 
 /* Turn the stack's graph into its orch.execution document, in place. */
@@ -459,6 +463,51 @@ static char *trace_input(json_t *ctx, const char *context)
 	return json_dumps(ctx, JSON_COMPACT);
 }
 
+/*
+ * The token budgets' gate (budget.h), with the context CTX built and
+ * BYTES long: 1 to run, CTX told the tokens left when a limit applies; 0
+ * when the run was refused (its claim given back, the node skipped) or
+ * has failed.
+ */
+static int budget_gate(struct exec *e, struct node *n, json_t *ctx, size_t bytes)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct budget_status b;
+	int64_t need = estimate_prompt_tokens(bytes);
+	char *why;
+
+	if (!e->cfg.budget)
+		return 1;
+	if (budget_check(e->store, e->cfg.budget, n->stack->id, orch_now_ms(), 0, &b, &err) != 0) {
+		exec_attempt_failed(e, n, xstrdup(err.msg), -1, err.status == ORCH_EX_DATAERR);
+		orch_error_release(&err);
+		return 0;
+	}
+	if (!b.binding)
+		return 1;
+	if (!b.over && b.left > need) {
+		xjson_set(ctx, "tokens_left", xjson(json_integer((json_int_t)b.left)));
+		return 1;
+	}
+	/* Refused before it cost anything: what it claimed goes back
+	 * uncounted, and orch-decide holds the stack to the budget. */
+	if (actions_finish_failure(e->store, n->stack->id, n->agent, &n->task, NULL,
+				   e->cfg.park_after, orch_now_ms(), &err) != 0) {
+		exec_attempt_failed(e, n, xstrdup(err.msg), -1, 1);
+		orch_error_release(&err);
+		return 0;
+	}
+	why = b.over ? budget_reason(&b)
+		: xasprintf("%lld tokens left under %s %s token budget, and its context"
+			    " alone is about %lld", (long long)b.left,
+			    strcmp(b.binding->scope, "stack") == 0 ? "its" : "the store's",
+			    b.binding->period, (long long)need);
+	n->attempts--;
+	n->budget = 1;
+	exec_node_done(e, n, "skipped", why);
+	return 0;
+}
+
 int exec_start_node(struct exec *e, struct node *n)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -503,6 +552,15 @@ int exec_start_node(struct exec *e, struct node *n)
 		return 0;
 	}
 	n->context = json_dumps(ctx, JSON_COMPACT);
+	if (n->context && e->cfg.budget) {
+		rc = budget_gate(e, n, ctx, strlen(n->context));
+		free(n->context);
+		n->context = rc ? json_dumps(ctx, JSON_COMPACT) : NULL;
+		if (!rc) {
+			json_decref(ctx);
+			return 0;
+		}
+	}
 	n->trace_input = n->context ? trace_input(ctx, n->context) : NULL;
 	json_decref(ctx);
 	if (!n->context || !n->trace_input) {

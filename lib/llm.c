@@ -178,6 +178,28 @@ static void set_user(struct turn *t, struct talk *k)
 	free(user);
 }
 
+/*
+ * The context's "tokens_left" (a token budget's, budget.h) as K's ceiling:
+ * the reply gets what the prompt leaves of it, but never less than
+ * BUDGET_FLOOR tokens, room for a short reply, so a run may overshoot a
+ * budget by that and the prompt estimate's error at most.
+ */
+#define BUDGET_FLOOR 256
+
+static void cap_to_budget(const struct turn *t, struct talk *k)
+{
+	const json_t *left = json_object_get(t->ctx, "tokens_left");
+	int64_t cap;
+
+	if (!json_is_integer(left))
+		return;
+	cap = json_integer_value(left) - llm_prompt_tokens(k->budget.prompt_bytes);
+	if (cap < BUDGET_FLOOR)
+		cap = BUDGET_FLOOR;
+	if (cap < k->budget.max_tokens)
+		k->budget.max_tokens = cap;
+}
+
 static void talk_init(struct turn *t, struct talk *k, struct llm_provider *pv)
 {
 	memset(k, 0, sizeof(*k));
@@ -188,6 +210,7 @@ static void talk_init(struct turn *t, struct talk *k, struct llm_provider *pv)
 	k->messages = xjson(json_pack("[{s:s,s:s},{}]", "role", "system", "content",
 				      t->o->system_prompt));
 	set_user(t, k);
+	cap_to_budget(t, k);
 }
 
 /*

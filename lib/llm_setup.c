@@ -411,6 +411,7 @@ int llm_context_check(const json_t *ctx, const char *role, struct orch_error *er
 	const json_t *art;
 	const char *agent;
 	json_t *snap;
+	int64_t left;
 
 	if (doc_check_type(ctx, "orch.context", err) != 0 ||
 	    doc_string(ctx, "agent", &agent, err) != 0 ||
@@ -425,6 +426,8 @@ int llm_context_check(const json_t *ctx, const char *role, struct orch_error *er
 	if (art && !json_is_null(art) && !json_is_string(art))
 		return orch_error_set(err, ORCH_EX_DATAERR,
 				      "'artifact_content' must be a string or null");
+	if (doc_opt_int(ctx, "tokens_left", 1, INT64_MAX, 0, &left, err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -473,6 +476,9 @@ char *llm_user_message(const json_t *ctx, size_t artifact_chars)
 			free(cut);
 		}
 	}
+	/* The budget is orch's business, not the model's: left out, the
+	 * prompt (and a cassette's key) is the same whatever is left. */
+	json_object_del(copy, "tokens_left");
 	if (!(dump = json_dumps(copy, JSON_COMPACT)))
 		dump = xstrdup("{}");
 	msg = xasprintf("The orch.context document of this turn:\n%s", dump);

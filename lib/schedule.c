@@ -107,6 +107,16 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 	sqlite3_bind_int(st, 6, d->floor);
 	if (store_step_done(s, st, "recording the decision", err) != 0)
 		goto fail;
+	if (d->stop) {
+		if (!(st = store_prepare(s, "UPDATE stacks SET execution_state = 'stopped',"
+					 " stopped_at = ?2 WHERE id = ?1 AND execution_state = 'running'",
+					 err)))
+			goto fail;
+		sqlite3_bind_int64(st, 1, d->stack_id);
+		sqlite3_bind_int64(st, 2, d->now);
+		if (store_step_done(s, st, "stopping the stack", err) != 0)
+			goto fail;
+	}
 	return store_commit(s, err);
 fail:
 	store_rollback(s);

@@ -64,6 +64,8 @@ struct schedule_decision {
 	int failed;            /* the failure streak grows, else it ends */
 	int floor;             /* next_at is a floor (the retry contract): a
 				  wake during the cycle does not bring it sooner */
+	int stop;              /* a total token budget is reached: the stack
+				  is stopped, as `orch-stack stop` would */
 	int64_t now;           /* last_executed_at */
 };
 

@@ -657,6 +657,14 @@ static const char *const migrations[] = {
 	"  FROM usage_days;"
 	"DROP TABLE usage_days;"
 	"ALTER TABLE usage_days_new RENAME TO usage_days;",
+	/* 11 (issue 13, budgets): a stack's own token budgets, set by
+	 * `orch-stack budget` (lib/budget.h); a NULL limit follows the
+	 * configuration's, 0 is none. */
+	"CREATE TABLE stack_budgets ("
+	"  stack_id INTEGER PRIMARY KEY REFERENCES stacks(id) ON DELETE CASCADE,"
+	"  daily_tokens INTEGER CHECK (daily_tokens >= 0),"
+	"  total_tokens INTEGER CHECK (total_tokens >= 0)"
+	");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

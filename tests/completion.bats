@@ -75,7 +75,7 @@ complete_words() {
 	orch-stack create alpha
 	# The options the completion treats as taking a value: read from --help.
 	run -0 bash -c "source '$ORCH_ROOT/completions/orch.bash'; _orch_value_options orch-stack | tr '\n' ' '"
-	assert_equal "$output" "--agent --config --cycle --db --format --from --idea --limit --now --priority --since --status --timeout --version -o -q "
+	assert_equal "$output" "--agent --config --cycle --daily --db --format --from --idea --limit --now --priority --since --status --timeout --total --version -o -q "
 	local opt
 	for opt in --db --now --idea --from --priority --limit --cycle --since --config -o; do
 		# "orch-stack OPT VALUE <TAB>" still offers the subcommands.
@@ -103,8 +103,10 @@ complete_words() {
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --now --priority "
 	run -0 complete_words orch-stack messages alpha --
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now --stacks --unanswered "
+	run -0 complete_words orch-stack budget alpha --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--config --daily --db --json --now --total "
 	run -0 complete_words orch-stack --d
-	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --dry-run "
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--daily --db --dry-run "
 }
 
 @test "orch-stack gc and the repairs: their words, the stacks, agents and statuses" {

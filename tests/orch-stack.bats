@@ -710,6 +710,10 @@ pause.nothing                        5000                              default
 retain.cycles                        200                               default
 retain.age                           2592000000                        default
 retain.versions                      100                               default
+budget.daily_tokens                  0                                 default
+budget.total_tokens                  0                                 default
+budget.stack_daily_tokens            0                                 default
+budget.stack_total_tokens            0                                 default
 llm.base_url                         https://api.groq.com/openai/v1    default
 llm.model                            llama-3.3-70b-versatile           default
 llm.fallbacks                                                          default
