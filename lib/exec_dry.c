@@ -8,7 +8,10 @@
  * reasons and the snapshots are then the ones a run would have, from the
  * code that makes them, where a read-only imitation would drift from it.
  * The cost is the write lock, held for the few milliseconds one stack's
- * contexts take to build, as a run holds it to claim.
+ * contexts take to build, as a run holds it to claim. The one effect
+ * outside the store: claiming a cycle abandoned by an orch-exec that is
+ * gone kills what its agents left running (cycle.c), which the next
+ * orch-detect would kill anyway.
  */
 #include <stdlib.h>
 #include <string.h>
