@@ -28,18 +28,21 @@ static const char usage_line[] =
 	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
 	"[--park-after N] [--barrier] [--wave-delay MS] [--trace FILE] "
 	"[--progress | --no-progress] "
-	"[-q] [-v] [--pretty] [FILE]";
+	"[-n] [-q] [-v] [--pretty] [FILE]";
 
 static const char help_text[] =
 	"usage: orch-exec [--db PATH] [--config FILE] [--agent NAME=COMMAND] [-j N] "
 	"[--timeout MS] [--kill-after MS] [--retries N] [--retry-delay MS] "
 	"[--park-after N] [--barrier] [--wave-delay MS] [--trace FILE] "
 	"[--progress | --no-progress] "
-	"[-q] [-v] [--pretty] [FILE]\n"
+	"[-n] [-q] [-v] [--pretty] [FILE]\n"
 	"\n"
 	"Read orch.graph documents (from FILE or standard input), run each\n"
 	"stack's agents as child processes, apply the actions they print, and\n"
 	"print one orch.execution document per stack as its cycle ends.\n"
+	"With --dry-run, run nothing and change nothing: print one\n"
+	"orch.estimate document per stack, what would run and what the\n"
+	"stack's history expects it to cost in tokens and time.\n"
 	"\n"
 	"  --db PATH              the database (default $ORCH_DB, else\n"
 	"                         ~/.local/share/orch/orch.db)\n"
@@ -60,6 +63,7 @@ static const char help_text[] =
 	"                         chrome://tracing): one lane per running agent\n"
 	"  --progress             show progress on stderr (default: when it is\n"
 	"                         a terminal); --no-progress: never\n"
+	"  -n, --dry-run          estimate, run nothing (not with --trace)\n"
 	"  -q, --quiet            no progress\n"
 	"  -v, --verbose          a line on stderr per agent run\n"
 	"  --pretty               indent the output\n"
@@ -72,6 +76,7 @@ struct opts {
 	int progress;                        /* 1 --progress, 0 --no-progress, -1 auto */
 	int quiet;                           /* -q */
 	int verbose;                         /* -v */
+	int dry_run;                         /* -n: estimate, run nothing */
 	const char *config;                  /* borrowed from argv, or NULL */
 	const char *file;                    /* borrowed from argv, or NULL for stdin */
 	const char *agent[ORCH_AGENT_COUNT]; /* borrowed: --agent commands */
@@ -343,7 +348,7 @@ static int emit(const json_t *execution, const char *compact, void *arg)
 
 int main(int argc, char **argv)
 {
-	static const char shortopts[] = ":hj:qv";
+	static const char shortopts[] = ":hj:nqv";
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "jobs", required_argument, NULL, 'j' },
@@ -364,6 +369,7 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 268 },
 		{ "no-progress", no_argument, NULL, 269 },
 		{ "park-after", required_argument, NULL, 280 },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -392,6 +398,9 @@ int main(int argc, char **argv)
 			cli_help(help_text);
 		case 'j':
 			set_flag(S_JOBS, optarg);
+			break;
+		case 'n':
+			o.dry_run = 1;
 			break;
 		case 'q':
 			o.quiet = 1;
@@ -453,6 +462,8 @@ int main(int argc, char **argv)
 		o.file = argv[optind++];
 	if (optind < argc)
 		cli_usage_error(usage_line, "unexpected argument '%s'", argv[optind]);
+	if (o.dry_run && o.trace)
+		cli_usage_error(usage_line, "--trace: a dry run runs no agent to trace");
 
 	load_config(&o, &conf, &budget);
 	agent_commands(&o, &conf, cfg.argv);
@@ -468,7 +479,7 @@ int main(int argc, char **argv)
 	cfg.owner = owner = cycle_owner_self();
 	w.o = &o;
 	w.tty = isatty(STDERR_FILENO);
-	w.show_progress = !o.quiet && (o.progress == 1 || (o.progress < 0 && w.tty));
+	w.show_progress = !o.quiet && !o.dry_run && (o.progress == 1 || (o.progress < 0 && w.tty));
 	w.colour = w.tty && !getenv("NO_COLOR");
 	/* Created before any agent runs, so a bad path costs nothing. */
 	if (o.trace) {
@@ -490,9 +501,16 @@ int main(int argc, char **argv)
 		cfg.env[i] = agent_env_is_builtin(cfg.argv[i]) ? env.builtin : env.command;
 
 	/* Graphs are run as they come, so a long-lived pipeline (orch-detect
-	 * --follow) cycles each stack at its own pace. */
-	e = exec_new(store, &cfg);
-	exec_run(e, fileno(in), emit, &w, &err);
+	 * --follow) cycles each stack at its own pace. A dry run has nothing
+	 * to show progress of. */
+	if (o.dry_run) {
+		cfg.observe = NULL;
+		e = exec_new(store, &cfg);
+		exec_dry_run(e, fileno(in), emit, &w, &err);
+	} else {
+		e = exec_new(store, &cfg);
+		exec_run(e, fileno(in), emit, &w, &err);
+	}
 	progress_clear(&w);
 	if (in != stdin)
 		fclose(in);

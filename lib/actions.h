@@ -75,6 +75,17 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 		  struct orch_error *err);
 
 /*
+ * context_build()'s work inside the caller's write transaction
+ * (store_begin), which it neither commits nor rolls back: orch-exec
+ * --dry-run builds each node's context exactly as a run would, the
+ * builder's claim included, then rolls it all back.
+ */
+int context_build_in(struct store *s, int64_t stack_id, const char *agent,
+		     const char *reason, int64_t now, int64_t execution_id,
+		     int64_t cycle, struct agent_task *task, json_t **out,
+		     struct orch_error *err);
+
+/*
  * Check the shape of an actions document: an object with an "actions" array
  * (and optionally a "thinking" string, a "usage" object and a
  * "retry_after_ms" from 0 to ORCH_MAX_PAUSE_MS) of known action

@@ -206,6 +206,18 @@ char *budget_reason(const struct budget_status *b)
 			 (long long)l->spent, (long long)l->limit);
 }
 
+char *budget_refusal(const struct budget_status *b, int64_t need)
+{
+	if (!b->binding || (!b->over && b->left > need))
+		return NULL;
+	if (b->over)
+		return budget_reason(b);
+	return xasprintf("%lld tokens left under %s %s token budget, and its context alone"
+			 " is about %lld", (long long)b->left,
+			 strcmp(b->binding->scope, "stack") == 0 ? "its" : "the store's",
+			 b->binding->period, (long long)need);
+}
+
 json_t *budget_json(const struct budget_status *b)
 {
 	const struct budget_line *l = b->binding;

@@ -117,6 +117,12 @@ int budget_check(struct store *s, struct budget_config *cfg, int64_t stack_id,
 char *budget_reason(const struct budget_status *b);
 
 /*
+ * Why a run whose prompt is NEED tokens may not start under B (new
+ * string): B is over, or leaves no more than NEED; NULL when it may.
+ */
+char *budget_refusal(const struct budget_status *b, int64_t need);
+
+/*
  * B as JSON (new reference): {"over", "left" (null for no limit), and the
  * binding limit's "scope", "period", "limit", "spent", "resets_at" (null
  * for a total), with "reason" when over}; NULL when no limit applies.

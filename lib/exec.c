@@ -468,7 +468,7 @@ static int by_id_then_at(const void *a, const void *b)
  * once by this orch-exec (sorting keeps this O(n log n) for a run of
  * thousands of stacks).
  */
-static void skip_twins(struct exec *e, size_t from)
+void exec_skip_twins(struct exec *e, size_t from)
 {
 	struct id_at *v = xreallocarray(NULL, e->nstacks + 1, sizeof(*v));
 	size_t i, n = 0;
@@ -500,7 +500,7 @@ static void claim_new(struct exec *e, int64_t ttl)
 		;
 	if (from == e->nstacks)
 		return;
-	skip_twins(e, from);
+	exec_skip_twins(e, from);
 	for (i = from; i < e->nstacks; i++)
 		e->stacks[i]->claim_tried = 1;
 	for (i = from; i < e->nstacks; i = to) {

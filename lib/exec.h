@@ -107,4 +107,24 @@ int exec_add(struct exec *e, json_t *graph, struct orch_error *err);
 int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 	     struct orch_error *err);
 
+/*
+ * orch-exec --dry-run: read every graph from IN_FD (a document that is
+ * not a graph is 65, and nothing is emitted), then for each stack build
+ * what a run would, in one write transaction that is rolled back: its
+ * claim (a stack paused, deleted, held by another pipeline or twice in
+ * the input is not run), each node's context in the order the scheduler
+ * would start them, the builder's todo claimed so the nodes after it see
+ * what they would. Nothing is committed, no agent runs, no trace is
+ * written: the store is left as it was. EMIT is called with each stack's
+ * orch.estimate document (README.md): per node its prompt size (the
+ * context's bytes, estimate_prompt_tokens()), the completion tokens and
+ * duration its history expects (estimate_expect()), and per stack the
+ * totals and the critical path (estimate_schedule()) under the config's
+ * jobs, barrier and wave delay. The context is the stack as it is now:
+ * what an earlier wave would change (the planner's new todos) is not in
+ * it. 0, or -1 with ERR (65 input, a store error, 70 EMIT failed).
+ */
+int exec_dry_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
+		 struct orch_error *err);
+
 #endif

@@ -148,6 +148,11 @@ int exec_start_node(struct exec *e, struct node *n);
 /* N's child has ended: apply what it printed, or fail the attempt. */
 void exec_attempt_ended(struct exec *e, struct node *n);
 
+/* Mark each stack queued at FROM or later that comes earlier too, among
+ * the live cycles and the new ones, a twin: not to be claimed, its
+ * skip_reason set. */
+void exec_skip_twins(struct exec *e, size_t from);
+
 /* An attempt failed with MSG (taken): record it, give the builder's
  * todo back (or park it, or the communicator's message, when the attempt
  * was charged and they have failed exec.park_after times), and retry

@@ -473,7 +473,6 @@ static int budget_gate(struct exec *e, struct node *n, json_t *ctx, size_t bytes
 {
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct budget_status b;
-	int64_t need = estimate_prompt_tokens(bytes);
 	char *why;
 
 	if (!e->cfg.budget)
@@ -483,25 +482,20 @@ static int budget_gate(struct exec *e, struct node *n, json_t *ctx, size_t bytes
 		orch_error_release(&err);
 		return 0;
 	}
-	if (!b.binding)
-		return 1;
-	if (!b.over && b.left > need) {
-		xjson_set(ctx, "tokens_left", xjson(json_integer((json_int_t)b.left)));
+	if (!(why = budget_refusal(&b, estimate_prompt_tokens(bytes)))) {
+		if (b.binding)
+			xjson_set(ctx, "tokens_left", xjson(json_integer((json_int_t)b.left)));
 		return 1;
 	}
 	/* Refused before it cost anything: what it claimed goes back
 	 * uncounted, and orch-decide holds the stack to the budget. */
 	if (actions_finish_failure(e->store, n->stack->id, n->agent, &n->task, NULL,
 				   e->cfg.park_after, orch_now_ms(), &err) != 0) {
+		free(why);
 		exec_attempt_failed(e, n, xstrdup(err.msg), -1, 1);
 		orch_error_release(&err);
 		return 0;
 	}
-	why = b.over ? budget_reason(&b)
-		: xasprintf("%lld tokens left under %s %s token budget, and its context"
-			    " alone is about %lld", (long long)b.left,
-			    strcmp(b.binding->scope, "stack") == 0 ? "its" : "the store's",
-			    b.binding->period, (long long)need);
 	n->attempts--;
 	n->budget = 1;
 	exec_node_done(e, n, "skipped", why);

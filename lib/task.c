@@ -195,10 +195,12 @@ static void planner_task(const json_t *snap, json_t *t, struct agent_task *task)
 	task->recommendations = json_array_size(json_object_get(mem, KEY_RECOMMENDATIONS));
 }
 
-int context_build(struct store *s, int64_t stack_id, const char *agent,
-		  const char *reason, int64_t now, int64_t execution_id,
-		  int64_t cycle, struct agent_task *task, json_t **out,
-		  struct orch_error *err)
+/* The caller holds the transaction (a write one for the builder, whose
+ * todo is claimed), and commits or rolls it back. */
+int context_build_in(struct store *s, int64_t stack_id, const char *agent,
+		     const char *reason, int64_t now, int64_t execution_id,
+		     int64_t cycle, struct agent_task *task, json_t **out,
+		     struct orch_error *err)
 {
 	struct agent_task claimed;
 	json_t *doc = NULL, *snap = NULL, *t = NULL, *reason_json, *part;
@@ -218,17 +220,7 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 	t = xjson(json_object());
 	xjson_set(t, "reason", reason_json);
 
-	/*
-	 * One transaction for the claim and everything the document shows, so
-	 * the snapshot has the todo in_progress and any failure before the
-	 * commit leaves it pending. Others only read.
-	 */
 	builder = strcmp(agent, "builder") == 0;
-	if ((builder ? store_begin(s, err) : store_exec(s, "BEGIN", err)) != 0) {
-		/* Perhaps the caller's transaction: not ours to roll back. */
-		json_decref(t);
-		return -1;
-	}
 	if (builder) {
 		rc = claim_todo(s, stack_id, &claimed.todo_id, err);
 		if (rc == 0) /* nothing pending, unless there is no stack */
@@ -274,18 +266,42 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 		part = json_null();
 	}
 	xjson_set(doc, "artifact_content", part);
-
-	if (store_commit(s, err) != 0)
-		goto out;
 	*task = claimed;
 	*out = doc;
 	doc = NULL;
 	rc = 1;
 out:
-	store_rollback(s);
 	json_decref(doc);
 	json_decref(snap);
 	json_decref(t);
+	return rc;
+}
+
+int context_build(struct store *s, int64_t stack_id, const char *agent,
+		  const char *reason, int64_t now, int64_t execution_id,
+		  int64_t cycle, struct agent_task *task, json_t **out,
+		  struct orch_error *err)
+{
+	int builder = agent && strcmp(agent, "builder") == 0, rc;
+
+	memset(task, 0, sizeof(*task));
+	*out = NULL;
+	/*
+	 * One transaction for the claim and everything the document shows, so
+	 * the snapshot has the todo in_progress and any failure before the
+	 * commit leaves it pending. Others only read.
+	 */
+	if ((builder ? store_begin(s, err) : store_exec(s, "BEGIN", err)) != 0)
+		return -1; /* perhaps the caller's transaction: not ours to roll back */
+	rc = context_build_in(s, stack_id, agent, reason, now, execution_id, cycle, task,
+			      out, err);
+	if (rc == 1 && store_commit(s, err) != 0) {
+		json_decref(*out);
+		*out = NULL;
+		memset(task, 0, sizeof(*task));
+		rc = -1;
+	}
+	store_rollback(s);
 	return rc;
 }
 

@@ -28,6 +28,12 @@ load test_helper
 	# Retention acted: at most 8 cycles and 4 versions kept at the end.
 	assert_line --regexp '^retention +cycle +40 .*\(8 cycles, [0-9]+ runs, 4 versions, '
 
+	# The dry run's error against the cycles that followed it.
+	local kind
+	for kind in duration completion prompt cycle; do
+		assert_line --regexp "^estimate +$kind +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$"
+	done
+
 	assert_equal "$(grep -c '^linear ' <<<"$output")" 3
 	# The anchors ran too: ninja and make beside orch-exec, the raw query
 	# beside orch-detect, and the loopback server answered every call.

@@ -215,7 +215,11 @@ beta budget pause"
 	orch-stack budget alpha --daily 700
 	run -0 budget_cycle
 	assert_output "alpha new_work continue"
-	# 100 tokens left, and the builder's context is more than 400 bytes.
+	# 100 tokens left, and the builder's context is more than 400 bytes:
+	# the dry run says so, and the cycle does it.
+	run -0 --separate-stderr bash -c "orch-detect --all --force | orch-graph | orch-exec -n"
+	assert_equal "$(jq -c '[.budget.left, (.nodes[] | select(.agent == "builder") | .status, .budget)]' <<<"$output")" \
+		'[100,"skipped",true]'
 	run -0 budget_cycle
 	assert_output "alpha budget pause"
 	assert_equal "$(sql "SELECT count(*) FROM traces WHERE agent = 'builder'")" 0

@@ -3,7 +3,7 @@
 # done by an anchor in the same run, as a ratio. See tests/bench/README.md.
 #
 # usage: tests/bench/run.sh [--quick] [--jobs N] [--out DIR] [BENCH...]
-#   BENCH: graph detect cycle linear llm world retention (default: all)
+#   BENCH: graph detect cycle linear llm world retention estimate (default: all)
 #   --quick  small sizes, for the smoke test (tests/bench.bats)
 #   --jobs   -j for orch-exec, ninja and make in graph and cycle (default 16)
 #   --out    keep the databases, graphs and logs there (default: a temp dir)
@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-WHICH=${*:-graph detect cycle linear llm world retention}
+WHICH=${*:-graph detect cycle linear llm world retention estimate}
 for b in $WHICH; do
 	case $b in
-	graph|detect|cycle|linear|llm|world|retention) ;;
+	graph|detect|cycle|linear|llm|world|retention|estimate) ;;
 	*) echo "run.sh: unknown benchmark '$b'" >&2; exit 64 ;;
 	esac
 done
@@ -68,9 +68,9 @@ cc -O2 -static -o "$INSTANT" "$BENCH/instant.c" 2>/dev/null ||
 . "$BENCH/populate.sh"
 
 if [ $QUICK = 1 ]; then
-	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 WORLD=6 RETAIN=40
+	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 WORLD=6 RETAIN=40 ESTIMATE=3
 else
-	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 WORLD=120 RETAIN=1000
+	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 WORLD=120 RETAIN=1000 ESTIMATE=30
 fi
 
 # --- helpers ---
@@ -296,6 +296,14 @@ bench_llm() {
 bench_world() {
 	"$BENCH/world.sh" --seconds "$WORLD" --out "$OUT/world" |
 		sed 's/^\([^#]\)/world  \1/' | tee -a "$OUT/results.txt"
+}
+
+# How far orch-exec --dry-run's estimates are from the cycles that follow
+# them (estimate.sh): ESTIMATE cycles of 4 stacks, the first 5 (1 with
+# --quick) a warm-up.
+bench_estimate() {
+	"$BENCH/estimate.sh" --cycles "$ESTIMATE" --warmup $((ESTIMATE > 5 ? 5 : 1)) \
+		--out "$OUT/estimate" | sed 's/^\([^#]\)/estimate  \1/' | tee -a "$OUT/results.txt"
 }
 
 # retention_agent NAME JQ: an agent at $OUT/retention/NAME that prints
