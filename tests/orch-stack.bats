@@ -835,10 +835,16 @@ planner completed"
 	orch-stack say alpha "please REDESIGN it" >/dev/null
 	run -0 bash -c "orch-detect --all | jq -c '[.agents.communicator.priority, .agents.planner.reason]'"
 	assert_output '[9,"1 strategic user message since the last planning"]'
-	# Nine failed cycles of alpha, as orch-exec recorded them.
-	run -0 bash -c "for i in 1 2 3 4 5 6 7 8 9; do
-		id=\$(sqlite3 '$ORCH_DB' \"INSERT INTO executions (stack_id, cycle, status, started_at)
-		                          VALUES (1, \$i, 'failed', 1) RETURNING id\")
+	# Nine failed cycles of alpha, as orch-exec recorded them, all in the
+	# store before orch-decide runs (sqlite3 waits for no lock), recent
+	# enough that retention keeps them.
+	local i ids=() now
+	now=$(date +%s%3N)
+	for i in 1 2 3 4 5 6 7 8 9; do
+		ids+=("$(sql "INSERT INTO executions (stack_id, cycle, status, started_at)
+		              VALUES (1, $i, 'failed', $now) RETURNING id")")
+	done
+	run -0 bash -c "for id in ${ids[*]}; do
 		jq -nc --argjson id \$id '{type: \"orch.execution\", version: 1, stack: {id: 1, name: \"alpha\"},
 		         execution_id: \$id, ran: true, max_priority: 9, nodes: [{agent: \"builder\", status: \"failed\"}]}'
 		done | orch-decide | jq -r .pause_ms | tail -n 1"
