@@ -51,6 +51,10 @@ bounded() {
 		run -0 --separate-stderr bash -c "$cmd"
 	done < <(grep -E '^orch-stack (init|create|start)' <<<"$readme")
 	cmd=$(grep -m 1 '^while orch-detect' <<<"$readme")
+	# Short failure pauses, so three failed cycles take a moment, not 35 s:
+	# the commands are the README's, only the pauses are the test's.
+	mkdir -p "$HOME/.config/orch"
+	printf 'pause.failure = 100\n' >"$HOME/.config/orch/config"
 	run -0 --separate-stderr bash -c "$(bounded "$cmd")"
 	assert_equal "$stderr" ""
 	assert_equal "$(jq -r .action <<<"$output" | sort -u)" "pause"

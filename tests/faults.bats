@@ -102,10 +102,15 @@ count() {
 	# Only a cut reply and a success reached the server.
 	assert_equal "$(requests)" $((ok + ccut))
 
-	serve 200
-	calls "$BATS_TEST_TMPDIR/second"
-	run -0 diff "$BATS_TEST_TMPDIR/first" "$BATS_TEST_TMPDIR/second"
-	assert_equal "$(requests)" $((ok + ccut))
+	# The same seed, the same sequence: the first 60 calls tell (each
+	# kind of fault is among them).
+	serve 60
+	calls "$BATS_TEST_TMPDIR/second" 60
+	run -0 diff <(head -60 "$BATS_TEST_TMPDIR/first") "$BATS_TEST_TMPDIR/second"
+	assert_equal "$(head -60 "$BATS_TEST_TMPDIR/first" | cut -d' ' -f2 | sort -u | tr '\n' ' ')" \
+		"429 503 cut ok timeout "
+	assert_equal "$(requests)" \
+		$(($(count "0 ok" "$BATS_TEST_TMPDIR/second") + $(count "75 cut" "$BATS_TEST_TMPDIR/second")))
 	# Another seed, another sequence: the first 40 calls tell.
 	serve 40
 	ORCH_FAULTS=429@0.2,503@0.1,timeout@0.05,cut@0.05,seed=43 calls "$BATS_TEST_TMPDIR/third" 40
