@@ -155,15 +155,17 @@ stable() {
 }
 
 @test "cassette: agents recording at once append whole lines" {
-	local i steps=
+	local i steps= pids=()
 	for i in $(seq 8); do steps+="${steps:+,}$(ok_step)"; done
 	start_server "[$steps]"
 	export ORCH_LLM_CASSETTE=$TAPE ORCH_LLM_CASSETTE_MODE=record
 	for i in $(seq 8); do
 		jq -c --arg i "$i" '.snapshot.stack.name = "s\($i)"' "$CTX" >"$BATS_TEST_TMPDIR/c$i.json"
 		orch-agent --role planner <"$BATS_TEST_TMPDIR/c$i.json" >/dev/null &
+		pids+=($!)
 	done
-	wait
+	# The agents only: a bare wait would wait for the server too.
+	wait "${pids[@]}"
 	assert_equal "$(wc -l <"$TAPE")" 8
 	assert_equal "$(jq -c . "$TAPE" | wc -l)" 8
 	assert_equal "$(jq -r .key "$TAPE" | sort -u | wc -l)" 8
