@@ -90,6 +90,8 @@ struct llm_provider {
 				(Retry-After, x-ratelimit-reset-*), -1 none */
 };
 
+struct quota;
+
 struct llm_providers {
 	struct llm_provider *v; /* owned; primary first */
 	size_t n;               /* entries in v */
@@ -157,6 +159,10 @@ struct llm_options {
 				       (cassette.h), or NULL */
 	struct faults *faults;      /* borrowed: faults to inject (faults.h),
 				       or NULL */
+	struct quota *quota;        /* borrowed: the providers' rate limits
+				       shared through the store (quota.h), or
+				       NULL */
+	int64_t shared_quota;       /* llm.shared_quota: 1 to share them */
 	llm_log_fn *log;            /* or NULL */
 	void *log_arg;              /* borrowed; handed to log */
 	llm_request_fn *on_request; /* or NULL: called after every request
