@@ -46,6 +46,8 @@ struct turn {
 	int64_t prompt_tokens;         /* summed over every reply */
 	int64_t completion_tokens;     /* summed over every reply */
 	int requests;                  /* requests sent so far */
+	int quota_failed;              /* the shared quota's store failed: not
+					  asked again this turn */
 };
 
 /* The conversation with one provider. */
@@ -322,9 +324,12 @@ static int take_turn(struct turn *t, struct talk *k, struct orch_error *err)
 		waited += wait;
 		sleep_ms(wait);
 	}
-	if (wait < 0)
+	if (wait < 0) {
+		/* One busy timeout a turn, not one a request. */
+		t->quota_failed = 1;
 		logline(t, LLM_LOG_TRACE, "%s: the rate limit is not shared: %s", k->pv->name,
 			qerr.msg);
+	}
 	else if (waited)
 		logline(t, LLM_LOG_TRACE, "%s: a turn after %lld ms", k->pv->name,
 			(long long)waited);
@@ -332,7 +337,10 @@ static int take_turn(struct turn *t, struct talk *k, struct orch_error *err)
 	return 0;
 }
 
-/* Write back what RESP says of K's provider's limits to the shared quota. */
+/*
+ * Write back what RESP (or its failure: nothing) says of K's provider's
+ * limits to the shared quota.
+ */
 static void learn_limits(struct turn *t, struct talk *k, const struct http_response *resp)
 {
 	struct orch_error qerr = ORCH_ERROR_INIT;
@@ -340,9 +348,11 @@ static void learn_limits(struct turn *t, struct talk *k, const struct http_respo
 	int said = llm_answer_limits(resp, &l);
 
 	if (quota_learn(t->o->quota, k->pv->base_url, k->pv->key, &l, said, orch_now_ms(),
-			&qerr) != 0)
+			&qerr) != 0) {
+		t->quota_failed = 1;
 		logline(t, LLM_LOG_TRACE, "%s: the rate limit is not shared: %s", k->pv->name,
 			qerr.msg);
+	}
 	orch_error_release(&qerr);
 }
 
@@ -364,7 +374,7 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 		free(url);
 		return deadline_passed(t, err);
 	}
-	if (t->o->quota && take_turn(t, k, err) != 0) {
+	if (t->o->quota && !t->quota_failed && take_turn(t, k, err) != 0) {
 		free(url);
 		return -1;
 	}
@@ -383,7 +393,9 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 	if (http_post_json(&t->http, url, k->pv->key, body, len, timeout, resp, herr) != 0 &&
 	    resp->failure == HTTP_FAIL_TIMEOUT && timeout < t->o->timeout_ms)
 		rc = deadline_passed(t, err);
-	if (t->o->quota && resp->failure == HTTP_FAIL_NONE)
+	/* No answer says no limits: a first request's failure frees the
+	 * processes waiting for what it would have said. */
+	if (t->o->quota && !t->quota_failed && resp->failure != HTTP_FAIL_CASSETTE)
 		learn_limits(t, k, resp);
 	if (resp->failure == HTTP_FAIL_CASSETTE) {
 		*stop = 1;

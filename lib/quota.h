@@ -33,7 +33,7 @@
 #include "error.h"
 #include "llm_answer.h"
 
-#define QUOTA_BUSY_MS 1000      /* the longest wait for the lock */
+#define QUOTA_BUSY_MS 200       /* the longest wait for the lock */
 #define QUOTA_POLL_MS 100       /* the wait for an answer that says the reset */
 #define QUOTA_UNHEARD_MS 30000  /* how long an answer is waited for */
 #define QUOTA_MARGIN_MS 20      /* added to a reset: the server's clock rounds */
