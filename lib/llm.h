@@ -17,6 +17,10 @@
  * round with the error fed back; a refused key, an exhausted quota, an
  * unreadable event stream, any other 4xx, or a reply larger than the cap,
  * gives up on that provider at once. The whole turn keeps to one deadline.
+ * With a quota (quota.h) each request first waits for its turn at the
+ * provider's rate limits, shared with every process on the store, and
+ * each answer's x-ratelimit-* headers are written back; a turn that would
+ * come after the deadline gives the provider up for now (busy, wait_ms).
  *
  * What a server refuses is a capability (enum llm_cap) of the provider and
  * model; the turn starts from what is known (struct llm_provider's caps,
