@@ -18,6 +18,7 @@
 #include "llm.h"
 #include "orch.h"
 #include "provider_caps.h"
+#include "quota.h"
 #include "usage.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -101,6 +102,24 @@ static void keep(struct provider_caps *pc, const struct llm_providers *p, int ve
 		cli_warn("what providers refuse is not remembered: %s", err.msg);
 	orch_error_release(&err);
 	provider_caps_close(pc);
+}
+
+/*
+ * The rate limits shared through the store, when O asks for them and
+ * requests go to the providers (not replayed): NULL when there is no
+ * store, said with -v.
+ */
+static struct quota *share(const struct llm_options *o, int verbose)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	struct quota *q;
+
+	if (!o->shared_quota || (o->cassette && o->cassette->mode == CASSETTE_REPLAY))
+		return NULL;
+	if (!(q = quota_open(NULL, &err)) && verbose)
+		cli_warn("rate limits are not shared: %s", err.msg);
+	orch_error_release(&err);
+	return q;
 }
 
 /*
@@ -267,7 +286,9 @@ int main(int argc, char **argv)
 	o.on_request = usage_requests_add;
 	o.request_arg = &rq;
 	pc = recall(&providers, verbose);
+	o.quota = share(&o, verbose);
 	doc = llm_run(&o, &providers, ctx, &err);
+	quota_close(o.quota);
 	keep(pc, &providers, verbose);
 	wait = llm_providers_wait(&providers);
 	account(&run, has_run, &rq, doc != NULL, verbose);

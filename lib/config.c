@@ -489,6 +489,9 @@ const struct config_known config_known[] = {
 	{ "llm.retries", "3", CONFIG_NUMBER, 0, 20 },
 	{ "llm.backoff", "1000", CONFIG_NUMBER, 0, 600000 },
 	{ "llm.artifact_chars", "50000", CONFIG_NUMBER, 1000, 1000000 },
+	/* 1: take turns at a provider's rate limits through the store
+	 * (lib/quota.h); 0: each process for itself. */
+	{ "llm.shared_quota", "1", CONFIG_NUMBER, 0, 1 },
 	{ "llm.max_tokens_by_model", "", CONFIG_MAP, 1, 1000000 },
 	{ "llm.planner.model", "", CONFIG_TEXT, 0, 0 },
 	{ "llm.planner.temperature", "0.8", CONFIG_DECIMAL, 0, 2 },

@@ -18,6 +18,7 @@
 #include "llm_reply.h"
 #include "llm_request.h"
 #include "orch.h"
+#include "quota.h"
 #include "redact.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -45,6 +46,8 @@ struct turn {
 	int64_t prompt_tokens;         /* summed over every reply */
 	int64_t completion_tokens;     /* summed over every reply */
 	int requests;                  /* requests sent so far */
+	int quota_failed;              /* the shared quota's store failed: not
+					  asked again this turn */
 };
 
 /* The conversation with one provider. */
@@ -59,6 +62,8 @@ struct talk {
 	int sent;                  /* the last ask() sent a request */
 	int64_t sent_at;           /* wall-clock ms it was sent */
 	int64_t sent_mono;         /* monotonic ms it was sent */
+	int64_t held_ms;           /* the shared quota held the request back
+				      longer than the deadline: its wait, else -1 */
 };
 
 /* S with every part of a provider key replaced by "[redacted]" (new string). */
@@ -204,6 +209,7 @@ static void talk_init(struct turn *t, struct talk *k, struct llm_provider *pv)
 {
 	memset(k, 0, sizeof(*k));
 	k->pv = pv;
+	k->held_ms = -1;
 	k->budget.max_tokens = pv->max_tokens;
 	k->budget.artifact_len = llm_artifact_length(t->ctx);
 	k->budget.artifact_shown = t->o->artifact_chars;
@@ -293,6 +299,64 @@ static void set_usage(struct turn *t, struct talk *k, json_t *doc, const json_t 
 /* --- one provider ------------------------------------------------------ */
 
 /*
+ * Wait for K's turn at the shared quota (quota.h): 0 when it may send,
+ * its share reserved; -1 with ERR and K's held_ms when the wait would pass
+ * the deadline. A store that fails is said with -v and not waited for.
+ */
+static int take_turn(struct turn *t, struct talk *k, struct orch_error *err)
+{
+	struct orch_error qerr = ORCH_ERROR_INIT;
+	int64_t tokens = llm_prompt_tokens(k->budget.prompt_bytes) + k->budget.max_tokens;
+	int64_t wait, waited = 0;
+
+	while ((wait = quota_take(t->o->quota, k->pv->base_url, k->pv->key, tokens,
+				  orch_now_ms(), &qerr)) > 0) {
+		if (orch_mono_ms() + wait >= t->deadline_at) {
+			k->held_ms = wait;
+			return orch_error_set(err, ORCH_EX_UNAVAILABLE, "the rate limit shared"
+					      " through the store is reached; the next"
+					      " request in %lld ms would pass the deadline",
+					      (long long)wait);
+		}
+		if (!waited || wait > QUOTA_POLL_MS)
+			logline(t, LLM_LOG_TRACE, "%s: the rate limit is reached; waiting"
+				" %lld ms for a turn", k->pv->name, (long long)wait);
+		waited += wait;
+		sleep_ms(wait);
+	}
+	if (wait < 0) {
+		/* One busy timeout a turn, not one a request. */
+		t->quota_failed = 1;
+		logline(t, LLM_LOG_TRACE, "%s: the rate limit is not shared: %s", k->pv->name,
+			qerr.msg);
+	}
+	else if (waited)
+		logline(t, LLM_LOG_TRACE, "%s: a turn after %lld ms", k->pv->name,
+			(long long)waited);
+	orch_error_release(&qerr);
+	return 0;
+}
+
+/*
+ * Write back what RESP (or its failure: nothing) says of K's provider's
+ * limits to the shared quota.
+ */
+static void learn_limits(struct turn *t, struct talk *k, const struct http_response *resp)
+{
+	struct orch_error qerr = ORCH_ERROR_INIT;
+	struct llm_limits l;
+	int said = llm_answer_limits(resp, &l);
+
+	if (quota_learn(t->o->quota, k->pv->base_url, k->pv->key, &l, said, orch_now_ms(),
+			&qerr) != 0) {
+		t->quota_failed = 1;
+		logline(t, LLM_LOG_TRACE, "%s: the rate limit is not shared: %s", k->pv->name,
+			qerr.msg);
+	}
+	orch_error_release(&qerr);
+}
+
+/*
  * POST K's request; the answer in *RESP. -1 with ERR when out of time, or
  * when the cassette says stop (*STOP set).
  */
@@ -310,6 +374,14 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 		free(url);
 		return deadline_passed(t, err);
 	}
+	if (t->o->quota && !t->quota_failed && take_turn(t, k, err) != 0) {
+		free(url);
+		return -1;
+	}
+	if ((left = t->deadline_at - orch_mono_ms()) <= 0) {
+		free(url);
+		return deadline_passed(t, err);
+	}
 	timeout = t->o->timeout_ms < left ? t->o->timeout_ms : left;
 	body = llm_request_body(&rq, &len);
 	orch_error_release(herr);
@@ -321,6 +393,10 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 	if (http_post_json(&t->http, url, k->pv->key, body, len, timeout, resp, herr) != 0 &&
 	    resp->failure == HTTP_FAIL_TIMEOUT && timeout < t->o->timeout_ms)
 		rc = deadline_passed(t, err);
+	/* No answer says no limits: a first request's failure frees the
+	 * processes waiting for what it would have said. */
+	if (t->o->quota && !t->quota_failed && resp->failure != HTTP_FAIL_CASSETTE)
+		learn_limits(t, k, resp);
 	if (resp->failure == HTTP_FAIL_CASSETTE) {
 		*stop = 1;
 		rc = orch_error_set(err, herr->status, "%s", herr->msg);
@@ -543,9 +619,11 @@ static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_
 			 * A cassette that stopped the turn sent nothing. */
 			if (!stop)
 				record(t, &k, &resp, NULL, round, retry, -1);
-			*why = stop ? GIVE_UP_CASSETTE : GIVE_UP_DEADLINE;
+			/* Held back by the quota: the next provider has its own. */
+			*why = stop ? GIVE_UP_CASSETTE : k.held_ms >= 0 ? GIVE_UP_FAILED
+				: GIVE_UP_DEADLINE;
 			pv->busy = !stop;
-			pv->wait_ms = -1;
+			pv->wait_ms = k.held_ms;
 			break;
 		}
 		q.caps = pv->caps;

@@ -17,6 +17,10 @@
  * round with the error fed back; a refused key, an exhausted quota, an
  * unreadable event stream, any other 4xx, or a reply larger than the cap,
  * gives up on that provider at once. The whole turn keeps to one deadline.
+ * With a quota (quota.h) each request first waits for its turn at the
+ * provider's rate limits, shared with every process on the store, and
+ * each answer's x-ratelimit-* headers are written back; a turn that would
+ * come after the deadline gives the provider up for now (busy, wait_ms).
  *
  * What a server refuses is a capability (enum llm_cap) of the provider and
  * model; the turn starts from what is known (struct llm_provider's caps,
@@ -90,6 +94,8 @@ struct llm_provider {
 				(Retry-After, x-ratelimit-reset-*), -1 none */
 };
 
+struct quota;
+
 struct llm_providers {
 	struct llm_provider *v; /* owned; primary first */
 	size_t n;               /* entries in v */
@@ -157,6 +163,10 @@ struct llm_options {
 				       (cassette.h), or NULL */
 	struct faults *faults;      /* borrowed: faults to inject (faults.h),
 				       or NULL */
+	struct quota *quota;        /* borrowed: the providers' rate limits
+				       shared through the store (quota.h), or
+				       NULL */
+	int64_t shared_quota;       /* llm.shared_quota: 1 to share them */
 	llm_log_fn *log;            /* or NULL */
 	void *log_arg;              /* borrowed; handed to log */
 	llm_request_fn *on_request; /* or NULL: called after every request

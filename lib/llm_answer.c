@@ -208,6 +208,42 @@ int64_t llm_answer_wait(const struct http_response *r)
 	return wait >= 0 ? wait : any;
 }
 
+/* A header's value as a count (0 included), or -1 when not one. */
+static int64_t header_count(const struct http_response *r, const char *name)
+{
+	const char *v = http_response_header(r, name);
+	char *end;
+	long long n;
+
+	if (!v || !isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	return !*end && !errno ? n : -1;
+}
+
+/* A header's value as a duration in ms, or -1. */
+static int64_t header_duration(const struct http_response *r, const char *name)
+{
+	const char *v = http_response_header(r, name);
+
+	return v ? llm_parse_duration(v) : -1;
+}
+
+int llm_answer_limits(const struct http_response *r, struct llm_limits *l)
+{
+	l->requests_limit = header_count(r, "x-ratelimit-limit-requests");
+	l->requests_left = header_count(r, "x-ratelimit-remaining-requests");
+	l->requests_reset_ms = header_duration(r, "x-ratelimit-reset-requests");
+	l->tokens_limit = header_count(r, "x-ratelimit-limit-tokens");
+	l->tokens_left = header_count(r, "x-ratelimit-remaining-tokens");
+	l->tokens_reset_ms = header_duration(r, "x-ratelimit-reset-tokens");
+	l->retry_after_ms = r->status == 429 ? llm_answer_wait(r) : -1;
+	return l->requests_left >= 0 || l->tokens_left >= 0 || l->retry_after_ms >= 0;
+}
+
 /* --- deciding ---------------------------------------------------------- */
 
 static int has(const char *s, const char *word)

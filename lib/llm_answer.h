@@ -97,6 +97,24 @@ void llm_error_info_release(struct llm_error_info *e);
 int64_t llm_answer_wait(const struct http_response *r);
 
 /*
+ * A provider's limits as an answer's headers give them (Groq's, OpenAI's):
+ * x-ratelimit-limit-*, -remaining-* and -reset-* for requests and tokens;
+ * each -1 when not said.
+ */
+struct llm_limits {
+	int64_t requests_limit;    /* requests in the limit's window */
+	int64_t requests_left;     /* of them, left */
+	int64_t requests_reset_ms; /* until they are all back */
+	int64_t tokens_limit;      /* tokens in the limit's window */
+	int64_t tokens_left;
+	int64_t tokens_reset_ms;
+	int64_t retry_after_ms;    /* a 429's wait (llm_answer_wait()), else -1 */
+};
+
+/* Read R's limits into L; 1 when it said any, else 0. */
+int llm_answer_limits(const struct http_response *r, struct llm_limits *l);
+
+/*
  * A duration as rate-limit headers give it: "2", "0.5" (seconds),
  * "2.5s", "1m30s", "120ms", "1h2m3.5s". Returns milliseconds, or -1.
  */

@@ -278,6 +278,8 @@ int llm_configure(struct llm_options *o, struct llm_providers *p, const char *ro
 		   &o->retries, err) != 0 ||
 	    number(c, "llm.backoff", f->backoff, "--backoff", "ORCH_LLM_BACKOFF_MS",
 		   &o->backoff_ms, err) != 0 ||
+	    number(c, "llm.shared_quota", NULL, NULL, "ORCH_LLM_SHARED_QUOTA",
+		   &o->shared_quota, err) != 0 ||
 	    config_number(c, "llm.artifact_chars", &chars, err) != 0)
 		return -1;
 	o->artifact_chars = (size_t)chars;

@@ -665,6 +665,26 @@ static const char *const migrations[] = {
 	"  daily_tokens INTEGER CHECK (daily_tokens >= 0),"
 	"  total_tokens INTEGER CHECK (total_tokens >= 0)"
 	");",
+	/* 12 (issue 13, one quota): a provider's rate limits as its last
+	 * answers gave them, less what orch-agent processes reserved since
+	 * (lib/quota.c), so that processes sharing a key take turns instead
+	 * of being refused. A provider is its base URL and its key's
+	 * identity, never the key: limits are per key. NULL is not known;
+	 * times are wall-clock ms. */
+	"CREATE TABLE provider_quota ("
+	"  base_url TEXT NOT NULL,"
+	"  key_id TEXT NOT NULL,"           /* SHA-256 of the key, 16 hex digits */
+	"  requests_limit INTEGER,"         /* x-ratelimit-limit-requests */
+	"  requests_left INTEGER,"          /* remaining, less reservations */
+	"  requests_reset_at INTEGER,"      /* when requests_limit is back */
+	"  tokens_limit INTEGER,"           /* x-ratelimit-limit-tokens */
+	"  tokens_left INTEGER,"
+	"  tokens_reset_at INTEGER,"
+	"  not_before INTEGER NOT NULL DEFAULT 0," /* a 429's Retry-After */
+	"  heard_at INTEGER,"               /* the server's last numbers */
+	"  updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (base_url, key_id)"
+	");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

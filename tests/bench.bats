@@ -28,6 +28,12 @@ load test_helper
 	# Retention acted: at most 8 cycles and 4 versions kept at the end.
 	assert_line --regexp '^retention +cycle +40 .*\(8 cycles, [0-9]+ runs, 4 versions, '
 
+	# The shared quota: the ideal schedule, each run against it, the ratios.
+	assert_line --regexp '^quota +ideal [0-9.]+ s \(2 windows of 1 s, one turn alone [0-9.]+ s\)$'
+	assert_line --regexp '^quota +shared +[0-9.]+ s x[0-9.]+ of ideal, [0-9]+ 429s \([0-9.]+ a window\)$'
+	assert_line --regexp '^quota +unshared +[0-9.]+ s x[0-9.]+ of ideal, [0-9]+ 429s \([0-9.]+ a window\)$'
+	assert_line --regexp '^quota +shared/unshared: time x[0-9.]+, 429s [0-9]+ against [0-9]+$'
+
 	# The dry run's error against the cycles that followed it.
 	local kind
 	for kind in duration completion prompt cycle; do

@@ -2,7 +2,8 @@
 """A scripted OpenAI-compatible chat completions server for the tests.
 
 usage: llm-server.py --script FILE --log FILE --port-file FILE [--idle SECONDS]
-                     [--tls CERT KEY]
+                     [--tls CERT KEY] [--limit-requests N] [--limit-tokens T]
+                     [--limit-window SECONDS]
 
 Listens on 127.0.0.1 on a free port, written to --port-file once ready.
 Each POST .../chat/completions is answered by the next step of the script
@@ -42,6 +43,16 @@ list, for agents running at once. A step:
   size       a body of this many bytes (an oversized reply)
   chunked    send the body chunked, without Content-Length
 
+With --limit-requests or --limit-tokens the server enforces a rate limit
+as Groq does, in windows of --limit-window seconds (default 60), each
+starting at the first request after the last one ended: a request beyond
+N requests, or beyond T tokens (its messages' bytes / 4 and its max_tokens)
+in a window, is answered 429 with Retry-After (whole seconds) and an
+error of code rate_limit_exceeded, and not counted; one larger than T
+alone 413. Every answer carries x-ratelimit-limit-, -remaining- and
+-reset-requests and -tokens ("1.25s"). The log's entries say "limited":
+true for a refused request.
+
 When the steps run out the server answers 418 "script exhausted". The
 server takes up the script file, then removes it; a new file put in its
 place (write it elsewhere, then rename it) is the script from the next
@@ -67,6 +78,10 @@ class State:
         self.log_path = log_path
         self.count = 0
         self.last = time.monotonic()
+        self.limit = None
+        self.window_start = None
+        self.used_requests = 0
+        self.used_tokens = 0
         self.reload()
 
     def reload(self):
@@ -97,6 +112,38 @@ class State:
                 return {"status": 418, "error": "test server: script exhausted"}
             return queue.pop(0)
 
+    def admit(self, request):
+        """Count REQUEST against the limit: (status or None, headers)."""
+        lim = self.limit
+        if not lim:
+            return None, {}, 0
+        cost = request_tokens(request)
+        with self.lock:
+            now = time.monotonic()
+            if self.window_start is None or now >= self.window_start + lim["window"]:
+                self.window_start = now
+                self.used_requests = 0
+                self.used_tokens = 0
+            status = None
+            if lim["tokens"] and cost > lim["tokens"]:
+                status = 413
+            elif (lim["requests"] and self.used_requests + 1 > lim["requests"]) or \
+                    (lim["tokens"] and self.used_tokens + cost > lim["tokens"]):
+                status = 429
+            else:
+                self.used_requests += 1
+                self.used_tokens += cost
+            reset = max(0.0, self.window_start + lim["window"] - now)
+            headers = {}
+            for kind, used in (("requests", self.used_requests), ("tokens", self.used_tokens)):
+                if lim[kind]:
+                    headers["x-ratelimit-limit-" + kind] = str(lim[kind])
+                    headers["x-ratelimit-remaining-" + kind] = str(max(0, lim[kind] - used))
+                    headers["x-ratelimit-reset-" + kind] = "%.2fs" % reset
+            if status == 429:
+                headers["retry-after"] = str(max(1, int(reset + 0.999)))
+            return status, headers, cost
+
     def record(self, entry):
         with self.lock:
             self.count += 1
@@ -113,6 +160,19 @@ def agent_of(request):
         return json.loads(text[text.index("{"):])["agent"]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
+
+
+def request_tokens(request):
+    """What a request counts against a token limit: its prompt and ceiling."""
+    if not isinstance(request, dict):
+        return 0
+    size = 0
+    for m in request.get("messages") or []:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, str):
+            size += len(content.encode())
+    ceiling = request.get("max_tokens") or request.get("max_completion_tokens") or 0
+    return size // 4 + (ceiling if isinstance(ceiling, int) else 0)
 
 
 def completion(step, request):
@@ -183,18 +243,36 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except ValueError:
             body = raw
-        self.server.state.record({
+        limited, limit_headers, cost = None, {}, 0
+        if self.path.endswith("/chat/completions"):
+            limited, limit_headers, cost = self.server.state.admit(body)
+        entry = {
             "t": time.monotonic(),
             "method": self.command,
             "path": self.path,
             "headers": {k: v for k, v in self.headers.items()},
             "body": body,
             "client_port": self.client_address[1],
-        })
+        }
+        if limited:
+            entry["limited"] = True
+        self.server.state.record(entry)
         if not self.path.endswith("/chat/completions"):
             self.answer({"status": 404, "error": "no such path: " + self.path}, body)
             return
-        self.answer(self.server.state.next_step(self.path, body), body)
+        if limited == 413:
+            step = {"status": 413, "error": "Request too large on tokens per minute"
+                    " (TPM): Limit %d, Requested %d" % (self.server.state.limit["tokens"], cost),
+                    "type": "tokens", "code": "rate_limit_exceeded"}
+        elif limited == 429:
+            step = {"status": 429, "error": "Rate limit reached. Please try again in %ss."
+                    % limit_headers.get("retry-after"), "type": "requests",
+                    "code": "rate_limit_exceeded"}
+        else:
+            step = self.server.state.next_step(self.path, body)
+        if limit_headers:
+            step = dict(step, headers=dict(limit_headers, **step.get("headers", {})))
+        self.answer(step, body)
 
     def answer(self, step, request):
         status = step.get("status", 200)
@@ -266,6 +344,9 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--idle", type=float, default=30)
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--limit-requests", type=int, default=0)
+    ap.add_argument("--limit-tokens", type=int, default=0)
+    ap.add_argument("--limit-window", type=float, default=60)
     args = ap.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     if args.tls:
@@ -273,6 +354,9 @@ def main():
         ctx.load_cert_chain(args.tls[0], args.tls[1])
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.state = State(args.script, args.log)
+    if args.limit_requests or args.limit_tokens:
+        server.state.limit = {"requests": args.limit_requests, "tokens": args.limit_tokens,
+                              "window": args.limit_window}
     open(args.log, "a").close()
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:

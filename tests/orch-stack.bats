@@ -722,6 +722,7 @@ llm.deadline                         300000                            default
 llm.retries                          3                                 default
 llm.backoff                          1000                              default
 llm.artifact_chars                   50000                             default
+llm.shared_quota                     1                                 default
 llm.max_tokens_by_model                                                default
 llm.planner.model                                                      default
 llm.planner.temperature              0.8                               default

@@ -219,13 +219,13 @@ AGENT
 	# The database as an orch from before the index (schema 6) left it:
 	# migration 7 undone, migration 8's one new table dropped (the tables
 	# it rebuilds it rebuilds again), migration 9 undone, and migration 10's
-	# new table dropped (usage_days it rebuilds), and migration 11's
-	# table dropped. A migration appended after 11 must be undone here
-	# too.
+	# new table dropped (usage_days it rebuilds), and migration 11's and
+	# 12's tables dropped. A migration appended after 12 must be undone
+	# here too.
 	local version
 	version=$(sql "PRAGMA user_version")
-	assert_equal "$version" 11
-	sql "DROP TABLE stack_budgets; DROP TABLE llm_requests; DROP TABLE usage_days; DROP INDEX traces_by_execution;
+	assert_equal "$version" 12
+	sql "DROP TABLE provider_quota; DROP TABLE stack_budgets; DROP TABLE llm_requests; DROP TABLE usage_days; DROP INDEX traces_by_execution;
 	     DROP INDEX artifacts_by_execution; DROP INDEX artifacts_by_todo;
 	     DROP TABLE message_failures;
 	     DROP TRIGGER traces_fts_ins; DROP TRIGGER traces_fts_del; DROP TRIGGER traces_fts_upd;

@@ -3,7 +3,7 @@
 # done by an anchor in the same run, as a ratio. See tests/bench/README.md.
 #
 # usage: tests/bench/run.sh [--quick] [--jobs N] [--out DIR] [BENCH...]
-#   BENCH: graph detect cycle linear llm world retention estimate (default: all)
+#   BENCH: graph detect cycle linear llm quota world retention estimate (default: all)
 #   --quick  small sizes, for the smoke test (tests/bench.bats)
 #   --jobs   -j for orch-exec, ninja and make in graph and cycle (default 16)
 #   --out    keep the databases, graphs and logs there (default: a temp dir)
@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-WHICH=${*:-graph detect cycle linear llm world retention estimate}
+WHICH=${*:-graph detect cycle linear llm quota world retention estimate}
 for b in $WHICH; do
 	case $b in
-	graph|detect|cycle|linear|llm|world|retention|estimate) ;;
+	graph|detect|cycle|linear|llm|quota|world|retention|estimate) ;;
 	*) echo "run.sh: unknown benchmark '$b'" >&2; exit 64 ;;
 	esac
 done
@@ -68,9 +68,9 @@ cc -O2 -static -o "$INSTANT" "$BENCH/instant.c" 2>/dev/null ||
 . "$BENCH/populate.sh"
 
 if [ $QUICK = 1 ]; then
-	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 WORLD=6 RETAIN=40 ESTIMATE=3
+	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 QUOTA=6 WORLD=6 RETAIN=40 ESTIMATE=3
 else
-	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 WORLD=120 RETAIN=1000 ESTIMATE=30
+	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 QUOTA=20 WORLD=120 RETAIN=1000 ESTIMATE=30
 fi
 
 # --- helpers ---
@@ -289,6 +289,64 @@ bench_llm() {
 	c=$(secs "$t0" "$t1")
 	row llm "$(printf '%d calls %.3f s vs the 0.200 s latency: x%s | %d requests over %d connections (one orch-agent process per call) | %d curl processes at once %.3f s: orch/curl x%s' \
 		"$LLM" "$s" "$(ratio "$s" 0.2)" "$reqs" "$conns" "$LLM" "$c" "$(ratio "$s" "$c")")"
+}
+
+# quota_run SHARED: QUOTA planner turns at -j QUOTA through orch-exec
+# against a server enforcing QUOTA_REQ requests and QUOTA_TOK tokens per
+# QUOTA_WIN s (llm-server.py --limit-*), llm.shared_quota = SHARED; prints
+# "SECONDS 429S".
+quota_run() {
+	local db=$OUT/quota.db t0 t1 i
+	populate_cycle "$db" "$QUOTA" >/dev/null
+	graphs "$db" '["planner"]' >"$OUT/quota.graphs"
+	jq -n --argjson n "$QUOTA" '[range($n) | {reply: {thinking: "", actions: []}}]' >"$OUT/script.json"
+	: >"$OUT/requests.log"
+	rm -f "$OUT/port"
+	python3 "$ROOT/tests/llm-server.py" --script "$OUT/script.json" --log "$OUT/requests.log" \
+		--port-file "$OUT/port" --idle 30 --limit-requests "$QUOTA_REQ" \
+		--limit-tokens "$QUOTA_TOK" --limit-window "$QUOTA_WIN" >"$OUT/server.out" 2>&1 &
+	SERVER_PID=$!
+	for i in $(seq 200); do
+		[ -s "$OUT/port" ] && break
+		sleep 0.05
+	done
+	t0=$(now_ns)
+	ORCH_LLM_BASE_URL=http://127.0.0.1:$(cat "$OUT/port")/v1 ORCH_LLM_API_KEY=bench-key \
+		ORCH_LLM_SHARED_QUOTA=$1 ORCH_LLM_BACKOFF_MS=100 ORCH_LLM_RETRIES=20 \
+		orch-exec --db "$db" -j "$QUOTA" --retries 0 "$OUT/quota.graphs" >"$OUT/quota.out"
+	t1=$(now_ns)
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	jq -e -s 'all(.[]; .summary.failed == 0)' "$OUT/quota.out" >/dev/null ||
+		{ echo "run.sh: quota: agent calls failed, see $OUT/quota.out" >&2; exit 70; }
+	echo "$(secs "$t0" "$t1") $(jq -s 'map(select(.limited)) | length' "$OUT/requests.log")"
+}
+
+# One quota for every process (issue 13): QUOTA orch-agent processes at
+# -j QUOTA sharing a provider's limit of 5 requests (and, binding as
+# much, 5 requests' tokens) per window, the window scaled down from
+# Groq's minute to 2 s (1 s with --quick) to keep the run short. The
+# ideal schedule: ceil(QUOTA / 5) windows, the last one's requests
+# answered at once: (ceil(QUOTA / 5) - 1) windows and one turn's time.
+# Each with the shared quota and without it (llm.shared_quota = 0:
+# each process retries on its 429s after Retry-After), as ratios.
+bench_quota() {
+	local one on off windows ideal ts tu
+	QUOTA_REQ=5 QUOTA_WIN=$([ $QUICK = 1 ] && echo 1 || echo 2)
+	# A planner turn reserves its prompt (about 1,200 tokens as the server
+	# counts them) and its ceiling of 8,000: five fit, a sixth does not.
+	QUOTA_TOK=55000
+	windows=$(((QUOTA + QUOTA_REQ - 1) / QUOTA_REQ))
+	echo "# quota: $QUOTA orch-agent turns at -j $QUOTA, server enforcing $QUOTA_REQ requests and $QUOTA_TOK tokens per $QUOTA_WIN s" | tee -a "$OUT/results.txt"
+	one=$(QUOTA=1; quota_run 1)
+	ideal=$(awk -v w="$windows" -v s="$QUOTA_WIN" -v t="${one% *}" 'BEGIN { printf "%.3f", (w - 1) * s + t }')
+	on=$(quota_run 1)
+	off=$(quota_run 0)
+	ts=${on% *} tu=${off% *}
+	row quota "$(printf 'ideal %.3f s (%d windows of %s s, one turn alone %.3f s)' "$ideal" "$windows" "$QUOTA_WIN" "${one% *}")"
+	row quota "$(printf 'shared   %.3f s x%s of ideal, %d 429s (%.2f a window)' "$ts" "$(ratio "$ts" "$ideal")" "${on#* }" "$(ratio "${on#* }" "$windows")")"
+	row quota "$(printf 'unshared %.3f s x%s of ideal, %d 429s (%.2f a window)' "$tu" "$(ratio "$tu" "$ideal")" "${off#* }" "$(ratio "${off#* }" "$windows")")"
+	row quota "$(printf 'shared/unshared: time x%s, 429s %d against %d' "$(ratio "$ts" "$tu")" "${on#* }" "${off#* }")"
 }
 
 # The design's headline figures on a simulated world (world.sh), orch's
