@@ -177,7 +177,8 @@ fuzz fuzz-smoke: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 # that time the schedule are left out (VALGRIND_EXEC and VALGRIND_DECIDE
 # pick the rest by name), and the one that needs vfork's shared memory
 # (valgrind runs vfork as fork).
-VALGRIND_TESTS = tests/orch-detect.bats tests/orch-graph.bats tests/bad-input.bats
+VALGRIND_TESTS = tests/orch-detect.bats tests/orch-graph.bats tests/bad-input.bats \
+	tests/budget.bats tests/estimate.bats
 VALGRIND_DECIDE = ^([^-]|--no-db|--wait (exits|with))
 VALGRIND_EXEC = example team|full pipeline|retries used up|does not stop its siblings|gets its todo|all or none|not an actions document|past the cap|never a shell|not running passes|no nodes|overlapping|kill -9|errors name|traces keep|bad input|usage errors|empty input
 valgrind: $(BINS)

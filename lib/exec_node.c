@@ -547,13 +547,17 @@ int exec_start_node(struct exec *e, struct node *n)
 	}
 	n->context = json_dumps(ctx, JSON_COMPACT);
 	if (n->context && e->cfg.budget) {
-		rc = budget_gate(e, n, ctx, strlen(n->context));
+		size_t bytes = strlen(n->context);
+
 		free(n->context);
-		n->context = rc ? json_dumps(ctx, JSON_COMPACT) : NULL;
-		if (!rc) {
+		n->context = NULL;
+		/* Refused or failed, N is done, and its stack may be gone
+		 * with it: nothing of either is touched after. */
+		if (!budget_gate(e, n, ctx, bytes)) {
 			json_decref(ctx);
 			return 0;
 		}
+		n->context = json_dumps(ctx, JSON_COMPACT);
 	}
 	n->trace_input = n->context ? trace_input(ctx, n->context) : NULL;
 	json_decref(ctx);

@@ -101,6 +101,26 @@ communicator 1 1 2 7 7"
 
 # --- budgets (README.md, "Budgets") ---
 
+# First of the budget tests: the server idles out after 60 s without a
+# request, which the tests after it may take under valgrind.
+@test "budget: orch-agent takes the tokens left as its ceiling, and the model never sees them" {
+	orch-stack budget alpha --daily 3000
+	serve "[{\"reply\":$VALID,\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":9}}]"
+	local before
+	before=$(wc -l <"$BATS_FILE_TMPDIR/requests.log")
+	planner_cycle
+	tail -n +$((before + 1)) "$BATS_FILE_TMPDIR/requests.log" >"$BATS_TEST_TMPDIR/sent"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/sent")" 1
+	# 3000 less the prompt, as orch-agent estimates it (bytes / 3 + 1):
+	# less than the planner's 8000, and less than 3000.
+	local max prompt
+	max=$(jq '.body.max_tokens // .body.max_completion_tokens' "$BATS_TEST_TMPDIR/sent")
+	prompt=$(jq '[.body.messages[].content | length] | add' "$BATS_TEST_TMPDIR/sent")
+	assert [ "$max" -lt 3000 ]
+	assert [ "$max" -ge $((3000 - prompt / 3 - 100)) ]
+	run -1 grep -c tokens_left "$BATS_TEST_TMPDIR/sent"
+}
+
 # spender NAME PROMPT COMPLETION: a command agent at $BATS_TEST_TMPDIR/NAME
 # that does its task (the example team's way) and says it spent PROMPT and
 # COMPLETION tokens; the planner also plans one todo, and every context it
@@ -230,24 +250,6 @@ beta budget pause"
 		'["skipped",true,0]'
 	assert_regex "$(jq -r '.nodes[] | select(.agent == "builder") | .error' <<<"$output")" \
 		'^100 tokens left under its daily token budget, and its context alone is about [0-9]+$'
-}
-
-@test "budget: orch-agent takes the tokens left as its ceiling, and the model never sees them" {
-	orch-stack budget alpha --daily 3000
-	serve "[{\"reply\":$VALID,\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":9}}]"
-	local before
-	before=$(wc -l <"$BATS_FILE_TMPDIR/requests.log")
-	planner_cycle
-	tail -n +$((before + 1)) "$BATS_FILE_TMPDIR/requests.log" >"$BATS_TEST_TMPDIR/sent"
-	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/sent")" 1
-	# 3000 less the prompt, as orch-agent estimates it (bytes / 3 + 1):
-	# less than the planner's 8000, and less than 3000.
-	local max prompt
-	max=$(jq '.body.max_tokens // .body.max_completion_tokens' "$BATS_TEST_TMPDIR/sent")
-	prompt=$(jq '[.body.messages[].content | length] | add' "$BATS_TEST_TMPDIR/sent")
-	assert [ "$max" -lt 3000 ]
-	assert [ "$max" -ge $((3000 - prompt / 3 - 100)) ]
-	run -1 grep -c tokens_left "$BATS_TEST_TMPDIR/sent"
 }
 
 @test "budget: bad limits are refused with the documented status, nothing written" {
