@@ -119,6 +119,42 @@ static void fuzz_answer(const uint8_t *data, size_t size)
 	free(r.body);
 }
 
+/* The bytes, cut at each NUL, as the values of a provider's rate-limit
+ * headers (the shared quota's, quota.h): each limit read is -1 (not said)
+ * or not negative. */
+static void fuzz_limits(const uint8_t *data, size_t size)
+{
+	static char *names[] = {
+		"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+		"x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+		"x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "retry-after",
+	};
+	struct http_header headers[7];
+	struct http_response r = HTTP_RESPONSE_INIT;
+	struct llm_limits l;
+	char *copy = xmalloc(size + 1), *p = copy;
+	size_t i;
+
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	for (i = 0; i < 7; i++) {
+		headers[i].name = names[i];
+		headers[i].value = p;
+		p += strlen(p);
+		if (p < copy + size)
+			p++;
+	}
+	r.status = size && data[0] & 1 ? 429 : 200;
+	r.headers = headers;
+	r.n_headers = 7;
+	llm_answer_limits(&r, &l);
+	if (l.requests_limit < -1 || l.requests_left < -1 || l.requests_reset_ms < -1 ||
+	    l.tokens_limit < -1 || l.tokens_left < -1 || l.tokens_reset_ms < -1 ||
+	    l.retry_after_ms < -1)
+		__builtin_trap();
+	free(copy);
+}
+
 /* The budget fit on numbers from the bytes: it may only lower. */
 static void fuzz_budget(const uint8_t *data, size_t size)
 {
@@ -158,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(s);
 	fuzz_redact(data, size);
 	fuzz_answer(data, size);
+	fuzz_limits(data, size);
 	fuzz_budget(data, size);
 	/* The bytes as a body, read as JSON or as a stream. */
 	env = llm_reply_envelope((const char *)data, size,
