@@ -140,6 +140,22 @@ static void refill(struct row *r, int64_t now)
 		}
 }
 
+/* Begin the transaction both calls run in, with the row of BASE_URL and
+ * KEY (its identity in ID) read into R. 0, or -1 with ERR and nothing
+ * begun. */
+static int row_begin(struct quota *q, const char *base_url, const char *key,
+		     char id[2 * SHA256_LEN + 1], struct row *r, struct orch_error *err)
+{
+	key_id(key, id);
+	if (store_begin(q->s, err) != 0)
+		return -1;
+	if (row_read(q, base_url, id, r, err) != 0) {
+		store_rollback(q->s);
+		return -1;
+	}
+	return 0;
+}
+
 int64_t quota_take(struct quota *q, const char *base_url, const char *key, int64_t tokens,
 		   int64_t now, struct orch_error *err)
 {
@@ -148,11 +164,8 @@ int64_t quota_take(struct quota *q, const char *base_url, const char *key, int64
 	int64_t wait = 0, need[2] = { 1, tokens }, w;
 	int i;
 
-	key_id(key, id);
-	if (store_begin(q->s, err) != 0)
+	if (row_begin(q, base_url, key, id, &r, err) != 0)
 		return -1;
-	if (row_read(q, base_url, id, &r, err) != 0)
-		goto fail;
 	if (!r.found) {
 		/* Nothing known: this request alone, until its answer says. */
 		r.left[0] = 0;
@@ -206,11 +219,8 @@ int quota_learn(struct quota *q, const char *base_url, const char *key,
 	struct row r;
 	int i;
 
-	key_id(key, id);
-	if (store_begin(q->s, err) != 0)
+	if (row_begin(q, base_url, key, id, &r, err) != 0)
 		return -1;
-	if (row_read(q, base_url, id, &r, err) != 0)
-		goto fail;
 	refill(&r, now);
 	if (!said) {
 		/* A server that says no limits is not waited for. */
