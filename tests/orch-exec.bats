@@ -387,7 +387,9 @@ echo 'rate limited' >&2; echo 'retry-after-ms: 700' >&2; exit 75"
 
 @test "overlapping pipelines: a stack held by a live orch-exec is skipped, not run twice" {
 	stack alpha
-	agent slow "echo started >>'$BATS_TEST_TMPDIR/started'; sleep 1; exec '$FIXTURES/agents/task'"
+	# The first agent holds its cycle open until the second orch-exec has
+	# answered, however slowly it starts (under valgrind it takes seconds).
+	agent slow "echo started >>'$BATS_TEST_TMPDIR/started'; i=0; while [ ! -e '$BATS_TEST_TMPDIR/go' ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done; exec '$FIXTURES/agents/task'"
 	graph alpha communicator >"$BATS_TEST_TMPDIR/g.json"
 	orch-exec --agent communicator="$AGENTS/slow" "$BATS_TEST_TMPDIR/g.json" >"$BATS_TEST_TMPDIR/first.json" &
 	local first=$!
@@ -399,6 +401,7 @@ echo 'rate limited' >&2; echo 'retry-after-ms: 700' >&2; exit 75"
 	assert_equal "$(jq -r .ran <<<"$output")" "false"
 	[[ $(jq -r .skip_reason <<<"$output") == "another pipeline holds the stack ("*":$first)" ]] ||
 		fail "$(jq -r .skip_reason <<<"$output")"
+	touch "$BATS_TEST_TMPDIR/go"
 	wait "$first"
 	assert_equal "$(jq -r '"\(.ran) \(.nodes[0].status)"' "$BATS_TEST_TMPDIR/first.json")" "true completed"
 	assert_equal "$(sql "SELECT count(*) FROM executions")" "1"
