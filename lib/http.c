@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +22,125 @@ struct transfer {
 	int too_big;                /* the cap was passed */
 };
 
-int http_client_init(struct http_client *c, size_t max_response,
-		     struct orch_error *err)
+/* A request from http_post_start() to http_post_finish(). */
+struct http_flight {
+	const char *url;            /* borrowed, and the three below */
+	const char *key;
+	const char *body;
+	size_t len;
+	int64_t timeout_ms;
+	struct transfer t;          /* resp is the caller's */
+	struct curl_slist *headers; /* owned; holds the Authorization line */
+	char errbuf[CURL_ERROR_SIZE];
+	int64_t start;              /* monotonic ms it was sent */
+	int on_pool;                /* added to the pool's multi handle */
+	int done;                   /* the transfer ended, or never began */
+	CURLcode result;            /* how the transfer ended */
+	int answered;               /* answered without the network (a fault,
+				       a recording, a failure to start): rc and
+				       err below are the answer */
+	int rc;
+	struct orch_error err;
+	const struct fault *ft;     /* the fault drawn, or NULL */
+	char rkey[CASSETTE_KEY_LEN + 1]; /* the cassette's key, "" without */
+};
+
+int http_pool_init(struct http_pool *p, struct orch_error *err)
 {
-	memset(c, 0, sizeof(*c));
+	memset(p, 0, sizeof(*p));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "cannot initialise libcurl");
-	if (!(c->curl = curl_easy_init())) {
+	if (!(p->multi = curl_multi_init())) {
 		curl_global_cleanup();
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "cannot initialise libcurl");
 	}
+	/* Requests that start together wait for the first connection to
+	 * know whether it multiplexes (CURLOPT_PIPEWAIT), and HTTP/2 ones
+	 * share it: the default, said here because the pool relies on it. */
+	curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	return 0;
+}
+
+void http_pool_release(struct http_pool *p)
+{
+	if (!p->multi)
+		return;
+	curl_multi_cleanup(p->multi);
+	free(p->waitfds);
+	memset(p, 0, sizeof(*p));
+	curl_global_cleanup();
+}
+
+int http_pool_wait(struct http_pool *p, struct pollfd *fds, int nfds, int timeout_ms)
+{
+	struct curl_waitfd *w;
+	CURLMcode rc;
+	int i;
+
+	if ((size_t)nfds > p->waitfds_alloc) {
+		p->waitfds = xreallocarray(p->waitfds, (size_t)nfds, sizeof(*w));
+		p->waitfds_alloc = (size_t)nfds;
+	}
+	w = p->waitfds;
+	for (i = 0; i < nfds; i++) {
+		w[i].fd = fds[i].fd;
+		w[i].events = (short)(fds[i].events & (POLLIN | POLLPRI | POLLOUT));
+		w[i].revents = 0;
+	}
+	/* curl_multi_poll, not _wait: it waits even when no request has a
+	 * socket yet (one resolving, one between retries). */
+	rc = curl_multi_poll(p->multi, w, (unsigned)nfds, timeout_ms < 0 ? 60000 : timeout_ms,
+			     NULL);
+	for (i = 0; i < nfds; i++)
+		fds[i].revents = w[i].revents;
+	if (rc != CURLM_OK) {
+		errno = rc == CURLM_OUT_OF_MEMORY ? ENOMEM : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+void http_pool_work(struct http_pool *p)
+{
+	struct http_flight *f;
+	CURLMsg *msg;
+	int running, left;
+
+	curl_multi_perform(p->multi, &running);
+	while ((msg = curl_multi_info_read(p->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		f = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+		if (f) {
+			f->result = msg->data.result;
+			f->done = 1;
+		}
+		curl_multi_remove_handle(p->multi, msg->easy_handle);
+		if (f)
+			f->on_pool = 0;
+	}
+}
+
+int http_client_init(struct http_client *c, struct http_pool *pool, size_t max_response,
+		     struct orch_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	if (!pool) {
+		if (http_pool_init(&c->own, err) != 0)
+			return -1;
+		pool = &c->own;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		http_pool_release(&c->own);
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "cannot initialise libcurl");
+	}
+	if (!(c->curl = curl_easy_init())) {
+		curl_global_cleanup();
+		http_pool_release(&c->own);
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "cannot initialise libcurl");
+	}
+	c->pool = pool;
 	c->max_response = max_response;
 	return 0;
 }
@@ -39,9 +149,11 @@ void http_client_release(struct http_client *c)
 {
 	if (!c->curl)
 		return;
+	http_post_abort(c);
 	curl_easy_cleanup(c->curl);
 	c->curl = NULL;
 	curl_global_cleanup();
+	http_pool_release(&c->own);
 }
 
 void http_response_release(struct http_response *resp)
@@ -235,39 +347,35 @@ static int add_header(struct curl_slist **list, const char *line)
 	return 0;
 }
 
-static int perform(struct http_client *c, const char *url, const char *key,
-		   const char *body, size_t len, int64_t timeout_ms,
-		   struct http_response *resp, struct orch_error *err)
+/*
+ * Put F's request on C's pool. A failure to set it up is F answered at
+ * once.
+ */
+static void send_request(struct http_client *c, struct http_flight *f)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *headers = NULL;
-	struct transfer t = { resp, c->max_response, 0, 0 };
 	CURL *h = c->curl;
-	CURLcode rc;
-	int64_t start;
 	char *auth;
-	long status = 0;
 	int rc_header;
 
-	http_response_release(resp);
-	if (add_header(&headers, "Content-Type: application/json") != 0 ||
-	    add_header(&headers, "Accept: application/json") != 0 ||
-	    add_header(&headers, "Expect:") != 0)
-		return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
-	if (key) {
-		auth = xasprintf("Authorization: Bearer %s", key);
-		rc_header = add_header(&headers, auth);
+	if (add_header(&f->headers, "Content-Type: application/json") != 0 ||
+	    add_header(&f->headers, "Accept: application/json") != 0 ||
+	    add_header(&f->headers, "Expect:") != 0)
+		goto out_of_memory;
+	if (f->key) {
+		auth = xasprintf("Authorization: Bearer %s", f->key);
+		rc_header = add_header(&f->headers, auth);
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 		if (rc_header != 0)
-			return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
+			goto out_of_memory;
 	}
 
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_URL, f->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->ca_file)
@@ -275,39 +383,59 @@ static int perform(struct http_client *c, const char *url, const char *key,
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "orch/" ORCH_VERSION);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, f->headers);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, f->body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->len);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 1));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(f->timeout_ms > 0 ? f->timeout_ms : 1));
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f->t);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &f->t);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, f->errbuf);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)f);
 
-	trace(c, "POST %s (timeout %lld ms, %zu bytes)", url, (long long)timeout_ms, len);
+	trace(c, "POST %s (timeout %lld ms, %zu bytes)", f->url, (long long)f->timeout_ms,
+	      f->len);
 	trace(c, "request headers: Content-Type, Accept%s",
-	      key ? ", Authorization: [redacted]" : "");
-	start = orch_mono_ms();
-	rc = curl_easy_perform(h);
-	resp->latency_ms = orch_mono_ms() - start;
+	      f->key ? ", Authorization: [redacted]" : "");
+	f->start = orch_mono_ms();
+	if (curl_multi_add_handle(c->pool->multi, h) != CURLM_OK)
+		goto out_of_memory;
+	f->on_pool = 1;
+	return;
+out_of_memory:
+	f->answered = f->done = 1;
+	f->rc = orch_error_set(&f->err, ORCH_EX_SOFTWARE, "out of memory");
+	f->t.resp->failure = HTTP_FAIL_OTHER;
+}
+
+/* What F's transfer came to, as perform's result: 0, or -1 with ERR. */
+static int transfer_result(struct http_client *c, struct http_flight *f,
+			   struct orch_error *err)
+{
+	struct http_response *resp = f->t.resp;
+	CURL *h = c->curl;
+	long status = 0;
+
+	resp->latency_ms = orch_mono_ms() - f->start;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	resp->status = status;
 	if (!resp->body)
 		resp->body = xstrdup("");
-	/* Unhook our stack and heap from the handle kept for the next request. */
+	/* Unhook F's memory from the handle kept for the next request. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	free_headers(headers);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, NULL);
 
-	resp->failure = classify(rc, &t);
+	resp->failure = classify(f->result, &f->t);
 	if (resp->failure != HTTP_FAIL_NONE) {
-		fail(rc, errbuf, timeout_ms, resp, c->max_response, err);
-		trace(c, "failed after %lld ms: %s", (long long)resp->latency_ms, err ? err->msg : "");
+		fail(f->result, f->errbuf, f->timeout_ms, resp, c->max_response, err);
+		trace(c, "failed after %lld ms: %s", (long long)resp->latency_ms,
+		      err ? err->msg : "");
 		return -1;
 	}
 	trace_response(c, resp);
@@ -336,39 +464,123 @@ static int replay(struct http_client *c, const char *rkey, struct http_response 
 	return 1;
 }
 
+static void flight_free(struct http_flight *f)
+{
+	if (!f)
+		return;
+	free_headers(f->headers);
+	orch_error_release(&f->err);
+	free(f);
+}
+
+void http_post_abort(struct http_client *c)
+{
+	struct http_flight *f = c->flight;
+
+	if (!f)
+		return;
+	if (f->on_pool) {
+		curl_multi_remove_handle(c->pool->multi, c->curl);
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_PRIVATE, NULL);
+	}
+	flight_free(f);
+	c->flight = NULL;
+}
+
+void http_post_start(struct http_client *c, const char *url, const char *key,
+		     const char *body, size_t len, int64_t timeout_ms,
+		     struct http_response *resp)
+{
+	struct http_flight *f;
+	char name[16];
+
+	http_post_abort(c);
+	http_response_release(resp);
+	f = c->flight = xcalloc(1, sizeof(*f));
+	f->url = url;
+	f->key = key;
+	f->body = body;
+	f->len = len;
+	f->timeout_ms = timeout_ms;
+	f->t = (struct transfer){ resp, c->max_response, 0, 0 };
+	if (c->cassette || c->faults) {
+		cassette_key("POST", url, body, len, f->rkey, NULL);
+		if (c->faults && (f->ft = faults_draw(c->faults, f->rkey))) {
+			trace(c, "fault injected: %s", fault_name(f->ft, name));
+			if (f->ft->kind != FAULT_CUT) {
+				f->rc = faults_answer(c->faults, f->ft, timeout_ms, resp, &f->err);
+				f->answered = f->done = 1;
+				return;
+			}
+		}
+		if (replay(c, f->rkey, resp, &f->rc, &f->err)) {
+			f->answered = f->done = 1;
+			return;
+		}
+	}
+	send_request(c, f);
+}
+
+int http_post_done(const struct http_client *c)
+{
+	return !c->flight || c->flight->done;
+}
+
+int http_post_finish(struct http_client *c, struct orch_error *err)
+{
+	struct http_flight *f = c->flight;
+	struct http_response *resp;
+	struct orch_error rerr = ORCH_ERROR_INIT;
+	int rc;
+
+	if (!f)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "no request to finish");
+	resp = f->t.resp;
+	if (f->answered) {
+		rc = f->rc;
+		if (rc != 0 && err)
+			orch_error_set(err, f->err.status, "%s", f->err.msg);
+	} else {
+		rc = transfer_result(c, f, err);
+		if (c->cassette &&
+		    cassette_record(c->cassette, f->rkey, "POST", f->url, f->body, f->len, resp,
+				    rc && err ? err->msg : NULL, f->key, &rerr) != 0) {
+			resp->failure = HTTP_FAIL_CASSETTE;
+			orch_error_set(err, rerr.status, "%s", rerr.msg);
+			orch_error_release(&rerr);
+			rc = -1;
+		} else if (c->cassette) {
+			trace(c, "cassette: recorded %.12s", f->rkey);
+		}
+	}
+	/* A cut is drawn for the network's or a recording's reply. */
+	if (f->ft && f->ft->kind == FAULT_CUT && rc == 0)
+		rc = faults_cut(resp, err);
+	flight_free(f);
+	c->flight = NULL;
+	return rc;
+}
+
 int http_post_json(struct http_client *c, const char *url, const char *key,
 		   const char *body, size_t len, int64_t timeout_ms,
 		   struct http_response *resp, struct orch_error *err)
 {
-	const struct fault *ft = NULL;
-	char rkey[CASSETTE_KEY_LEN + 1], name[16];
-	struct orch_error rerr = ORCH_ERROR_INIT;
-	int rc;
-
-	if (!c->cassette && !c->faults)
-		return perform(c, url, key, body, len, timeout_ms, resp, err);
-	cassette_key("POST", url, body, len, rkey, NULL);
-	if (c->faults && (ft = faults_draw(c->faults, rkey))) {
-		trace(c, "fault injected: %s", fault_name(ft, name));
-		if (ft->kind != FAULT_CUT)
-			return faults_answer(c->faults, ft, timeout_ms, resp, err);
+	http_post_start(c, url, key, body, len, timeout_ms, resp);
+	while (!http_post_done(c)) {
+		if (http_pool_wait(c->pool, NULL, 0, -1) != 0 && errno != EINTR)
+			break;
+		http_pool_work(c->pool);
 	}
-	if (!replay(c, rkey, resp, &rc, err)) {
-		rc = perform(c, url, key, body, len, timeout_ms, resp, err);
-		if (c->cassette &&
-		    cassette_record(c->cassette, rkey, "POST", url, body, len, resp,
-				    rc && err ? err->msg : NULL, key, &rerr) != 0) {
-			resp->failure = HTTP_FAIL_CASSETTE;
-			orch_error_set(err, rerr.status, "%s", rerr.msg);
-			orch_error_release(&rerr);
-			return -1;
-		}
-		if (c->cassette)
-			trace(c, "cassette: recorded %.12s", rkey);
+	if (!http_post_done(c)) {
+		http_post_abort(c);
+		resp->failure = HTTP_FAIL_OTHER;
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "waiting for the response: %s",
+				      strerror(errno));
 	}
-	if (ft && rc == 0)
-		rc = faults_cut(resp, err);
-	return rc;
+	return http_post_finish(c, err);
 }
 
 char *http_url_path(const char *url)

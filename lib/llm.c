@@ -675,7 +675,7 @@ json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 	t.rng = ((uint64_t)orch_now_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)t.start;
 	if (!t.rng)
 		t.rng = 1;
-	if (http_client_init(&t.http, o->max_response, err) != 0) {
+	if (http_client_init(&t.http, NULL, o->max_response, err) != 0) {
 		free(t.keys);
 		return NULL;
 	}
