@@ -32,22 +32,12 @@ enum give_up {
 			     stop, with the cassette's status */
 };
 
-/* One turn across the providers. */
-struct turn {
-	const struct llm_options *o;   /* borrowed */
-	struct llm_providers *p;       /* borrowed: what is learned goes there */
-	const json_t *ctx;             /* borrowed: the orch.context */
-	const char **keys;             /* owned array of the providers' keys
-					  (borrowed strings): redacted */
-	struct http_client http;       /* owned; one connection pool */
-	int64_t start;                 /* monotonic ms at the start */
-	int64_t deadline_at;           /* monotonic ms of the deadline */
-	uint64_t rng;                  /* jitter state */
-	int64_t prompt_tokens;         /* summed over every reply */
-	int64_t completion_tokens;     /* summed over every reply */
-	int requests;                  /* requests sent so far */
-	int quota_failed;              /* the shared quota's store failed: not
-					  asked again this turn */
+/* Where a turn stands between two steps. */
+enum turn_state {
+	TURN_PROVIDER, /* to begin at the next provider, or end */
+	TURN_ASK,      /* to send the talk's next request, once wake_at is past */
+	TURN_FLIGHT,   /* its request is on the pool */
+	TURN_DONE,     /* doc, or err */
 };
 
 /* The conversation with one provider. */
@@ -59,23 +49,56 @@ struct talk {
 	int shrunk;                /* a smaller budget was asked for */
 	int round;                 /* 1 in the corrective round */
 	int attempt;               /* retries used in this round */
-	int sent;                  /* the last ask() sent a request */
+	int sent;                  /* the last request was sent */
 	int64_t sent_at;           /* wall-clock ms it was sent */
 	int64_t sent_mono;         /* monotonic ms it was sent */
+	int sent_round;            /* round and attempt when it was sent */
+	int sent_retry;
+	int64_t timeout_ms;        /* the timeout it was sent with */
+	char *url;                 /* owned while it is under way */
+	char *body;                /* owned while it is under way */
 	int64_t held_ms;           /* the shared quota held the request back
 				      longer than the deadline: its wait, else -1 */
+	int64_t quota_waited;      /* ms waited for the shared quota so far */
 };
 
+/* One turn across the providers. */
+struct llm_turn {
+	const struct llm_options *o;   /* borrowed */
+	struct llm_providers *p;       /* borrowed: what is learned goes there */
+	const json_t *ctx;             /* borrowed: the orch.context */
+	const char **keys;             /* owned array of the providers' keys
+					  (borrowed strings): redacted */
+	struct http_client http;       /* owned; on the caller's pool or its own */
+	enum turn_state state;
+	size_t at;                     /* the provider being tried */
+	struct talk k;                 /* the conversation with it */
+	struct http_response resp;     /* its last answer */
+	enum give_up why;              /* why the last provider gave up */
+	json_t *doc;                   /* owned: the document, once had */
+	struct orch_error err;         /* why the last provider gave up */
+	int64_t wake_at;               /* monotonic ms the next request may go */
+	int64_t start;                 /* monotonic ms at the start */
+	int64_t deadline_at;           /* monotonic ms of the deadline */
+	uint64_t rng;                  /* jitter state */
+	int64_t prompt_tokens;         /* summed over every reply */
+	int64_t completion_tokens;     /* summed over every reply */
+	int requests;                  /* requests sent so far */
+	int quota_failed;              /* the shared quota's store failed: not
+					  asked again this turn */
+};
+
+
 /* S with every part of a provider key replaced by "[redacted]" (new string). */
-static char *redact(const struct turn *t, const char *s)
+static char *redact(const struct llm_turn *t, const char *s)
 {
 	return redact_text(s, strlen(s), t->keys, t->p->n, 0);
 }
 
-static void logline(struct turn *t, enum llm_log_level level, const char *fmt, ...)
+static void logline(struct llm_turn *t, enum llm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void logline(struct turn *t, enum llm_log_level level, const char *fmt, ...)
+static void logline(struct llm_turn *t, enum llm_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 	char *line, *clean;
@@ -96,7 +119,7 @@ static void on_http_trace(void *arg, const char *line)
 	logline(arg, LLM_LOG_TRACE, "%s", line);
 }
 
-static uint64_t next_random(struct turn *t)
+static uint64_t next_random(struct llm_turn *t)
 {
 	t->rng ^= t->rng << 13;
 	t->rng ^= t->rng >> 7;
@@ -105,7 +128,7 @@ static uint64_t next_random(struct turn *t)
 }
 
 /* The backoff before retry number ATTEMPT (from 0): half fixed, half jitter. */
-static int64_t backoff(struct turn *t, int attempt)
+static int64_t backoff(struct llm_turn *t, int attempt)
 {
 	int64_t d = t->o->backoff_ms;
 	int i;
@@ -126,7 +149,7 @@ static int64_t backoff(struct turn *t, int attempt)
  * stopped do not all come back at once. *ASKED is the wait without the
  * jitter, for messages.
  */
-static int64_t wait_for(struct turn *t, int64_t server, int attempt, int64_t *asked)
+static int64_t wait_for(struct llm_turn *t, int64_t server, int attempt, int64_t *asked)
 {
 	if (server < 0)
 		return *asked = backoff(t, attempt);
@@ -144,7 +167,7 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-static int deadline_passed(struct turn *t, struct orch_error *err)
+static int deadline_passed(struct llm_turn *t, struct orch_error *err)
 {
 	return orch_error_set(err, ORCH_EX_UNAVAILABLE, "deadline of %lld ms passed",
 			      (long long)t->o->deadline_ms);
@@ -173,7 +196,7 @@ static const char *asking_instead(unsigned cap)
 /* --- the conversation -------------------------------------------------- */
 
 /* Set K's user message for its budget's artifact, and the prompt's size. */
-static void set_user(struct turn *t, struct talk *k)
+static void set_user(struct llm_turn *t, struct talk *k)
 {
 	char *user = llm_user_message(t->ctx, k->budget.artifact_shown);
 
@@ -191,7 +214,7 @@ static void set_user(struct turn *t, struct talk *k)
  */
 #define BUDGET_FLOOR 256
 
-static void cap_to_budget(const struct turn *t, struct talk *k)
+static void cap_to_budget(const struct llm_turn *t, struct talk *k)
 {
 	const json_t *left = json_object_get(t->ctx, "tokens_left");
 	int64_t cap;
@@ -205,7 +228,7 @@ static void cap_to_budget(const struct turn *t, struct talk *k)
 		k->budget.max_tokens = cap;
 }
 
-static void talk_init(struct turn *t, struct talk *k, struct llm_provider *pv)
+static void talk_init(struct llm_turn *t, struct talk *k, struct llm_provider *pv)
 {
 	memset(k, 0, sizeof(*k));
 	k->pv = pv;
@@ -223,7 +246,7 @@ static void talk_init(struct turn *t, struct talk *k, struct llm_provider *pv)
  * Lower K's budget under LIMIT tokens (0: unknown), the server having
  * counted the request at REQUESTED (0: unknown). 0, or -1 with *WHY (new).
  */
-static int shrink(struct turn *t, struct talk *k, int64_t limit, int64_t requested,
+static int shrink(struct llm_turn *t, struct talk *k, int64_t limit, int64_t requested,
 		  char **why)
 {
 	struct llm_budget in = k->budget, out;
@@ -249,7 +272,7 @@ static int shrink(struct turn *t, struct talk *k, int64_t limit, int64_t request
  * The corrective round: REPLY (what the model wrote, or NULL) and what is
  * wrong with it (WRONG) fed back. 0, or -1 when the round was had.
  */
-static int correct(struct turn *t, struct talk *k, const char *reply, const char *wrong)
+static int correct(struct llm_turn *t, struct talk *k, const char *reply, const char *wrong)
 {
 	char *note;
 
@@ -271,7 +294,7 @@ static int correct(struct turn *t, struct talk *k, const char *reply, const char
 	return 0;
 }
 
-static void add_usage(struct turn *t, const json_t *envelope)
+static void add_usage(struct llm_turn *t, const json_t *envelope)
 {
 	const json_t *u = json_object_get(envelope, "usage");
 	json_int_t p = json_integer_value(json_object_get(u, "prompt_tokens"));
@@ -284,7 +307,7 @@ static void add_usage(struct turn *t, const json_t *envelope)
 }
 
 /* DOC with its "usage" for the reply ENVELOPE from K. */
-static void set_usage(struct turn *t, struct talk *k, json_t *doc, const json_t *envelope)
+static void set_usage(struct llm_turn *t, struct talk *k, json_t *doc, const json_t *envelope)
 {
 	const char *model = json_string_value(json_object_get(envelope, "model"));
 
@@ -299,18 +322,20 @@ static void set_usage(struct turn *t, struct talk *k, json_t *doc, const json_t 
 /* --- one provider ------------------------------------------------------ */
 
 /*
- * Wait for K's turn at the shared quota (quota.h): 0 when it may send,
- * its share reserved; -1 with ERR and K's held_ms when the wait would pass
- * the deadline. A store that fails is said with -v and not waited for.
+ * K's turn at the shared quota (quota.h): 0 when it may send, its share
+ * reserved; 1 when it must wait first (T's wake_at set); -1 with ERR and
+ * K's held_ms when the wait would pass the deadline. A store that fails is
+ * said with -v and not asked again this turn.
  */
-static int take_turn(struct turn *t, struct talk *k, struct orch_error *err)
+static int take_turn(struct llm_turn *t, struct talk *k, struct orch_error *err)
 {
 	struct orch_error qerr = ORCH_ERROR_INIT;
 	int64_t tokens = llm_prompt_tokens(k->budget.prompt_bytes) + k->budget.max_tokens;
-	int64_t wait, waited = 0;
+	int64_t wait;
 
-	while ((wait = quota_take(t->o->quota, k->pv->base_url, k->pv->key, tokens,
-				  orch_now_ms(), &qerr)) > 0) {
+	wait = quota_take(t->o->quota, k->pv->base_url, k->pv->key, tokens, orch_now_ms(), &qerr);
+	if (wait > 0) {
+		orch_error_release(&qerr);
 		if (orch_mono_ms() + wait >= t->deadline_at) {
 			k->held_ms = wait;
 			return orch_error_set(err, ORCH_EX_UNAVAILABLE, "the rate limit shared"
@@ -318,21 +343,23 @@ static int take_turn(struct turn *t, struct talk *k, struct orch_error *err)
 					      " request in %lld ms would pass the deadline",
 					      (long long)wait);
 		}
-		if (!waited || wait > QUOTA_POLL_MS)
+		if (!k->quota_waited || wait > QUOTA_POLL_MS)
 			logline(t, LLM_LOG_TRACE, "%s: the rate limit is reached; waiting"
 				" %lld ms for a turn", k->pv->name, (long long)wait);
-		waited += wait;
-		sleep_ms(wait);
+		k->quota_waited += wait;
+		t->wake_at = orch_mono_ms() + wait;
+		return 1;
 	}
 	if (wait < 0) {
 		/* One busy timeout a turn, not one a request. */
 		t->quota_failed = 1;
 		logline(t, LLM_LOG_TRACE, "%s: the rate limit is not shared: %s", k->pv->name,
 			qerr.msg);
-	}
-	else if (waited)
+	} else if (k->quota_waited) {
 		logline(t, LLM_LOG_TRACE, "%s: a turn after %lld ms", k->pv->name,
-			(long long)waited);
+			(long long)k->quota_waited);
+	}
+	k->quota_waited = 0;
 	orch_error_release(&qerr);
 	return 0;
 }
@@ -341,7 +368,7 @@ static int take_turn(struct turn *t, struct talk *k, struct orch_error *err)
  * Write back what RESP (or its failure: nothing) says of K's provider's
  * limits to the shared quota.
  */
-static void learn_limits(struct turn *t, struct talk *k, const struct http_response *resp)
+static void learn_limits(struct llm_turn *t, struct talk *k, const struct http_response *resp)
 {
 	struct orch_error qerr = ORCH_ERROR_INIT;
 	struct llm_limits l;
@@ -357,41 +384,52 @@ static void learn_limits(struct turn *t, struct talk *k, const struct http_respo
 }
 
 /*
- * POST K's request; the answer in *RESP. -1 with ERR when out of time, or
- * when the cassette says stop (*STOP set).
+ * Send K's next request: 0 when it is on its way, 1 when it must wait
+ * for the shared quota first (T's wake_at set), -1 with ERR when out of
+ * time.
  */
-static int ask(struct turn *t, struct talk *k, struct http_response *resp,
-	       struct orch_error *herr, int *stop, struct orch_error *err)
+static int ask_start(struct llm_turn *t, struct talk *k, struct orch_error *err)
 {
 	struct llm_request rq = { k->pv->model, k->messages, t->o->temperature,
 				  k->budget.max_tokens, k->pv->caps };
-	char *url = xasprintf("%s/chat/completions", k->pv->base_url), *body;
-	int64_t left = t->deadline_at - orch_mono_ms(), timeout;
+	int64_t left = t->deadline_at - orch_mono_ms();
 	size_t len;
-	int rc = 0;
+	int rc;
 
-	if (left <= 0) {
-		free(url);
+	if (left <= 0)
 		return deadline_passed(t, err);
-	}
-	if (t->o->quota && !t->quota_failed && take_turn(t, k, err) != 0) {
-		free(url);
-		return -1;
-	}
-	if ((left = t->deadline_at - orch_mono_ms()) <= 0) {
-		free(url);
+	if (t->o->quota && !t->quota_failed && (rc = take_turn(t, k, err)) != 0)
+		return rc;
+	if ((left = t->deadline_at - orch_mono_ms()) <= 0)
 		return deadline_passed(t, err);
-	}
-	timeout = t->o->timeout_ms < left ? t->o->timeout_ms : left;
-	body = llm_request_body(&rq, &len);
-	orch_error_release(herr);
+	k->timeout_ms = t->o->timeout_ms < left ? t->o->timeout_ms : left;
+	k->url = xasprintf("%s/chat/completions", k->pv->base_url);
+	k->body = llm_request_body(&rq, &len);
 	k->sent = 1;
 	k->sent_at = orch_now_ms();
 	k->sent_mono = orch_mono_ms();
+	k->sent_round = k->round;
+	k->sent_retry = k->attempt;
 	t->requests++;
+	http_post_start(&t->http, k->url, k->pv->key, k->body, len, k->timeout_ms, &t->resp);
+	return 0;
+}
+
+/*
+ * K's request has ended: its answer in T's resp, a failure's message in
+ * HERR. -1 with ERR when out of time, or when the cassette says stop
+ * (*STOP set).
+ */
+static int ask_end(struct llm_turn *t, struct talk *k, struct orch_error *herr, int *stop,
+		   struct orch_error *err)
+{
+	struct http_response *resp = &t->resp;
+	int rc = 0;
+
+	orch_error_release(herr);
 	/* A request the deadline cut short says so, not "timed out". */
-	if (http_post_json(&t->http, url, k->pv->key, body, len, timeout, resp, herr) != 0 &&
-	    resp->failure == HTTP_FAIL_TIMEOUT && timeout < t->o->timeout_ms)
+	if (http_post_finish(&t->http, herr) != 0 && resp->failure == HTTP_FAIL_TIMEOUT &&
+	    k->timeout_ms < t->o->timeout_ms)
 		rc = deadline_passed(t, err);
 	/* No answer says no limits: a first request's failure frees the
 	 * processes waiting for what it would have said. */
@@ -401,8 +439,9 @@ static int ask(struct turn *t, struct talk *k, struct http_response *resp,
 		*stop = 1;
 		rc = orch_error_set(err, herr->status, "%s", herr->msg);
 	}
-	free(body);
-	free(url);
+	free(k->body);
+	free(k->url);
+	k->body = k->url = NULL;
 	return rc;
 }
 
@@ -423,7 +462,7 @@ static char *fault_reason(const struct llm_provider *pv, const struct llm_verdic
  * Act on V at K. Returns 1 to ask again, 0 with *DOC when done, -1 with
  * ERR and *WHY when the provider is given up.
  */
-static int act(struct turn *t, struct talk *k, struct llm_verdict *v, json_t **doc,
+static int act(struct llm_turn *t, struct talk *k, struct llm_verdict *v, json_t **doc,
 	       enum give_up *why, struct orch_error *err)
 {
 	struct orch_error verr = ORCH_ERROR_INIT;
@@ -500,7 +539,7 @@ static int act(struct turn *t, struct talk *k, struct llm_verdict *v, json_t **d
 		k->attempt++;
 		logline(t, LLM_LOG_TRACE, "%s: %s; retry %d of %lld in %lld ms", k->pv->name,
 			v->reason, k->attempt, (long long)t->o->retries, (long long)wait);
-		sleep_ms(wait);
+		t->wake_at = orch_mono_ms() + wait;
 		rc = 1;
 		break;
 	case LLM_NEXT_GIVE_UP:
@@ -518,7 +557,7 @@ static int act(struct turn *t, struct talk *k, struct llm_verdict *v, json_t **d
  * the request; a token limit already learned lowers the budget now rather
  * than after a refusal.
  */
-static void from_known(struct turn *t, struct talk *k)
+static void from_known(struct llm_turn *t, struct talk *k)
 {
 	struct llm_provider *pv = k->pv;
 	char *why = NULL;
@@ -551,7 +590,7 @@ static int64_t usage_count(const json_t *u, const char *name)
  * Tell the caller about K's last request, answered by RESP and read as V;
  * ROUND and RETRY where it stood when sent, RC what act() made of it.
  */
-static void record(struct turn *t, struct talk *k, const struct http_response *resp,
+static void record(struct llm_turn *t, struct talk *k, const struct http_response *resp,
 		   const struct llm_verdict *v, int round, int retry, int rc)
 {
 	static const char *const outcomes[] = {
@@ -595,49 +634,6 @@ static void record(struct turn *t, struct talk *k, const struct http_response *r
 	k->sent = 0;
 }
 
-/* The turn at one provider: NULL with ERR and *WHY when it gives up. */
-static json_t *provider_turn(struct turn *t, struct llm_provider *pv, enum give_up *why,
-			     struct orch_error *err)
-{
-	struct http_response resp = HTTP_RESPONSE_INIT;
-	struct orch_error herr = ORCH_ERROR_INIT;
-	struct llm_verdict v;
-	struct llm_asked q = { 0, t->keys, t->p->n };
-	struct talk k;
-	json_t *doc = NULL;
-	int rc = 1, stop = 0, round, retry;
-
-	pv->busy = 0;
-	pv->wait_ms = -1;
-	talk_init(t, &k, pv);
-	from_known(t, &k);
-	while (rc == 1) {
-		round = k.round;
-		retry = k.attempt;
-		if (ask(t, &k, &resp, &herr, &stop, err) != 0) {
-			/* Cut short by the deadline: it was sent all the same.
-			 * A cassette that stopped the turn sent nothing. */
-			if (!stop)
-				record(t, &k, &resp, NULL, round, retry, -1);
-			/* Held back by the quota: the next provider has its own. */
-			*why = stop ? GIVE_UP_CASSETTE : k.held_ms >= 0 ? GIVE_UP_FAILED
-				: GIVE_UP_DEADLINE;
-			pv->busy = !stop;
-			pv->wait_ms = k.held_ms;
-			break;
-		}
-		q.caps = pv->caps;
-		llm_answer_classify(&resp, herr.msg, &q, &v);
-		rc = act(t, &k, &v, &doc, why, err);
-		record(t, &k, &resp, &v, round, retry, rc);
-		llm_verdict_release(&v);
-	}
-	orch_error_release(&herr);
-	http_response_release(&resp);
-	json_decref(k.messages);
-	return doc;
-}
-
 int64_t llm_providers_wait(const struct llm_providers *p)
 {
 	int64_t wait = -1;
@@ -654,68 +650,238 @@ int64_t llm_providers_wait(const struct llm_providers *p)
 	return wait;
 }
 
+/* --- the turn, step by step ------------------------------------------- */
+
+/* The provider T is at has given up: on to the next, unless it said stop. */
+static void provider_over(struct llm_turn *t)
+{
+	struct llm_provider *pv = &t->p->v[t->at];
+
+	json_decref(t->k.messages);
+	t->k.messages = NULL;
+	http_response_release(&t->resp);
+	orch_error_prefix(&t->err, "%s", pv->name);
+	t->state = TURN_PROVIDER;
+	if (t->why == GIVE_UP_DEADLINE || t->why == GIVE_UP_CASSETTE) {
+		t->state = TURN_DONE;
+		return;
+	}
+	if (t->at + 1 < t->p->n)
+		logline(t, LLM_LOG_WARN, "%s; trying %s", t->err.msg, t->p->v[t->at + 1].name);
+	t->at++;
+}
+
+/* Begin at provider T->at, or end when none is left. */
+static void provider_begin(struct llm_turn *t)
+{
+	struct llm_provider *pv;
+
+	if (t->at >= t->p->n) {
+		t->state = TURN_DONE;
+		return;
+	}
+	pv = &t->p->v[t->at];
+	logline(t, LLM_LOG_TRACE, "provider %zu of %zu: %s, model %s", t->at + 1, t->p->n,
+		pv->name, pv->model);
+	pv->busy = 0;
+	pv->wait_ms = -1;
+	if (!pv->key) {
+		t->why = GIVE_UP_FAILED;
+		orch_error_set(&t->err, ORCH_EX_UNAVAILABLE, "no API key: set %s", pv->key_from);
+		orch_error_prefix(&t->err, "%s", pv->name);
+		if (t->at + 1 < t->p->n)
+			logline(t, LLM_LOG_WARN, "%s; trying %s", t->err.msg,
+				t->p->v[t->at + 1].name);
+		t->at++;
+		return;
+	}
+	talk_init(t, &t->k, pv);
+	from_known(t, &t->k);
+	t->wake_at = 0;
+	t->state = TURN_ASK;
+}
+
+/* The request of T's talk could not be sent, or was cut short. */
+static void ask_failed(struct llm_turn *t, int stop)
+{
+	struct talk *k = &t->k;
+
+	/* Cut short by the deadline: it was sent all the same. A cassette
+	 * that stopped the turn sent nothing. */
+	if (!stop)
+		record(t, k, &t->resp, NULL, k->sent_round, k->sent_retry, -1);
+	/* Held back by the quota: the next provider has its own. */
+	t->why = stop ? GIVE_UP_CASSETTE : k->held_ms >= 0 ? GIVE_UP_FAILED : GIVE_UP_DEADLINE;
+	k->pv->busy = !stop;
+	k->pv->wait_ms = k->held_ms;
+	provider_over(t);
+}
+
+/* What T's answer means, done: the next request, the document, or the
+ * next provider. */
+static void answered(struct llm_turn *t)
+{
+	struct orch_error herr = ORCH_ERROR_INIT;
+	struct llm_asked q = { 0, t->keys, t->p->n };
+	struct talk *k = &t->k;
+	struct llm_verdict v;
+	int rc, stop = 0;
+
+	if (ask_end(t, k, &herr, &stop, &t->err) != 0) {
+		orch_error_release(&herr);
+		ask_failed(t, stop);
+		return;
+	}
+	q.caps = k->pv->caps;
+	llm_answer_classify(&t->resp, herr.msg, &q, &v);
+	rc = act(t, k, &v, &t->doc, &t->why, &t->err);
+	record(t, k, &t->resp, &v, k->sent_round, k->sent_retry, rc);
+	llm_verdict_release(&v);
+	orch_error_release(&herr);
+	if (rc == 1) {
+		t->state = TURN_ASK;
+	} else if (rc == 0) {
+		json_decref(k->messages);
+		k->messages = NULL;
+		t->state = TURN_DONE;
+	} else {
+		provider_over(t);
+	}
+}
+
+int llm_turn_step(struct llm_turn *t, int64_t *wake_at)
+{
+	int rc, stop;
+
+	*wake_at = -1;
+	for (;;) {
+		switch (t->state) {
+		case TURN_PROVIDER:
+			provider_begin(t);
+			break;
+		case TURN_ASK:
+			if (t->wake_at > orch_mono_ms()) {
+				*wake_at = t->wake_at;
+				return 1;
+			}
+			t->wake_at = 0;
+			stop = 0;
+			if ((rc = ask_start(t, &t->k, &t->err)) == 0)
+				t->state = TURN_FLIGHT;
+			else if (rc < 0)
+				ask_failed(t, stop);
+			break;
+		case TURN_FLIGHT:
+			if (!http_post_done(&t->http))
+				return 1;
+			answered(t);
+			break;
+		case TURN_DONE:
+			return 0;
+		}
+	}
+}
+
+struct llm_turn *llm_turn_new(const struct llm_options *o, struct llm_providers *p,
+			      const json_t *ctx, struct http_pool *pool,
+			      struct orch_error *err)
+{
+	struct llm_turn *t = xcalloc(1, sizeof(*t));
+	size_t i;
+
+	t->o = o;
+	t->p = p;
+	t->ctx = ctx;
+	t->start = orch_mono_ms();
+	t->deadline_at = t->start + o->deadline_ms;
+	t->keys = xcalloc(p->n ? p->n : 1, sizeof(*t->keys));
+	for (i = 0; i < p->n; i++)
+		t->keys[i] = p->v[i].key;
+	/* Turns of one process that start in the same millisecond draw
+	 * their own jitter all the same. */
+	t->rng = ((uint64_t)orch_now_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)t->start ^
+		 (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL;
+	if (!t->rng)
+		t->rng = 1;
+	if (http_client_init(&t->http, pool, o->max_response, err) != 0) {
+		free(t->keys);
+		free(t);
+		return NULL;
+	}
+	t->http.connect_timeout_ms = o->connect_timeout_ms;
+	t->http.ca_file = o->ca_file;
+	t->http.cassette = o->cassette;
+	t->http.faults = o->faults;
+	if (o->log) {
+		t->http.trace = on_http_trace;
+		t->http.trace_arg = t;
+	}
+	t->state = TURN_PROVIDER;
+	return t;
+}
+
+void llm_turn_free(struct llm_turn *t)
+{
+	if (!t)
+		return;
+	http_client_release(&t->http);
+	http_response_release(&t->resp);
+	json_decref(t->k.messages);
+	free(t->k.body);
+	free(t->k.url);
+	json_decref(t->doc);
+	orch_error_release(&t->err);
+	free(t->keys);
+	free(t);
+}
+
+json_t *llm_turn_end(struct llm_turn *t, struct orch_error *err)
+{
+	json_t *doc = t->doc;
+	size_t i;
+	char *clean;
+
+	t->doc = NULL;
+	for (i = 0; i < t->p->n && !t->p->v[i].busy; i++)
+		;
+	if (!doc && t->err.msg) {
+		if (t->why != GIVE_UP_CASSETTE)
+			t->err.status = i < t->p->n ? ORCH_EX_TEMPFAIL
+				: t->why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
+		clean = redact(t, t->err.msg);
+		orch_error_set(err, t->err.status, "%s", clean);
+		free(clean);
+	} else if (!doc) {
+		orch_error_set(err, ORCH_EX_SOFTWARE, "the turn ended without a reply");
+	}
+	llm_turn_free(t);
+	return doc;
+}
+
 json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 		const json_t *ctx, struct orch_error *err)
 {
-	struct turn t;
-	enum give_up why = GIVE_UP_FAILED;
-	json_t *doc = NULL;
-	char *clean;
-	size_t i;
+	struct llm_turn *t = llm_turn_new(o, p, ctx, NULL, err);
+	struct http_pool *pool;
+	int64_t wake, now;
 
-	memset(&t, 0, sizeof(t));
-	t.o = o;
-	t.p = p;
-	t.ctx = ctx;
-	t.start = orch_mono_ms();
-	t.deadline_at = t.start + o->deadline_ms;
-	t.keys = xcalloc(p->n ? p->n : 1, sizeof(*t.keys));
-	for (i = 0; i < p->n; i++)
-		t.keys[i] = p->v[i].key;
-	t.rng = ((uint64_t)orch_now_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)t.start;
-	if (!t.rng)
-		t.rng = 1;
-	if (http_client_init(&t.http, NULL, o->max_response, err) != 0) {
-		free(t.keys);
+	if (!t)
 		return NULL;
-	}
-	t.http.connect_timeout_ms = o->connect_timeout_ms;
-	t.http.ca_file = o->ca_file;
-	t.http.cassette = o->cassette;
-	t.http.faults = o->faults;
-	if (o->log) {
-		t.http.trace = on_http_trace;
-		t.http.trace_arg = &t;
-	}
-	for (i = 0; i < p->n; i++) {
-		struct llm_provider *pv = &p->v[i];
-
-		logline(&t, LLM_LOG_TRACE, "provider %zu of %zu: %s, model %s", i + 1, p->n,
-			pv->name, pv->model);
-		if (!pv->key) {
-			why = GIVE_UP_FAILED;
-			orch_error_set(err, ORCH_EX_UNAVAILABLE, "no API key: set %s",
-				       pv->key_from);
-		} else if ((doc = provider_turn(&t, pv, &why, err))) {
-			break;
+	pool = t->http.pool;
+	while (llm_turn_step(t, &wake)) {
+		now = orch_mono_ms();
+		if (wake >= 0) {
+			if (wake > now)
+				sleep_ms(wake - now);
+			continue;
 		}
-		orch_error_prefix(err, "%s", pv->name);
-		if (why == GIVE_UP_DEADLINE || why == GIVE_UP_CASSETTE)
-			break;
-		if (i + 1 < p->n)
-			logline(&t, LLM_LOG_WARN, "%s; trying %s", err->msg, p->v[i + 1].name);
+		if (http_pool_wait(pool, NULL, 0, -1) != 0 && errno != EINTR) {
+			orch_error_set(err, ORCH_EX_SOFTWARE, "waiting for the response: %s",
+				       strerror(errno));
+			llm_turn_free(t);
+			return NULL;
+		}
+		http_pool_work(pool);
 	}
-	for (i = 0; i < p->n && !p->v[i].busy; i++)
-		;
-	if (!doc && err && err->msg) {
-		if (why != GIVE_UP_CASSETTE)
-			err->status = i < p->n ? ORCH_EX_TEMPFAIL
-				: why == GIVE_UP_INVALID ? ORCH_EX_DATAERR : ORCH_EX_UNAVAILABLE;
-		clean = redact(&t, err->msg);
-		free(err->msg);
-		err->msg = clean;
-	}
-	free(t.keys);
-	http_client_release(&t.http);
-	return doc;
+	return llm_turn_end(t, err);
 }

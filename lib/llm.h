@@ -33,8 +33,11 @@
  * 8 bytes of them, before a message is cut (a server may echo a key in its
  * error text, cut or not; see redact.h).
  *
- * Nothing here keeps process-global state: a turn is a struct on the
- * stack of llm_run(), and the decisions are functions of the answers.
+ * Nothing here keeps process-global state: a turn is a struct llm_turn,
+ * a state machine that never waits itself (it says when it next needs a
+ * step, or that its request is on the pool), and the decisions are
+ * functions of the answers. orch-agent runs one with llm_run(); orch-exec
+ * runs many at once on one pool of connections (turns.h).
  */
 #ifndef ORCH_LLM_H
 #define ORCH_LLM_H
@@ -248,5 +251,29 @@ size_t llm_artifact_length(const json_t *ctx);
  */
 json_t *llm_run(const struct llm_options *o, struct llm_providers *p,
 		const json_t *ctx, struct orch_error *err);
+
+/*
+ * The same turn, driven by the caller's event loop instead of waiting:
+ * llm_run() is these four on a pool of its own.
+ *
+ * llm_turn_new() begins a turn for CTX (O, P and CTX borrowed until the
+ * turn is freed) whose requests go through POOL (borrowed; NULL: a pool
+ * of its own), or NULL with ERR (70). llm_turn_step() moves it on as far
+ * as it goes without waiting: 0 once it has ended; 1 while it waits,
+ * with *WAKE_AT the monotonic ms it next needs a step at (a backoff, the
+ * shared quota), or -1 when it waits for its request on the pool (step it
+ * again once http_pool_work() has run). llm_turn_end() gives what
+ * llm_run() would have, and frees the turn; llm_turn_free() drops one
+ * not ended.
+ */
+struct llm_turn;
+struct http_pool;
+
+struct llm_turn *llm_turn_new(const struct llm_options *o, struct llm_providers *p,
+			      const json_t *ctx, struct http_pool *pool,
+			      struct orch_error *err);
+int llm_turn_step(struct llm_turn *t, int64_t *wake_at);
+json_t *llm_turn_end(struct llm_turn *t, struct orch_error *err);
+void llm_turn_free(struct llm_turn *t);
 
 #endif
