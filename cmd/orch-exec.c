@@ -20,6 +20,7 @@
 #include "jsonio.h"
 #include "orch.h"
 #include "store.h"
+#include "turns.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -197,6 +198,26 @@ static void agent_commands(const struct opts *o, const struct config *c,
 		free(key);
 		free(def);
 	}
+}
+
+/*
+ * The built-in agent's turns in this process, for the agents whose
+ * command is plainly it (exec.in_process = 1, the default), marked in
+ * CFG: NULL when none is.
+ */
+static struct turns *in_process_turns(const struct config *c, const struct store *s,
+				      struct exec_config *cfg)
+{
+	struct orch_error err = ORCH_ERROR_INIT;
+	int64_t on;
+	int i, any = 0;
+
+	if (config_number(c, "exec.in_process", &on, &err) != 0)
+		cli_die_error(&err);
+	for (i = 0; i < ORCH_AGENT_COUNT; i++)
+		any |= cfg->in_process[i] = on &&
+			agent_env_is_plain_builtin(cfg->argv[i], orch_agents[i]);
+	return any ? cfg->turns = turns_new(c, s->path) : NULL;
 }
 
 /* What the observer keeps: counts for the progress line, trace events. */
@@ -378,6 +399,7 @@ int main(int argc, char **argv)
 	struct exec_config cfg;
 	struct budget_config budget;
 	struct store *store = NULL;
+	struct turns *turns = NULL;
 	struct exec *e;
 	struct watch w;
 	struct opts o;
@@ -499,6 +521,8 @@ int main(int argc, char **argv)
 		cli_die_error(&err);
 	for (i = 0; i < ORCH_AGENT_COUNT; i++)
 		cfg.env[i] = agent_env_is_builtin(cfg.argv[i]) ? env.builtin : env.command;
+	if (!o.dry_run)
+		turns = in_process_turns(&conf, store, &cfg);
 
 	/* Graphs are run as they come, so a long-lived pipeline (orch-detect
 	 * --follow) cycles each stack at its own pace. A dry run has nothing
@@ -520,6 +544,7 @@ int main(int argc, char **argv)
 	json_decref(w.events);
 
 	exec_free(e);
+	turns_free(turns);
 	store_close(store);
 	for (i = 0; i < ORCH_AGENT_COUNT; i++)
 		words_free(cfg.argv[i]);

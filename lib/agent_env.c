@@ -136,3 +136,9 @@ int agent_env_is_builtin(char *const argv[])
 	slash = strrchr(argv[0], '/');
 	return strcmp(slash ? slash + 1 : argv[0], "orch-agent") == 0;
 }
+
+int agent_env_is_plain_builtin(char *const argv[], const char *role)
+{
+	return agent_env_is_builtin(argv) && argv[1] && strcmp(argv[1], "--role") == 0 &&
+	       argv[2] && strcmp(argv[2], role) == 0 && !argv[3];
+}

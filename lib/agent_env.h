@@ -48,4 +48,11 @@ void agent_env_release(struct agent_env *ae);
 /* Whether ARGV runs the built-in agent: its program's name is orch-agent. */
 int agent_env_is_builtin(char *const argv[]);
 
+/*
+ * Whether ARGV is the built-in agent with nothing but its role: exactly
+ * "orch-agent --role ROLE" (any path to it), which orch-exec may run in
+ * its own process (turns.h). Other flags are a process's to read.
+ */
+int agent_env_is_plain_builtin(char *const argv[], const char *role);
+
 #endif

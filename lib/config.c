@@ -429,6 +429,9 @@ const struct config_known config_known[] = {
 	{ "exec.park_after", "5", CONFIG_NUMBER, 0, 1000 },
 	{ "exec.retry_delay", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.wave_delay", "0", CONFIG_NUMBER, 0, WEEK_MS },
+	/* 1: the built-in agent's turns run inside orch-exec (lib/turns.h);
+	 * 0: each one is an orch-agent process. */
+	{ "exec.in_process", "1", CONFIG_NUMBER, 0, 1 },
 	/* A provider's variables a command agent other than orch-agent may
 	 * see (lib/agent_env.h): none unless listed. */
 	{ "exec.pass_env", "", CONFIG_LIST, 0, 0 },

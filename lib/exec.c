@@ -14,6 +14,7 @@
 #include "exec_int.h"
 #include "jsonio.h"
 #include "spawn.h"
+#include "turns.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -36,6 +37,10 @@ struct exec *exec_new(struct store *s, const struct exec_config *cfg)
 
 void exec_node_release(struct node *n)
 {
+	if (n->job) {
+		turns_end(n->job, &n->child);
+		n->job = NULL;
+	}
 	child_release(&n->child);
 	free(n->context);
 	free(n->trace_input);
@@ -358,6 +363,50 @@ static char *stop_error(const struct exec *e)
 	return xasprintf("interrupted: %s", e->stop_reason);
 }
 
+/* End N's in-process turn, if it has one: what it left is its child's. */
+static void turn_over(struct exec *e, struct node *n)
+{
+	if (!n->job)
+		return;
+	turns_end(n->job, &n->child);
+	n->job = NULL;
+	e->nturns--;
+}
+
+/*
+ * Step every in-process turn that can move on (its request ended, its
+ * wait over), end those done or past the attempt's timeout, and lower
+ * *WAKE to the soonest a turn needs a step again.
+ */
+static void step_turns(struct exec *e, int64_t now, int64_t *wake)
+{
+	int64_t timeout_at, t;
+	struct node *n;
+	int i;
+
+	for (i = 0; i < e->nrunning; i++) {
+		n = e->running[i];
+		if (!n->job)
+			continue;
+		timeout_at = e->cfg.timeout_ms > 0 ? n->attempt_started_mono + e->cfg.timeout_ms : -1;
+		if (timeout_at >= 0 && now >= timeout_at) {
+			/* As a child's timeout: killed, and said so. */
+			turn_over(e, n);
+			n->child.timed_out = 1;
+			continue;
+		}
+		if (n->job_wake <= now && !turns_step(n->job, &n->job_wake)) {
+			turn_over(e, n);
+			continue;
+		}
+		t = n->job_wake; /* -1: it waits for its request */
+		if (timeout_at >= 0 && (t < 0 || timeout_at < t))
+			t = timeout_at;
+		if (t >= 0 && (*wake < 0 || t < *wake))
+			*wake = t;
+	}
+}
+
 /* Stop everything (see stopping()): running agents are killed, waiting
  * nodes skipped, stacks not claimed let go, and every cycle recorded. */
 static void interrupt_all(struct exec *e)
@@ -368,6 +417,7 @@ static void interrupt_all(struct exec *e)
 		struct node *n = e->running[0];
 
 		child_kill(&n->child);
+		turn_over(e, n);
 		remove_running(e, 0);
 		exec_attempt_failed(e, n, stop_error(e), -1, 1);
 	}
@@ -651,10 +701,23 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 				wake = t;
 			nfds += child_poll_fds(&e->running[i]->child, e->fds + nfds);
 		}
+		/* The turns just started send their first request. */
+		if (e->nturns)
+			step_turns(e, now, &wake);
 		t = wake < 0 ? -1 : wake > now ? wake - now : 0;
-		if (poll(e->fds, (nfds_t)nfds, t > 60000 ? 60000 : (int)t) < 0 &&
+		if (t > 60000 || t < 0)
+			t = 60000;
+		/* With turns in this process, their pool's sockets are waited
+		 * for in the same call. */
+		if ((e->nturns ? http_pool_wait(turns_pool(e->cfg.turns), e->fds, nfds, (int)t)
+		     : poll(e->fds, (nfds_t)nfds, wake < 0 ? 60000 : (int)t)) < 0 &&
 		    errno != EINTR)
 			return orch_error_set(err, ORCH_EX_SOFTWARE, "poll: %s", strerror(errno));
+		if (e->nturns) {
+			http_pool_work(turns_pool(e->cfg.turns));
+			wake = -1;
+			step_turns(e, orch_mono_ms(), &wake);
+		}
 		if (e->fds[0].revents)
 			spawn_drain_signal();
 		for (i = 0; i < e->nrunning; i++) {

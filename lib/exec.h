@@ -6,8 +6,9 @@
  * a node starts as soon as the nodes it depends on have completed and a
  * slot is free (at most `jobs` children at once, across all stacks),
  * highest priority first. Each node is one agent run (or several, with
- * retries): context_build(), the command as a child (spawn.h), then its
- * actions validated and applied in one transaction (actions.h). A node
+ * retries): context_build(), the command as a child (spawn.h), or the
+ * built-in agent's turn in this process (turns.h), then its actions
+ * validated and applied in one transaction (actions.h). A node
  * whose dependency did not complete is skipped; a failure never stops a
  * sibling. When a stack's last node ends, its orch.execution document is
  * recorded (cycle_end) and handed to the caller.
@@ -66,6 +67,11 @@ struct exec_config {
 	void *observe_arg;       /* borrowed; handed to observe */
 	struct budget_config *budget; /* borrowed, or NULL: the token
 					       budgets each run must fit */
+	struct turns *turns;     /* borrowed, or NULL: the built-in agent's
+				    turns in this process (turns.h), for the
+				    agents in_process says */
+	int in_process[ORCH_AGENT_COUNT]; /* 1: the agent is the built-in one,
+					     run through turns, not argv */
 };
 
 /* Called with each stack's orch.execution document (borrowed) as soon as

@@ -17,6 +17,7 @@
 #include "exec.h"
 #include "jsonio.h"
 #include "spawn.h"
+#include "turns.h"
 
 #define RETRY_DELAY_CAP_MS 60000
 /* How long orch-exec waits, before it exits, for what agents left to die
@@ -58,7 +59,12 @@ struct node {
 	int64_t attempt_started_at; /* wall ms of the current attempt */
 	int64_t attempt_started_mono; /* monotonic ms of the current attempt */
 	int slot;                /* lane of the running attempt, -1 when none */
-	struct child child;      /* the current attempt's process */
+	struct child child;      /* the current attempt's process, or what
+				    its in-process turn left (turns_end) */
+	struct turn_job *job;    /* owned: the current attempt's in-process
+				    turn while it runs, or NULL */
+	int64_t job_wake;        /* monotonic ms the turn next needs a step
+				    at, -1 when it waits for the pool */
 	struct agent_task task;  /* what the current attempt was given */
 	int charged;             /* the current attempt ran and failed by what it
 				    was given, not by the world (69, 75) or by
@@ -111,6 +117,7 @@ struct exec {
 	struct node **slots;     /* owned: lane i's running node, or NULL; jobs entries */
 	int nrunning;            /* entries used in running */
 	struct pollfd *fds;      /* owned: poll() set, room for 3 + 3 * jobs */
+	int nturns;              /* of the nodes running, in-process turns */
 	uint64_t rng;            /* xorshift state for retry jitter */
 	exec_emit_fn emit;       /* where finished stacks go */
 	void *emit_arg;          /* its argument */

@@ -507,11 +507,12 @@ int exec_start_node(struct exec *e, struct node *n)
 	struct orch_error err = ORCH_ERROR_INIT;
 	struct stack *st = n->stack;
 	json_t *ctx = NULL;
-	int rc;
+	int rc, in_process = e->cfg.turns && e->cfg.in_process[n->agent_index];
 
 	/* Out of descriptors with children running: one of them ending
-	 * frees some, so the node waits as it would for a -j slot. */
-	rc = child_prepare(&n->child, &err);
+	 * frees some, so the node waits as it would for a -j slot. A turn
+	 * in this process needs none of its own. */
+	rc = in_process ? 0 : child_prepare(&n->child, &err);
 	if (rc != 0 && err.status == ORCH_EX_TEMPFAIL && e->nrunning > 0) {
 		orch_error_release(&err);
 		return 1;
@@ -570,9 +571,14 @@ int exec_start_node(struct exec *e, struct node *n)
 					       ORCH_MAX_DOCUMENT), -1, 1);
 		return 0;
 	}
-	if (child_start(&n->child, e->cfg.argv[n->agent_index], e->cfg.env[n->agent_index],
-			n->context, strlen(n->context), ORCH_MAX_CHILD_OUTPUT,
-			e->cfg.timeout_ms, e->cfg.kill_after_ms, &err) != 0) {
+	if (in_process) {
+		n->job = turns_start(e->cfg.turns, n->agent_index, n->context, strlen(n->context));
+		n->job_wake = 0;
+		e->nturns++;
+	} else if (child_start(&n->child, e->cfg.argv[n->agent_index],
+			       e->cfg.env[n->agent_index], n->context, strlen(n->context),
+			       ORCH_MAX_CHILD_OUTPUT, e->cfg.timeout_ms, e->cfg.kill_after_ms,
+			       &err) != 0) {
 		/* A command that cannot be run will not run on a retry. */
 		exec_attempt_failed(e, n, xstrdup(err.msg), -1, err.status == ORCH_EX_UNAVAILABLE);
 		orch_error_release(&err);

@@ -106,6 +106,9 @@ struct llm_providers {
 
 void llm_providers_release(struct llm_providers *p);
 
+/* DST as a copy of SRC, every string its own: a turn's to learn in. */
+void llm_providers_copy(struct llm_providers *dst, const struct llm_providers *src);
+
 /*
  * After a failed llm_run(): the least time before a turn may succeed, in
  * ms, for the retry contract's "retry-after-ms" (orch-exec(1)): the

@@ -71,6 +71,25 @@ void llm_providers_release(struct llm_providers *p)
 	p->n = 0;
 }
 
+void llm_providers_copy(struct llm_providers *dst, const struct llm_providers *src)
+{
+	size_t i;
+
+	dst->n = src->n;
+	dst->v = xcalloc(src->n ? src->n : 1, sizeof(*dst->v));
+	for (i = 0; i < src->n; i++) {
+		const struct llm_provider *s = &src->v[i];
+		struct llm_provider *d = &dst->v[i];
+
+		*d = *s;
+		d->base_url = xstrdup(s->base_url);
+		d->model = xstrdup(s->model);
+		d->name = xstrdup(s->name);
+		d->key_from = xstrdup(s->key_from);
+		d->key = s->key ? xstrdup(s->key) : NULL;
+	}
+}
+
 static char *env_key(const char *var)
 {
 	const char *v = getenv(var);

@@ -541,6 +541,36 @@ void child_release(struct child *c)
 	child_init(c);
 }
 
+void child_set_ended(struct child *c, int exit_status, char *out, size_t out_len,
+		     size_t out_max, char *err, size_t err_len)
+{
+	child_release(c);
+	c->pid = -1;
+	/* The wait status of a process that exited with EXIT_STATUS. */
+	c->status = (exit_status & 0xff) << 8;
+	if (out_len > out_max) {
+		/* A process would have been killed for it: nothing is read. */
+		c->out_overflow = 1;
+		free(out);
+		out = NULL;
+		out_len = 0;
+	}
+	/* A process that printed nothing leaves "", not nothing. */
+	if (!out)
+		out = xstrdup("");
+	if (!err) {
+		err = xstrdup("");
+		err_len = 0;
+	}
+	c->out = (struct spawn_buf){ out, out_len, out_len + 1 };
+	if (err && err_len > SPAWN_MAX_STDERR) {
+		c->err_dropped = err_len - SPAWN_MAX_STDERR;
+		memmove(err, err + c->err_dropped, SPAWN_MAX_STDERR + 1);
+		err_len = SPAWN_MAX_STDERR;
+	}
+	c->err = (struct spawn_buf){ err, err_len, err_len + 1 };
+}
+
 /* The last non-empty line of S[0, END): [*START, returned end). */
 static size_t last_line(const char *s, size_t end, size_t *start)
 {

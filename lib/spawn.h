@@ -135,6 +135,17 @@ void child_kill(struct child *c);
 void child_release(struct child *c);
 
 /*
+ * C as a child that has ended, though no process ran: orch-exec's
+ * built-in agent ran in-process (turns.h) and left what a process
+ * would have. EXIT_STATUS its exit status, OUT (OUT_LEN bytes) its
+ * standard output, ERR (ERR_LEN bytes) its standard error, both taken,
+ * NUL-terminated, or NULL; bounded as child_start() bounds a child's
+ * (OUT_MAX, SPAWN_MAX_STDERR).
+ */
+void child_set_ended(struct child *c, int exit_status, char *out, size_t out_len,
+		     size_t out_max, char *err, size_t err_len);
+
+/*
  * SIGKILL every child of this process that is not a child started here
  * and still running, and reap those that have died: what the children
  * left behind. Call after reaping children; what a killed one leaves
