@@ -174,12 +174,13 @@ fuzz fuzz-smoke: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 # leaks, invalid reads and writes, uninitialised values), from wrappers in
 # build-vg/bin around $(BUILD)/bin. A finding fails the run and is printed
 # from build-vg/log/PID.log. Of orch-exec's and orch-decide's tests, those
-# that time the schedule are left out (VALGRIND_EXEC and VALGRIND_DECIDE
-# pick the rest by name), and the one that needs vfork's shared memory
-# (valgrind runs vfork as fork).
+# that time the schedule are left out (VALGRIND_EXEC, VALGRIND_DECIDE and
+# VALGRIND_TURNS pick the rest by name), and those that need vfork's
+# shared memory (valgrind runs vfork as fork) to say a command cannot run.
 VALGRIND_TESTS = tests/orch-detect.bats tests/orch-graph.bats tests/bad-input.bats \
 	tests/budget.bats tests/estimate.bats
 VALGRIND_DECIDE = ^([^-]|--no-db|--wait (exits|with))
+VALGRIND_TURNS = same actions|many turns
 VALGRIND_EXEC = example team|full pipeline|retries used up|does not stop its siblings|gets its todo|all or none|not an actions document|past the cap|never a shell|not running passes|no nodes|overlapping|kill -9|errors name|traces keep|bad input|usage errors|empty input
 valgrind: $(BINS)
 	rm -rf build-vg && mkdir -p build-vg/bin build-vg/log
@@ -190,7 +191,8 @@ valgrind: $(BINS)
 	done
 	ORCH_BUILD=$(CURDIR)/build-vg bats $(VALGRIND_TESTS) && \
 	ORCH_BUILD=$(CURDIR)/build-vg bats -f '$(VALGRIND_DECIDE)' tests/orch-decide.bats && \
-	ORCH_BUILD=$(CURDIR)/build-vg bats -f '$(VALGRIND_EXEC)' tests/orch-exec.bats || \
+	ORCH_BUILD=$(CURDIR)/build-vg bats -f '$(VALGRIND_EXEC)' tests/orch-exec.bats && \
+	ORCH_BUILD=$(CURDIR)/build-vg bats -f '$(VALGRIND_TURNS)' tests/turns.bats || \
 		{ find build-vg/log -type f -size +0 -exec cat {} +; exit 1; }
 	@n=$$(find build-vg/log -type f | wc -l); \
 	if find build-vg/log -type f -size +0 | grep -q .; then find build-vg/log -type f -size +0 -exec cat {} +; exit 1; fi; \

@@ -228,6 +228,10 @@ def event_stream(done):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the
+    # second waits for the client's delayed ACK (40 ms) on a reused
+    # connection, which would measure the kernel, not the client.
+    disable_nagle_algorithm = True
     server_version = "llm-test-server/1"
 
     def log_message(self, format, *args):

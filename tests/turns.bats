@@ -91,9 +91,8 @@ retry-after-ms: 0"
 }
 
 @test "in-process: no orch-agent program runs, and exec.in_process = 0 runs one" {
-	# orch-exec alone, with no orch-agent beside it or on PATH.
-	mkdir "$BATS_TEST_TMPDIR/bin"
-	cp "$TEST_BUILD/bin/orch-exec" "$BATS_TEST_TMPDIR/bin/"
+	# orch-agent named by a PATH that has none.
+	local exec=("$TEST_BUILD/bin/orch-exec" --agent planner='orch-agent --role planner')
 	export ORCH_PROMPTS_DIR=$ORCH_ROOT/prompts
 	new_store "$ORCH_DB"
 	orch-detect --all --force | orch-graph | jq -c '.nodes |= map(select(.agent == "planner"))' \
@@ -101,17 +100,17 @@ retry-after-ms: 0"
 	serve "[{\"reply\":$VALID}]"
 	: >"$BATS_FILE_TMPDIR/requests.log"
 	printf 'exec.in_process = 1\n' >"$BATS_TEST_TMPDIR/config"
-	run -0 --separate-stderr env PATH=/usr/bin:/bin "$BATS_TEST_TMPDIR/bin/orch-exec" --config "$BATS_TEST_TMPDIR/config" \
+	run -0 --separate-stderr env PATH=/usr/bin:/bin "${exec[@]}" --config "$BATS_TEST_TMPDIR/config" \
 		"$BATS_TEST_TMPDIR/graph.json"
 	assert_equal "$(jq -r '.nodes[0].status' <<<"$output")" "completed"
 	assert_equal "$(wc -l <"$BATS_FILE_TMPDIR/requests.log")" 1
 	printf 'exec.in_process = 0\n' >"$BATS_TEST_TMPDIR/config"
-	run -0 --separate-stderr env PATH=/usr/bin:/bin "$BATS_TEST_TMPDIR/bin/orch-exec" --config "$BATS_TEST_TMPDIR/config" \
+	run -0 --separate-stderr env PATH=/usr/bin:/bin "${exec[@]}" --config "$BATS_TEST_TMPDIR/config" \
 		--retries 0 "$BATS_TEST_TMPDIR/graph.json"
 	assert_equal "$(jq -r '.nodes[0] | "\(.status) \(.error)"' <<<"$output")" \
 		"failed cannot run 'orch-agent': No such file or directory"
 	# A command with flags of its own is a process's to read.
-	run -0 --separate-stderr env PATH=/usr/bin:/bin "$BATS_TEST_TMPDIR/bin/orch-exec" --retries 0 \
+	run -0 --separate-stderr env PATH=/usr/bin:/bin "$TEST_BUILD/bin/orch-exec" --retries 0 \
 		--agent planner='orch-agent --role planner -v' "$BATS_TEST_TMPDIR/graph.json"
 	assert_equal "$(jq -r '.nodes[0].error' <<<"$output")" "cannot run 'orch-agent': No such file or directory"
 	run -65 --separate-stderr orch-exec --config <(echo 'exec.in_process = 2') "$BATS_TEST_TMPDIR/graph.json"
