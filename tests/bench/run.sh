@@ -37,7 +37,7 @@ done
 
 # --- what it needs ---
 missing=
-for tool in sqlite3 jq ninja make python3 cc; do
+for tool in sqlite3 jq ninja make python3 cc curl openssl; do
 	command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 [ -x /usr/bin/time ] || missing="$missing time"
@@ -50,7 +50,7 @@ for p in orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent; do
 	[ -x "$BUILD/bin/$p" ] || { echo "run.sh: no $BUILD/bin/$p (build first: make)" >&2; exit 66; }
 done
 export PATH=$BUILD/bin:$PATH
-unset ORCH_DB ORCH_LLM_BASE_URL ORCH_LLM_MODEL ORCH_LLM_FALLBACKS XDG_CONFIG_HOME
+unset ORCH_DB ORCH_LLM_BASE_URL ORCH_LLM_MODEL ORCH_LLM_FALLBACKS ORCH_LLM_CA_BUNDLE XDG_CONFIG_HOME
 if [ -z "$OUT" ]; then
 	OUT=$(mktemp -d "${TMPDIR:-/tmp}/orch-bench.XXXXXX")
 	trap 'rm -rf "$OUT"' EXIT
@@ -70,7 +70,7 @@ cc -O2 -static -o "$INSTANT" "$BENCH/instant.c" 2>/dev/null ||
 if [ $QUICK = 1 ]; then
 	S2=20 S3=10 S4=16 DETECT=100 CYCLE=20 LLM=5 QUOTA=6 WORLD=6 RETAIN=40 ESTIMATE=3
 else
-	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM=100 QUOTA=20 WORLD=120 RETAIN=1000 ESTIMATE=30
+	S2=1000 S3=1000 S4=200 DETECT=10000 CYCLE=1000 LLM="100 1000" QUOTA=20 WORLD=120 RETAIN=1000 ESTIMATE=30
 fi
 
 # --- helpers ---
@@ -241,54 +241,163 @@ bench_linear() {
 	done
 }
 
-# llm_server: the loopback server with LLM scripted replies after 200 ms;
-# sets PORT and SERVER_PID.
+# llm_server SCHEME: the loopback server (tests/llm-server.py, through
+# llm-server-wide.py for a thousand connections at once), over TLS with the
+# bench's certificate (tls_cert) when SCHEME is https; sets URL and
+# SERVER_PID. Each run puts its own script in place (llm_script).
 llm_server() {
-	local i
-	jq -n --argjson n "$LLM" '[range($n) | {delay: 0.2, reply: {thinking: "", actions: []}}]' >"$OUT/script.json"
-	: >"$OUT/requests.log"
-	rm -f "$OUT/port"
-	python3 "$ROOT/tests/llm-server.py" --script "$OUT/script.json" --log "$OUT/requests.log" \
-		--port-file "$OUT/port" --idle 30 >"$OUT/server.out" 2>&1 &
+	local tls=() i
+	[ "$1" = http ] || tls=(--tls "$OUT/tls/cert.pem" "$OUT/tls/key.pem")
+	rm -f "$OUT/port" "$OUT/script.json"
+	python3 "$BENCH/llm-server-wide.py" --script "$OUT/script.json" --log "$OUT/requests.log" \
+		--port-file "$OUT/port" --idle 30 "${tls[@]}" >"$OUT/server.out" 2>&1 &
 	SERVER_PID=$!
 	for i in $(seq 200); do
 		[ -s "$OUT/port" ] && break
 		sleep 0.05
 	done
-	PORT=$(cat "$OUT/port")
+	[ -s "$OUT/port" ] || { echo "run.sh: llm: the test server did not start, see $OUT/server.out" >&2; exit 70; }
+	URL=$1://127.0.0.1:$(cat "$OUT/port")/v1
 }
 
-bench_llm() {
-	local db=$OUT/llm.db t0 t1 s reqs conns c body
-	echo "# LLM path: $LLM orch-agent calls at -j $LLM, loopback server answering after 200 ms" | tee -a "$OUT/results.txt"
-	populate_cycle "$db" "$LLM"
-	# The planner: an answer with no actions is a whole turn for it.
-	graphs "$db" '["planner"]' >"$OUT/llm.graphs"
-	llm_server
+# llm_script N: N replies after 200 ms for the server's next requests, and
+# an empty log (the server appends to it).
+llm_script() {
+	jq -n --argjson n "$1" '[range($n) | {delay: 0.2, reply: {thinking: "", actions: []}}]' >"$OUT/script.json.tmp"
+	mv "$OUT/script.json.tmp" "$OUT/script.json"
+	: >"$OUT/requests.log"
+}
+
+# tls_cert: a throwaway certificate for 127.0.0.1 in $OUT/tls, which orch
+# (ORCH_LLM_CA_BUNDLE) and curl (--cacert) trust instead of the system's
+# CAs. An EC key: the cheaper handshake for the test server, which makes a
+# thousand of them on one CPU (Python's).
+tls_cert() {
+	mkdir -p "$OUT/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$OUT/tls/key.pem" -out "$OUT/tls/cert.pem" 2>/dev/null
+}
+
+# server_cpu: the test server's CPU time so far (user + system), seconds.
+server_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"
+}
+
+# llm_measure WHAT N COMMAND...: COMMAND's N requests to the server with
+# a fresh script; prints "WALL CPU RSS SERVER REQUESTS
+# CONNECTIONS": seconds, user + system seconds of COMMAND and all its
+# children, the peak RSS of its largest process (KB), the server's CPU
+# seconds meanwhile, and from its log the requests and the connections
+# they came on.
+llm_measure() {
+	local what=$1 n=$2 t0 t1 s0 s1 u s m reqs
+	shift 2
+	llm_script "$n"
+	s0=$(server_cpu)
 	t0=$(now_ns)
-	ORCH_LLM_BASE_URL=http://127.0.0.1:$PORT/v1 ORCH_LLM_API_KEY=bench-key \
-		orch-exec --db "$db" -j "$LLM" --retries 0 "$OUT/llm.graphs" >"$OUT/llm.out"
+	/usr/bin/time -f '%U %S %M' -o "$OUT/llm.time" "$@" >"$OUT/llm.out" 2>"$OUT/llm.err" ||
+		{ echo "run.sh: llm: $what failed: $(head -n 1 "$OUT/llm.err")" >&2; exit 70; }
 	t1=$(now_ns)
-	kill "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	s=$(secs "$t0" "$t1")
-	jq -e -s 'all(.[]; .summary.failed == 0)' "$OUT/llm.out" >/dev/null ||
-		{ echo "run.sh: agent calls failed, see $OUT/llm.out" >&2; exit 70; }
+	# A warning fails the run too: orch-exec only warns of a key it does
+	# not know, and would measure the process path twice.
+	[ ! -s "$OUT/llm.err" ] || { echo "run.sh: llm: $what: $(head -n 1 "$OUT/llm.err")" >&2; exit 70; }
+	s1=$(server_cpu)
 	reqs=$(wc -l <"$OUT/requests.log")
-	conns=$(jq -r .client_port "$OUT/requests.log" | sort -u | wc -l)
-	# The anchor: the same number of POSTs to the same server from as many
-	# curl processes at once, without orch (one small request each).
-	llm_server
-	body='{"model":"m","messages":[{"role":"user","content":"hi"}]}'
-	t0=$(now_ns)
-	seq "$LLM" | xargs -P "$LLM" -I{} curl -sf -o /dev/null -H "Authorization: Bearer bench-key" \
-		-H "Content-Type: application/json" -d "$body" "http://127.0.0.1:$PORT/v1/chat/completions"
-	t1=$(now_ns)
-	kill "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	c=$(secs "$t0" "$t1")
-	row llm "$(printf '%d calls %.3f s vs the 0.200 s latency: x%s | %d requests over %d connections (one orch-agent process per call) | %d curl processes at once %.3f s: orch/curl x%s' \
-		"$LLM" "$s" "$(ratio "$s" 0.2)" "$reqs" "$conns" "$LLM" "$c" "$(ratio "$s" "$c")")"
+	[ "$reqs" = "$n" ] ||
+		{ echo "run.sh: llm: $what sent $reqs requests for $n calls, see $OUT/requests.log" >&2; exit 70; }
+	read -r u s m <<<"$(tail -n 1 "$OUT/llm.time")"
+	echo "$(secs "$t0" "$t1") $(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }') $m" \
+		"$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }') $reqs" \
+		"$(jq -r .connection "$OUT/requests.log" | sort -u | wc -l)"
+}
+
+# llm_orch N SCHEME CONFIG: N planner turns at -j N through orch-exec and
+# its built-in agent, CONFIG choosing the path; llm_measure's figures.
+# The first run's first request is the body the curl anchors send.
+llm_orch() {
+	local n=$1 scheme=$2 config=$3 db=$OUT/llm.db env=(ORCH_LLM_API_KEY=bench-key) f
+	rm -f "$db" "$db-wal" "$db-shm"
+	cp "$OUT/llm-$n.db" "$db"
+	env+=(ORCH_LLM_BASE_URL="$URL")
+	[ "$scheme" = http ] || env+=(ORCH_LLM_CA_BUNDLE="$OUT/tls/cert.pem")
+	f=$(llm_measure "orch-exec --config $config" "$n" env "${env[@]}" \
+		orch-exec --db "$db" --config "$config" -j "$n" --retries 0 "$OUT/llm-$n.graphs") || exit
+	jq -e -s 'all(.[]; .summary.failed == 0)' "$OUT/llm.out" >/dev/null ||
+		{ echo "run.sh: llm: agent calls failed, see $OUT/llm.out" >&2; exit 70; }
+	[ -s "$OUT/llm-body.json" ] || jq -c .body "$OUT/requests.log" | head -n 1 >"$OUT/llm-body.json"
+	echo "$f"
+}
+
+# llm_curl N SCHEME PROCS: the same N POSTs of orch's body to the same
+# server from PROCS curl processes at once, each sending its share of the
+# requests at once (--parallel), one each when PROCS is N; llm_measure's
+# figures.
+llm_curl() {
+	local n=$1 scheme=$2 procs=$3 share=$((($1 + $3 - 1) / $3)) i args
+	args=(-sS --no-progress-meter --fail -H "Authorization: Bearer bench-key" -H "Content-Type: application/json"
+		--data-binary "@$OUT/llm-body.json")
+	[ "$scheme" = http ] || args+=(--cacert "$OUT/tls/cert.pem")
+	[ "$share" = 1 ] || args+=(--parallel --parallel-immediate --parallel-max "$share")
+	rm -rf "$OUT/curl"
+	mkdir "$OUT/curl"
+	for ((i = 0; i < n; i++)); do
+		printf 'url = "%s/chat/completions"\noutput = "/dev/null"\n' "$URL" >>"$OUT/curl/$((i / share))"
+	done
+	printf '%s\n' "$OUT"/curl/* >"$OUT/curl.list"
+	llm_measure curl "$n" xargs -P "$procs" -n 1 -a "$OUT/curl.list" curl "${args[@]}" -K
+}
+
+# llm_row N SCHEME WHAT FIGURES ANCHOR [MORE]: one row of llm_measure's
+# FIGURES, the wall time against the latency and the ANCHOR's wall time.
+llm_row() {
+	local w c r s q k
+	read -r w c r s q k <<<"$4"
+	row llm "$(printf '%4d calls %-5s %-20s %7.3f s x%-5s latency x%-5s curl -Z | CPU %6.2f ms/call | %d requests over %d connections (%s a 100 calls) | peak RSS %5.1f MiB | server CPU %5.2f s%s' \
+		"$1" "$2" "$3" "$w" "$(ratio "$w" 0.2)" "$(ratio "$w" "$5")" "$(per "$c" "$1")" "$q" "$k" \
+		"$(awk -v k="$k" -v n="$1" 'BEGIN { printf "%.0f", 100 * k / n }')" \
+		"$(awk -v r="$r" 'BEGIN { print r / 1024 }')" "$s" "${6:-}")"
+}
+
+# The LLM path (issue 14): N planner turns at -j N (an answer with no
+# actions is a whole turn for it) through orch-exec and its built-in
+# agent, against the loopback server answering each after 200 ms, plain
+# and over TLS: in-process (exec.in_process = 1, the default) and one
+# orch-agent process a call (0). The anchor is the same N POSTs from one
+# curl --parallel process, which keeps its connections and sends every
+# request at once; N curl processes at once are the process path's.
+bench_llm() {
+	local n scheme procs inproc process anchor single
+	echo "# LLM path: N calls at -j N through orch-exec, in-process and an orch-agent process a call, loopback server answering after 0.200 s; the anchor: one curl --parallel process" | tee -a "$OUT/results.txt"
+	tls_cert
+	printf 'exec.in_process = 1\n' >"$OUT/inproc.config"
+	printf 'exec.in_process = 0\n' >"$OUT/process.config"
+	rm -f "$OUT/llm-body.json"
+	# At -j 1000 each turn holds a socket (and a process its pipes), and
+	# curl and the server as many: more than the usual soft limit of 1,024.
+	[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 8192 ] || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	for n in $LLM; do
+		populate_cycle "$OUT/llm-$n.db" "$n"
+		graphs "$OUT/llm-$n.db" '["planner"]' >"$OUT/llm-$n.graphs"
+		for scheme in http https; do
+			llm_server "$scheme"
+			inproc=$(llm_orch "$n" "$scheme" "$OUT/inproc.config") || exit
+			process=$(llm_orch "$n" "$scheme" "$OUT/process.config") || exit
+			# curl caps --parallel-max at 300: above it, the fewest processes
+			# that send every request at once.
+			procs=$(((n + 299) / 300))
+			anchor=$(llm_curl "$n" "$scheme" "$procs") || exit
+			single=$(llm_curl "$n" "$scheme" "$n") || exit
+			kill "$SERVER_PID" 2>/dev/null || true
+			wait "$SERVER_PID" 2>/dev/null || true
+			echo "# $n calls at -j $n over $scheme, each POST about $(wc -c <"$OUT/llm-body.json") bytes" | tee -a "$OUT/results.txt"
+			llm_row "$n" "$scheme" "curl --parallel$([ "$procs" = 1 ] || echo " x$procs")" "$anchor" "${anchor%% *}"
+			llm_row "$n" "$scheme" "orch-exec in-process" "$inproc" "${anchor%% *}"
+			llm_row "$n" "$scheme" "orch-exec processes" "$process" "${anchor%% *}" \
+				" | $n curl processes at once ${single%% *} s: orch/curl x$(ratio "${process%% *}" "${single%% *}")"
+			llm_row "$n" "$scheme" "$n curl processes" "$single" "${anchor%% *}"
+		done
+	done
 }
 
 # quota_run SHARED: QUOTA planner turns at -j QUOTA through orch-exec
