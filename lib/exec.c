@@ -376,7 +376,8 @@ static void turn_over(struct exec *e, struct node *n)
 /*
  * Step every in-process turn that can move on (its request ended, its
  * wait over), end those done or past the attempt's timeout, and lower
- * *WAKE to the soonest a turn needs a step again.
+ * *WAKE to the soonest a turn needs a step again: now, when one ended,
+ * for its node to be read.
  */
 static void step_turns(struct exec *e, int64_t now, int64_t *wake)
 {
@@ -393,10 +394,12 @@ static void step_turns(struct exec *e, int64_t now, int64_t *wake)
 			/* As a child's timeout: killed, and said so. */
 			turn_over(e, n);
 			n->child.timed_out = 1;
+			*wake = now;
 			continue;
 		}
 		if (n->job_wake <= now && !turns_step(n->job, &n->job_wake)) {
 			turn_over(e, n);
+			*wake = now;
 			continue;
 		}
 		t = n->job_wake; /* -1: it waits for its request */
@@ -710,7 +713,7 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 		/* With turns in this process, their pool's sockets are waited
 		 * for in the same call. */
 		if ((e->nturns ? http_pool_wait(turns_pool(e->cfg.turns), e->fds, nfds, (int)t)
-		     : poll(e->fds, (nfds_t)nfds, wake < 0 ? 60000 : (int)t)) < 0 &&
+		     : poll(e->fds, (nfds_t)nfds, wake < 0 ? -1 : (int)t)) < 0 &&
 		    errno != EINTR)
 			return orch_error_set(err, ORCH_EX_SOFTWARE, "poll: %s", strerror(errno));
 		if (e->nturns) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,11 @@
 
 /* SIGCHLD writes a byte here so poll() wakes up when a child exits. */
 static int sigchld_pipe[2] = { -1, -1 };
+
+/* The descriptor limit this process was given, and whether spawn_init()
+ * raised it. */
+static struct rlimit nofile_given;
+static int nofile_raised;
 
 static void on_sigchld(int sig)
 {
@@ -115,6 +121,16 @@ int spawn_init(struct orch_error *err)
 		if (sigaction(stops[i], &sa, NULL) != 0)
 			return orch_error_set(err, ORCH_EX_SOFTWARE, "sigaction: %s",
 					      strerror(errno));
+	/* Each running agent holds descriptors here (its pipes, or an
+	 * in-process turn's connection): at -j 1000 the usual soft limit of
+	 * 1024 is too few. Raised to the hard limit, and put back for the
+	 * children (exec_child), which may select() on their own. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile_given) == 0 &&
+	    nofile_given.rlim_cur < nofile_given.rlim_max) {
+		struct rlimit raised = { nofile_given.rlim_max, nofile_given.rlim_max };
+
+		nofile_raised = setrlimit(RLIMIT_NOFILE, &raised) == 0;
+	}
 	/* A child that exits before reading its context must not kill us;
 	 * someone else's SIGPIPE is a stop signal. */
 	sa.sa_sigaction = on_sigpipe;
@@ -192,6 +208,8 @@ static noreturn void exec_child(int in, int out, int errfd, pid_t parent,
 		goto fail;
 	/* Old kernels lack it: then only the close-on-exec ones go. */
 	close_range(3, ~0U, 0);
+	if (nofile_raised)
+		setrlimit(RLIMIT_NOFILE, &nofile_given);
 	execvpe(argv[0], argv, envp ? envp : environ);
 fail:
 	*child_errno = errno ? errno : ENOEXEC;

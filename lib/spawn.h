@@ -74,7 +74,9 @@ struct child {
  * SIGHUP and a SIGPIPE someone sends, which the caller sees through
  * spawn_interrupted() (the kernel's SIGPIPE for a write to a pipe nobody
  * reads is left to the write's EPIPE); and make this process the
- * subreaper of its children's descendants (PR_SET_CHILD_SUBREAPER).
+ * subreaper of its children's descendants (PR_SET_CHILD_SUBREAPER); and
+ * raise the soft limit on open descriptors to the hard one (children get
+ * the limit this process was given).
  * Returns the fd to poll for "a child may have exited, or a signal came",
  * or -1 with ERR.
  */

@@ -355,6 +355,19 @@ echo 'rate limited' >&2; echo 'retry-after-ms: 700' >&2; exit 75"
 	assert_equal "$(node error planner)" "output larger than 8388608 bytes"
 }
 
+@test "orch-exec raises its own descriptor limit; its agents get the one it was given" {
+	stack alpha
+	agent limits "cat >/dev/null; ulimit -Sn >'$BATS_TEST_TMPDIR/agent'; ulimit -Hn >>'$BATS_TEST_TMPDIR/agent'; grep '^Max open files' /proc/\$PPID/limits >'$BATS_TEST_TMPDIR/exec'; echo '{\"actions\":[]}'"
+	graph alpha planner >"$BATS_TEST_TMPDIR/g.json"
+	[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt 300 ] || skip "hard limit $(ulimit -Hn)"
+	run -0 bash -c "ulimit -Sn 300 && exec orch-exec --agent planner='$AGENTS/limits' '$BATS_TEST_TMPDIR/g.json'"
+	assert_equal "$(node status planner)" "completed"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/agent")" "$(printf '300\n%s' "$(ulimit -Hn)")"
+	# orch-exec's own: soft as high as hard.
+	read -r _ _ _ soft hard _ <"$BATS_TEST_TMPDIR/exec"
+	assert_equal "$soft" "$hard"
+}
+
 @test "commands are words, never a shell: arguments with spaces and quotes arrive whole" {
 	stack alpha
 	agent args "cat >/dev/null; printf '%s\n' \"\$@\" >'$BATS_TEST_TMPDIR/args'; echo '{\"actions\":[]}'"
