@@ -101,8 +101,7 @@ struct turns *turns_new(const struct config *c, const char *db_path)
 	}
 	http_pool_init(&ts->pool, &ts->pool_err);
 	/* Without them the turns run, as orch-agent's do without a store. */
-	if ((ts->caps = provider_caps_open(db_path, &err)))
-		orch_error_release(&err);
+	ts->caps = provider_caps_open(db_path, &err);
 	orch_error_release(&err);
 	if (shared)
 		ts->quota = quota_open(db_path, &err);
@@ -229,7 +228,7 @@ static void account(struct turn_job *j, int ok)
 
 void turns_end(struct turn_job *j, struct child *c)
 {
-	struct orch_error err = ORCH_ERROR_INIT;
+	struct orch_error err = ORCH_ERROR_INIT, cerr = ORCH_ERROR_INIT;
 	json_t *doc = NULL;
 	char *out = NULL, *line;
 	int64_t wait = -1;
@@ -243,8 +242,9 @@ void turns_end(struct turn_job *j, struct child *c)
 			dropped = 1;
 		}
 		j->turn = NULL;
-		if (j->ts->caps)
-			provider_caps_save(j->ts->caps, &j->p, orch_now_ms(), NULL);
+		/* As orch-agent without -v: not remembered is not said. */
+		if (j->ts->caps && provider_caps_save(j->ts->caps, &j->p, orch_now_ms(), &cerr) != 0)
+			orch_error_release(&cerr);
 		wait = llm_providers_wait(&j->p);
 		account(j, doc != NULL);
 	} else {
