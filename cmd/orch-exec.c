@@ -205,7 +205,7 @@ static void agent_commands(const struct opts *o, const struct config *c,
  * command is plainly it (exec.in_process = 1, the default), marked in
  * CFG: NULL when none is.
  */
-static struct turns *in_process_turns(const struct config *c, const struct store *s,
+static struct turns *in_process_turns(const struct config *c, struct store *s,
 				      struct exec_config *cfg)
 {
 	struct orch_error err = ORCH_ERROR_INIT;
@@ -217,7 +217,7 @@ static struct turns *in_process_turns(const struct config *c, const struct store
 	for (i = 0; i < ORCH_AGENT_COUNT; i++)
 		any |= cfg->in_process[i] = on &&
 			agent_env_is_plain_builtin(cfg->argv[i], orch_agents[i]);
-	return any ? cfg->turns = turns_new(c, s->path) : NULL;
+	return any ? cfg->turns = turns_new(c, s) : NULL;
 }
 
 /* What the observer keeps: counts for the progress line, trace events. */

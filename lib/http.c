@@ -300,11 +300,19 @@ static enum http_failure classify(CURLcode rc, const struct transfer *t)
 	}
 }
 
-static int fail(CURLcode rc, const char *errbuf, int64_t timeout_ms,
+/*
+ * ERR for the failure of R (libcurl's RC and ERRBUF), whose request had
+ * TIMEOUT_MS in all, and CONNECT_MS to connect when it timed out before
+ * it was connected (TLS handshake included), else -1.
+ */
+static int fail(CURLcode rc, const char *errbuf, int64_t timeout_ms, int64_t connect_ms,
 		const struct http_response *r, size_t max, struct orch_error *err)
 {
 	switch (r->failure) {
 	case HTTP_FAIL_TIMEOUT:
+		if (connect_ms >= 0)
+			return orch_error_set(err, ORCH_EX_UNAVAILABLE, "could not connect within"
+					      " %lld ms", (long long)connect_ms);
 		return orch_error_set(err, ORCH_EX_UNAVAILABLE, "timed out after %lld ms",
 				      (long long)timeout_ms);
 	case HTTP_FAIL_TOO_BIG:
@@ -433,7 +441,16 @@ static int transfer_result(struct http_client *c, struct http_flight *f,
 
 	resp->failure = classify(f->result, &f->t);
 	if (resp->failure != HTTP_FAIL_NONE) {
-		fail(f->result, f->errbuf, f->timeout_ms, resp, c->max_response, err);
+		curl_off_t connected = 0;
+		int64_t connect_ms = -1;
+
+		/* Connected is when TLS is up too, for https. */
+		curl_easy_getinfo(h, strncmp(f->url, "https:", 6) == 0 ? CURLINFO_APPCONNECT_TIME_T
+				  : CURLINFO_CONNECT_TIME_T, &connected);
+		if (connected == 0 && c->connect_timeout_ms > 0 &&
+		    c->connect_timeout_ms < f->timeout_ms)
+			connect_ms = c->connect_timeout_ms;
+		fail(f->result, f->errbuf, f->timeout_ms, connect_ms, resp, c->max_response, err);
 		trace(c, "failed after %lld ms: %s", (long long)resp->latency_ms,
 		      err ? err->msg : "");
 		return -1;

@@ -37,7 +37,7 @@ struct turns {
 	struct role roles[ORCH_AGENT_COUNT];
 	struct http_pool pool;
 	struct orch_error pool_err;  /* libcurl would not start: every turn's */
-	char *db_path;               /* owned */
+	struct store *store;         /* borrowed: orch-exec's, for usage */
 	struct provider_caps *caps;  /* owned, or NULL: no memory */
 	struct quota *quota;         /* owned, or NULL: not shared */
 };
@@ -88,23 +88,23 @@ static void role_setup(struct role *r, const char *agent, const struct config *c
 	r->o.system_prompt = r->prompt;
 }
 
-struct turns *turns_new(const struct config *c, const char *db_path)
+struct turns *turns_new(const struct config *c, struct store *s)
 {
 	struct turns *ts = xcalloc(1, sizeof(*ts));
 	struct orch_error err = ORCH_ERROR_INIT;
 	int i, shared = 0;
 
-	ts->db_path = xstrdup(db_path);
+	ts->store = s;
 	for (i = 0; i < ORCH_AGENT_COUNT; i++) {
 		role_setup(&ts->roles[i], orch_agents[i], c);
 		shared |= !ts->roles[i].err.status && ts->roles[i].o.shared_quota;
 	}
 	http_pool_init(&ts->pool, &ts->pool_err);
 	/* Without them the turns run, as orch-agent's do without a store. */
-	ts->caps = provider_caps_open(db_path, &err);
+	ts->caps = provider_caps_open(s->path, &err);
 	orch_error_release(&err);
 	if (shared)
-		ts->quota = quota_open(db_path, &err);
+		ts->quota = quota_open(s->path, &err);
 	orch_error_release(&err);
 	return ts;
 }
@@ -124,7 +124,6 @@ void turns_free(struct turns *ts)
 	orch_error_release(&ts->pool_err);
 	provider_caps_close(ts->caps);
 	quota_close(ts->quota);
-	free(ts->db_path);
 	free(ts);
 }
 
@@ -215,8 +214,7 @@ static void account(struct turn_job *j, int ok)
 
 	if (!usage_run_of(j->ctx, &run))
 		return;
-	if (j->rq.n && usage_record(j->ts->db_path, &run, &j->rq, ok, &err) < 0 &&
-	    err.status != ORCH_EX_NOINPUT) {
+	if (j->rq.n && usage_record_in(j->ts->store, &run, &j->rq, ok, &err) < 0) {
 		line = xasprintf("%zu request%s not counted in usage: %s", j->rq.n,
 				 j->rq.n == 1 ? "" : "s", err.msg);
 		say(j, line);

@@ -34,18 +34,20 @@
 #include "config.h"
 #include "http.h"
 #include "spawn.h"
+#include "store.h"
 
 struct turns;
 struct turn_job;
 
 /*
  * Every role's settings from C (borrowed only for the call) and the
- * environment, and one pool, for turns whose usage, memory and quota go
- * to the store at DB_PATH. Never fails: what cannot be set up (a bad
- * setting, a prompt missing) is what each of that role's turns ends
- * with, as the process would have.
+ * environment, and one pool, for turns whose usage goes to the store S
+ * (borrowed: orch-exec's, used between its transactions), and whose
+ * provider memory and shared quota go to the same database. Never fails:
+ * what cannot be set up (a bad setting, a prompt missing) is what each of
+ * that role's turns ends with, as the process would have.
  */
-struct turns *turns_new(const struct config *c, const char *db_path);
+struct turns *turns_new(const struct config *c, struct store *s);
 void turns_free(struct turns *ts);
 
 /* The pool the turns' requests go through, for the caller's wait. */

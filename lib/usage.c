@@ -115,28 +115,37 @@ static int insert(struct store *s, const struct usage_run *run,
 	return 0;
 }
 
-int usage_record(const char *path, const struct usage_run *run,
-		 const struct usage_requests *rq, int run_ok, struct orch_error *err)
+int usage_record_in(struct store *s, const struct usage_run *run,
+		    const struct usage_requests *rq, int run_ok, struct orch_error *err)
 {
-	struct store *s;
 	int64_t written = 0;
 	size_t i;
 	int rc = 0;
 
 	if (rq->n == 0)
 		return 0;
-	if (!(s = store_open_side(path, USAGE_BUSY_MS, "llm_requests", err)))
+	if (store_begin(s, err) != 0)
 		return -1;
-	if (store_begin(s, err) != 0) {
-		store_close(s);
-		return -1;
-	}
 	for (i = 0; rc == 0 && i < rq->n; i++)
 		rc = insert(s, run, &rq->v[i], run_ok, &written, err);
 	if (rc == 0)
 		rc = store_commit(s, err);
 	else
 		store_rollback(s);
-	store_close(s);
 	return rc == 0 ? (int)written : -1;
+}
+
+int usage_record(const char *path, const struct usage_run *run,
+		 const struct usage_requests *rq, int run_ok, struct orch_error *err)
+{
+	struct store *s;
+	int rc;
+
+	if (rq->n == 0)
+		return 0;
+	if (!(s = store_open_side(path, USAGE_BUSY_MS, "llm_requests", err)))
+		return -1;
+	rc = usage_record_in(s, run, rq, run_ok, err);
+	store_close(s);
+	return rc;
 }

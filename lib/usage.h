@@ -69,4 +69,9 @@ void usage_requests_release(struct usage_requests *rq);
 int usage_record(const char *path, const struct usage_run *run,
 		 const struct usage_requests *rq, int run_ok, struct orch_error *err);
 
+/* The same in the open store S: orch-exec's own, for its in-process
+ * turns (turns.h). */
+int usage_record_in(struct store *s, const struct usage_run *run,
+		    const struct usage_requests *rq, int run_ok, struct orch_error *err);
+
 #endif
