@@ -363,6 +363,10 @@ static char *stop_error(const struct exec *e)
 	return xasprintf("interrupted: %s", e->stop_reason);
 }
 
+/* In-process turns started between two sends of what they asked: each
+ * send visits every request on the pool. */
+#define SEND_BATCH 16
+
 /* End N's in-process turn, if it has one: what it left is its child's. */
 static void turn_over(struct exec *e, struct node *n)
 {
@@ -654,7 +658,7 @@ static int64_t lease_ttl(const struct exec *e)
 int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 	     struct orch_error *err)
 {
-	int sigfd, i, nfds, in_slot;
+	int sigfd, i, nfds, in_slot, started;
 	int64_t now, wake, t, ttl = lease_ttl(e);
 	struct node *n;
 
@@ -680,9 +684,20 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 		let_go(e);
 		now = orch_mono_ms();
 		wake = -1;
-		while (e->nrunning < e->cfg.jobs && (n = pick_node(e, now, &wake)))
+		started = 0;
+		while (e->nrunning < e->cfg.jobs && (n = pick_node(e, now, &wake))) {
 			if (exec_start_node(e, n) != 0)
 				break;
+			/* An in-process turn's request goes at once, while the
+			 * next nodes' contexts are built, not after the last. */
+			if (n->job) {
+				turns_step(n->job, &n->job_wake);
+				if (++started % SEND_BATCH == 0)
+					http_pool_work(turns_pool(e->cfg.turns));
+			}
+		}
+		if (started % SEND_BATCH)
+			http_pool_work(turns_pool(e->cfg.turns));
 		let_go(e);
 		if (all_done(e) && !e->reading)
 			break;
