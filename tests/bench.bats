@@ -46,6 +46,10 @@ load test_helper
 	assert_line --regexp '^S2 .* ninja +[0-9.]+ s .* make +[0-9.]+ s'
 	assert_line --regexp '^detect +raw SQL query [0-9.]+ s'
 	assert_line --regexp '^llm +5 calls .* 5 requests over 5 connections .* 5 curl processes at once [0-9.]+ s: orch/curl x[0-9.]+$'
+	# Both paths and the anchor, plain and over TLS.
+	assert_line --regexp '^llm +5 calls http +orch-exec in-process .* 5 requests over [1-5] connections '
+	assert_line --regexp '^llm +5 calls https +orch-exec in-process .* 5 requests over [1-5] connections '
+	assert_line --regexp '^llm +5 calls https +curl --parallel '
 }
 
 @test "bench: a missing benchmark name is a usage error" {
