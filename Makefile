@@ -54,7 +54,7 @@ BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
 DEPS_BUILD = build-essential pkg-config libjansson-dev libsqlite3-dev \
              libcurl4-openssl-dev
 DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 python3-jsonschema \
-            python3-yaml zsh ninja-build time graphviz curl openssl chromium
+            python3-yaml zsh ninja-build time graphviz curl openssl chromium nghttp2-server
 DEPS_DEMO = jq
 # make fuzz (clang, the libFuzzer runtime) and make valgrind.
 DEPS_FUZZ = clang libclang-rt-14-dev valgrind

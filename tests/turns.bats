@@ -140,3 +140,39 @@ retry-after-ms: 0"
 	run -0 --separate-stderr orch-exec --timeout 300 --retries 0 "$BATS_TEST_TMPDIR/graph.json"
 	assert_equal "$(jq -r '.nodes[0] | "\(.status) \(.error)"' <<<"$output")" "failed timed out after 300 ms"
 }
+
+@test "in-process over HTTP/2: the turns of a run share a connection or two" {
+	command -v nghttpd >/dev/null || fail "no nghttpd: make deps installs nghttp2-server"
+	local i port dir=$BATS_TEST_TMPDIR/h2 pid
+	mkdir -p "$dir/htdocs/v1/chat"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+	# nghttpd answers any method with the file at the path: one reply.
+	jq -cn --arg c "$VALID" '{id: "h2", object: "chat.completion", model: "m",
+		choices: [{index: 0, message: {role: "assistant", content: $c}, finish_reason: "stop"}],
+		usage: {prompt_tokens: 11, completion_tokens: 7}}' >"$dir/htdocs/v1/chat/completions"
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	nghttpd -v -a 127.0.0.1 -d "$dir/htdocs" "$port" "$dir/key.pem" "$dir/cert.pem" >"$dir/log" 2>&1 &
+	pid=$!
+	for i in $(seq 100); do
+		grep -q "listen" "$dir/log" 2>/dev/null && break
+		sleep 0.05
+	done
+	new_store "$ORCH_DB"
+	for i in $(seq 2 20); do
+		orch-stack create "s$i" --idea "stack $i" >/dev/null
+		orch-stack start "s$i" >/dev/null
+	done
+	orch-detect --all --force | orch-graph | jq -c '.nodes |= map(select(.agent == "planner"))' \
+		>"$BATS_TEST_TMPDIR/graphs.json"
+	run -0 --separate-stderr env ORCH_LLM_BASE_URL=https://127.0.0.1:$port/v1 \
+		ORCH_LLM_CA_BUNDLE="$dir/cert.pem" orch-exec -j 20 "$BATS_TEST_TMPDIR/graphs.json"
+	kill "$pid"
+	wait "$pid" || true
+	assert_equal "$(jq -s 'map(.nodes[0].status) | unique | join(" ")' -r <<<"$output")" "completed"
+	# 20 requests (the first contact's alone, then the others at once), multiplexed.
+	assert_equal "$(grep -c 'recv HEADERS frame' "$dir/log")" 20
+	[ "$(grep -o '^\[id=[0-9]*\]' "$dir/log" | sort -u | wc -l)" -le 2 ] ||
+		fail "$(grep -o '^\[id=[0-9]*\]' "$dir/log" | sort -u | wc -l) connections"
+}
