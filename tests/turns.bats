@@ -172,7 +172,7 @@ retry-after-ms: 0"
 	wait "$pid" || true
 	assert_equal "$(jq -s 'map(.nodes[0].status) | unique | join(" ")' -r <<<"$output")" "completed"
 	# 20 requests (the first contact's alone, then the others at once), multiplexed.
-	assert_equal "$(grep -c 'recv HEADERS frame' "$dir/log")" 20
-	[ "$(grep -o '^\[id=[0-9]*\]' "$dir/log" | sort -u | wc -l)" -le 2 ] ||
-		fail "$(grep -o '^\[id=[0-9]*\]' "$dir/log" | sort -u | wc -l) connections"
+	assert_equal "$(grep -ac 'recv HEADERS frame' "$dir/log")" 20
+	[ "$(grep -ao '^\[id=[0-9]*\]' "$dir/log" | sort -u | wc -l)" -le 2 ] ||
+		fail "$(grep -ao '^\[id=[0-9]*\]' "$dir/log" | sort -u | wc -l) connections"
 }
