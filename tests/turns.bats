@@ -141,6 +141,25 @@ retry-after-ms: 0"
 	assert_equal "$(jq -r '.nodes[0] | "\(.status) \(.error)"' <<<"$output")" "failed timed out after 300 ms"
 }
 
+@test "in-process: a turn that misbehaves fails alone, bounded as a process was" {
+	local i
+	new_store "$ORCH_DB"
+	for i in 2 3; do
+		orch-stack create "s$i" --idea "stack $i" >/dev/null
+		orch-stack start "s$i" >/dev/null
+	done
+	orch-detect --all --force | orch-graph | jq -c '.nodes |= map(select(.agent == "planner"))' \
+		>"$BATS_TEST_TMPDIR/graphs.json"
+	# One at a time, in input order: an oversized reply, a reply that
+	# is not JSON at all (twice: the corrective round), a valid one.
+	serve "[{\"size\":9000000},{\"content\":\"<html>\"},{\"content\":\"<html>\"},{\"reply\":$VALID}]"
+	run -0 --separate-stderr orch-exec -j 1 --retries 0 "$BATS_TEST_TMPDIR/graphs.json"
+	assert_equal "$(jq -sr 'sort_by(.stack.name) | .[] | "\(.stack.name) \(.nodes[0].status) \(.nodes[0].error)"' <<<"$output")" \
+		"alpha failed exit status 69: orch-agent: 127.0.0.1:$PORT: response larger than 8388608 bytes
+s2 failed exit status 65: orch-agent: 127.0.0.1:$PORT: the reply is not a valid actions document, even after a retry: the reply is not JSON: '[' or '{' expected near '<'
+s3 completed null"
+}
+
 @test "in-process over HTTP/2: the turns of a run share a connection or two" {
 	command -v nghttpd >/dev/null || fail "no nghttpd: make deps installs nghttp2-server"
 	local i port dir=$BATS_TEST_TMPDIR/h2 pid
