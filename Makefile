@@ -180,7 +180,7 @@ fuzz fuzz-smoke: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 VALGRIND_TESTS = tests/orch-detect.bats tests/orch-graph.bats tests/bad-input.bats \
 	tests/budget.bats tests/estimate.bats
 VALGRIND_DECIDE = ^([^-]|--no-db|--wait (exits|with))
-VALGRIND_TURNS = same actions|many turns
+VALGRIND_TURNS = same actions|many turns|misbehaves|HTTP/2
 VALGRIND_EXEC = example team|full pipeline|retries used up|does not stop its siblings|gets its todo|all or none|not an actions document|past the cap|never a shell|not running passes|no nodes|overlapping|kill -9|errors name|traces keep|bad input|usage errors|empty input
 valgrind: $(BINS)
 	rm -rf build-vg && mkdir -p build-vg/bin build-vg/log
