@@ -367,6 +367,15 @@ static char *stop_error(const struct exec *e)
  * send visits every request on the pool. */
 #define SEND_BATCH 16
 
+/* Send the requests of the in-process turns started since the last. */
+static void send_turns(struct exec *e)
+{
+	if (!e->unsent)
+		return;
+	http_pool_work(turns_pool(e->cfg.turns));
+	e->unsent = 0;
+}
+
 /* End N's in-process turn, if it has one: what it left is its child's. */
 static void turn_over(struct exec *e, struct node *n)
 {
@@ -658,7 +667,7 @@ static int64_t lease_ttl(const struct exec *e)
 int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 	     struct orch_error *err)
 {
-	int sigfd, i, nfds, in_slot, started;
+	int sigfd, i, nfds, in_slot;
 	int64_t now, wake, t, ttl = lease_ttl(e);
 	struct node *n;
 
@@ -684,20 +693,17 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 		let_go(e);
 		now = orch_mono_ms();
 		wake = -1;
-		started = 0;
+		/* N may be done, and its stack's nodes freed, once started:
+		 * what was started is counted in E. In-process turns' first
+		 * requests go out while the next nodes' contexts are built,
+		 * not after the last. */
 		while (e->nrunning < e->cfg.jobs && (n = pick_node(e, now, &wake))) {
 			if (exec_start_node(e, n) != 0)
 				break;
-			/* An in-process turn's request goes at once, while the
-			 * next nodes' contexts are built, not after the last. */
-			if (n->job) {
-				turns_step(n->job, &n->job_wake);
-				if (++started % SEND_BATCH == 0)
-					http_pool_work(turns_pool(e->cfg.turns));
-			}
+			if (e->unsent >= SEND_BATCH)
+				send_turns(e);
 		}
-		if (started % SEND_BATCH)
-			http_pool_work(turns_pool(e->cfg.turns));
+		send_turns(e);
 		let_go(e);
 		if (all_done(e) && !e->reading)
 			break;

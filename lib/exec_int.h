@@ -118,6 +118,8 @@ struct exec {
 	int nrunning;            /* entries used in running */
 	struct pollfd *fds;      /* owned: poll() set, room for 3 + 3 * jobs */
 	int nturns;              /* of the nodes running, in-process turns */
+	int unsent;              /* turns started whose first request is not
+				    yet on its way (send_turns()) */
 	uint64_t rng;            /* xorshift state for retry jitter */
 	exec_emit_fn emit;       /* where finished stacks go */
 	void *emit_arg;          /* its argument */

@@ -573,8 +573,11 @@ int exec_start_node(struct exec *e, struct node *n)
 	}
 	if (in_process) {
 		n->job = turns_start(e->cfg.turns, n->agent_index, n->context, strlen(n->context));
-		n->job_wake = 0;
 		e->nturns++;
+		/* Its first request is made now, and sent with the next few
+		 * (exec_run()). */
+		turns_step(n->job, &n->job_wake);
+		e->unsent++;
 	} else if (child_start(&n->child, e->cfg.argv[n->agent_index],
 			       e->cfg.env[n->agent_index], n->context, strlen(n->context),
 			       ORCH_MAX_CHILD_OUTPUT, e->cfg.timeout_ms, e->cfg.kill_after_ms,
