@@ -751,7 +751,7 @@ static void answered(struct llm_turn *t)
 
 int llm_turn_step(struct llm_turn *t, int64_t *wake_at)
 {
-	int rc, stop;
+	int rc;
 
 	*wake_at = -1;
 	for (;;) {
@@ -765,11 +765,10 @@ int llm_turn_step(struct llm_turn *t, int64_t *wake_at)
 				return 1;
 			}
 			t->wake_at = 0;
-			stop = 0;
 			if ((rc = ask_start(t, &t->k, &t->err)) == 0)
 				t->state = TURN_FLIGHT;
 			else if (rc < 0)
-				ask_failed(t, stop);
+				ask_failed(t, 0);
 			break;
 		case TURN_FLIGHT:
 			if (!http_post_done(&t->http))
