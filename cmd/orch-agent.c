@@ -23,9 +23,6 @@
 #include "xalloc.h"
 #include "banned.h"
 
-#define CONNECT_TIMEOUT_MS 10000
-#define BACKOFF_MAX_MS 30000
-
 static const char usage_line[] =
 	"usage: orch-agent --role ROLE [--prompt FILE] [--model MODEL] [--base-url URL]"
 	" [--timeout MS] [--deadline MS] [--retries N] [--backoff MS] [--cacert FILE]"
@@ -244,16 +241,6 @@ int main(int argc, char **argv)
 		cli_die_error(&err);
 	}
 	config_release(&conf);
-	o.backoff_max_ms = o.backoff_ms > BACKOFF_MAX_MS ? o.backoff_ms : BACKOFF_MAX_MS;
-	o.connect_timeout_ms = o.timeout_ms < CONNECT_TIMEOUT_MS ? o.timeout_ms
-		: CONNECT_TIMEOUT_MS;
-	o.max_response = ORCH_MAX_CHILD_OUTPUT;
-	if (!o.ca_file && getenv("ORCH_LLM_CA_BUNDLE") && *getenv("ORCH_LLM_CA_BUNDLE"))
-		o.ca_file = getenv("ORCH_LLM_CA_BUNDLE");
-	/* Said at once, not as a TLS failure per provider and retry. */
-	if (o.ca_file && access(o.ca_file, R_OK) != 0)
-		cli_die(ORCH_EX_NOINPUT, "cannot read CA file '%s': %s", o.ca_file,
-			strerror(errno));
 	if (faults_from_env(&faults, &err) != 0 || cassette_from_env(&cassette, &err) != 0)
 		cli_die_error(&err);
 	o.cassette = cassette;

@@ -207,8 +207,11 @@ struct llm_flags {
  *                   each provider to llm.max_tokens_by_model's for its model
  *   the artifact    llm.artifact_chars
  *
- * Fills those members of O and P (P's caps empty). A bad flag or variable
- * is error 64 naming it, a bad value in the file 65 naming key and line.
+ * Fills those members of O and P (P's caps empty), and the bounds that
+ * follow from them (the connect timeout, the cap on a backoff, the reply's
+ * cap) and the CA file: O's own (--cacert), else $ORCH_LLM_CA_BUNDLE's.
+ * A bad flag or variable is error 64 naming it, a bad value in the file 65
+ * naming key and line, a CA file that cannot be read 66.
  */
 int llm_configure(struct llm_options *o, struct llm_providers *p, const char *role,
 		  const struct llm_flags *f, const struct config *c,

@@ -278,6 +278,31 @@ static int primary_add(struct llm_providers *p, const char *role, const struct l
 	return rc;
 }
 
+/* The longest wait for a connection, and the cap on one backoff. */
+#define CONNECT_TIMEOUT_MS 10000
+#define BACKOFF_MAX_MS 30000
+
+/*
+ * O's bounds that follow from its settings, and the CAs to trust: O's
+ * own, else $ORCH_LLM_CA_BUNDLE's. A CA file that cannot be read is 66,
+ * said at once rather than as a TLS failure per provider and retry.
+ */
+static int bounds_and_trust(struct llm_options *o, struct orch_error *err)
+{
+	const char *ca = env("ORCH_LLM_CA_BUNDLE");
+
+	o->backoff_max_ms = o->backoff_ms > BACKOFF_MAX_MS ? o->backoff_ms : BACKOFF_MAX_MS;
+	o->connect_timeout_ms = o->timeout_ms < CONNECT_TIMEOUT_MS ? o->timeout_ms
+		: CONNECT_TIMEOUT_MS;
+	o->max_response = ORCH_MAX_CHILD_OUTPUT;
+	if (!o->ca_file && ca)
+		o->ca_file = ca;
+	if (o->ca_file && access(o->ca_file, R_OK) != 0)
+		return orch_error_set(err, ORCH_EX_NOINPUT, "cannot read CA file '%s': %s",
+				      o->ca_file, strerror(errno));
+	return 0;
+}
+
 int llm_configure(struct llm_options *o, struct llm_providers *p, const char *role,
 		  const struct llm_flags *f, const struct config *c,
 		  struct orch_error *err)
@@ -325,6 +350,8 @@ int llm_configure(struct llm_options *o, struct llm_providers *p, const char *ro
 			p->v[i].max_tokens = n;
 		rc = rc < 0 ? -1 : 0;
 	}
+	if (rc == 0)
+		rc = bounds_and_trust(o, err);
 	if (rc != 0)
 		llm_providers_release(p);
 	return rc;

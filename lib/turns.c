@@ -21,10 +21,6 @@
 #include "xalloc.h"
 #include "banned.h"
 
-/* As orch-agent's. */
-#define CONNECT_TIMEOUT_MS 10000
-#define BACKOFF_MAX_MS 30000
-
 /* One role's settings, read once. */
 struct role {
 	struct llm_options o;     /* its pointers into this struct or turns */
@@ -62,26 +58,12 @@ struct turn_job {
 static void role_setup(struct role *r, const char *agent, const struct config *c)
 {
 	static const struct llm_flags none;
-	const char *ca = getenv("ORCH_LLM_CA_BUNDLE");
 	char *path = NULL;
 
 	memset(&r->o, 0, sizeof(r->o));
 	r->o.role = agent;
 	if (llm_configure(&r->o, &r->p, agent, &none, c, &r->err) != 0)
 		return;
-	r->o.backoff_max_ms = r->o.backoff_ms > BACKOFF_MAX_MS ? r->o.backoff_ms
-		: BACKOFF_MAX_MS;
-	r->o.connect_timeout_ms = r->o.timeout_ms < CONNECT_TIMEOUT_MS ? r->o.timeout_ms
-		: CONNECT_TIMEOUT_MS;
-	r->o.max_response = ORCH_MAX_CHILD_OUTPUT;
-	if (ca && *ca) {
-		r->o.ca_file = ca;
-		if (access(ca, R_OK) != 0) {
-			orch_error_set(&r->err, ORCH_EX_NOINPUT, "cannot read CA file '%s': %s",
-				       ca, strerror(errno));
-			return;
-		}
-	}
 	if (!(r->prompt = llm_prompt_load(agent, NULL, &path, &r->err)))
 		return;
 	free(path);
