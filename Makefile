@@ -16,14 +16,14 @@
 PROGRAMS = orch orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent
 
 CC ?= cc
-PKGS = jansson sqlite3 libcurl
+PKGS = jansson sqlite3 libcurl libpq
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib \
              -DORCH_DATADIR='"$(DATADIR)"' \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lsqlite3 -lcurl) -lm
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lsqlite3 -lcurl -lpq) -lm
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build-san

@@ -517,7 +517,7 @@ int main(int argc, char **argv)
 	if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r")))
 		cli_die(ORCH_EX_NOINPUT, "cannot open '%s': %s", o.file, strerror(errno));
 	store = cli_open_store(o.db, 0);
-	if (agent_env_build(&env, environ, &conf, store->path, o.config, owner, &err) != 0)
+	if (agent_env_build(&env, environ, &conf, store_location(store), o.config, owner, &err) != 0)
 		cli_die_error(&err);
 	for (i = 0; i < ORCH_AGENT_COUNT; i++)
 		cfg.env[i] = agent_env_is_builtin(cfg.argv[i]) ? env.builtin : env.command;

@@ -34,30 +34,30 @@ static const char *const kept_keys[] = {
 
 /* ---- store helpers (also lib/task.c's: actions_int.h) ------------------ */
 
-int actions_query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
+int actions_query_int(struct store *s, struct stmt *st, int64_t *out,
 		      const char *what, struct orch_error *err)
 {
-	int rc = sqlite3_step(st);
+	int rc = stmt_step(st);
 
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
+	if (rc == STMT_ROW)
+		*out = stmt_int(st, 0);
 	store_finish(s, st);
-	if (rc == SQLITE_ROW)
+	if (rc == STMT_ROW)
 		return 1;
-	if (rc == SQLITE_DONE)
+	if (rc == STMT_DONE)
 		return 0;
 	return store_error(s, err, what);
 }
 
 int actions_stack_exists(struct store *s, int64_t id, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT id FROM stacks WHERE id = ?", err);
+	struct stmt *st = store_prepare(s, "SELECT id FROM stacks WHERE id = ?", err);
 	int64_t found;
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	rc = actions_query_int(s, st, &found, "reading stack", err);
 	if (rc == 0)
 		return orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",
@@ -66,18 +66,18 @@ int actions_stack_exists(struct store *s, int64_t id, struct orch_error *err)
 }
 
 /* Bind STR of LEN bytes, or NULL when STR is NULL. */
-static void bind_text(sqlite3_stmt *st, int i, const char *str, size_t len)
+static void bind_text(struct stmt *st, int i, const char *str, size_t len)
 {
 	if (str)
-		sqlite3_bind_text(st, i, str, (int)len, SQLITE_STATIC);
+		stmt_bind_text_len(st, i, str, len);
 	else
-		sqlite3_bind_null(st, i);
+		stmt_bind_null(st, i);
 }
 
 int actions_memory_write(struct store *s, int64_t stack_id, const char *agent,
 			 const json_t *mem, int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st = NULL;
+	struct stmt *st = NULL;
 	char *data = json_dumps(mem, JSON_COMPACT);
 	int rc = -1;
 
@@ -93,10 +93,10 @@ int actions_memory_write(struct store *s, int64_t stack_id, const char *agent,
 			   err);
 	if (!st)
 		goto out;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, data, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_text(st, 2, agent);
+	stmt_bind_text(st, 3, data);
+	stmt_bind_int(st, 4, now);
 	rc = store_step_done(s, st, "writing memory", err);
 out:
 	free(data);
@@ -163,7 +163,7 @@ static int apply_set_project(const struct apply_ctx *c, const json_t *action,
 	size_t tlen, dlen;
 	const char *title = opt_str(action, "title", &tlen);
 	const char *desc = opt_str(action, "description", &dlen);
-	sqlite3_stmt *st = store_prepare(c->s,
+	struct stmt *st = store_prepare(c->s,
 		"INSERT INTO projects (stack_id, title, description, created_at,"
 		" updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
 		" ON CONFLICT (stack_id) DO UPDATE SET title = excluded.title,"
@@ -172,10 +172,10 @@ static int apply_set_project(const struct apply_ctx *c, const json_t *action,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->stack_id);
+	stmt_bind_int(st, 1, c->stack_id);
 	bind_text(st, 2, title, tlen);
 	bind_text(st, 3, desc, dlen);
-	sqlite3_bind_int64(st, 4, c->now);
+	stmt_bind_int(st, 4, c->now);
 	return store_step_done(c->s, st, "setting the project", err);
 }
 
@@ -184,12 +184,12 @@ static int apply_set_phase(const struct apply_ctx *c, const json_t *action,
 {
 	size_t len;
 	const char *phase = opt_str(action, "phase", &len);
-	sqlite3_stmt *st = store_prepare(c->s, "UPDATE stacks SET phase = ?2"
+	struct stmt *st = store_prepare(c->s, "UPDATE stacks SET phase = ?2"
 					 " WHERE id = ?1", err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->stack_id);
+	stmt_bind_int(st, 1, c->stack_id);
 	bind_text(st, 2, phase, len);
 	return store_step_done(c->s, st, "setting the phase", err);
 }
@@ -200,16 +200,16 @@ static int apply_create_todo(const struct apply_ctx *c, const json_t *action,
 	size_t len;
 	const char *content = opt_str(action, "content", &len);
 	int64_t priority = opt_int(action, "priority");
-	sqlite3_stmt *st = store_prepare(c->s, "INSERT INTO todos (stack_id, content,"
+	struct stmt *st = store_prepare(c->s, "INSERT INTO todos (stack_id, content,"
 					 " priority, created_at) VALUES (?, ?, ?, ?)",
 					 err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->stack_id);
+	stmt_bind_int(st, 1, c->stack_id);
 	bind_text(st, 2, content, len);
-	sqlite3_bind_int64(st, 3, priority ? priority : 3);
-	sqlite3_bind_int64(st, 4, c->now);
+	stmt_bind_int(st, 3, priority ? priority : 3);
+	stmt_bind_int(st, 4, c->now);
 	return store_step_done(c->s, st, "adding the todo", err);
 }
 
@@ -217,12 +217,12 @@ static int apply_create_todo(const struct apply_ctx *c, const json_t *action,
  * Run ST, a write to todo ID whose WHERE clause also requires this stack,
  * and turn "no row changed" into the error that names the todo.
  */
-static int todo_write(const struct apply_ctx *c, sqlite3_stmt *st, int64_t id,
+static int todo_write(const struct apply_ctx *c, struct stmt *st, int64_t id,
 		      const char *what, struct orch_error *err)
 {
 	if (store_step_done(c->s, st, what, err) != 0)
 		return -1;
-	if (sqlite3_changes(c->s->db) == 0)
+	if (store_changes(c->s) == 0)
 		return orch_error_set(err, ORCH_EX_DATAERR, "no todo %lld in this stack",
 				      (long long)id);
 	return 0;
@@ -236,7 +236,7 @@ static int todo_write(const struct apply_ctx *c, sqlite3_stmt *st, int64_t id,
 static int check_not_claimed(const struct apply_ctx *c, int64_t id,
 			     struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int64_t building;
 	int rc;
 
@@ -245,8 +245,8 @@ static int check_not_claimed(const struct apply_ctx *c, int64_t id,
 	if (!(st = store_prepare(c->s, "SELECT count(*) FROM todos WHERE id = ?1"
 				 " AND stack_id = ?2 AND status = 'in_progress'", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
 	if ((rc = actions_query_int(c->s, st, &building, "reading the todo", err)) < 0)
 		return -1;
 	if (rc > 0 && building)
@@ -263,7 +263,7 @@ static int apply_update_todo(const struct apply_ctx *c, const json_t *action,
 	const char *content = opt_str(action, "content", &clen);
 	const char *status = opt_str(action, "status", &slen);
 	int64_t id = opt_int(action, "id"), priority = opt_int(action, "priority");
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (check_not_claimed(c, id, err) != 0)
 		return -1;
@@ -282,13 +282,13 @@ static int apply_update_todo(const struct apply_ctx *c, const json_t *action,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
 	bind_text(st, 3, content, clen);
 	if (priority)
-		sqlite3_bind_int64(st, 4, priority);
+		stmt_bind_int(st, 4, priority);
 	bind_text(st, 5, status, slen);
-	sqlite3_bind_int64(st, 6, c->now);
+	stmt_bind_int(st, 6, c->now);
 	return todo_write(c, st, id, "updating the todo", err);
 }
 
@@ -296,7 +296,7 @@ static int apply_complete_todo(const struct apply_ctx *c, const json_t *action,
 			       struct orch_error *err)
 {
 	int64_t id = opt_int(action, "id");
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (check_not_claimed(c, id, err) != 0)
 		return -1;
@@ -308,9 +308,9 @@ static int apply_complete_todo(const struct apply_ctx *c, const json_t *action,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
-	sqlite3_bind_int64(st, 3, c->now);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
+	stmt_bind_int(st, 3, c->now);
 	return todo_write(c, st, id, "completing the todo", err);
 }
 
@@ -318,7 +318,7 @@ static int apply_delete_todo(const struct apply_ctx *c, const json_t *action,
 			     struct orch_error *err)
 {
 	int64_t id = opt_int(action, "id");
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (check_not_claimed(c, id, err) != 0)
 		return -1;
@@ -326,22 +326,22 @@ static int apply_delete_todo(const struct apply_ctx *c, const json_t *action,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
 	return todo_write(c, st, id, "deleting the todo", err);
 }
 
 static int apply_clear_todos(const struct apply_ctx *c, const json_t *action,
 			     struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(c->s, "UPDATE todos SET status = 'cancelled'"
+	struct stmt *st = store_prepare(c->s, "UPDATE todos SET status = 'cancelled'"
 					 " WHERE stack_id = ? AND status = 'pending'",
 					 err);
 
 	(void)action;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->stack_id);
+	stmt_bind_int(st, 1, c->stack_id);
 	return store_step_done(c->s, st, "cancelling the todos", err);
 }
 
@@ -362,7 +362,7 @@ static int apply_send_message(const struct apply_ctx *c, const json_t *action,
 {
 	const json_t *to = json_object_get(action, "to");
 	struct stack_row row;
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int64_t to_id = 0;
 	size_t len;
 	const char *content = opt_str(action, "content", &len);
@@ -390,11 +390,11 @@ static int apply_send_message(const struct apply_ctx *c, const json_t *action,
 			   " content, created_at) VALUES (?, ?, ?, ?)", err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->stack_id);
+	stmt_bind_int(st, 1, c->stack_id);
 	if (to_id)
-		sqlite3_bind_int64(st, 2, to_id);
+		stmt_bind_int(st, 2, to_id);
 	bind_text(st, 3, content, len);
-	sqlite3_bind_int64(st, 4, c->now);
+	stmt_bind_int(st, 4, c->now);
 	if (store_step_done(c->s, st, "sending the message", err) != 0)
 		return -1;
 	/* The receivers' communicators have work now. */
@@ -408,14 +408,14 @@ static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
 	int64_t id = opt_int(action, "message_id"), processed = 0;
 	size_t len;
 	const char *content = opt_str(action, "content", &len);
-	sqlite3_stmt *st = store_prepare(c->s, "SELECT processed FROM user_messages"
+	struct stmt *st = store_prepare(c->s, "SELECT processed FROM user_messages"
 					 " WHERE id = ?1 AND stack_id = ?2", err);
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
 	rc = actions_query_int(c->s, st, &processed, "reading the user message", err);
 	if (rc < 0)
 		return -1;
@@ -429,9 +429,9 @@ static int apply_reply_user(const struct apply_ctx *c, const json_t *action,
 			   " responded_at = ?3, processed = 1 WHERE id = ?1", err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	bind_text(st, 2, content, len);
-	sqlite3_bind_int64(st, 3, c->now);
+	stmt_bind_int(st, 3, c->now);
 	return store_step_done(c->s, st, "answering the user message", err);
 }
 
@@ -441,15 +441,15 @@ static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
 	int64_t id = opt_int(action, "message_id"), found;
 	/* The messages the snapshot shows this stack: direct to it, or
 	 * broadcast by another stack. */
-	sqlite3_stmt *st = store_prepare(c->s, "SELECT id FROM messages WHERE id = ?1"
+	struct stmt *st = store_prepare(c->s, "SELECT id FROM messages WHERE id = ?1"
 					 " AND (to_stack_id = ?2 OR (to_stack_id IS NULL"
 					 "      AND from_stack_id IS NOT ?2))", err);
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
 	rc = actions_query_int(c->s, st, &found, "reading the message", err);
 	if (rc < 0)
 		return -1;
@@ -460,9 +460,9 @@ static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
 			   " stack_id, read_at) VALUES (?, ?, ?)", err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, c->stack_id);
-	sqlite3_bind_int64(st, 3, c->now);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, c->stack_id);
+	stmt_bind_int(st, 3, c->now);
 	return store_step_done(c->s, st, "marking the message read", err);
 }
 
@@ -795,13 +795,13 @@ int actions_validate(const json_t *doc, struct orch_error *err)
 int actions_content_version(struct store *s, int64_t stack_id, int64_t *out,
 			    struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT content_version FROM stacks"
+	struct stmt *st = store_prepare(s, "SELECT content_version FROM stacks"
 					 " WHERE id = ?", err);
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	rc = actions_query_int(s, st, out, "reading the stack", err);
 	if (rc == 0)
 		return orch_error_set(err, ORCH_EX_NOINPUT, "no stack with id %lld",

@@ -21,7 +21,7 @@
  * 1 with *OUT set from the first row, 0 when there is no row, -1 with ERR
  * (prefixed WHAT).
  */
-int actions_query_int(struct store *s, sqlite3_stmt *st, int64_t *out,
+int actions_query_int(struct store *s, struct stmt *st, int64_t *out,
 		      const char *what, struct orch_error *err);
 
 /* 0 when stack ID exists, -1 with ERR (66 when it does not). */

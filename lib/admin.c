@@ -57,37 +57,37 @@ static int check_text(const char *text, const char *what, struct orch_error *err
 int admin_create(struct store *s, const char *name, const char *idea,
 		 int64_t now, int64_t *id, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int rc;
 
 	if (idea && check_text(idea, "the idea", err) != 0)
 		return -1;
 	if (store_begin(s, err) != 0)
 		return -1;
-	if (!(st = store_prepare(s, "INSERT INTO stacks (name, created_at) VALUES (?, ?)", err)))
+	if (!(st = store_prepare(s, "INSERT INTO stacks (name, created_at) VALUES (?, ?)"
+				 " RETURNING id", err)))
 		goto fail;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	rc = sqlite3_step(st);
-	store_finish(s, st);
-	if (rc == SQLITE_CONSTRAINT) {
+	stmt_bind_text(st, 1, name);
+	stmt_bind_int(st, 2, now);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW)
+		*id = stmt_int(st, 0);
+	else if (store_error_is_constraint(s))
 		orch_error_set(err, ORCH_EX_DATAERR, "stack '%s' already exists", name);
-		goto fail;
-	}
-	if (rc != SQLITE_DONE) {
+	else
 		store_error(s, err, "creating the stack");
+	store_finish(s, st);
+	if (rc != STMT_ROW)
 		goto fail;
-	}
-	*id = sqlite3_last_insert_rowid(s->db);
 	if (idea) {
 		if (!(st = store_prepare(s, "INSERT INTO projects (stack_id, title, description,"
 					 " created_at, updated_at) VALUES (?, ?, ?, ?, ?)", err)))
 			goto fail;
-		sqlite3_bind_int64(st, 1, *id);
-		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, idea, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, now);
-		sqlite3_bind_int64(st, 5, now);
+		stmt_bind_int(st, 1, *id);
+		stmt_bind_text(st, 2, name);
+		stmt_bind_text(st, 3, idea);
+		stmt_bind_int(st, 4, now);
+		stmt_bind_int(st, 5, now);
 		if (store_step_done(s, st, "creating the project", err) != 0)
 			goto fail;
 	}
@@ -101,7 +101,7 @@ int admin_set_state(struct store *s, int64_t id, const char *state, int64_t now,
 		    struct orch_error *err)
 {
 	const char *sql;
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (strcmp(state, "running") == 0)
 		sql = "UPDATE stacks SET execution_state = 'running', started_at = ?2,"
@@ -112,32 +112,44 @@ int admin_set_state(struct store *s, int64_t id, const char *state, int64_t now,
 		sql = "UPDATE stacks SET execution_state = 'stopped', stopped_at = ?2 WHERE id = ?1";
 	if (!(st = store_prepare(s, sql, err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, now);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, now);
 	return store_step_done(s, st, "changing the stack's state", err);
 }
 
 int admin_remove(struct store *s, int64_t id, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "DELETE FROM stacks WHERE id = ?", err);
+	struct stmt *st = store_prepare(s, "DELETE FROM stacks WHERE id = ?", err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	return store_step_done(s, st, "removing the stack", err);
 }
 
 /* Step ST, an insert of work for stack ID, and wake the stack, in one
  * transaction. */
-static int insert_and_wake(struct store *s, sqlite3_stmt *st, int64_t id,
-			   int64_t now, const char *what, struct orch_error *err)
+static int insert_and_wake(struct store *s, struct stmt *st, int64_t id,
+			   int64_t now, const char *what, int64_t *new_id,
+			   struct orch_error *err)
 {
+	int rc;
+
 	if (store_begin(s, err) != 0) {
 		store_finish(s, st);
 		return -1;
 	}
-	if (store_step_done(s, st, what, err) != 0 ||
-	    schedule_wake(s, id, now, err) != 0) {
+	if (new_id) {
+		/* INSERT ... RETURNING id: the row is written at the first step. */
+		if ((rc = stmt_step(st)) == STMT_ROW)
+			*new_id = stmt_int(st, 0);
+		else
+			store_error(s, err, what);
+		store_finish(s, st);
+	} else {
+		rc = store_step_done(s, st, what, err) == 0 ? STMT_ROW : STMT_ERROR;
+	}
+	if (rc != STMT_ROW || schedule_wake(s, id, now, err) != 0) {
 		store_rollback(s);
 		return -1;
 	}
@@ -147,42 +159,40 @@ static int insert_and_wake(struct store *s, sqlite3_stmt *st, int64_t id,
 int admin_add_todo(struct store *s, int64_t id, const char *content,
 		   int64_t priority, int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (check_text(content, "the todo", err) != 0 ||
 	    !(st = store_prepare(s, "INSERT INTO todos (stack_id, content,"
 				 " priority, created_at) VALUES (?, ?, ?, ?)", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, content, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, priority);
-	sqlite3_bind_int64(st, 4, now);
-	return insert_and_wake(s, st, id, now, "adding the todo", err);
+	stmt_bind_int(st, 1, id);
+	stmt_bind_text(st, 2, content);
+	stmt_bind_int(st, 3, priority);
+	stmt_bind_int(st, 4, now);
+	return insert_and_wake(s, st, id, now, "adding the todo", NULL, err);
 }
 
 int admin_add_user_message(struct store *s, int64_t id, const char *sender,
 			   const char *content, int64_t now, int64_t *message_id,
 			   struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
+	int64_t unused;
 
 	if (check_text(sender, "the sender", err) != 0 ||
 	    check_text(content, "the message", err) != 0 ||
 	    !(st = store_prepare(s, "INSERT INTO user_messages (stack_id, sender,"
-				 " content, created_at) VALUES (?, ?, ?, ?)", err)))
+				 " content, created_at) VALUES (?, ?, ?, ?) RETURNING id", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, content, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	if (insert_and_wake(s, st, id, now, "adding the message", err) != 0)
-		return -1;
-	if (message_id)
-		*message_id = sqlite3_last_insert_rowid(s->db);
-	return 0;
+	stmt_bind_int(st, 1, id);
+	stmt_bind_text(st, 2, sender);
+	stmt_bind_text(st, 3, content);
+	stmt_bind_int(st, 4, now);
+	return insert_and_wake(s, st, id, now, "adding the message",
+			       message_id ? message_id : &unused, err);
 }
 
-static const char *text(sqlite3_stmt *st, int col)
+static const char *text(struct stmt *st, int col)
 {
 	const char *t = store_column_text(st, col);
 
@@ -195,21 +205,21 @@ struct stacks_each {
 	void *arg;
 };
 
-static int stack_row_cb(sqlite3_stmt *st, void *arg)
+static int stack_row_cb(struct stmt *st, void *arg)
 {
 	struct stacks_each *e = arg;
 	struct admin_stack a = {
-		.id = sqlite3_column_int64(st, 0),
+		.id = stmt_int(st, 0),
 		.name = text(st, 1),
 		.execution_state = text(st, 2),
 		.phase = text(st, 3),
-		.total_cycles = sqlite3_column_int64(st, 4),
-		.consecutive_failures = sqlite3_column_int64(st, 5),
-		.next_run_at = sqlite3_column_int64(st, 6),
-		.created_at = sqlite3_column_int64(st, 7),
-		.pending_todos = sqlite3_column_int64(st, 8),
-		.todos = sqlite3_column_int64(st, 9),
-		.unprocessed_messages = sqlite3_column_int64(st, 10),
+		.total_cycles = stmt_int(st, 4),
+		.consecutive_failures = stmt_int(st, 5),
+		.next_run_at = stmt_int(st, 6),
+		.created_at = stmt_int(st, 7),
+		.pending_todos = stmt_int(st, 8),
+		.todos = stmt_int(st, 9),
+		.unprocessed_messages = stmt_int(st, 10),
 	};
 
 	return e->fn(&a, e->arg);
@@ -218,7 +228,7 @@ static int stack_row_cb(sqlite3_stmt *st, void *arg)
 int admin_list_stacks(struct store *s, int (*fn)(const struct admin_stack *st, void *arg),
 		      void *arg, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT id, name, execution_state, phase, total_cycles, consecutive_failures,"
 		" next_run_at, created_at,"
 		" (SELECT count(*) FROM todos t WHERE t.stack_id = s.id AND t.status = 'pending'),"
@@ -238,7 +248,7 @@ struct names_each {
 	void *arg;
 };
 
-static int name_row_cb(sqlite3_stmt *st, void *arg)
+static int name_row_cb(struct stmt *st, void *arg)
 {
 	struct names_each *e = arg;
 
@@ -248,7 +258,7 @@ static int name_row_cb(sqlite3_stmt *st, void *arg)
 int admin_list_names(struct store *s, int (*fn)(const char *name, void *arg),
 		     void *arg, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT name FROM stacks ORDER BY name", err);
+	struct stmt *st = store_prepare(s, "SELECT name FROM stacks ORDER BY name", err);
 	struct names_each e = { fn, arg };
 
 	if (!st)
@@ -261,18 +271,18 @@ struct todos_each {
 	void *arg;
 };
 
-static int todo_row_cb(sqlite3_stmt *st, void *arg)
+static int todo_row_cb(struct stmt *st, void *arg)
 {
 	struct todos_each *e = arg;
 	struct admin_todo t = {
-		.id = sqlite3_column_int64(st, 0),
-		.priority = sqlite3_column_int64(st, 1),
+		.id = stmt_int(st, 0),
+		.priority = stmt_int(st, 1),
 		.status = text(st, 2),
 		.content = text(st, 3),
-		.created_at = sqlite3_column_int64(st, 4),
-		.completed_at = sqlite3_column_int64(st, 5),
-		.attempts = sqlite3_column_int64(st, 6),
-		.last_error = (const char *)sqlite3_column_text(st, 7),
+		.created_at = stmt_int(st, 4),
+		.completed_at = stmt_int(st, 5),
+		.attempts = stmt_int(st, 6),
+		.last_error = stmt_text(st, 7),
 	};
 
 	return e->fn(&t, e->arg);
@@ -282,14 +292,14 @@ int admin_list_todos(struct store *s, int64_t stack_id,
 		     int (*fn)(const struct admin_todo *t, void *arg), void *arg,
 		     struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT id, priority, status, content, created_at,"
+	struct stmt *st = store_prepare(s, "SELECT id, priority, status, content, created_at,"
 					 " COALESCE(completed_at, 0), attempts, last_error FROM todos"
 					 " WHERE stack_id = ? ORDER BY id", err);
 	struct todos_each e = { fn, arg };
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	return store_each(s, st, todo_row_cb, &e, "listing todos", err);
 }
 
@@ -300,17 +310,17 @@ const char *const admin_todo_statuses[] = {
 };
 
 /* SQL prepared, with ?1 the stack, ?2 ID and ?3 TEXT (unbound when NULL). */
-static sqlite3_stmt *prepare_bound(struct store *s, const char *sql, int64_t stack_id,
+static struct stmt *prepare_bound(struct store *s, const char *sql, int64_t stack_id,
 				   int64_t id, const char *text, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, sql, err);
+	struct stmt *st = store_prepare(s, sql, err);
 
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, id);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, id);
 	if (text)
-		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+		stmt_bind_text(st, 3, text);
 	return st;
 }
 
@@ -318,7 +328,7 @@ static sqlite3_stmt *prepare_bound(struct store *s, const char *sql, int64_t sta
 static int count_rows(struct store *s, const char *sql, int64_t stack_id, int64_t id,
 		      const char *text, int64_t *n, struct orch_error *err)
 {
-	sqlite3_stmt *st = prepare_bound(s, sql, stack_id, id, text, err);
+	struct stmt *st = prepare_bound(s, sql, stack_id, id, text, err);
 
 	if (!st)
 		return -1;
@@ -348,14 +358,14 @@ static int change_rows(struct store *s, const char *sql, int64_t stack_id, int64
 		       const char *text, int64_t now, int64_t *n, const char *what,
 		       struct orch_error *err)
 {
-	sqlite3_stmt *st = prepare_bound(s, sql, stack_id, id, text, err);
+	struct stmt *st = prepare_bound(s, sql, stack_id, id, text, err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 4, now);
+	stmt_bind_int(st, 4, now);
 	if (store_step_done(s, st, what, err) != 0)
 		return -1;
-	*n += sqlite3_changes(s->db);
+	*n += store_changes(s);
 	return 0;
 }
 

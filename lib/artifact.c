@@ -11,7 +11,7 @@ int artifact_write(struct store *s, int64_t stack_id, const char *type, size_t t
 		   const char *content, size_t len, int64_t now,
 		   const struct artifact_origin *origin, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"INSERT INTO artifacts (stack_id, version, type, content, created_at,"
 		" execution_id, todo_id)"
 		" SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5, ?6"
@@ -23,14 +23,14 @@ int artifact_write(struct store *s, int64_t stack_id, const char *type, size_t t
 		type = "html";
 		type_len = strlen(type);
 	}
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, type, (int)type_len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, content, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_text_len(st, 2, type, type_len);
+	stmt_bind_text_len(st, 3, content, len);
+	stmt_bind_int(st, 4, now);
 	if (origin && origin->execution_id > 0)
-		sqlite3_bind_int64(st, 5, origin->execution_id);
+		stmt_bind_int(st, 5, origin->execution_id);
 	if (origin && origin->todo_id > 0)
-		sqlite3_bind_int64(st, 6, origin->todo_id);
+		stmt_bind_int(st, 6, origin->todo_id);
 	return store_step_done(s, st, "writing the artifact", err);
 }
 
@@ -39,16 +39,16 @@ struct versions_each {
 	void *arg;
 };
 
-static int version_row(sqlite3_stmt *st, void *arg)
+static int version_row(struct stmt *st, void *arg)
 {
 	struct versions_each *e = arg;
 	struct artifact_version v = {
-		.version = sqlite3_column_int64(st, 0),
+		.version = stmt_int(st, 0),
 		.type = store_column_text(st, 1),
-		.size = sqlite3_column_int64(st, 2),
-		.created_at = sqlite3_column_int64(st, 3),
-		.cycle = sqlite3_column_int64(st, 4),
-		.todo_id = sqlite3_column_int64(st, 5),
+		.size = stmt_int(st, 2),
+		.created_at = stmt_int(st, 3),
+		.cycle = stmt_int(st, 4),
+		.todo_id = stmt_int(st, 5),
 		.todo = store_column_text(st, 6),
 	};
 
@@ -61,7 +61,7 @@ int artifact_list(struct store *s, int64_t stack_id,
 		  int (*fn)(const struct artifact_version *v, void *arg), void *arg,
 		  struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT a.version, a.type, length(CAST(a.content AS BLOB)), a.created_at,"
 		" COALESCE(e.cycle, 0), COALESCE(t.id, 0), t.content"
 		" FROM artifacts a"
@@ -72,14 +72,14 @@ int artifact_list(struct store *s, int64_t stack_id,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	return store_each(s, st, version_row, &e, "reading the artifact's versions", err);
 }
 
 int artifact_read(struct store *s, int64_t stack_id, int64_t version, char **content,
 		  size_t *len, int64_t *found, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT version, CAST(content AS BLOB) FROM artifacts"
 		" WHERE stack_id = ?1 AND (?2 = 0 OR version = ?2)"
 		" ORDER BY version DESC LIMIT 1", err);
@@ -90,24 +90,24 @@ int artifact_read(struct store *s, int64_t stack_id, int64_t version, char **con
 	*len = 0;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, version);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*found = sqlite3_column_int64(st, 0);
-		blob = sqlite3_column_blob(st, 1);
-		*len = (size_t)sqlite3_column_bytes(st, 1);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, version);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW) {
+		*found = stmt_int(st, 0);
+		blob = stmt_blob(st, 1);
+		*len = stmt_bytes(st, 1);
 		*content = xmalloc(*len + 1);
 		if (*len)
 			memcpy(*content, blob, *len);
 		(*content)[*len] = '\0';
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc != STMT_DONE) {
 		store_error(s, err, "reading the artifact");
 	}
 	store_finish(s, st);
-	if (rc == SQLITE_ROW)
+	if (rc == STMT_ROW)
 		return 1;
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc == STMT_DONE ? 0 : -1;
 }
 
 int artifact_is_binary(const char *content, size_t len)

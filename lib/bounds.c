@@ -14,7 +14,7 @@
 int bounds_read(struct store *s, int64_t stack_id, int64_t now,
 		struct bounds_totals *t, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int rc, i;
 
 	memset(t, 0, sizeof(*t));
@@ -32,30 +32,30 @@ int bounds_read(struct store *s, int64_t stack_id, int64_t now,
 		"   FROM memory WHERE stack_id = ?1 AND agent = 'planner')", err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, now - 3600 * 1000);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		t->open_todos = sqlite3_column_int64(st, 0);
-		t->open_todo_bytes = sqlite3_column_int64(st, 1);
-		t->sent_last_hour = sqlite3_column_int64(st, 2);
-		t->recommendations = sqlite3_column_int64(st, 3);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, now - 3600 * 1000);
+	if ((rc = stmt_step(st)) == STMT_ROW) {
+		t->open_todos = stmt_int(st, 0);
+		t->open_todo_bytes = stmt_int(st, 1);
+		t->sent_last_hour = stmt_int(st, 2);
+		t->recommendations = stmt_int(st, 3);
 	}
 	store_finish(s, st);
-	if (rc != SQLITE_ROW)
+	if (rc != STMT_ROW)
 		return store_error(s, err, "reading the stack's totals");
 
 	if (!(st = store_prepare(s, "SELECT agent, length(CAST(data AS BLOB))"
 				 " FROM memory WHERE stack_id = ?", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *agent = (const char *)sqlite3_column_text(st, 0);
+	stmt_bind_int(st, 1, stack_id);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
+		const char *agent = stmt_text(st, 0);
 
 		if (agent && (i = orch_agent_index(agent)) >= 0)
-			t->memory_bytes[i] = sqlite3_column_int64(st, 1);
+			t->memory_bytes[i] = stmt_int(st, 1);
 	}
 	store_finish(s, st);
-	if (rc != SQLITE_DONE)
+	if (rc != STMT_DONE)
 		return store_error(s, err, "reading the stack's memory");
 	return 0;
 }

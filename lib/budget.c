@@ -28,38 +28,38 @@ int budget_configure(struct budget_config *out, const struct config *c,
 int budget_get_own(struct store *s, int64_t stack_id, struct budget_own *out,
 		   struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT daily_tokens, total_tokens"
+	struct stmt *st = store_prepare(s, "SELECT daily_tokens, total_tokens"
 					 " FROM stack_budgets WHERE stack_id = ?", err);
 	int rc;
 
 	out->daily = out->total = -1;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-			out->daily = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-			out->total = sqlite3_column_int64(st, 1);
+	stmt_bind_int(st, 1, stack_id);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW) {
+		if (stmt_type(st, 0) != STMT_NULL)
+			out->daily = stmt_int(st, 0);
+		if (stmt_type(st, 1) != STMT_NULL)
+			out->total = stmt_int(st, 1);
 	}
 	store_finish(s, st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+	return rc == STMT_ROW || rc == STMT_DONE ? 0
 		: store_error(s, err, "reading the stack's budget");
 }
 
-static void bind_own(sqlite3_stmt *st, int col, int64_t v)
+static void bind_own(struct stmt *st, int col, int64_t v)
 {
 	if (v < 0)
-		sqlite3_bind_null(st, col);
+		stmt_bind_null(st, col);
 	else
-		sqlite3_bind_int64(st, col, v);
+		stmt_bind_int(st, col, v);
 }
 
 int budget_set_own(struct store *s, int64_t stack_id, const struct budget_own *own,
 		   int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (store_begin(s, err) != 0)
 		return -1;
@@ -71,7 +71,7 @@ int budget_set_own(struct store *s, int64_t stack_id, const struct budget_own *o
 				   " DO UPDATE SET daily_tokens = ?2, total_tokens = ?3", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	if (own->daily >= 0 || own->total >= 0) {
 		bind_own(st, 2, own->daily);
 		bind_own(st, 3, own->total);

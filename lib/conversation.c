@@ -18,27 +18,27 @@ struct messages_each {
 	void *arg;
 };
 
-static const char *text(sqlite3_stmt *st, int col)
+static const char *text(struct stmt *st, int col)
 {
 	const char *t = store_column_text(st, col);
 
 	return t ? t : "";
 }
 
-static int message_row(sqlite3_stmt *st, void *arg)
+static int message_row(struct stmt *st, void *arg)
 {
 	struct messages_each *e = arg;
 	struct conversation_message m = {
-		.id = sqlite3_column_int64(st, 0),
-		.stack_id = sqlite3_column_int64(st, 1),
+		.id = stmt_int(st, 0),
+		.stack_id = stmt_int(st, 1),
 		.sender = text(st, 2),
 		.content = text(st, 3),
-		.created_at = sqlite3_column_int64(st, 4),
-		.processed = sqlite3_column_int(st, 5),
+		.created_at = stmt_int(st, 4),
+		.processed = stmt_int(st, 5),
 		.reply = store_column_text(st, 6),
-		.replied_at = sqlite3_column_int64(st, 7),
-		.parked_at = sqlite3_column_int64(st, 8),
-		.attempts = sqlite3_column_int64(st, 9),
+		.replied_at = stmt_int(st, 7),
+		.parked_at = stmt_int(st, 8),
+		.attempts = stmt_int(st, 9),
 		.last_error = store_column_text(st, 10),
 	};
 
@@ -53,15 +53,15 @@ int conversation_list(struct store *s, int64_t stack_id, unsigned flags,
 		      int (*fn)(const struct conversation_message *m, void *arg),
 		      void *arg, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT " MESSAGE_COLUMNS
+	struct stmt *st = store_prepare(s, "SELECT " MESSAGE_COLUMNS
 		" WHERE stack_id = ?1 AND (?2 = 0 OR response IS NULL)"
 		" ORDER BY created_at, id", err);
 	struct messages_each e = { fn, arg };
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int(st, 2, (flags & CONVERSATION_UNANSWERED) != 0);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, (flags & CONVERSATION_UNANSWERED) != 0);
 	return store_each(s, st, message_row, &e, "reading the messages", err);
 }
 
@@ -71,7 +71,7 @@ struct counted {
 	int seen;                  /* rows passed on */
 };
 
-static int counted_row(sqlite3_stmt *st, void *arg)
+static int counted_row(struct stmt *st, void *arg)
 {
 	struct counted *c = arg;
 
@@ -83,13 +83,13 @@ int conversation_message(struct store *s, int64_t id,
 			 int (*fn)(const struct conversation_message *m, void *arg),
 			 void *arg, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT " MESSAGE_COLUMNS " WHERE id = ?", err);
+	struct stmt *st = store_prepare(s, "SELECT " MESSAGE_COLUMNS " WHERE id = ?", err);
 	struct counted c = { { fn, arg }, 0 };
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	rc = store_each(s, st, counted_row, &c, "reading the message", err);
 	if (rc < 0)
 		return -1;
@@ -224,18 +224,18 @@ struct stack_each {
 	void *arg;
 };
 
-static int stack_message_row(sqlite3_stmt *st, void *arg)
+static int stack_message_row(struct stmt *st, void *arg)
 {
 	struct stack_each *e = arg;
 	struct conversation_stack_message m = {
-		.id = sqlite3_column_int64(st, 0),
-		.sent = sqlite3_column_int(st, 1),
+		.id = stmt_int(st, 0),
+		.sent = stmt_int(st, 1),
 		.from = store_column_text(st, 2),
 		.to = store_column_text(st, 3),
 		.content = text(st, 4),
-		.created_at = sqlite3_column_int64(st, 5),
-		.read_at = sqlite3_column_int64(st, 6),
-		.readers = sqlite3_column_int64(st, 7),
+		.created_at = stmt_int(st, 5),
+		.read_at = stmt_int(st, 6),
+		.readers = stmt_int(st, 7),
 	};
 
 	return e->fn(&m, e->arg);
@@ -246,7 +246,7 @@ int conversation_stack_list(struct store *s, int64_t stack_id,
 			    void *arg, struct orch_error *err)
 {
 	/* Sent: from the stack. Received: to it, or broadcast by another. */
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT m.id, m.from_stack_id IS ?1, f.name, t.name, m.content, m.created_at,"
 		" COALESCE(CASE WHEN m.from_stack_id IS ?1"
 		"   THEN (SELECT min(read_at) FROM message_reads r WHERE r.message_id = m.id)"
@@ -263,7 +263,7 @@ int conversation_stack_list(struct store *s, int64_t stack_id,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	return store_each(s, st, stack_message_row, &e, "reading the messages", err);
 }
 

@@ -223,27 +223,27 @@ static void end_leftovers(const char *owner)
 /* End what the cycles of STACK_ID left running have left of their agents. */
 static int end_cycles_leftovers(struct store *s, int64_t stack_id, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT DISTINCT owner FROM executions"
+	struct stmt *st = store_prepare(s, "SELECT DISTINCT owner FROM executions"
 					 " WHERE stack_id = ? AND status = 'running'"
 					 " AND owner IS NOT NULL", err);
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		end_leftovers((const char *)sqlite3_column_text(st, 0));
-	if (rc != SQLITE_DONE)
+	stmt_bind_int(st, 1, stack_id);
+	while ((rc = stmt_step(st)) == STMT_ROW)
+		end_leftovers(stmt_text(st, 0));
+	if (rc != STMT_DONE)
 		store_error(s, err, "recovering an abandoned cycle");
 	store_finish(s, st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc == STMT_DONE ? 0 : -1;
 }
 
 /* Inside the claim's transaction: the previous holder is gone. */
 static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 			     struct cycle_claim *claim, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	char *why = claim->abandoned_by
 		? xasprintf("abandoned: its orch-exec (%s) is gone", claim->abandoned_by)
 		: xstrdup("abandoned: its orch-exec is gone");
@@ -255,19 +255,19 @@ static int recover_abandoned(struct store *s, int64_t stack_id, int64_t now,
 			   " error = ? WHERE stack_id = ? AND status = 'running'", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, stack_id);
+	stmt_bind_int(st, 1, now);
+	stmt_bind_text(st, 2, why);
+	stmt_bind_int(st, 3, stack_id);
 	if (store_step_done(s, st, "recovering an abandoned cycle", err) != 0)
 		goto fail;
 	st = store_prepare(s, "UPDATE todos SET status = 'pending'"
 			   " WHERE stack_id = ? AND status = 'in_progress'", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	if (store_step_done(s, st, "recovering an abandoned cycle", err) != 0)
 		goto fail;
-	claim->todos_returned = sqlite3_changes(s->db);
+	claim->todos_returned = store_changes(s);
 	rc = 0;
 	goto out;
 fail:
@@ -294,7 +294,7 @@ enum lease_state {
 static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **state,
 		      struct cycle_claim *claim, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT execution_state, lease_owner,"
+	struct stmt *st = store_prepare(s, "SELECT execution_state, lease_owner,"
 		" COALESCE(lease_expires_at, 0),"
 		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running'),"
 		" " CYCLE_LEASE_TAKEN_SQL
@@ -306,19 +306,19 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	*state = NULL;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	stmt_bind_int(st, 1, stack_id);
+	rc = stmt_step(st);
+	if (rc != STMT_ROW) {
 		store_finish(s, st);
-		return rc == SQLITE_DONE ? LEASE_GONE : store_error(s, err, "reading the lease");
+		return rc == STMT_DONE ? LEASE_GONE : store_error(s, err, "reading the lease");
 	}
 	*state = store_column_strdup(st, 0);
-	holder = (const char *)sqlite3_column_text(st, 1);
+	holder = stmt_text(st, 1);
 	rc = LEASE_FREE;
 	if (holder && *holder) {
 		who = cycle_owner_short(holder);
-		if (cycle_lease_held(holder, sqlite3_column_int64(st, 2),
-				     sqlite3_column_int64(st, 4), now)) {
+		if (cycle_lease_held(holder, stmt_int(st, 2),
+				     stmt_int(st, 4), now)) {
 			claim->skip_reason = xasprintf("another pipeline holds the stack (%s)", who);
 			free(who);
 			rc = LEASE_HELD;
@@ -326,7 +326,7 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 			claim->abandoned_by = who;
 			rc = LEASE_ABANDONED;
 		}
-	} else if (sqlite3_column_int(st, 3)) {
+	} else if (stmt_int(st, 3)) {
 		/* A cycle left running without a lease holder is abandoned too. */
 		rc = LEASE_ABANDONED;
 	}
@@ -337,7 +337,7 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 		   int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
 {
-	sqlite3_stmt *st = NULL;
+	struct stmt *st = NULL;
 	char *host = NULL, *state = NULL;
 	int64_t now;
 	int lease;
@@ -365,16 +365,16 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 			   " WHERE stack_id = ?1), 'running', ?2, ?3) RETURNING id, cycle", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, now);
+	stmt_bind_text(st, 3, owner);
+	if (stmt_step(st) != STMT_ROW) {
 		store_error(s, err, "starting a cycle");
 		goto fail;
 	}
-	claim->execution_id = sqlite3_column_int64(st, 0);
-	claim->cycle = sqlite3_column_int64(st, 1);
-	sqlite3_step(st);
+	claim->execution_id = stmt_int(st, 0);
+	claim->cycle = stmt_int(st, 1);
+	stmt_step(st);
 	store_finish(s, st);
 
 	host = cycle_owner_short(owner);
@@ -385,12 +385,12 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 			   " WHERE id = ?", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (int64_t)getpid());
-	sqlite3_bind_int64(st, 4, now + ttl_ms < now ? INT64_MAX : now + ttl_ms);
-	sqlite3_bind_int64(st, 5, claim->execution_id);
-	sqlite3_bind_int64(st, 6, stack_id);
+	stmt_bind_text(st, 1, owner);
+	stmt_bind_text(st, 2, host);
+	stmt_bind_int(st, 3, (int64_t)getpid());
+	stmt_bind_int(st, 4, now + ttl_ms < now ? INT64_MAX : now + ttl_ms);
+	stmt_bind_int(st, 5, claim->execution_id);
+	stmt_bind_int(st, 6, stack_id);
 	if (store_step_done(s, st, "taking the lease", err) != 0) {
 		st = NULL;
 		goto fail;
@@ -414,7 +414,7 @@ int cycle_recover(struct store *s, int64_t stack_id, json_t **recovered,
 		  struct orch_error *err)
 {
 	struct cycle_claim claim;
-	sqlite3_stmt *st;
+	struct stmt *st;
 	char *state = NULL;
 	int64_t now;
 	int lease, rc = -1;
@@ -437,7 +437,7 @@ int cycle_recover(struct store *s, int64_t stack_id, json_t **recovered,
 			   " WHERE id = ?", err);
 	if (!st)
 		goto out;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	if (store_step_done(s, st, "releasing the lease", err) != 0 ||
 	    store_commit(s, err) != 0)
 		goto out;
@@ -456,7 +456,7 @@ out:
 int cycle_recovery_candidates(struct store *s, const int64_t *ids, size_t n,
 			      int64_t **out, size_t *nout, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	size_t alloc = 0;
 	char *json = store_id_list(ids, n);
 	int rc;
@@ -473,17 +473,17 @@ int cycle_recovery_candidates(struct store *s, const int64_t *ids, size_t n,
 		free(json);
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	stmt_bind_text(st, 1, json);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
 		if (*nout == alloc) {
 			alloc = alloc ? alloc * 2 : 16;
 			*out = xreallocarray(*out, alloc, sizeof(**out));
 		}
-		(*out)[(*nout)++] = sqlite3_column_int64(st, 0);
+		(*out)[(*nout)++] = stmt_int(st, 0);
 	}
 	store_finish(s, st);
 	free(json);
-	if (rc != SQLITE_DONE) {
+	if (rc != STMT_DONE) {
 		free(*out);
 		*out = NULL;
 		*nout = 0;
@@ -515,7 +515,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	      struct orch_error *err)
 {
 	char *summary_text = json_dumps(summary, JSON_COMPACT);
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int rc = -1;
 
 	if (!summary_text) {
@@ -528,20 +528,20 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 			   " summary = ? WHERE id = ?", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, orch_now_ms());
+	stmt_bind_text(st, 1, status);
+	stmt_bind_int(st, 2, orch_now_ms());
 	if (error)
-		sqlite3_bind_text(st, 3, error, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, summary_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, execution_id);
+		stmt_bind_text(st, 3, error);
+	stmt_bind_text(st, 4, summary_text);
+	stmt_bind_int(st, 5, execution_id);
 	if (store_step_done(s, st, "recording the cycle", err) != 0)
 		goto fail;
 	st = store_prepare(s, "INSERT OR REPLACE INTO graphs (execution_id, graph)"
 			   " VALUES (?, ?)", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, execution_id);
-	sqlite3_bind_text(st, 2, execution_text, -1, SQLITE_STATIC);
+	stmt_bind_int(st, 1, execution_id);
+	stmt_bind_text(st, 2, execution_text);
 	if (store_step_done(s, st, "recording the graph", err) != 0)
 		goto fail;
 	st = store_prepare(s, "UPDATE stacks SET lease_owner = NULL, lease_host = NULL,"
@@ -549,8 +549,8 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 			   " WHERE id = ? AND lease_owner = ?", err);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_text(st, 2, owner);
 	if (store_step_done(s, st, "releasing the lease", err) != 0)
 		goto fail;
 	rc = store_commit(s, err);
@@ -565,7 +565,7 @@ out:
 int cycle_trace(struct store *s, const struct cycle_trace *t,
 		struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"INSERT INTO traces (execution_id, stack_id, agent, attempt, started_at,"
 		" ended_at, status, exit_status, input, output, error, usage, stderr,"
 		" stderr_dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
@@ -578,26 +578,26 @@ int cycle_trace(struct store *s, const struct cycle_trace *t,
 		store_finish(s, st);
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 	}
-	sqlite3_bind_int64(st, 1, t->execution_id);
-	sqlite3_bind_int64(st, 2, t->stack_id);
-	sqlite3_bind_text(st, 3, t->agent, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, t->attempt);
-	sqlite3_bind_int64(st, 5, t->started_at);
-	sqlite3_bind_int64(st, 6, t->ended_at);
-	sqlite3_bind_text(st, 7, t->status, -1, SQLITE_STATIC);
+	stmt_bind_int(st, 1, t->execution_id);
+	stmt_bind_int(st, 2, t->stack_id);
+	stmt_bind_text(st, 3, t->agent);
+	stmt_bind_int(st, 4, t->attempt);
+	stmt_bind_int(st, 5, t->started_at);
+	stmt_bind_int(st, 6, t->ended_at);
+	stmt_bind_text(st, 7, t->status);
 	if (t->exit_status >= 0)
-		sqlite3_bind_int(st, 8, t->exit_status);
+		stmt_bind_int(st, 8, t->exit_status);
 	if (t->input)
-		sqlite3_bind_text(st, 9, t->input, -1, SQLITE_STATIC);
+		stmt_bind_text(st, 9, t->input);
 	if (t->output)
-		sqlite3_bind_text(st, 10, t->output, (int)t->output_len, SQLITE_STATIC);
+		stmt_bind_text_len(st, 10, t->output, t->output_len);
 	if (t->error)
-		sqlite3_bind_text(st, 11, t->error, -1, SQLITE_STATIC);
+		stmt_bind_text(st, 11, t->error);
 	if (usage)
-		sqlite3_bind_text(st, 12, usage, -1, SQLITE_STATIC);
+		stmt_bind_text(st, 12, usage);
 	if (t->err_output)
-		sqlite3_bind_text(st, 13, t->err_output, (int)t->err_output_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 14, (int64_t)t->err_dropped);
+		stmt_bind_text_len(st, 13, t->err_output, t->err_output_len);
+	stmt_bind_int(st, 14, (int64_t)t->err_dropped);
 	rc = store_step_done(s, st, "recording a trace", err);
 	free(usage);
 	return rc;

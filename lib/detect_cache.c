@@ -13,7 +13,7 @@
 int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
 		      int64_t **ids, size_t *n, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	size_t alloc = 0;
 	int rc;
 
@@ -29,16 +29,16 @@ int detect_due_stacks(struct store *s, int64_t now, unsigned flags,
 	if (!st)
 		return -1;
 	if (!(flags & DETECT_FORCE))
-		sqlite3_bind_int64(st, 1, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		stmt_bind_int(st, 1, now);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
 		if (*n == alloc) {
 			alloc = alloc ? alloc * 2 : 64;
 			*ids = xreallocarray(*ids, alloc, sizeof(**ids));
 		}
-		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+		(*ids)[(*n)++] = stmt_int(st, 0);
 	}
 	store_finish(s, st);
-	if (rc != SQLITE_DONE) {
+	if (rc != STMT_DONE) {
 		free(*ids);
 		*ids = NULL;
 		*n = 0;
@@ -54,12 +54,12 @@ static int fresh(int64_t computed_at, int64_t now, int64_t ttl)
 
 /* The cached document in column COL of ST with "cached": true, or NULL
  * when it is not a work status (a miss, never an error). New reference. */
-static json_t *cached_status(sqlite3_stmt *st, int col)
+static json_t *cached_status(struct stmt *st, int col)
 {
 	json_t *status;
 
-	status = json_loadb((const char *)sqlite3_column_text(st, col),
-			    (size_t)sqlite3_column_bytes(st, col), 0, NULL);
+	status = json_loadb(stmt_text(st, col),
+			    stmt_bytes(st, col), 0, NULL);
 	if (!status || doc_check_type(status, "orch.work_status", NULL) != 0) {
 		json_decref(status);
 		return NULL;
@@ -72,15 +72,15 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 		 const struct detect_rules *rules, int64_t ttl, json_t **out,
 		 int64_t *version, struct orch_error *err)
 {
-	int own = sqlite3_get_autocommit(s->db);
-	sqlite3_stmt *st = NULL;
+	int own = !store_in_transaction(s);
+	struct stmt *st = NULL;
 	json_t *snap = NULL, *status = NULL;
 	int64_t current;
 	int rc = -1, step;
 
 	*out = NULL;
 	/* One read transaction: the state_version and the snapshot agree. */
-	if (own && store_exec(s, "BEGIN", err) != 0)
+	if (own && store_begin_read(s, err) != 0)
 		return -1;
 	st = store_prepare(s, "SELECT s.state_version, c.state_version,"
 			   " c.computed_at, c.status FROM stacks s"
@@ -88,21 +88,21 @@ int detect_stack(struct store *s, int64_t stack_id, int64_t now,
 			   " WHERE s.id = ?1", err);
 	if (!st)
 		goto out;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, rules->fingerprint);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, rules->fingerprint);
+	step = stmt_step(st);
+	if (step == STMT_DONE) {
 		rc = 0;
 		goto out;
 	}
-	if (step != SQLITE_ROW) {
+	if (step != STMT_ROW) {
 		store_error(s, err, "reading detection cache");
 		goto out;
 	}
-	current = sqlite3_column_int64(st, 0);
-	if (ttl >= 0 && sqlite3_column_type(st, 1) != SQLITE_NULL &&
-	    sqlite3_column_int64(st, 1) == current &&
-	    fresh(sqlite3_column_int64(st, 2), now, ttl) &&
+	current = stmt_int(st, 0);
+	if (ttl >= 0 && stmt_type(st, 1) != STMT_NULL &&
+	    stmt_int(st, 1) == current &&
+	    fresh(stmt_int(st, 2), now, ttl) &&
 	    (status = cached_status(st, 3))) {
 		*out = status;
 		rc = 1;
@@ -139,7 +139,7 @@ out:
 int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 		     int64_t rules, const json_t *status, struct orch_error *err)
 {
-	sqlite3_stmt *st = NULL;
+	struct stmt *st = NULL;
 	char *text = NULL;
 	int64_t computed_at;
 	int rc = -1;
@@ -164,12 +164,12 @@ int detect_cache_put(struct store *s, int64_t stack_id, int64_t version,
 			   err);
 	if (!st)
 		goto out;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, version);
-	sqlite3_bind_int64(st, 3, computed_at);
-	sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, rules);
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, version);
+	stmt_bind_int(st, 3, computed_at);
+	stmt_bind_text(st, 4, text);
+	stmt_bind_int(st, 5, rules);
+	if (stmt_step(st) != STMT_DONE) {
 		store_error(s, err, "writing detection cache");
 		goto out;
 	}
@@ -220,47 +220,42 @@ static size_t batch_find(struct batch *b, int64_t id)
 }
 
 /* orch_strategic(CONTENT): whether a user message is strategic. */
-static void sql_strategic(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static int64_t sql_strategic(void *arg, const char *text, size_t len, int64_t num)
 {
-	struct batch *b = sqlite3_user_data(ctx);
-	const char *text = (const char *)sqlite3_value_text(argv[0]);
+	struct batch *b = arg;
 
-	(void)argc;
-	sqlite3_result_int(ctx, text && detect_is_strategic(text,
-				(size_t)sqlite3_value_bytes(argv[0]), b->rules));
+	(void)num;
+	return text && detect_is_strategic(text, len, b->rules);
 }
 
 /* orch_since_planning(STACK_ID): the stack's last_planning_time. */
-static void sql_since_planning(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static int64_t sql_since_planning(void *arg, const char *text, size_t len, int64_t id)
 {
-	struct batch *b = sqlite3_user_data(ctx);
-	size_t i = batch_find(b, sqlite3_value_int64(argv[0]));
+	struct batch *b = arg;
+	size_t i = batch_find(b, id);
 
-	(void)argc;
-	sqlite3_result_int64(ctx, i < b->n ? b->facts[i].last_planning_time : INT64_MAX);
+	(void)text;
+	(void)len;
+	return i < b->n ? b->facts[i].last_planning_time : INT64_MAX;
 }
 
 /* orch_since_review(STACK_ID): the stack's last_review_time. */
-static void sql_since_review(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static int64_t sql_since_review(void *arg, const char *text, size_t len, int64_t id)
 {
-	struct batch *b = sqlite3_user_data(ctx);
-	size_t i = batch_find(b, sqlite3_value_int64(argv[0]));
+	struct batch *b = arg;
+	size_t i = batch_find(b, id);
 
-	(void)argc;
-	sqlite3_result_int64(ctx, i < b->n ? b->facts[i].last_review_time : INT64_MAX);
+	(void)text;
+	(void)len;
+	return i < b->n ? b->facts[i].last_review_time : INT64_MAX;
 }
 
 static int batch_functions(struct store *s, struct batch *b, struct orch_error *err)
 {
-	int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
-
-	if (sqlite3_create_function_v2(s->db, "orch_strategic", 1, flags, b,
-				       sql_strategic, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_create_function_v2(s->db, "orch_since_planning", 1, flags, b,
-				       sql_since_planning, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_create_function_v2(s->db, "orch_since_review", 1, flags, b,
-				       sql_since_review, NULL, NULL, NULL) != SQLITE_OK)
-		return store_error(s, err, "registering detection functions");
+	if (store_define_function(s, "orch_strategic", sql_strategic, b, err) != 0 ||
+	    store_define_function(s, "orch_since_planning", sql_since_planning, b, err) != 0 ||
+	    store_define_function(s, "orch_since_review", sql_since_review, b, err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -269,16 +264,16 @@ static int batch_functions(struct store *s, struct batch *b, struct orch_error *
  * rules read it: *RECS, the length of reviewer_recommendations (0 unless
  * an array). 0, or -1 when the rules would fail on it (not an object).
  */
-static int batch_recommendations(sqlite3_stmt *st, int col, size_t *recs)
+static int batch_recommendations(struct stmt *st, int col, size_t *recs)
 {
 	json_t *mem, *v;
 	int rc = 0;
 
 	*recs = 0;
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (stmt_type(st, col) == STMT_NULL)
 		return 0;
-	mem = json_loadb((const char *)sqlite3_column_text(st, col),
-			 (size_t)sqlite3_column_bytes(st, col), 0, NULL);
+	mem = json_loadb(stmt_text(st, col),
+			 stmt_bytes(st, col), 0, NULL);
 	if (!json_is_object(mem))
 		rc = -1;
 	else if (json_is_array(v = json_object_get(mem, "reviewer_recommendations")))
@@ -290,15 +285,15 @@ static int batch_recommendations(sqlite3_stmt *st, int col, size_t *recs)
 /* An agent's last run, columns COL.. of ST: started_at, seen_version,
  * cycle (all NULL when it never ran). 0, or -1 when the rules would fail
  * on it (a negative time, a seen_version below -1). */
-static int batch_last_run(sqlite3_stmt *st, int col, int64_t *time,
+static int batch_last_run(struct stmt *st, int col, int64_t *time,
 			  int64_t *seen, int64_t *cycle)
 {
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (stmt_type(st, col) == STMT_NULL)
 		return 0;
-	*time = sqlite3_column_int64(st, col);
-	*seen = sqlite3_column_int64(st, col + 1);
-	*cycle = sqlite3_column_type(st, col + 2) == SQLITE_NULL
-		 ? 0 : sqlite3_column_int64(st, col + 2);
+	*time = stmt_int(st, col);
+	*seen = stmt_int(st, col + 1);
+	*cycle = stmt_type(st, col + 2) == STMT_NULL
+		 ? 0 : stmt_int(st, col + 2);
 	return *time < 0 || *seen < -1 || *cycle < 0 ? -1 : 0;
 }
 
@@ -308,7 +303,7 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			int64_t now, int64_t ttl, json_t **out, int64_t *versions,
 			struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	struct detect_facts *f;
 	size_t i;
 	int rc;
@@ -334,28 +329,28 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			   " ORDER BY s.id", err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ids_json, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, b->rules->fingerprint);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((i = batch_find(b, sqlite3_column_int64(st, 0))) == b->n)
+	stmt_bind_text(st, 1, ids_json);
+	stmt_bind_int(st, 2, b->rules->fingerprint);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
+		if ((i = batch_find(b, stmt_int(st, 0))) == b->n)
 			continue;
-		versions[i] = sqlite3_column_int64(st, 5);
-		if (ttl >= 0 && sqlite3_column_type(st, 6) != SQLITE_NULL &&
-		    sqlite3_column_int64(st, 6) == versions[i] &&
-		    fresh(sqlite3_column_int64(st, 7), now, ttl) &&
+		versions[i] = stmt_int(st, 5);
+		if (ttl >= 0 && stmt_type(st, 6) != STMT_NULL &&
+		    stmt_int(st, 6) == versions[i] &&
+		    fresh(stmt_int(st, 7), now, ttl) &&
 		    (out[i] = cached_status(st, 8))) {
 			b->kind[i] = BATCH_CACHED;
 			continue;
 		}
 		f = &b->facts[i];
 		detect_facts_init(f, now);
-		f->created_at = sqlite3_column_int64(st, 4);
-		f->has_project = sqlite3_column_int(st, 9);
-		f->content_version = sqlite3_column_int64(st, 11);
-		f->plan_done = sqlite3_column_type(st, 2) == SQLITE_TEXT &&
-			       detect_plan_done((const char *)sqlite3_column_text(st, 2), b->rules);
+		f->created_at = stmt_int(st, 4);
+		f->has_project = stmt_int(st, 9);
+		f->content_version = stmt_int(st, 11);
+		f->plan_done = stmt_type(st, 2) == STMT_TEXT &&
+			       detect_plan_done(stmt_text(st, 2), b->rules);
 		b->kind[i] = BATCH_SLOW;
-		if (sqlite3_column_int64(st, 0) < 1 || !sqlite3_column_int(st, 13) ||
+		if (stmt_int(st, 0) < 1 || !stmt_int(st, 13) ||
 		    f->content_version < 0 ||
 		    batch_recommendations(st, 10, &f->recommendations) != 0 ||
 		    batch_last_run(st, 14, &f->last_planning_time, &f->seen_version[0],
@@ -363,12 +358,12 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 		    batch_last_run(st, 17, &f->last_review_time, &f->seen_version[3],
 				   &f->seen_cycle[3]) != 0)
 			continue;
-		switch (sqlite3_column_type(st, 12)) {
-		case SQLITE_NULL:
+		switch (stmt_type(st, 12)) {
+		case STMT_NULL:
 			break;
-		case SQLITE_INTEGER:
+		case STMT_INTEGER:
 			f->has_artifact = 1;
-			f->artifact_created_at = sqlite3_column_int64(st, 12);
+			f->artifact_created_at = stmt_int(st, 12);
 			if (f->artifact_created_at >= 0)
 				break;
 			/* fall through */
@@ -376,15 +371,15 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 			continue;
 		}
 		b->header[i] = xjson(json_pack("{sIsssssssI}",
-			"id", (json_int_t)sqlite3_column_int64(st, 0),
-			"name", (const char *)sqlite3_column_text(st, 1),
-			"phase", (const char *)sqlite3_column_text(st, 2),
-			"execution_state", (const char *)sqlite3_column_text(st, 3),
+			"id", (json_int_t)stmt_int(st, 0),
+			"name", stmt_text(st, 1),
+			"phase", stmt_text(st, 2),
+			"execution_state", stmt_text(st, 3),
 			"created_at", (json_int_t)f->created_at));
 		b->kind[i] = BATCH_COMPUTE;
 	}
 	store_finish(s, st);
-	if (rc != SQLITE_DONE)
+	if (rc != STMT_DONE)
 		return store_error(s, err, "reading stacks");
 	return 0;
 }
@@ -435,41 +430,41 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		" 0, 0, 0, 0, 0 FROM json_each(?1) b",
 	};
 	struct detect_facts *f;
-	sqlite3_stmt *st;
+	struct stmt *st;
 	size_t q, i;
 	int rc;
 
 	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
 		if (!(st = store_prepare(s, sql[q], err)))
 			return -1;
-		sqlite3_bind_text(st, 1, compute_json, -1, SQLITE_STATIC);
+		stmt_bind_text(st, 1, compute_json);
 		if (q == 0)
-			sqlite3_bind_int64(st, 2, b->rules->high_priority);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if ((i = batch_find(b, sqlite3_column_int64(st, 0))) == b->n ||
+			stmt_bind_int(st, 2, b->rules->high_priority);
+		while ((rc = stmt_step(st)) == STMT_ROW) {
+			if ((i = batch_find(b, stmt_int(st, 0))) == b->n ||
 			    b->kind[i] != BATCH_COMPUTE)
 				continue;
 			f = &b->facts[i];
-			if (sqlite3_column_int64(st, 5) != 0) {
+			if (stmt_int(st, 5) != 0) {
 				b->kind[i] = BATCH_SLOW;
 				continue;
 			}
 			if (q == 0) {
-				f->pending = (size_t)sqlite3_column_int64(st, 1);
-				f->pending_positive = (size_t)sqlite3_column_int64(st, 2);
-				f->pending_high = (size_t)sqlite3_column_int64(st, 3);
-				f->completed_since_review = (size_t)sqlite3_column_int64(st, 4);
-				f->has_completed = sqlite3_column_int64(st, 6) > 0;
+				f->pending = (size_t)stmt_int(st, 1);
+				f->pending_positive = (size_t)stmt_int(st, 2);
+				f->pending_high = (size_t)stmt_int(st, 3);
+				f->completed_since_review = (size_t)stmt_int(st, 4);
+				f->has_completed = stmt_int(st, 6) > 0;
 			} else if (q == 1) {
-				f->user_messages = (size_t)sqlite3_column_int64(st, 1);
+				f->user_messages = (size_t)stmt_int(st, 1);
 			} else if (q == 2) {
-				f->strategic = (size_t)sqlite3_column_int64(st, 2);
+				f->strategic = (size_t)stmt_int(st, 2);
 			} else {
-				f->stack_messages = (size_t)sqlite3_column_int64(st, 1);
+				f->stack_messages = (size_t)stmt_int(st, 1);
 			}
 		}
 		store_finish(s, st);
-		if (rc != SQLITE_DONE)
+		if (rc != STMT_DONE)
 			return store_error(s, err, "counting work");
 	}
 	return 0;
@@ -492,19 +487,18 @@ static char *batch_ids(const struct batch *b, int kind)
 
 static void batch_functions_drop(struct store *s)
 {
-	sqlite3_create_function_v2(s->db, "orch_strategic", 1, SQLITE_UTF8, NULL,
-				   NULL, NULL, NULL, NULL);
-	sqlite3_create_function_v2(s->db, "orch_since_planning", 1, SQLITE_UTF8, NULL,
-				   NULL, NULL, NULL, NULL);
-	sqlite3_create_function_v2(s->db, "orch_since_review", 1, SQLITE_UTF8, NULL,
-				   NULL, NULL, NULL, NULL);
+	if (store_engine(s) != STORE_SQLITE)
+		return;
+	store_define_function(s, "orch_strategic", NULL, NULL, NULL);
+	store_define_function(s, "orch_since_planning", NULL, NULL, NULL);
+	store_define_function(s, "orch_since_review", NULL, NULL, NULL);
 }
 
 int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
 		  const struct detect_rules *rules, int64_t ttl, json_t **out,
 		  int64_t *versions, size_t *done, struct orch_error *err)
 {
-	int own = sqlite3_get_autocommit(s->db);
+	int own = !store_in_transaction(s);
 	struct batch b;
 	char *all = NULL, *compute = NULL;
 	size_t i;
@@ -522,8 +516,15 @@ int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
 		out[i] = NULL;
 		versions[i] = 0;
 	}
-	if (own && store_exec(s, "BEGIN", err) != 0)
+	if (own && store_begin_read(s, err) != 0)
 		goto out;
+	/* The set-based queries call back into this process (the functions
+	 * above), which only SQLite can: on PostgreSQL each stack takes
+	 * detect_stack()'s path, its queries as many as the stacks. */
+	if (store_engine(s) != STORE_SQLITE) {
+		memset(b.kind, BATCH_SLOW, n);
+		goto each;
+	}
 	all = batch_ids(&b, -1);
 	if (batch_functions(s, &b, err) != 0 ||
 	    batch_stacks(s, &b, all, now, ttl, out, versions, err) != 0)
@@ -531,6 +532,7 @@ int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
 	compute = batch_ids(&b, BATCH_COMPUTE);
 	if (batch_counts(s, &b, compute, err) != 0)
 		goto out;
+each:
 	for (i = 0; i < n; i++) {
 		if (b.kind[i] == BATCH_COMPUTE) {
 			out[i] = detect_status_from_facts(b.header[i], &b.facts[i], rules);

@@ -20,12 +20,12 @@ struct choices {
 	int64_t now;             /* the clock of the query */
 };
 
-static int choice_row(sqlite3_stmt *st, void *arg)
+static int choice_row(struct stmt *st, void *arg)
 {
 	struct choices *c = arg;
 	struct detect_choice *e;
 	const char *holder = store_column_text(st, 5);
-	int64_t expires = sqlite3_column_int64(st, 6);
+	int64_t expires = stmt_int(st, 6);
 
 	if (c->n == c->alloc) {
 		c->alloc = c->alloc ? c->alloc * 2 : 64;
@@ -33,25 +33,25 @@ static int choice_row(sqlite3_stmt *st, void *arg)
 	}
 	e = &c->v[c->n++];
 	memset(e, 0, sizeof(*e));
-	e->id = sqlite3_column_int64(st, 0);
+	e->id = stmt_int(st, 0);
 	e->name = store_column_strdup(st, 1);
 	e->execution_state = store_column_strdup(st, 2);
-	e->next_run_at = sqlite3_column_int64(st, 3);
-	e->consecutive_failures = sqlite3_column_int64(st, 4);
+	e->next_run_at = stmt_int(st, 3);
+	e->consecutive_failures = stmt_int(st, 4);
 	/* As schedule_running() judges it, for follow_scan(). */
 	if (holder && *holder &&
-	    cycle_lease_held(holder, expires, sqlite3_column_int64(st, 7), c->now)) {
+	    cycle_lease_held(holder, expires, stmt_int(st, 7), c->now)) {
 		e->holder = cycle_owner_short(holder);
 		e->lease_expires_at = expires;
 	}
-	e->due = sqlite3_column_int(st, 8);
+	e->due = stmt_int(st, 8);
 	return 0;
 }
 
 int detect_choices(struct store *s, int64_t now, struct detect_choice **out,
 		   size_t *n, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT id, name, execution_state, next_run_at,"
+	struct stmt *st = store_prepare(s, "SELECT id, name, execution_state, next_run_at,"
 					 " consecutive_failures, lease_owner,"
 					 " COALESCE(lease_expires_at, 0), " CYCLE_LEASE_TAKEN_SQL ","
 					 " " SCHEDULE_DUE_SQL("?1")
@@ -62,7 +62,7 @@ int detect_choices(struct store *s, int64_t now, struct detect_choice **out,
 	*n = 0;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now);
+	stmt_bind_int(st, 1, now);
 	if (store_each(s, st, choice_row, &c, "listing stacks", err) != 0) {
 		detect_choices_free(c.v, c.n);
 		return -1;

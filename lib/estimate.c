@@ -30,15 +30,15 @@ struct runs_read {
 	size_t ncompletion;
 };
 
-static int run_row(sqlite3_stmt *st, void *arg)
+static int run_row(struct stmt *st, void *arg)
 {
 	struct runs_read *r = arg;
-	int64_t d = sqlite3_column_int64(st, 0);
+	int64_t d = stmt_int(st, 0);
 
 	/* A clock set back between start and end is a run of no time. */
 	r->duration[r->n++] = d > 0 ? d : 0;
-	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-		r->completion[r->ncompletion++] = sqlite3_column_int64(st, 1);
+	if (stmt_type(st, 1) != STMT_NULL)
+		r->completion[r->ncompletion++] = stmt_int(st, 1);
 	return r->n == ESTIMATE_HISTORY_RUNS;
 }
 
@@ -69,7 +69,7 @@ int estimate_history(struct store *s, int64_t stack_id, const char *agent,
 	 * Of one stack the index traces_by_stack serves the order; of every
 	 * stack the scan is once per agent per dry run.
 	 */
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT t.ended_at - t.started_at,"
 		" coalesce((SELECT sum(" USAGE_REQ_TOKENS("r.completion_tokens") ")"
 		"   FROM llm_requests r WHERE r.stack_id = t.stack_id AND r.agent = t.agent"
@@ -87,9 +87,9 @@ int estimate_history(struct store *s, int64_t stack_id, const char *agent,
 	out->source = "none";
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, ESTIMATE_HISTORY_RUNS);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_text(st, 2, agent);
+	stmt_bind_int(st, 3, ESTIMATE_HISTORY_RUNS);
 	if (store_each(s, st, run_row, &r, "reading the runs", err) < 0)
 		return -1;
 	if (r.n == 0)

@@ -13,25 +13,25 @@ struct cycles_each {
 	void *arg;
 };
 
-static int cycle_row(sqlite3_stmt *st, void *arg)
+static int cycle_row(struct stmt *st, void *arg)
 {
 	struct cycles_each *e = arg;
 	struct history_cycle c = {
-		.execution_id = sqlite3_column_int64(st, 0),
-		.cycle = sqlite3_column_int64(st, 1),
+		.execution_id = stmt_int(st, 0),
+		.cycle = stmt_int(st, 1),
 		.status = store_column_text(st, 2),
-		.started_at = sqlite3_column_int64(st, 3),
-		.has_ended = sqlite3_column_type(st, 4) != SQLITE_NULL,
-		.ended_at = sqlite3_column_int64(st, 4),
+		.started_at = stmt_int(st, 3),
+		.has_ended = stmt_type(st, 4) != STMT_NULL,
+		.ended_at = stmt_int(st, 4),
 		.decision = store_column_text(st, 5),
-		.has_pause = sqlite3_column_type(st, 6) != SQLITE_NULL,
-		.pause_ms = sqlite3_column_int64(st, 6),
-		.has_next = sqlite3_column_type(st, 7) != SQLITE_NULL,
-		.next_at = sqlite3_column_int64(st, 7),
+		.has_pause = stmt_type(st, 6) != STMT_NULL,
+		.pause_ms = stmt_int(st, 6),
+		.has_next = stmt_type(st, 7) != STMT_NULL,
+		.next_at = stmt_int(st, 7),
 		.reason = store_column_text(st, 8),
 		.error = store_column_text(st, 9),
 		.summary = store_column_text(st, 10),
-		.summary_len = (size_t)sqlite3_column_bytes(st, 10),
+		.summary_len = stmt_bytes(st, 10),
 	};
 
 	return e->fn(&c, e->arg);
@@ -41,7 +41,7 @@ int history_cycles(struct store *s, int64_t stack_id, int64_t limit,
 		   int (*fn)(const struct history_cycle *c, void *arg), void *arg,
 		   struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT id, cycle, status, started_at, ended_at, decision, pause_ms,"
 		" next_at, reason, error, summary FROM executions"
 		" WHERE stack_id = ? ORDER BY cycle DESC, id DESC LIMIT ?", err);
@@ -49,8 +49,8 @@ int history_cycles(struct store *s, int64_t stack_id, int64_t limit,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, limit);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, limit);
 	return store_each(s, st, cycle_row, &e, "reading the history", err);
 }
 
@@ -109,7 +109,7 @@ json_t *history_cycle_json(const struct history_cycle *c, const char *stack_name
 int history_execution(struct store *s, const struct stack_row *stack, int64_t cycle,
 		      json_t **out, int64_t *found, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT e.cycle, g.graph FROM executions e"
 		" JOIN graphs g ON g.execution_id = e.id"
 		" WHERE e.stack_id = ?1 AND (?2 = 0 OR e.cycle = ?2)"
@@ -120,22 +120,22 @@ int history_execution(struct store *s, const struct stack_row *stack, int64_t cy
 	*out = NULL;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack->id);
-	sqlite3_bind_int64(st, 2, cycle);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*found = sqlite3_column_int64(st, 0);
+	stmt_bind_int(st, 1, stack->id);
+	stmt_bind_int(st, 2, cycle);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW) {
+		*found = stmt_int(st, 0);
 		*out = json_loadb(store_column_text(st, 1) ? store_column_text(st, 1) : "",
-				  (size_t)sqlite3_column_bytes(st, 1), 0, &jerr);
+				  stmt_bytes(st, 1), 0, &jerr);
 		if (!*out)
 			orch_error_set(err, ORCH_EX_DATAERR,
 				       "recorded graph for cycle %lld of stack '%s' is not valid JSON: %s",
 				       (long long)*found, stack->name, jerr.text);
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc != STMT_DONE) {
 		store_error(s, err, "reading the graph");
 	}
 	store_finish(s, st);
-	if (rc == SQLITE_DONE)
+	if (rc == STMT_DONE)
 		return 0;
 	return *out ? 1 : -1;
 }
@@ -153,9 +153,9 @@ struct usage_each {
 #define TOKENS_SPLIT 1000000
 #define TOKENS_SUM(x) "sum(" x " / 1000000), sum(" x " % 1000000)"
 
-static int64_t tokens_join(sqlite3_stmt *st, int col)
+static int64_t tokens_join(struct stmt *st, int col)
 {
-	int64_t hi = sqlite3_column_int64(st, col), lo = sqlite3_column_int64(st, col + 1);
+	int64_t hi = stmt_int(st, col), lo = stmt_int(st, col + 1);
 
 	if (hi < 0 || lo < 0)
 		return 0;
@@ -173,16 +173,16 @@ int64_t history_tokens_add(int64_t a, int64_t b)
 	return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-static int usage_row(sqlite3_stmt *st, void *arg)
+static int usage_row(struct stmt *st, void *arg)
 {
 	struct usage_each *e = arg;
 	struct history_usage u = {
 		.agent = store_column_text(st, 0),
 		.model = store_column_text(st, 1),
 		.day = store_column_text(st, 2),
-		.runs = sqlite3_column_int64(st, 3),
-		.failed_runs = sqlite3_column_int64(st, 4),
-		.requests = sqlite3_column_int64(st, 5),
+		.runs = stmt_int(st, 3),
+		.failed_runs = stmt_int(st, 4),
+		.requests = stmt_int(st, 5),
 		.prompt_tokens = tokens_join(st, 6),
 		.completion_tokens = tokens_join(st, 8),
 		.cached_tokens = tokens_join(st, 10),
@@ -204,7 +204,7 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 {
 	struct usage_each e = { fn, arg };
 	int64_t stack_id = stack ? stack->id : 0;
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT id, stack_id FROM traces WHERE (?1 = 0 OR stack_id = ?1)"
 		" AND started_at >= ?2 AND usage IS NOT NULL AND NOT json_valid(usage) LIMIT 1",
 		err);
@@ -212,22 +212,22 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, since);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && stack)
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, since);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW && stack)
 		orch_error_set(err, ORCH_EX_DATAERR,
 			       "usage of trace %lld of stack '%s' is not valid JSON",
-			       (long long)sqlite3_column_int64(st, 0), stack->name);
-	else if (rc == SQLITE_ROW)
+			       (long long)stmt_int(st, 0), stack->name);
+	else if (rc == STMT_ROW)
 		orch_error_set(err, ORCH_EX_DATAERR,
 			       "usage of trace %lld of stack %lld is not valid JSON",
-			       (long long)sqlite3_column_int64(st, 0),
-			       (long long)sqlite3_column_int64(st, 1));
-	else if (rc != SQLITE_DONE)
+			       (long long)stmt_int(st, 0),
+			       (long long)stmt_int(st, 1));
+	else if (rc != STMT_DONE)
 		store_error(s, err, "reading the usage");
 	store_finish(s, st);
-	if (rc != SQLITE_DONE)
+	if (rc != STMT_DONE)
 		return -1;
 	/* Three sources: usage_sql.h's two, and the days retention pruned. */
 	st = store_prepare(s,
@@ -245,8 +245,8 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		err);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, since);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, since);
 	return store_each(s, st, usage_row, &e, "reading the usage", err);
 }
 
@@ -352,7 +352,7 @@ struct streak {
 	char *fix;              /* owned */
 };
 
-static int streak_row(sqlite3_stmt *st, void *arg)
+static int streak_row(struct stmt *st, void *arg)
 {
 	struct streak *k = arg;
 	const char *status = store_column_text(st, 0), *error = store_column_text(st, 1);
@@ -386,7 +386,7 @@ int history_diagnose(struct store *s, const struct stack_row *stack,
 		     struct history_diagnosis *d, struct orch_error *err)
 {
 	struct streak k = { stack->name, 0, NULL, NULL, NULL };
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT status, error FROM executions WHERE stack_id = ?"
 		" ORDER BY cycle DESC, id DESC LIMIT ?", err);
 	int rc;
@@ -394,8 +394,8 @@ int history_diagnose(struct store *s, const struct stack_row *stack,
 	memset(d, 0, sizeof(*d));
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack->id);
-	sqlite3_bind_int64(st, 2, DIAGNOSE_CYCLES);
+	stmt_bind_int(st, 1, stack->id);
+	stmt_bind_int(st, 2, DIAGNOSE_CYCLES);
 	rc = store_each(s, st, streak_row, &k, "reading the history", err);
 	free(k.key);
 	if (rc < 0 || k.failures < HISTORY_STREAK) {

@@ -39,7 +39,7 @@ void provider_caps_close(struct provider_caps *pc)
 static int load(struct provider_caps *pc, struct llm_provider *pv, int64_t now,
 		struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(pc->s, "SELECT capability, value FROM provider_caps"
+	struct stmt *st = store_prepare(pc->s, "SELECT capability, value FROM provider_caps"
 					 " WHERE base_url = ? AND model = ? AND learned_at > ?",
 					 err);
 	const char *name;
@@ -47,29 +47,29 @@ static int load(struct provider_caps *pc, struct llm_provider *pv, int64_t now,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, pv->base_url, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, pv->model, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, now - PROVIDER_CAPS_TTL_MS);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		name = (const char *)sqlite3_column_text(st, 0);
+	stmt_bind_text(st, 1, pv->base_url);
+	stmt_bind_text(st, 2, pv->model);
+	stmt_bind_int(st, 3, now - PROVIDER_CAPS_TTL_MS);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
+		name = stmt_text(st, 0);
 		if (!name)
 			continue;
-		if (strcmp(name, TOKEN_LIMIT) == 0 && sqlite3_column_int64(st, 1) > 0)
-			pv->token_limit = sqlite3_column_int64(st, 1);
-		else if (sqlite3_column_int64(st, 1))
+		if (strcmp(name, TOKEN_LIMIT) == 0 && stmt_int(st, 1) > 0)
+			pv->token_limit = stmt_int(st, 1);
+		else if (stmt_int(st, 1))
 			pv->caps |= llm_cap_of(name);
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != STMT_DONE)
 		store_error(pc->s, err, "reading what was learned");
 	store_finish(pc->s, st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc == STMT_DONE ? 0 : -1;
 }
 
 /* Remember NAME = VALUE for PV as of NOW, inside the caller's transaction. */
 static int remember(struct provider_caps *pc, const struct llm_provider *pv,
 		    const char *name, int64_t value, int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(pc->s, "INSERT INTO provider_caps"
+	struct stmt *st = store_prepare(pc->s, "INSERT INTO provider_caps"
 					 " (base_url, model, capability, value, learned_at)"
 					 " VALUES (?, ?, ?, ?, ?)"
 					 " ON CONFLICT (base_url, model, capability) DO UPDATE"
@@ -78,11 +78,11 @@ static int remember(struct provider_caps *pc, const struct llm_provider *pv,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, pv->base_url, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, pv->model, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, value);
-	sqlite3_bind_int64(st, 5, now);
+	stmt_bind_text(st, 1, pv->base_url);
+	stmt_bind_text(st, 2, pv->model);
+	stmt_bind_text(st, 3, name);
+	stmt_bind_int(st, 4, value);
+	stmt_bind_int(st, 5, now);
 	return store_step_done(pc->s, st, "remembering what was learned", err);
 }
 
@@ -101,7 +101,7 @@ int provider_caps_save(struct provider_caps *pc, const struct llm_providers *p,
 		       int64_t now, struct orch_error *err)
 {
 	const struct llm_provider *pv;
-	sqlite3_stmt *st;
+	struct stmt *st;
 	unsigned bit;
 	size_t i;
 	int rc = 0, any = 0;
@@ -122,7 +122,7 @@ int provider_caps_save(struct provider_caps *pc, const struct llm_providers *p,
 	}
 	if (rc == 0 && (st = store_prepare(pc->s, "DELETE FROM provider_caps"
 					   " WHERE learned_at <= ?", err))) {
-		sqlite3_bind_int64(st, 1, now - PROVIDER_CAPS_TTL_MS);
+		stmt_bind_int(st, 1, now - PROVIDER_CAPS_TTL_MS);
 		rc = store_step_done(pc->s, st, "forgetting what is a day old", err);
 	} else if (rc == 0) {
 		rc = -1;

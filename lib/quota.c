@@ -54,24 +54,24 @@ static void key_id(const char *key, char out[2 * SHA256_LEN + 1])
 	out[KEY_ID_LEN] = '\0';
 }
 
-static int64_t column(sqlite3_stmt *st, int col)
+static int64_t column(struct stmt *st, int col)
 {
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+	return stmt_type(st, col) == STMT_NULL ? -1 : stmt_int(st, col);
 }
 
-static void bind(sqlite3_stmt *st, int col, int64_t v)
+static void bind(struct stmt *st, int col, int64_t v)
 {
 	if (v < 0)
-		sqlite3_bind_null(st, col);
+		stmt_bind_null(st, col);
 	else
-		sqlite3_bind_int64(st, col, v);
+		stmt_bind_int(st, col, v);
 }
 
 /* Read the row of URL and ID into R (r->found 0 when there is none). */
 static int row_read(struct quota *q, const char *url, const char *id, struct row *r,
 		    struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(q->s, "SELECT requests_limit, requests_left,"
+	struct stmt *st = store_prepare(q->s, "SELECT requests_limit, requests_left,"
 					 " requests_reset_at, tokens_limit, tokens_left,"
 					 " tokens_reset_at, not_before, heard_at, updated_at"
 					 " FROM provider_quota WHERE base_url = ? AND key_id = ?",
@@ -84,29 +84,29 @@ static int row_read(struct quota *q, const char *url, const char *id, struct row
 	r->heard_at = r->updated_at = -1;
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, url, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	stmt_bind_text(st, 1, url);
+	stmt_bind_text(st, 2, id);
+	if ((rc = stmt_step(st)) == STMT_ROW) {
 		r->found = 1;
 		for (i = 0; i < 2; i++) {
 			r->limit[i] = column(st, 3 * i);
 			r->left[i] = column(st, 3 * i + 1);
 			r->reset_at[i] = column(st, 3 * i + 2);
 		}
-		r->not_before = sqlite3_column_int64(st, 6);
+		r->not_before = stmt_int(st, 6);
 		r->heard_at = column(st, 7);
-		r->updated_at = sqlite3_column_int64(st, 8);
-	} else if (rc != SQLITE_DONE) {
+		r->updated_at = stmt_int(st, 8);
+	} else if (rc != STMT_DONE) {
 		store_error(q->s, err, "reading the provider's quota");
 	}
 	store_finish(q->s, st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	return rc == STMT_ROW || rc == STMT_DONE ? 0 : -1;
 }
 
 static int row_write(struct quota *q, const char *url, const char *id, const struct row *r,
 		     struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(q->s, "INSERT OR REPLACE INTO provider_quota"
+	struct stmt *st = store_prepare(q->s, "INSERT OR REPLACE INTO provider_quota"
 					 " (base_url, key_id, requests_limit, requests_left,"
 					 " requests_reset_at, tokens_limit, tokens_left,"
 					 " tokens_reset_at, not_before, heard_at, updated_at)"
@@ -115,16 +115,16 @@ static int row_write(struct quota *q, const char *url, const char *id, const str
 
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, url, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+	stmt_bind_text(st, 1, url);
+	stmt_bind_text(st, 2, id);
 	for (i = 0; i < 2; i++) {
 		bind(st, 3 + 3 * i, r->limit[i]);
 		bind(st, 4 + 3 * i, r->left[i]);
 		bind(st, 5 + 3 * i, r->reset_at[i]);
 	}
-	sqlite3_bind_int64(st, 9, r->not_before);
+	stmt_bind_int(st, 9, r->not_before);
 	bind(st, 10, r->heard_at);
-	sqlite3_bind_int64(st, 11, r->updated_at);
+	stmt_bind_int(st, 11, r->updated_at);
 	return store_step_done(q->s, st, "writing the provider's quota", err);
 }
 

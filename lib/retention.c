@@ -24,7 +24,7 @@ struct ids {
 	size_t alloc;
 };
 
-static int add_id(sqlite3_stmt *st, void *arg)
+static int add_id(struct stmt *st, void *arg)
 {
 	struct ids *ids = arg;
 
@@ -32,12 +32,12 @@ static int add_id(sqlite3_stmt *st, void *arg)
 		ids->alloc = ids->alloc ? 2 * ids->alloc : 16;
 		ids->v = xreallocarray(ids->v, ids->alloc, sizeof(*ids->v));
 	}
-	ids->v[ids->n++] = sqlite3_column_int64(st, 0);
+	ids->v[ids->n++] = stmt_int(st, 0);
 	return 0;
 }
 
 /* The ids ST selects, into IDS (emptied first); ST is finished. */
-static int collect(struct store *s, sqlite3_stmt *st, struct ids *ids,
+static int collect(struct store *s, struct stmt *st, struct ids *ids,
 		   struct orch_error *err)
 {
 	ids->n = 0;
@@ -66,11 +66,11 @@ static int64_t sql_before(const struct retention_rules *r, int64_t now)
 static int by_id(struct store *s, const char *sql, int64_t id, const char *what,
 		 struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, sql, err);
+	struct stmt *st = store_prepare(s, sql, err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	return store_step_done(s, st, what, err);
 }
 
@@ -78,11 +78,11 @@ static int by_id(struct store *s, const char *sql, int64_t id, const char *what,
 static int count_by_id(struct store *s, const char *sql, int64_t id, int64_t *n,
 		       struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, sql, err);
+	struct stmt *st = store_prepare(s, sql, err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	return store_query_int(s, st, n, "counting what to prune", err) < 0 ? -1 : 0;
 }
 
@@ -117,7 +117,7 @@ static int prune_cycles(struct store *s, const struct retention_rules *r,
 			struct retention_counts *counts, struct orch_error *err)
 {
 	struct ids ids = { NULL, 0, 0 };
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT id FROM executions"
 		" WHERE stack_id = ?1 AND status <> 'running'"
 		"  AND cycle < (SELECT max(cycle) FROM executions WHERE stack_id = ?1)"
@@ -131,10 +131,10 @@ static int prune_cycles(struct store *s, const struct retention_rules *r,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, sql_keep(r->cycles));
-	sqlite3_bind_int64(st, 3, sql_before(r, now));
-	sqlite3_bind_int64(st, 4, sql_limit(limit));
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, sql_keep(r->cycles));
+	stmt_bind_int(st, 3, sql_before(r, now));
+	stmt_bind_int(st, 4, sql_limit(limit));
 	if (collect(s, st, &ids, err) != 0)
 		goto out;
 	for (i = 0; i < ids.n; i++) {
@@ -156,7 +156,7 @@ out:
 
 /* Delete (unless DRY) the rows of TABLE whose ids ST selects; counts them
  * in *N. SQL_DELETE deletes one by id. */
-static int prune_selected(struct store *s, sqlite3_stmt *st, const char *sql_delete,
+static int prune_selected(struct store *s, struct stmt *st, const char *sql_delete,
 			  int dry, int64_t *n, const char *what, struct orch_error *err)
 {
 	struct ids ids = { NULL, 0, 0 };
@@ -180,7 +180,7 @@ static int prune_versions(struct store *s, const struct retention_rules *r,
 			  int64_t stack_id, int64_t limit, int dry,
 			  struct retention_counts *counts, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"SELECT id FROM artifacts WHERE stack_id = ?1"
 		"  AND version <= (SELECT version FROM artifacts WHERE stack_id = ?1"
 		"                  ORDER BY version DESC LIMIT 1 OFFSET ?2)"
@@ -188,9 +188,9 @@ static int prune_versions(struct store *s, const struct retention_rules *r,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, sql_keep(r->versions));
-	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, sql_keep(r->versions));
+	stmt_bind_int(st, 3, sql_limit(limit));
 	return prune_selected(s, st, "DELETE FROM artifacts WHERE id = ?1", dry,
 			      &counts->versions, "pruning an artifact version", err);
 }
@@ -203,7 +203,7 @@ static int prune_received(struct store *s, int64_t stack_id, int64_t limit, int 
 			  struct retention_counts *counts, struct orch_error *err)
 {
 	int64_t running;
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (count_by_id(s, "SELECT count(*) FROM executions"
 			" WHERE stack_id = ?1 AND status = 'running'", stack_id, &running,
@@ -217,8 +217,8 @@ static int prune_received(struct store *s, int64_t stack_id, int64_t limit, int 
 		"              WHERE r.message_id = m.id AND r.stack_id = ?1)"
 		" ORDER BY m.id LIMIT ?2", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, sql_limit(limit));
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, sql_limit(limit));
 	return prune_selected(s, st, DELETE_MESSAGE, dry, &counts->messages,
 			      "pruning a message", err);
 }
@@ -229,7 +229,7 @@ static int prune_broadcasts(struct store *s, const struct retention_rules *r,
 			    int64_t stack_id, int64_t now, int64_t limit, int dry,
 			    struct retention_counts *counts, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (r->age_ms <= 0)
 		return 0;
@@ -239,9 +239,9 @@ static int prune_broadcasts(struct store *s, const struct retention_rules *r,
 		: "SELECT id FROM messages WHERE to_stack_id IS NULL AND from_stack_id IS NULL"
 		  " AND created_at < ?2 ORDER BY id LIMIT ?3", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, sql_before(r, now));
-	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, sql_before(r, now));
+	stmt_bind_int(st, 3, sql_limit(limit));
 	return prune_selected(s, st, DELETE_MESSAGE, dry, &counts->messages,
 			      "pruning a broadcast", err);
 }
@@ -249,7 +249,7 @@ static int prune_broadcasts(struct store *s, const struct retention_rules *r,
 /* Begin: a write transaction, or a read one for a DRY run. */
 static int begin(struct store *s, int dry, struct orch_error *err)
 {
-	return dry ? store_exec(s, "BEGIN", err) : store_begin(s, err);
+	return dry ? store_begin_read(s, err) : store_begin(s, err);
 }
 
 /* End what begin() began: commit RC 0, else roll back. */
@@ -288,7 +288,7 @@ int retention_prune_orphans(struct store *s, const struct retention_rules *r,
 			    int64_t now, int64_t limit, int dry,
 			    struct retention_counts *counts, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int rc = -1;
 
 	if (begin(s, dry, err) != 0)
@@ -300,7 +300,7 @@ int retention_prune_orphans(struct store *s, const struct retention_rules *r,
 	if (!(st = store_prepare(s, "SELECT stack_id FROM detect_cache c WHERE NOT EXISTS"
 				 " (SELECT 1 FROM stacks WHERE id = c.stack_id) LIMIT ?1", err)))
 		goto out;
-	sqlite3_bind_int64(st, 1, sql_limit(limit));
+	stmt_bind_int(st, 1, sql_limit(limit));
 	if (prune_selected(s, st, "DELETE FROM detect_cache WHERE stack_id = ?1", dry,
 			   &counts->cache, "pruning the detection cache", err) != 0)
 		goto out;
@@ -319,19 +319,19 @@ out:
  */
 static int tidy_index(struct store *s, int64_t pages, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "INSERT INTO traces_fts (traces_fts, rank)"
+	struct stmt *st = store_prepare(s, "INSERT INTO traces_fts (traces_fts, rank)"
 					 " VALUES ('merge', ?1)", err);
 
 	if (!st)
 		return -1;
 	/* Negative: merge whatever segments there are, as 'optimize' would. */
-	sqlite3_bind_int64(st, 1, -pages);
+	stmt_bind_int(st, 1, -pages);
 	return store_step_done(s, st, "merging the search index", err);
 }
 
 int retention_tidy(struct store *s, int64_t pages, int64_t *size, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (store_begin(s, err) != 0)
 		return -1;

@@ -10,43 +10,43 @@
 int schedule_wake(struct store *s, int64_t stack_id, int64_t now,
 		  struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
+	struct stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
 					 " next_run_at = MIN(next_run_at, ?2)"
 					 " WHERE id = ?1 AND execution_state = 'running'", err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_int64(st, 2, now);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, now);
 	return store_step_done(s, st, "waking the stack", err);
 }
 
 int schedule_wake_all(struct store *s, int64_t except, int64_t now,
 		      struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
+	struct stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
 					 " next_run_at = MIN(next_run_at, ?2)"
 					 " WHERE execution_state = 'running' AND id <> ?1", err);
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, except);
-	sqlite3_bind_int64(st, 2, now);
+	stmt_bind_int(st, 1, except);
+	stmt_bind_int(st, 2, now);
 	return store_step_done(s, st, "waking the stacks", err);
 }
 
 /* Whether execution ID is a cycle of STACK_ID that has a decision. */
 static int schedule_decided(struct store *s, int64_t id, int64_t stack_id)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT 1 FROM executions WHERE id = ?"
+	struct stmt *st = store_prepare(s, "SELECT 1 FROM executions WHERE id = ?"
 					 " AND stack_id = ? AND decision IS NOT NULL", NULL);
 	int rc;
 
 	if (!st)
 		return 0;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, stack_id);
-	rc = sqlite3_step(st) == SQLITE_ROW;
+	stmt_bind_int(st, 1, id);
+	stmt_bind_int(st, 2, stack_id);
+	rc = stmt_step(st) == STMT_ROW;
 	store_finish(s, st);
 	return rc;
 }
@@ -54,7 +54,7 @@ static int schedule_decided(struct store *s, int64_t id, int64_t stack_id)
 int schedule_record(struct store *s, const struct schedule_decision *d,
 		    struct orch_error *err)
 {
-	sqlite3_stmt *st = NULL;
+	struct stmt *st = NULL;
 
 	/* Nothing to check the document against: a decision for a cycle
 	 * nobody recorded would move a stack for nothing. */
@@ -71,18 +71,18 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 					 " next_at = ?, reason = ?, rule = ?"
 					 " WHERE id = ? AND stack_id = ? AND decision IS NULL", err)))
 			goto fail;
-		sqlite3_bind_text(st, 1, d->action, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, d->pause_ms);
-		sqlite3_bind_int64(st, 3, d->next_at);
-		sqlite3_bind_text(st, 4, d->reason, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, d->rule, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, d->execution_id);
-		sqlite3_bind_int64(st, 7, d->stack_id);
+		stmt_bind_text(st, 1, d->action);
+		stmt_bind_int(st, 2, d->pause_ms);
+		stmt_bind_int(st, 3, d->next_at);
+		stmt_bind_text(st, 4, d->reason);
+		stmt_bind_text(st, 5, d->rule);
+		stmt_bind_int(st, 6, d->execution_id);
+		stmt_bind_int(st, 7, d->stack_id);
 		if (store_step_done(s, st, "recording the decision", err) != 0)
 			goto fail;
 		/* Another stack's cycle, none, or one decided already: record
 		 * nothing for anyone. */
-		if (sqlite3_changes(s->db) != 1) {
+		if (store_changes(s) != 1) {
 			orch_error_set(err, ORCH_EX_DATAERR,
 				       schedule_decided(s, d->execution_id, d->stack_id)
 				       ? "execution %lld of stack %lld was decided already: nothing recorded"
@@ -99,12 +99,12 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 				 " consecutive_failures = CASE WHEN ?2 THEN consecutive_failures + 1 ELSE 0 END,"
 				 " last_executed_at = ?3 WHERE id = ?4", err)))
 		goto fail;
-	sqlite3_bind_int64(st, 1, d->next_at);
-	sqlite3_bind_int(st, 2, d->failed);
-	sqlite3_bind_int64(st, 3, d->now);
-	sqlite3_bind_int64(st, 4, d->stack_id);
-	sqlite3_bind_int64(st, 5, d->detected_at);
-	sqlite3_bind_int(st, 6, d->floor);
+	stmt_bind_int(st, 1, d->next_at);
+	stmt_bind_int(st, 2, d->failed);
+	stmt_bind_int(st, 3, d->now);
+	stmt_bind_int(st, 4, d->stack_id);
+	stmt_bind_int(st, 5, d->detected_at);
+	stmt_bind_int(st, 6, d->floor);
 	if (store_step_done(s, st, "recording the decision", err) != 0)
 		goto fail;
 	if (d->stop) {
@@ -112,8 +112,8 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 					 " stopped_at = ?2 WHERE id = ?1 AND execution_state = 'running'",
 					 err)))
 			goto fail;
-		sqlite3_bind_int64(st, 1, d->stack_id);
-		sqlite3_bind_int64(st, 2, d->now);
+		stmt_bind_int(st, 1, d->stack_id);
+		stmt_bind_int(st, 2, d->now);
 		if (store_step_done(s, st, "stopping the stack", err) != 0)
 			goto fail;
 	}
@@ -125,7 +125,7 @@ fail:
 
 int schedule_earliest(struct store *s, int64_t *at, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT min(CASE WHEN " SCHEDULE_DUE_SQL("?1")
+	struct stmt *st = store_prepare(s, "SELECT min(CASE WHEN " SCHEDULE_DUE_SQL("?1")
 					 " THEN MIN(next_run_at, ?1) ELSE next_run_at END)"
 					 " FROM stacks WHERE execution_state = 'running'", err);
 	int rc;
@@ -133,18 +133,18 @@ int schedule_earliest(struct store *s, int64_t *at, struct orch_error *err)
 	*at = -1;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, orch_now_ms());
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		*at = sqlite3_column_int64(st, 0);
+	stmt_bind_int(st, 1, orch_now_ms());
+	rc = stmt_step(st);
+	if (rc == STMT_ROW && stmt_type(st, 0) != STMT_NULL)
+		*at = stmt_int(st, 0);
 	store_finish(s, st);
-	return rc == SQLITE_ROW ? 0 : store_error(s, err, "reading the next run");
+	return rc == STMT_ROW ? 0 : store_error(s, err, "reading the next run");
 }
 
 int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
 		     size_t *n, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT id, next_run_at, total_cycles,"
+	struct stmt *st = store_prepare(s, "SELECT id, next_run_at, total_cycles,"
 					 " lease_owner, COALESCE(lease_expires_at, 0),"
 					 " " CYCLE_LEASE_TAKEN_SQL ", " SCHEDULE_DUE_SQL("?1")
 					 " FROM stacks WHERE execution_state = 'running'"
@@ -157,8 +157,8 @@ int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
 	*n = 0;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	stmt_bind_int(st, 1, now);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
 		struct schedule_entry *e;
 
 		if (*n == alloc) {
@@ -166,17 +166,17 @@ int schedule_running(struct store *s, int64_t now, struct schedule_entry **out,
 			*out = xreallocarray(*out, alloc, sizeof(**out));
 		}
 		e = &(*out)[(*n)++];
-		e->id = sqlite3_column_int64(st, 0);
-		e->next_run_at = sqlite3_column_int64(st, 1);
-		e->total_cycles = sqlite3_column_int64(st, 2);
-		holder = (const char *)sqlite3_column_text(st, 3);
+		e->id = stmt_int(st, 0);
+		e->next_run_at = stmt_int(st, 1);
+		e->total_cycles = stmt_int(st, 2);
+		holder = stmt_text(st, 3);
 		e->held = holder && *holder &&
-			  cycle_lease_held(holder, sqlite3_column_int64(st, 4),
-					   sqlite3_column_int64(st, 5), now);
-		e->due = sqlite3_column_int(st, 6);
+			  cycle_lease_held(holder, stmt_int(st, 4),
+					   stmt_int(st, 5), now);
+		e->due = stmt_int(st, 6);
 	}
 	store_finish(s, st);
-	if (rc != SQLITE_DONE) {
+	if (rc != STMT_DONE) {
 		free(*out);
 		*out = NULL;
 		*n = 0;

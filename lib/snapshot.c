@@ -8,19 +8,19 @@
 /* A column as JSON: integer, text, or null. New reference, or NULL when
  * the text is not UTF-8 (stored by something that is not orch: bad data,
  * which the caller names). */
-static json_t *column_json(sqlite3_stmt *st, int col)
+static json_t *column_json(struct stmt *st, int col)
 {
-	switch (sqlite3_column_type(st, col)) {
-	case SQLITE_NULL:
+	switch (stmt_type(st, col)) {
+	case STMT_NULL:
 		return json_null();
-	case SQLITE_INTEGER:
-		return xjson(json_integer(sqlite3_column_int64(st, col)));
-	case SQLITE_FLOAT:
-		return xjson(json_real(sqlite3_column_double(st, col)));
+	case STMT_INTEGER:
+		return xjson(json_integer(stmt_int(st, col)));
+	case STMT_FLOAT:
+		return xjson(json_real(stmt_double(st, col)));
 	default:
 		/* json_stringn refuses ill-formed UTF-8 (and nothing else). */
-		return json_stringn((const char *)sqlite3_column_text(st, col),
-				    (size_t)sqlite3_column_bytes(st, col));
+		return json_stringn(stmt_text(st, col),
+				    stmt_bytes(st, col));
 	}
 }
 
@@ -34,26 +34,26 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 static json_t *rows2(struct store *s, const char *sql, const char *what,
 		     int64_t stack_id, int64_t arg, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, sql, err);
+	struct stmt *st = store_prepare(s, sql, err);
 	json_t *out, *v;
 	int rc, i, n;
 
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, stack_id);
-	if (sqlite3_bind_parameter_count(st) >= 2)
-		sqlite3_bind_int64(st, 2, arg);
+	stmt_bind_int(st, 1, stack_id);
+	if (stmt_param_count(st) >= 2)
+		stmt_bind_int(st, 2, arg);
 	out = xjson(json_array());
-	n = sqlite3_column_count(st);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	n = stmt_column_count(st);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
 		json_t *row = xjson(json_object());
 
 		xjson_append(out, row);
 		for (i = 0; i < n; i++) {
-			const char *name = sqlite3_column_name(st, i);
+			const char *name = stmt_column_name(st, i);
 
 			if (strcmp(name, "processed") == 0) {
-				xjson_set(row, name, json_boolean(sqlite3_column_int(st, i)));
+				xjson_set(row, name, json_boolean(stmt_int(st, i)));
 			} else if ((v = column_json(st, i))) {
 				xjson_set(row, name, v);
 			} else {
@@ -71,7 +71,7 @@ static json_t *rows2(struct store *s, const char *sql, const char *what,
 		}
 	}
 	store_finish(s, st);
-	if (rc != SQLITE_DONE) {
+	if (rc != STMT_DONE) {
 		json_decref(out);
 		store_error(s, err, "reading snapshot");
 		return NULL;
@@ -101,7 +101,7 @@ static json_t *first_row(struct store *s, const char *sql, const char *what,
 json_t *snapshot_memory(struct store *s, int64_t stack_id, const char *agent,
 			struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT data FROM memory"
+	struct stmt *st = store_prepare(s, "SELECT data FROM memory"
 					 " WHERE stack_id = ? AND agent = ?", err);
 	json_t *mem = NULL;
 	json_error_t jerr;
@@ -109,19 +109,19 @@ json_t *snapshot_memory(struct store *s, int64_t stack_id, const char *agent,
 
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		mem = json_loadb((const char *)sqlite3_column_text(st, 0),
-				 (size_t)sqlite3_column_bytes(st, 0), 0, &jerr);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_text(st, 2, agent);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW) {
+		mem = json_loadb(stmt_text(st, 0),
+				 stmt_bytes(st, 0), 0, &jerr);
 		if (!json_is_object(mem)) {
 			json_decref(mem);
 			mem = NULL;
 			orch_error_set(err, ORCH_EX_DATAERR,
 				       "memory of agent '%s' is not a JSON object", agent);
 		}
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == STMT_DONE) {
 		mem = xjson(json_object());
 	} else {
 		store_error(s, err, "reading memory");
@@ -184,7 +184,7 @@ static json_t *last_runs(struct store *s, int64_t stack_id, struct orch_error *e
 json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 				  struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT content FROM artifacts"
+	struct stmt *st = store_prepare(s, "SELECT content FROM artifacts"
 					 " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",
 					 err);
 	json_t *out = NULL;
@@ -192,15 +192,15 @@ json_t *snapshot_artifact_content(struct store *s, int64_t stack_id,
 
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, stack_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out = json_stringn((const char *)sqlite3_column_blob(st, 0),
-				   (size_t)sqlite3_column_bytes(st, 0));
+	stmt_bind_int(st, 1, stack_id);
+	rc = stmt_step(st);
+	if (rc == STMT_ROW) {
+		out = json_stringn((const char *)stmt_blob(st, 0),
+				   stmt_bytes(st, 0));
 		if (!out)
 			orch_error_set(err, ORCH_EX_DATAERR,
 				       "the latest artifact is not valid UTF-8");
-	} else if (rc == SQLITE_DONE)
+	} else if (rc == STMT_DONE)
 		out = json_null();
 	else
 		store_error(s, err, "reading artifact");
@@ -397,12 +397,12 @@ fail:
 
 json_t *snapshot_load(struct store *s, int64_t stack_id, struct orch_error *err)
 {
-	int own = sqlite3_get_autocommit(s->db);
+	int own = !store_in_transaction(s);
 	json_t *snap;
 
 	/* A read transaction, unless the caller has one: every part of the
 	 * document sees one state. */
-	if (own && store_exec(s, "BEGIN", err) != 0)
+	if (own && store_begin_read(s, err) != 0)
 		return NULL;
 	snap = load(s, stack_id, err);
 	if (own)

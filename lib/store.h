@@ -1,17 +1,36 @@
 /*
- * store.h - the SQLite database that holds every stack's state.
+ * store.h - the database that holds every stack's state, on either of two
+ * engines: SQLite (a path: the default, one host) or PostgreSQL (a
+ * postgresql:// URI: many hosts, lib/store_pg.c).
  *
- * One file, WAL mode, foreign keys on, a busy timeout so overlapping
- * pipelines wait instead of failing, migrations by PRAGMA user_version.
- * The file (and its -wal and -shm companions, which SQLite creates with the
- * same mode) is 0600, in a 0700 directory when orch creates one.
+ * The seam is a thin statement layer, not operations named for what they
+ * do: modules keep their own SQL, written once in the subset both engines
+ * speak (`?` placeholders, COALESCE, CASE, ON CONFLICT ... DO UPDATE,
+ * RETURNING, IS DISTINCT FROM, CAST(? AS TEXT) where a parameter's type
+ * cannot be inferred), bind typed values and read typed columns through
+ * stmt_*(). That keeps each module reading as it did (its queries beside
+ * the code that needs them) and the engines small: the PostgreSQL engine
+ * numbers the placeholders ($1, $2 ...), sends integers as int8 and text as
+ * text, and reads booleans as 0 and 1. The few statements where the
+ * dialects part (SQLite's json_each and fts5, PRAGMAs) are chosen with
+ * store_engine(). Operations named for what they do would have put ~120
+ * queries, and the knowledge of what each module needs, in one file.
+ *
+ * SQLite: one file, WAL mode, foreign keys on, a busy timeout so
+ * overlapping pipelines wait instead of failing, migrations by PRAGMA
+ * user_version. The file (and its -wal and -shm companions, which SQLite
+ * creates with the same mode) is 0600, in a 0700 directory when orch
+ * creates one. PostgreSQL: the schema version is in orch_meta; a write
+ * transaction takes the store's write lock (an advisory lock), so writes
+ * are serialised as SQLite's BEGIN IMMEDIATE serialises them; every wait
+ * for a lock is bounded by the busy timeout (lock_timeout) and ends in 75.
  * Every statement is prepared; nothing is ever spliced into SQL.
  *
- * Schema (version 8): see the migration text in store.c, the one place it
- * is written down. Every time column is integer milliseconds since the
- * epoch. stacks.state_version is bumped by triggers whenever anything that
- * detection reads changes, which is what lets the detection cache promise
- * it never serves a result older than the state.
+ * Schema: see the migration text in lib/schema.c, the one place it is
+ * written down for both engines. Every time column is integer milliseconds
+ * since the epoch. stacks.state_version is bumped by triggers whenever
+ * anything that detection reads changes, which is what lets the detection
+ * cache promise it never serves a result older than the state.
  */
 #ifndef ORCH_STORE_H
 #define ORCH_STORE_H
@@ -19,40 +38,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sqlite3.h>
 
 #include "error.h"
 
-#define STORE_SCHEMA_VERSION 8
-
-/* How many distinct statements a store keeps prepared. */
-#define STORE_CACHE_SIZE 64
-
-/* A statement kept prepared for the next store_prepare of the same SQL. */
-struct store_cached {
-	char *sql;          /* owned; the text it was prepared from */
-	sqlite3_stmt *stmt; /* owned */
-	int in_use;         /* 1 between store_prepare and store_finish */
-};
+/* The schema version this orch writes: one past the last migration. */
+#define STORE_SCHEMA_VERSION 12
 
 /* How long, once a program has been told to stop (store_set_stop), it
  * still waits for another one's write lock, in all: the signal's bound. */
 #define STORE_STOP_WAIT_MS 1000
 
-struct store {
-	sqlite3 *db;  /* owned */
-	char *path;   /* owned; as opened */
-	struct store_cached cache[STORE_CACHE_SIZE]; /* the first ncached used */
-	int ncached;
-	int busy_ms;             /* the busy timeout: the longest wait for a lock */
-	int64_t busy_since;      /* monotonic ms the current wait began */
-	int (*stopping)(void *); /* or NULL: whether the program is stopping */
-	void *stopping_arg;      /* borrowed; handed to stopping */
-	int64_t stop_deadline;   /* monotonic ms no wait passes once stopping, 0 before */
-	char *wal;               /* owned: the -wal file's path, or NULL */
-	dev_t dev, wal_dev;      /* the files opened: the database and its -wal */
-	ino_t ino, wal_ino;      /* (wal_ino 0: there was no -wal) */
-	int lost;                /* a commit found either replaced or gone */
+struct store;   /* an open database: lib/store_int.h */
+struct stmt;    /* a prepared statement of one */
+
+enum store_engine {
+	STORE_SQLITE,
+	STORE_POSTGRES,
 };
 
 enum store_flags {
@@ -60,20 +61,27 @@ enum store_flags {
 };
 
 /*
- * The database path: FLAG_VALUE if not NULL, else $ORCH_DB, else
+ * The database: FLAG_VALUE if not NULL, else $ORCH_DB, else
  * ${XDG_DATA_HOME:-$HOME/.local/share}/orch/orch.db. Returns a new string,
  * or NULL with ERR set (66) when neither HOME nor XDG_DATA_HOME is set.
  */
 char *store_default_path(const char *flag_value, struct orch_error *err);
 
+/* Whether the database named NAME is a PostgreSQL URI (postgresql:// or
+ * postgres://) rather than a SQLite path. */
+int store_name_is_postgres(const char *name);
+
 /*
- * Open (and migrate) the database at PATH. Without STORE_CREATE a missing
- * file is error 66 "no database at 'PATH' (run 'orch-stack init')"; so is
- * a path that is not a regular file (/dev/null: SQLite would make a
- * journal beside it with the device's mode). A database from a newer
- * orch is error 65. Returns NULL with ERR set.
+ * Open (and migrate) the database at PATH, a file or a PostgreSQL URI.
+ * SQLite: without STORE_CREATE a missing file is error 66 "no database at
+ * 'PATH' (run 'orch-stack init')"; so is a path that is not a regular file
+ * (/dev/null: SQLite would make a journal beside it with the device's
+ * mode). PostgreSQL: a server that cannot be reached or refuses the
+ * connection is 69; an empty database is given the schema (the database
+ * itself is the administrator's to create). A database from a newer orch
+ * is error 65. Returns NULL with ERR set.
  *
- * Every commit first checks that the database file and its -wal are
+ * SQLite: every commit first checks that the database file and its -wal are
  * still the ones opened (device and inode): a file deleted or replaced
  * while the store is open would take the commit's writes with it,
  * silently. Such a commit, and every one after it, is rolled back and
@@ -83,33 +91,97 @@ char *store_default_path(const char *flag_value, struct orch_error *err);
 struct store *store_open(const char *path, unsigned flags, struct orch_error *err);
 void store_close(struct store *s);
 
+/* Which engine S runs on. */
+enum store_engine store_engine(const struct store *s);
+
+/* The database as named when opened (a PostgreSQL URI without its
+ * password), for messages. Borrowed. */
+const char *store_name(const struct store *s);
+
+/* The database as given to store_open, for the programs orch starts
+ * (a PostgreSQL URI with its password, if it has one: never print it).
+ * Borrowed. */
+const char *store_location(const struct store *s);
+
 /*
  * Fill ERR from the database's last error, prefixed with WHAT when it is
- * not NULL ("adding the todo: ..."): busy or locked, or a full disk or
- * quota, is 75; read-only, unopenable, or deleted or replaced while open
- * 66; corrupt 65; the rest 70. SQLite's own message already
- * says "database" ("database is locked"), so a generic step passes NULL.
+ * not NULL ("adding the todo: ..."): busy or locked, a lock timeout, a
+ * serialization failure or deadlock, or a full disk or quota, is 75;
+ * read-only, unopenable, or deleted or replaced while open 66; a server
+ * gone 69; corrupt 65; the rest 70. SQLite's own message already says
+ * "database" ("database is locked"), so a generic step passes NULL.
  * Returns -1.
  */
 int store_error(struct store *s, struct orch_error *err, const char *what);
 
+/* Whether the last error was a constraint (UNIQUE, CHECK, foreign key). */
+int store_error_is_constraint(const struct store *s);
+
 /*
  * Prepare SQL; NULL with ERR set on failure. The caller hands the
- * statement back with store_finish, never sqlite3_finalize: statements
- * are kept prepared and reused, because compiling SQL was half of
- * orch-exec's work per agent run. A statement whose SQL is already in use
- * (a nested query) is prepared afresh and finalized by store_finish.
+ * statement back with store_finish: statements are kept prepared and
+ * reused, because compiling SQL was half of orch-exec's work per agent
+ * run. A statement whose SQL is already in use (a nested query) is
+ * prepared afresh and freed by store_finish.
  */
-sqlite3_stmt *store_prepare(struct store *s, const char *sql, struct orch_error *err);
+struct stmt *store_prepare(struct store *s, const char *sql, struct orch_error *err);
 
 /*
  * Done with ST from store_prepare (NULL is fine): reset, its bindings
- * cleared, and kept for the next use, or finalized if it is not kept.
+ * cleared, and kept for the next use, or freed if it is not kept.
  */
-void store_finish(struct store *s, sqlite3_stmt *st);
+void store_finish(struct store *s, struct stmt *st);
+
+/* Bind parameter I (from 1). stmt_bind_text copies V (NULL binds NULL);
+ * stmt_bind_text_len and stmt_bind_bytes borrow it until the statement is
+ * finished. stmt_bind_bytes binds LEN bytes that may hold anything (an
+ * artifact): text on SQLite, as it always was, bytea on PostgreSQL. */
+void stmt_bind_int(struct stmt *st, int i, int64_t v);
+void stmt_bind_text(struct stmt *st, int i, const char *v);
+void stmt_bind_text_len(struct stmt *st, int i, const char *v, size_t len);
+void stmt_bind_bytes(struct stmt *st, int i, const void *v, size_t len);
+void stmt_bind_null(struct stmt *st, int i);
+
+/* How many parameters ST's SQL has. */
+int stmt_param_count(struct stmt *st);
+
+enum stmt_result {
+	STMT_ERROR = -1, /* the store's last error says why */
+	STMT_DONE = 0,
+	STMT_ROW = 1,
+};
+
+/* Run ST to its next row. */
+enum stmt_result stmt_step(struct stmt *st);
+
+enum stmt_type {
+	STMT_NULL,
+	STMT_INTEGER, /* also a boolean, 0 or 1 */
+	STMT_FLOAT,
+	STMT_TEXT,
+	STMT_BLOB,
+};
+
+/* Column COL (from 0) of the current row. Text and bytes are borrowed
+ * until the next step; stmt_text is NULL for NULL; stmt_bytes is the
+ * length of stmt_text's or stmt_blob's value. */
+enum stmt_type stmt_type(struct stmt *st, int col);
+int64_t stmt_int(struct stmt *st, int col);
+double stmt_double(struct stmt *st, int col);
+const char *stmt_text(struct stmt *st, int col);
+const void *stmt_blob(struct stmt *st, int col);
+size_t stmt_bytes(struct stmt *st, int col);
+int stmt_column_count(struct stmt *st);
+const char *stmt_column_name(struct stmt *st, int col);
+
+/* The rows the last INSERT, UPDATE or DELETE changed. */
+int64_t store_changes(struct store *s);
+
+/* Whether a transaction is open (store_begin without its end). */
+int store_in_transaction(struct store *s);
 
 /* The integer a PRAGMA (SQL, no parameters) answers, into *OUT. 0, or -1
- * with ERR set. */
+ * with ERR set. SQLite only. */
 int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_error *err);
 
 /*
@@ -117,7 +189,7 @@ int store_pragma(struct store *s, const char *sql, int64_t *out, struct orch_err
  * integer in *OUT when it gives a row, 0 when it gives none, or -1 with
  * ERR ("WHAT: ...").
  */
-int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *out, const char *what,
+int store_query_int(struct store *s, struct stmt *st, int64_t *out, const char *what,
 		    struct orch_error *err);
 
 /* Run SQL that returns no rows (no parameters). 0 or -1 with ERR set. */
@@ -128,7 +200,7 @@ int store_exec(struct store *s, const char *sql, struct orch_error *err);
  * failure).
  * 0, or -1 with ERR from the database's error, prefixed with WHAT.
  */
-int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
+int store_step_done(struct store *s, struct stmt *st, const char *what,
 		    struct orch_error *err);
 
 /*
@@ -137,11 +209,11 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
  * ran out, ROW's nonzero return when it stopped, or -1 with ERR from the
  * database's error, prefixed with WHAT.
  */
-int store_each(struct store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
+int store_each(struct store *s, struct stmt *st, int (*row)(struct stmt *st, void *arg),
 	       void *arg, const char *what, struct orch_error *err);
 
 /* A text column, NULL for NULL (borrowed: valid until the next step). */
-const char *store_column_text(sqlite3_stmt *st, int col);
+const char *store_column_text(struct stmt *st, int col);
 
 /*
  * Once STOPPING(ARG) returns nonzero (a signal came), waits for another
@@ -153,7 +225,22 @@ const char *store_column_text(sqlite3_stmt *st, int col);
  */
 void store_set_stop(struct store *s, int (*stopping)(void *), void *arg);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 with ERR set. */
+/*
+ * SQLite only: NAME(x) in this connection's SQL calls FN(ARG, x as text
+ * and its length (NULL, 0 for NULL), x as an integer); FN NULL removes
+ * it. A PostgreSQL server cannot call into this process: -1 with ERR
+ * (70) there, and callers take the path without the function.
+ */
+int store_define_function(struct store *s, const char *name,
+			  int64_t (*fn)(void *arg, const char *text, size_t len, int64_t num),
+			  void *arg, struct orch_error *err);
+
+/* Begin a read transaction: one snapshot for all its queries (SQLite:
+ * BEGIN; PostgreSQL: REPEATABLE READ). */
+int store_begin_read(struct store *s, struct orch_error *err);
+
+/* Begin a write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN
+ * and the store's write lock), COMMIT, ROLLBACK. 0 or -1 with ERR set. */
 int store_begin(struct store *s, struct orch_error *err);
 int store_commit(struct store *s, struct orch_error *err);
 void store_rollback(struct store *s);
@@ -192,11 +279,11 @@ void stack_row_release(struct stack_row *row);
 #include <jansson.h>
 json_t *stack_row_header(const struct stack_row *row);
 
-/* The N ids IDS as a JSON array, "[1,2,3]", for json_each(?) in a query
+/* The N ids IDS as a JSON array, "[1,2,3]", for STORE_IDS_IN in a query
  * over many stacks. A new string. */
 char *store_id_list(const int64_t *ids, size_t n);
 
-/* Copy sqlite3_column_text into a new string ("" for NULL). */
-char *store_column_strdup(sqlite3_stmt *st, int col);
+/* Copy a text column into a new string ("" for NULL). */
+char *store_column_strdup(struct stmt *st, int col);
 
 #endif

@@ -110,21 +110,21 @@ json_t *actions_effects(const json_t *doc)
 static int claim_todo(struct store *s, int64_t stack_id, int64_t *id,
 		      struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT id FROM todos"
+	struct stmt *st = store_prepare(s, "SELECT id FROM todos"
 					 " WHERE stack_id = ? AND status = 'pending'"
 					 " ORDER BY priority DESC, id LIMIT 1", err);
 	int rc;
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
+	stmt_bind_int(st, 1, stack_id);
 	rc = actions_query_int(s, st, id, "reading todos", err);
 	if (rc <= 0)
 		return rc;
 	if (!(st = store_prepare(s, "UPDATE todos SET status = 'in_progress'"
 				 " WHERE id = ?", err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, *id);
+	stmt_bind_int(st, 1, *id);
 	if (store_step_done(s, st, "claiming the todo", err) != 0)
 		return -1;
 	return 1;
@@ -291,7 +291,7 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 	 * the snapshot has the todo in_progress and any failure before the
 	 * commit leaves it pending. Others only read.
 	 */
-	if ((builder ? store_begin(s, err) : store_exec(s, "BEGIN", err)) != 0)
+	if ((builder ? store_begin(s, err) : store_begin_read(s, err)) != 0)
 		return -1; /* perhaps the caller's transaction: not ours to roll back */
 	rc = context_build_in(s, stack_id, agent, reason, now, execution_id, cycle, task,
 			      out, err);
@@ -337,7 +337,7 @@ static int read_shown_messages(struct store *s, int64_t stack_id,
 			       const struct agent_task *task, int64_t now,
 			       struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	size_t i;
 
 	for (i = 0; i < task->nmessages; i++) {
@@ -345,9 +345,9 @@ static int read_shown_messages(struct store *s, int64_t stack_id,
 					 " (message_id, stack_id, read_at)"
 					 " SELECT id, ?2, ?3 FROM messages WHERE id = ?1", err)))
 			return -1;
-		sqlite3_bind_int64(st, 1, task->message_ids[i]);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_int64(st, 3, now);
+		stmt_bind_int(st, 1, task->message_ids[i]);
+		stmt_bind_int(st, 2, stack_id);
+		stmt_bind_int(st, 3, now);
 		if (store_step_done(s, st, "marking the messages read", err) != 0)
 			return -1;
 	}
@@ -363,7 +363,7 @@ static int read_shown_messages(struct store *s, int64_t stack_id,
 static int record_run(struct store *s, int64_t stack_id, const char *agent,
 		      const struct agent_task *task, int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	int64_t seen;
 
 	if (task->version_at_apply == task->version_shown) {
@@ -380,13 +380,13 @@ static int record_run(struct store *s, int64_t stack_id, const char *agent,
 				 " ended_at = excluded.ended_at, seen_version = excluded.seen_version",
 				 err)))
 		return -1;
-	sqlite3_bind_int64(st, 1, stack_id);
-	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_text(st, 2, agent);
 	if (task->cycle)
-		sqlite3_bind_int64(st, 3, task->cycle);
-	sqlite3_bind_int64(st, 4, task->started_at);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int64(st, 6, seen);
+		stmt_bind_int(st, 3, task->cycle);
+	stmt_bind_int(st, 4, task->started_at);
+	stmt_bind_int(st, 5, now);
+	stmt_bind_int(st, 6, seen);
 	return store_step_done(s, st, "recording the run", err);
 }
 
@@ -394,7 +394,7 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 			   const struct agent_task *task, int64_t now,
 			   struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 
 	if (actions_check_agent(agent, err) != 0)
 		return -1;
@@ -409,9 +409,9 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 					 " AND stack_id = ?2 AND status = 'in_progress'",
 					 err)))
 			return -1;
-		sqlite3_bind_int64(st, 1, task->todo_id);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_int64(st, 3, now);
+		stmt_bind_int(st, 1, task->todo_id);
+		stmt_bind_int(st, 2, stack_id);
+		stmt_bind_int(st, 3, now);
 		if (store_step_done(s, st, "completing the builder's todo", err) != 0)
 			return -1;
 	}
@@ -431,7 +431,7 @@ int actions_finish_success(struct store *s, int64_t stack_id, const char *agent,
 static int give_back_todo(struct store *s, int64_t stack_id, int64_t todo_id,
 			  const char *why, int64_t park_after, struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"UPDATE todos SET attempts = attempts + (?3 IS NOT NULL),"
 		" last_error = COALESCE(?3, last_error),"
 		" status = CASE WHEN ?3 IS NOT NULL AND ?4 > 0 AND attempts + 1 >= ?4"
@@ -440,11 +440,11 @@ static int give_back_todo(struct store *s, int64_t stack_id, int64_t todo_id,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, todo_id);
-	sqlite3_bind_int64(st, 2, stack_id);
+	stmt_bind_int(st, 1, todo_id);
+	stmt_bind_int(st, 2, stack_id);
 	if (why)
-		sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, park_after);
+		stmt_bind_text(st, 3, why);
+	stmt_bind_int(st, 4, park_after);
 	return store_step_done(s, st, "giving back the builder's todo", err);
 }
 
@@ -455,7 +455,7 @@ static int charge_messages(struct store *s, int64_t stack_id,
 			   const struct agent_task *task, const char *why,
 			   int64_t park_after, int64_t now, struct orch_error *err)
 {
-	sqlite3_stmt *st;
+	struct stmt *st;
 	size_t i;
 
 	if (task->user_message_id) {
@@ -465,11 +465,11 @@ static int charge_messages(struct store *s, int64_t stack_id,
 					 " WHERE id = ?1 AND stack_id = ?2 AND processed = 0"
 					 " AND parked_at IS NULL", err)))
 			return -1;
-		sqlite3_bind_int64(st, 1, task->user_message_id);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, park_after);
-		sqlite3_bind_int64(st, 5, now);
+		stmt_bind_int(st, 1, task->user_message_id);
+		stmt_bind_int(st, 2, stack_id);
+		stmt_bind_text(st, 3, why);
+		stmt_bind_int(st, 4, park_after);
+		stmt_bind_int(st, 5, now);
 		if (store_step_done(s, st, "counting the user message's failure", err) != 0)
 			return -1;
 	}
@@ -481,9 +481,9 @@ static int charge_messages(struct store *s, int64_t stack_id,
 					 " attempts = attempts + 1, last_error = excluded.last_error",
 					 err)))
 			return -1;
-		sqlite3_bind_int64(st, 1, task->message_ids[i]);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
+		stmt_bind_int(st, 1, task->message_ids[i]);
+		stmt_bind_int(st, 2, stack_id);
+		stmt_bind_text(st, 3, why);
 		if (store_step_done(s, st, "counting the message's failure", err) != 0)
 			return -1;
 		if (!(st = store_prepare(s, "INSERT OR IGNORE INTO message_reads"
@@ -492,10 +492,10 @@ static int charge_messages(struct store *s, int64_t stack_id,
 					 " WHERE message_id = ?1 AND stack_id = ?2"
 					 " AND ?4 > 0 AND attempts >= ?4", err)))
 			return -1;
-		sqlite3_bind_int64(st, 1, task->message_ids[i]);
-		sqlite3_bind_int64(st, 2, stack_id);
-		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, park_after);
+		stmt_bind_int(st, 1, task->message_ids[i]);
+		stmt_bind_int(st, 2, stack_id);
+		stmt_bind_int(st, 3, now);
+		stmt_bind_int(st, 4, park_after);
 		if (store_step_done(s, st, "parking the message", err) != 0)
 			return -1;
 	}

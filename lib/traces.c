@@ -26,22 +26,22 @@ struct traces_each {
 	int seen;       /* rows passed on */
 };
 
-static void read_row(sqlite3_stmt *st, struct traces_row *t)
+static void read_row(struct stmt *st, struct traces_row *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->id = sqlite3_column_int64(st, 0);
-	t->execution_id = sqlite3_column_int64(st, 1);
-	t->cycle = sqlite3_column_int64(st, 2);
+	t->id = stmt_int(st, 0);
+	t->execution_id = stmt_int(st, 1);
+	t->cycle = stmt_int(st, 2);
 	t->stack = store_column_text(st, 3);
 	t->agent = store_column_text(st, 4);
-	t->attempt = sqlite3_column_int64(st, 5);
+	t->attempt = stmt_int(st, 5);
 	t->status = store_column_text(st, 6);
-	t->started_at = sqlite3_column_int64(st, 7);
-	t->ended_at = sqlite3_column_int64(st, 8);
-	t->has_exit_status = sqlite3_column_type(st, 9) != SQLITE_NULL;
-	t->exit_status = sqlite3_column_int64(st, 9);
-	t->prompt_tokens = sqlite3_column_int64(st, 10);
-	t->completion_tokens = sqlite3_column_int64(st, 11);
+	t->started_at = stmt_int(st, 7);
+	t->ended_at = stmt_int(st, 8);
+	t->has_exit_status = stmt_type(st, 9) != STMT_NULL;
+	t->exit_status = stmt_int(st, 9);
+	t->prompt_tokens = stmt_int(st, 10);
+	t->completion_tokens = stmt_int(st, 11);
 	t->actions = store_column_text(st, 12);
 	t->error = store_column_text(st, 13);
 	if (!t->stack)
@@ -52,7 +52,7 @@ static void read_row(sqlite3_stmt *st, struct traces_row *t)
 		t->status = "";
 }
 
-static int list_row(sqlite3_stmt *st, void *arg)
+static int list_row(struct stmt *st, void *arg)
 {
 	struct traces_each *e = arg;
 	struct traces_row t;
@@ -101,7 +101,7 @@ int traces_list(struct store *s, const struct traces_filter *f,
 		int (*fn)(const struct traces_row *t, void *arg), void *arg,
 		struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT " TRACE_COLUMNS TRACE_FROM
+	struct stmt *st = store_prepare(s, "SELECT " TRACE_COLUMNS TRACE_FROM
 		" WHERE t.stack_id = ?1 AND (?2 = 0 OR e.cycle = ?2)"
 		" AND (?3 IS NULL OR t.agent = ?3) AND (?4 = 0 OR t.status = 'failed')"
 		" AND t.started_at >= ?5"
@@ -116,37 +116,37 @@ int traces_list(struct store *s, const struct traces_filter *f,
 		free(query);
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1, f->stack_id);
-	sqlite3_bind_int64(st, 2, f->cycle);
+	stmt_bind_int(st, 1, f->stack_id);
+	stmt_bind_int(st, 2, f->cycle);
 	if (f->agent)
-		sqlite3_bind_text(st, 3, f->agent, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, f->failed != 0);
-	sqlite3_bind_int64(st, 5, f->since);
+		stmt_bind_text(st, 3, f->agent);
+	stmt_bind_int(st, 4, f->failed != 0);
+	stmt_bind_int(st, 5, f->since);
 	if (query)
-		sqlite3_bind_text(st, 6, query, -1, SQLITE_STATIC);
+		stmt_bind_text(st, 6, query);
 	else if (f->query)
-		sqlite3_bind_text(st, 6, "\"\"", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, f->limit > 0 ? f->limit : INT64_MAX);
+		stmt_bind_text(st, 6, "\"\"");
+	stmt_bind_int(st, 7, f->limit > 0 ? f->limit : INT64_MAX);
 	rc = store_each(s, st, list_row, &e, "reading the traces", err);
 	free(query);
 	return rc;
 }
 
-static int whole_row(sqlite3_stmt *st, void *arg)
+static int whole_row(struct stmt *st, void *arg)
 {
 	struct traces_each *e = arg;
 	struct traces_row t;
 
 	read_row(st, &t);
 	t.input = store_column_text(st, 14);
-	t.input_len = (size_t)sqlite3_column_bytes(st, 14);
+	t.input_len = stmt_bytes(st, 14);
 	t.output = store_column_text(st, 15);
-	t.output_len = (size_t)sqlite3_column_bytes(st, 15);
+	t.output_len = stmt_bytes(st, 15);
 	t.stderr_text = store_column_text(st, 16);
-	t.stderr_len = (size_t)sqlite3_column_bytes(st, 16);
-	t.stderr_dropped = sqlite3_column_int64(st, 17);
+	t.stderr_len = stmt_bytes(st, 16);
+	t.stderr_dropped = stmt_int(st, 17);
 	t.usage = store_column_text(st, 18);
-	t.usage_len = (size_t)sqlite3_column_bytes(st, 18);
+	t.usage_len = stmt_bytes(st, 18);
 	e->seen++;
 	return e->fn(&t, e->arg);
 }
@@ -155,14 +155,14 @@ int traces_get(struct store *s, int64_t id,
 	       int (*fn)(const struct traces_row *t, void *arg), void *arg,
 	       struct orch_error *err)
 {
-	sqlite3_stmt *st = store_prepare(s, "SELECT " TRACE_COLUMNS
+	struct stmt *st = store_prepare(s, "SELECT " TRACE_COLUMNS
 		", t.input, t.output, t.stderr, t.stderr_dropped, t.usage" TRACE_FROM
 		" WHERE t.id = ?", err);
 	struct traces_each e = { fn, arg, 0 };
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	stmt_bind_int(st, 1, id);
 	if (store_each(s, st, whole_row, &e, "reading the trace", err) < 0)
 		return -1;
 	return e.seen > 0;

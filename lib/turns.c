@@ -83,10 +83,10 @@ struct turns *turns_new(const struct config *c, struct store *s)
 	}
 	http_pool_init(&ts->pool, &ts->pool_err);
 	/* Without them the turns run, as orch-agent's do without a store. */
-	ts->caps = provider_caps_open(s->path, &err);
+	ts->caps = provider_caps_open(store_location(s), &err);
 	orch_error_release(&err);
 	if (shared)
-		ts->quota = quota_open(s->path, &err);
+		ts->quota = quota_open(store_location(s), &err);
 	orch_error_release(&err);
 	return ts;
 }

@@ -64,12 +64,12 @@ void usage_requests_release(struct usage_requests *rq)
 }
 
 /* Bind the count V at I: NULL when not said or beyond belief (traces.h). */
-static void bind_count(sqlite3_stmt *st, int i, int64_t v)
+static void bind_count(struct stmt *st, int i, int64_t v)
 {
 	if (v < 0 || v > TRACES_TOKENS_MAX)
-		sqlite3_bind_null(st, i);
+		stmt_bind_null(st, i);
 	else
-		sqlite3_bind_int64(st, i, v);
+		stmt_bind_int(st, i, v);
 }
 
 static int insert(struct store *s, const struct usage_run *run,
@@ -78,7 +78,7 @@ static int insert(struct store *s, const struct usage_run *run,
 {
 	/* Through SELECT: a stack removed meanwhile takes nothing, and an
 	 * execution no longer there is none. */
-	sqlite3_stmt *st = store_prepare(s,
+	struct stmt *st = store_prepare(s,
 		"INSERT INTO llm_requests (stack_id, execution_id, cycle, agent, run_at, run_ok,"
 		" seq, round, retry, provider, base_url, model, http_status, outcome, started_at,"
 		" duration_ms, prompt_tokens, completion_tokens, cached_tokens)"
@@ -88,30 +88,30 @@ static int insert(struct store *s, const struct usage_run *run,
 
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, run->stack_id);
-	sqlite3_bind_int64(st, 2, run->execution_id);
+	stmt_bind_int(st, 1, run->stack_id);
+	stmt_bind_int(st, 2, run->execution_id);
 	if (run->cycle > 0)
-		sqlite3_bind_int64(st, 3, run->cycle);
-	sqlite3_bind_text(st, 4, run->agent, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, run->run_at);
-	sqlite3_bind_int(st, 6, run_ok);
-	sqlite3_bind_int(st, 7, r->seq);
-	sqlite3_bind_int(st, 8, r->round);
-	sqlite3_bind_int(st, 9, r->retry);
-	sqlite3_bind_text(st, 10, r->provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, r->base_url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, r->model, -1, SQLITE_STATIC);
+		stmt_bind_int(st, 3, run->cycle);
+	stmt_bind_text(st, 4, run->agent);
+	stmt_bind_int(st, 5, run->run_at);
+	stmt_bind_int(st, 6, run_ok);
+	stmt_bind_int(st, 7, r->seq);
+	stmt_bind_int(st, 8, r->round);
+	stmt_bind_int(st, 9, r->retry);
+	stmt_bind_text(st, 10, r->provider);
+	stmt_bind_text(st, 11, r->base_url);
+	stmt_bind_text(st, 12, r->model);
 	if (r->http_status > 0)
-		sqlite3_bind_int64(st, 13, r->http_status);
-	sqlite3_bind_text(st, 14, r->outcome, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 15, r->started_at);
-	sqlite3_bind_int64(st, 16, r->duration_ms > 0 ? r->duration_ms : 0);
+		stmt_bind_int(st, 13, r->http_status);
+	stmt_bind_text(st, 14, r->outcome);
+	stmt_bind_int(st, 15, r->started_at);
+	stmt_bind_int(st, 16, r->duration_ms > 0 ? r->duration_ms : 0);
 	bind_count(st, 17, r->prompt_tokens);
 	bind_count(st, 18, r->completion_tokens);
 	bind_count(st, 19, r->cached_tokens);
 	if (store_step_done(s, st, "recording a request", err) != 0)
 		return -1;
-	*written += sqlite3_changes(s->db);
+	*written += store_changes(s);
 	return 0;
 }
 

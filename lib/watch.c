@@ -26,13 +26,13 @@ static int data_version(struct store *s, int64_t *out, struct orch_error *err)
 struct store_watch *store_watch_new(struct store *s)
 {
 	struct store_watch *w = xcalloc(1, sizeof(*w));
-	const char *slash = strrchr(s->path, '/');
+	const char *slash = strrchr(store_name(s), '/');
 	char *dir;
 
 	w->store = s;
-	w->name = xstrdup(slash ? slash + 1 : s->path);
+	w->name = xstrdup(slash ? slash + 1 : store_name(s));
 	w->wal = xasprintf("%s-wal", w->name);
-	dir = slash ? xstrndup(s->path, (size_t)(slash - s->path)) : xstrdup(".");
+	dir = slash ? xstrndup(store_name(s), (size_t)(slash - store_name(s))) : xstrdup(".");
 	if (!*dir) {
 		free(dir);
 		dir = xstrdup("/");

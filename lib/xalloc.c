@@ -9,7 +9,7 @@
 
 const char *orch_progname = "orch";
 
-static void oom(void)
+void xalloc_die(void)
 {
 	fprintf(stderr, "%s: out of memory\n", orch_progname);
 	exit(ORCH_EX_SOFTWARE);
@@ -20,7 +20,7 @@ void *xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (!p)
-		oom();
+		xalloc_die();
 	return p;
 }
 
@@ -29,7 +29,7 @@ void *xcalloc(size_t count, size_t size)
 	void *p = calloc(count ? count : 1, size ? size : 1);
 
 	if (!p)
-		oom();
+		xalloc_die();
 	return p;
 }
 
@@ -38,10 +38,10 @@ void *xreallocarray(void *p, size_t count, size_t size)
 	void *q;
 
 	if (size && count > SIZE_MAX / size)
-		oom();
+		xalloc_die();
 	q = realloc(p, count && size ? count * size : 1);
 	if (!q)
-		oom();
+		xalloc_die();
 	return q;
 }
 
@@ -50,7 +50,7 @@ char *xstrdup(const char *s)
 	char *p = strdup(s);
 
 	if (!p)
-		oom();
+		xalloc_die();
 	return p;
 }
 
@@ -59,7 +59,7 @@ char *xstrndup(const char *s, size_t n)
 	char *p = strndup(s, n);
 
 	if (!p)
-		oom();
+		xalloc_die();
 	return p;
 }
 
@@ -68,7 +68,7 @@ char *xvasprintf(const char *fmt, va_list ap)
 	char *s;
 
 	if (vasprintf(&s, fmt, ap) < 0)
-		oom();
+		xalloc_die();
 	return s;
 }
 
@@ -96,11 +96,11 @@ json_t *xjson_check(json_t *v, const char *file, int line)
 void xjson_set(json_t *obj, const char *key, json_t *value)
 {
 	if (!value || json_object_set_new(obj, key, value) != 0)
-		oom();
+		xalloc_die();
 }
 
 void xjson_append(json_t *arr, json_t *value)
 {
 	if (!value || json_array_append_new(arr, value) != 0)
-		oom();
+		xalloc_die();
 }

@@ -12,6 +12,10 @@
 /* The name errors are reported under; cmd/ sets it first thing in main. */
 extern const char *orch_progname;
 
+/* Say "out of memory" and exit 70: what every x-wrapper does on failure,
+ * for an allocation made by a library (libpq) that only returns NULL. */
+void xalloc_die(void);
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 /* realloc of COUNT * SIZE bytes, failing on overflow. */
