@@ -470,6 +470,15 @@ pg -At -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "INSERT INTO
 echo 1 >"$tmp/l.big"
 same "$tmp/l.big" "$tmp/p.big" "an 8 MB output is kept and its start found"
 
+# A copy inserts the ids it reads and moves the identity past them.
+pg -At -v ON_ERROR_STOP=1 \
+	-c "INSERT INTO stacks (id, name, created_at) VALUES (40, 'copied', 1)" \
+	-c "SELECT setval(pg_get_serial_sequence('stacks', 'id'), 60)" \
+	-c "INSERT INTO stacks (name, created_at) VALUES ('after the copy', 1) RETURNING id" \
+	>"$tmp/p.copy" 2>&1
+printf '60\n61\n' >"$tmp/l.copy"
+same "$tmp/l.copy" "$tmp/p.copy" "explicit ids, then the identity moved past them"
+
 if [ "$fail" != 0 ]; then
 	echo "pg-schema-check: FAILED (the files are kept in $tmp.kept)" >&2
 	cp -r "$tmp" "$tmp.kept" 2>/dev/null
