@@ -18,7 +18,13 @@
  * The DDL of SQLite's schema at version 12: several statements separated
  * by ';', to be sent as one query (PQexec), which runs them in one
  * transaction, on an empty database. It fills orch_meta with
- * ('schema_version', '12').
+ * ('schema_version', '12'). Besides SQLite's tables it defines what the
+ * queries of this engine call in place of SQLite's:
+ *   orch_json_or_null(text) -> jsonb   json_valid() (NULL: not JSON)
+ *   orch_search_query(text) -> tsquery traces.c's fts_query(), for
+ *                                      traces_fts.doc @@ (NULL for NULL)
+ * Its statements raise NOTICEs (a search with no word); the engine's
+ * notice processor drops them.
  */
 extern const char *const schema_pg_v12;
 
