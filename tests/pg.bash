@@ -206,7 +206,9 @@ pg_uri() {
 pg_test_db() {
 	local reg=$TEST_PGDIR/dbs name f pid
 	local args=()
-	name=orch_t${BATS_SUITE_TEST_NUMBER:-0}_$$
+	# A count too, should a test call orch_test_env twice.
+	PG_TEST_DB_SEQ=$((${PG_TEST_DB_SEQ:-0} + 1))
+	name=orch_t${BATS_SUITE_TEST_NUMBER:-0}_${PG_TEST_DB_SEQ}_$$
 	for f in "$reg"/orch_t*; do
 		[ -e "$f" ] || continue
 		pid=${f##*_}
