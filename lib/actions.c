@@ -443,7 +443,7 @@ static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
 	 * broadcast by another stack. */
 	struct stmt *st = store_prepare(c->s, "SELECT id FROM messages WHERE id = ?1"
 					 " AND (to_stack_id = ?2 OR (to_stack_id IS NULL"
-					 "      AND from_stack_id IS NOT ?2))", err);
+					 "      AND from_stack_id IS DISTINCT FROM ?2))", err);
 	int rc;
 
 	if (!st)
@@ -456,8 +456,8 @@ static int apply_mark_read(const struct apply_ctx *c, const json_t *action,
 	if (rc == 0)
 		return orch_error_set(err, ORCH_EX_DATAERR,
 				      "no message %lld for this stack", (long long)id);
-	st = store_prepare(c->s, "INSERT OR IGNORE INTO message_reads (message_id,"
-			   " stack_id, read_at) VALUES (?, ?, ?)", err);
+	st = store_prepare(c->s, "INSERT INTO message_reads (message_id,"
+			   " stack_id, read_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", err);
 	if (!st)
 		return -1;
 	stmt_bind_int(st, 1, id);

@@ -519,9 +519,9 @@ int admin_stack_messages_clear(struct store *s, int64_t stack_id, int64_t now,
 	if (not_running(s, stack_id, "its messages", err) != 0 ||
 	    change_rows(s, "DELETE FROM messages WHERE to_stack_id = ?1", stack_id, 0,
 			NULL, 0, removed, "removing the messages", err) != 0 ||
-	    change_rows(s, "INSERT OR IGNORE INTO message_reads (message_id, stack_id, read_at)"
+	    change_rows(s, "INSERT INTO message_reads (message_id, stack_id, read_at)"
 			" SELECT id, ?1, ?4 FROM messages WHERE to_stack_id IS NULL"
-			" AND from_stack_id IS NOT ?1", stack_id, 0, NULL, now, marked,
+			" AND from_stack_id IS DISTINCT FROM ?1 ON CONFLICT DO NOTHING", stack_id, 0, NULL, now, marked,
 			"marking the broadcasts read", err) != 0)
 		goto out;
 	rc = 0;

@@ -14,7 +14,8 @@ int artifact_write(struct store *s, int64_t stack_id, const char *type, size_t t
 	struct stmt *st = store_prepare(s,
 		"INSERT INTO artifacts (stack_id, version, type, content, created_at,"
 		" execution_id, todo_id)"
-		" SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5, ?6"
+		" SELECT ?1, COALESCE(MAX(version), 0) + 1, CAST(?2 AS TEXT), ?3, ?4,"
+		" CAST(?5 AS BIGINT), CAST(?6 AS BIGINT)"
 		" FROM artifacts WHERE stack_id = ?1", err);
 
 	if (!st)
@@ -25,7 +26,7 @@ int artifact_write(struct store *s, int64_t stack_id, const char *type, size_t t
 	}
 	stmt_bind_int(st, 1, stack_id);
 	stmt_bind_text_len(st, 2, type, type_len);
-	stmt_bind_text_len(st, 3, content, len);
+	stmt_bind_bytes(st, 3, content, len);
 	stmt_bind_int(st, 4, now);
 	if (origin && origin->execution_id > 0)
 		stmt_bind_int(st, 5, origin->execution_id);
@@ -62,7 +63,7 @@ int artifact_list(struct store *s, int64_t stack_id,
 		  struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s,
-		"SELECT a.version, a.type, length(CAST(a.content AS BLOB)), a.created_at,"
+		"SELECT a.version, a.type, octet_length(a.content), a.created_at,"
 		" COALESCE(e.cycle, 0), COALESCE(t.id, 0), t.content"
 		" FROM artifacts a"
 		" LEFT JOIN executions e ON e.id = a.execution_id"
@@ -80,7 +81,7 @@ int artifact_read(struct store *s, int64_t stack_id, int64_t version, char **con
 		  size_t *len, int64_t *found, struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s,
-		"SELECT version, CAST(content AS BLOB) FROM artifacts"
+		"SELECT version, content FROM artifacts"
 		" WHERE stack_id = ?1 AND (?2 = 0 OR version = ?2)"
 		" ORDER BY version DESC LIMIT 1", err);
 	const void *blob;

@@ -22,7 +22,7 @@ int bounds_read(struct store *s, int64_t stack_id, int64_t now,
 		"SELECT"
 		" (SELECT count(*) FROM todos WHERE stack_id = ?1"
 		"   AND status IN ('pending', 'in_progress', 'parked')),"
-		" (SELECT COALESCE(sum(length(CAST(content AS BLOB))), 0) FROM todos"
+		" (SELECT COALESCE(sum(octet_length(content)), 0) FROM todos"
 		"   WHERE stack_id = ?1 AND status IN ('pending', 'in_progress', 'parked')),"
 		" (SELECT count(*) FROM messages WHERE from_stack_id = ?1"
 		"   AND created_at > ?2),"
@@ -44,7 +44,7 @@ int bounds_read(struct store *s, int64_t stack_id, int64_t now,
 	if (rc != STMT_ROW)
 		return store_error(s, err, "reading the stack's totals");
 
-	if (!(st = store_prepare(s, "SELECT agent, length(CAST(data AS BLOB))"
+	if (!(st = store_prepare(s, "SELECT agent, octet_length(data)"
 				 " FROM memory WHERE stack_id = ?", err)))
 		return -1;
 	stmt_bind_int(st, 1, stack_id);

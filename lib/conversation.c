@@ -247,8 +247,8 @@ int conversation_stack_list(struct store *s, int64_t stack_id,
 {
 	/* Sent: from the stack. Received: to it, or broadcast by another. */
 	struct stmt *st = store_prepare(s,
-		"SELECT m.id, m.from_stack_id IS ?1, f.name, t.name, m.content, m.created_at,"
-		" COALESCE(CASE WHEN m.from_stack_id IS ?1"
+		"SELECT m.id, m.from_stack_id IS NOT DISTINCT FROM ?1, f.name, t.name, m.content, m.created_at,"
+		" COALESCE(CASE WHEN m.from_stack_id IS NOT DISTINCT FROM ?1"
 		"   THEN (SELECT min(read_at) FROM message_reads r WHERE r.message_id = m.id)"
 		"   ELSE (SELECT read_at FROM message_reads r"
 		"         WHERE r.message_id = m.id AND r.stack_id = ?1) END, 0),"
@@ -257,7 +257,7 @@ int conversation_stack_list(struct store *s, int64_t stack_id,
 		" LEFT JOIN stacks f ON f.id = m.from_stack_id"
 		" LEFT JOIN stacks t ON t.id = m.to_stack_id"
 		" WHERE m.from_stack_id = ?1 OR m.to_stack_id = ?1"
-		"    OR (m.to_stack_id IS NULL AND m.from_stack_id IS NOT ?1)"
+		"    OR (m.to_stack_id IS NULL AND m.from_stack_id IS DISTINCT FROM ?1)"
 		" ORDER BY m.created_at, m.id", err);
 	struct stack_each e = { fn, arg };
 

@@ -480,11 +480,14 @@ int cycle_recovery_candidates(struct store *s, const int64_t *ids, size_t n,
 	*out = NULL;
 	*nout = 0;
 	/* A lease, or a cycle left running: cheap to find, rare to have. */
-	st = store_prepare(s, "SELECT id FROM stacks"
-			   " WHERE id IN (SELECT value FROM json_each(?1))"
-			   "   AND (lease_owner IS NOT NULL OR EXISTS (SELECT 1 FROM executions e"
-			   "        WHERE e.stack_id = stacks.id AND e.status = 'running'))"
-			   " ORDER BY id", err);
+#define RECOVERABLE(ids)                                                          \
+	"SELECT id FROM stacks WHERE id IN (" ids ")"                               \
+	"   AND (lease_owner IS NOT NULL OR EXISTS (SELECT 1 FROM executions e"      \
+	"        WHERE e.stack_id = stacks.id AND e.status = 'running'))"            \
+	" ORDER BY id"
+	st = store_prepare(s, store_sql(s, RECOVERABLE(STORE_IDS_SQLITE("?1")),
+					 RECOVERABLE(STORE_IDS_PG("?1"))), err);
+#undef RECOVERABLE
 	if (!st) {
 		free(json);
 		return -1;
@@ -552,8 +555,8 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 	stmt_bind_int(st, 5, execution_id);
 	if (store_step_done(s, st, "recording the cycle", err) != 0)
 		goto fail;
-	st = store_prepare(s, "INSERT OR REPLACE INTO graphs (execution_id, graph)"
-			   " VALUES (?, ?)", err);
+	st = store_prepare(s, "INSERT INTO graphs (execution_id, graph) VALUES (?, ?)"
+			   " ON CONFLICT (execution_id) DO UPDATE SET graph = excluded.graph", err);
 	if (!st)
 		goto fail;
 	stmt_bind_int(st, 1, execution_id);

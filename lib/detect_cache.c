@@ -426,7 +426,7 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		"     AND m.from_stack_id = b.value)"
 		" - (SELECT count(*) FROM message_reads r JOIN messages m ON m.id = r.message_id"
 		"     WHERE r.stack_id = b.value AND m.to_stack_id IS NULL"
-		"       AND m.from_stack_id IS NOT b.value),"
+		"       AND m.from_stack_id IS DISTINCT FROM b.value),"
 		" 0, 0, 0, 0, 0 FROM json_each(?1) b",
 	};
 	struct detect_facts *f;

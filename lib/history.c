@@ -238,7 +238,7 @@ int history_usage(struct store *s, const struct stack_row *stack, int64_t since,
 		"  UNION ALL SELECT stack_id, agent, model, day, runs, failed_runs, requests,"
 		"   prompt_tokens, completion_tokens, cached_tokens, failed_tokens"
 		"  FROM usage_days WHERE (?1 = 0 OR stack_id = ?1)"
-		"   AND day >= date(?2 / 1000, 'unixepoch'))"
+		"   AND day >= date(?2 / 1000, 'unixepoch')) AS used"
 		" GROUP BY agent, model, day"
 		" ORDER BY CASE agent WHEN 'planner' THEN 0 WHEN 'builder' THEN 1"
 		" WHEN 'communicator' THEN 2 WHEN 'reviewer' THEN 3 ELSE 4 END, agent, model, day",

@@ -106,11 +106,20 @@ static int row_read(struct quota *q, const char *url, const char *id, struct row
 static int row_write(struct quota *q, const char *url, const char *id, const struct row *r,
 		     struct orch_error *err)
 {
-	struct stmt *st = store_prepare(q->s, "INSERT OR REPLACE INTO provider_quota"
+	struct stmt *st = store_prepare(q->s, "INSERT INTO provider_quota"
 					 " (base_url, key_id, requests_limit, requests_left,"
 					 " requests_reset_at, tokens_limit, tokens_left,"
 					 " tokens_reset_at, not_before, heard_at, updated_at)"
-					 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+					 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+					 " ON CONFLICT (base_url, key_id) DO UPDATE SET"
+					 " requests_limit = excluded.requests_limit,"
+					 " requests_left = excluded.requests_left,"
+					 " requests_reset_at = excluded.requests_reset_at,"
+					 " tokens_limit = excluded.tokens_limit,"
+					 " tokens_left = excluded.tokens_left,"
+					 " tokens_reset_at = excluded.tokens_reset_at,"
+					 " not_before = excluded.not_before, heard_at = excluded.heard_at,"
+					 " updated_at = excluded.updated_at", err);
 	int i;
 
 	if (!st)

@@ -88,8 +88,8 @@ static int count_by_id(struct store *s, const char *sql, int64_t id, int64_t *n,
 
 /* The saturating sum of two token counts, in SQL (usage_days keeps). */
 #define SAT_ADD(col)                                                            \
-	col " = CASE WHEN " col " > 9223372036854775807 - excluded." col       \
-	" THEN 9223372036854775807 ELSE " col " + excluded." col " END"
+	col " = CASE WHEN usage_days." col " > 9223372036854775807 - excluded." col \
+	" THEN 9223372036854775807 ELSE usage_days." col " + excluded." col " END"
 
 /* Cycle ID's runs' and requests' tokens, into usage_days: `orch-stack
  * usage` counts them once they are gone (usage_sql.h says how). */
@@ -101,11 +101,12 @@ static int keep_usage(struct store *s, int64_t id, struct orch_error *err)
 		" SELECT stack_id, agent, model, day, sum(runs), sum(failed_runs), sum(requests),"
 		"  sum(p), sum(c), sum(k), sum(f)"
 		" FROM (" USAGE_OF_REQUESTS("r.execution_id = ?1")
-		"  UNION ALL " USAGE_OF_RUNS("t.execution_id = ?1") ")"
+		"  UNION ALL " USAGE_OF_RUNS("t.execution_id = ?1") ") AS pruned"
 		" GROUP BY stack_id, agent, model, day"
 		" ON CONFLICT (stack_id, agent, model, day) DO UPDATE SET"
-		" runs = runs + excluded.runs, failed_runs = failed_runs + excluded.failed_runs,"
-		" requests = requests + excluded.requests, " SAT_ADD("prompt_tokens") ", "
+		" runs = usage_days.runs + excluded.runs,"
+		" failed_runs = usage_days.failed_runs + excluded.failed_runs,"
+		" requests = usage_days.requests + excluded.requests, " SAT_ADD("prompt_tokens") ", "
 		SAT_ADD("completion_tokens") ", " SAT_ADD("cached_tokens") ", "
 		SAT_ADD("failed_tokens"),
 		id, "keeping the usage of a pruned cycle", err);
@@ -319,9 +320,18 @@ out:
  */
 static int tidy_index(struct store *s, int64_t pages, struct orch_error *err)
 {
-	struct stmt *st = store_prepare(s, "INSERT INTO traces_fts (traces_fts, rank)"
-					 " VALUES ('merge', ?1)", err);
+	struct stmt *st;
+	int64_t moved;
 
+	if (store_engine(s) == STORE_POSTGRES) {
+		/* A GIN index keeps no deletion markers: its pending list, new
+		 * entries not yet merged, is all there is to tidy. */
+		st = store_prepare(s, "SELECT gin_clean_pending_list('traces_fts_doc')", err);
+		return st && store_query_int(s, st, &moved, "tidying the search index", err) >= 0
+		       ? 0 : -1;
+	}
+	st = store_prepare(s, "INSERT INTO traces_fts (traces_fts, rank) VALUES ('merge', ?1)",
+			   err);
 	if (!st)
 		return -1;
 	/* Negative: merge whatever segments there are, as 'optimize' would. */
@@ -336,7 +346,9 @@ int retention_tidy(struct store *s, int64_t pages, int64_t *size, struct orch_er
 	if (store_begin(s, err) != 0)
 		return -1;
 	if (tidy_index(s, pages, err) != 0 ||
-	    !(st = store_prepare(s, "SELECT count(*) FROM traces_fts_data", err)) ||
+	    !(st = store_prepare(s, store_sql(s, "SELECT count(*) FROM traces_fts_data",
+					      "SELECT pg_relation_size('traces_fts_doc') / 8192"),
+				 err)) ||
 	    store_query_int(s, st, size, "measuring the search index", err) < 0)
 		return end(s, -1, err);
 	return end(s, 0, err);

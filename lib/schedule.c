@@ -11,7 +11,7 @@ int schedule_wake(struct store *s, int64_t stack_id, int64_t now,
 		  struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
-					 " next_run_at = MIN(next_run_at, ?2)"
+					 " next_run_at = CASE WHEN next_run_at < ?2 THEN next_run_at ELSE ?2 END"
 					 " WHERE id = ?1 AND execution_state = 'running'", err);
 
 	if (!st)
@@ -25,7 +25,7 @@ int schedule_wake_all(struct store *s, int64_t except, int64_t now,
 		      struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s, "UPDATE stacks SET wake_at = ?2,"
-					 " next_run_at = MIN(next_run_at, ?2)"
+					 " next_run_at = CASE WHEN next_run_at < ?2 THEN next_run_at ELSE ?2 END"
 					 " WHERE execution_state = 'running' AND id <> ?1", err);
 
 	if (!st)
@@ -94,9 +94,9 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 	/* A wake during the cycle (after its work was detected) stands: the
 	 * decision only knew the state it was detected on. */
 	if (!(st = store_prepare(s, "UPDATE stacks SET next_run_at = CASE"
-				 "   WHEN NOT ?6 AND ?5 > 0 AND wake_at >= ?5 THEN MIN(?1, wake_at) ELSE ?1 END,"
+				 "   WHEN ?6 = 0 AND ?5 > 0 AND wake_at >= ?5 AND wake_at < ?1 THEN wake_at ELSE ?1 END,"
 				 " total_cycles = total_cycles + 1,"
-				 " consecutive_failures = CASE WHEN ?2 THEN consecutive_failures + 1 ELSE 0 END,"
+				 " consecutive_failures = CASE WHEN ?2 <> 0 THEN consecutive_failures + 1 ELSE 0 END,"
 				 " last_executed_at = ?3 WHERE id = ?4", err)))
 		goto fail;
 	stmt_bind_int(st, 1, d->next_at);
@@ -126,7 +126,7 @@ fail:
 int schedule_earliest(struct store *s, int64_t *at, struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s, "SELECT min(CASE WHEN " SCHEDULE_DUE_SQL("?1")
-					 " THEN MIN(next_run_at, ?1) ELSE next_run_at END)"
+					 " AND next_run_at > ?1 THEN ?1 ELSE next_run_at END)"
 					 " FROM stacks WHERE execution_state = 'running'", err);
 	int rc;
 

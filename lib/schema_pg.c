@@ -455,6 +455,43 @@ const char *const schema_pg_v12 =
 	"  FOR EACH ROW EXECUTE FUNCTION orch_traces_fts();"
 	"CREATE TRIGGER traces_fts_upd AFTER UPDATE OF id, output, error, stderr ON traces"
 	"  FOR EACH ROW EXECUTE FUNCTION orch_traces_fts();"
+	/* SQLite's JSON functions as the modules' queries call them, on
+	 * text: json_valid(X), json_type(X, '$.a.b') with SQLite's type
+	 * names, json_extract(X, '$.a.b') as text (a number's digits, which
+	 * the engine reads as SQLite's integer). Paths are '$' and '.key'
+	 * steps, all the modules use. */
+	"CREATE FUNCTION orch_json_path(path text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$"
+	"  SELECT CASE WHEN path = '$' THEN ARRAY[]::text[]"
+	"    ELSE string_to_array(substr(path, 3), '.') END $$;"
+	"CREATE FUNCTION json_valid(x text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$"
+	"  SELECT CASE WHEN x IS NULL THEN NULL ELSE orch_json_or_null(x) IS NOT NULL END $$;"
+	"CREATE FUNCTION json_type(x text, path text) RETURNS text LANGUAGE sql IMMUTABLE AS $$"
+	"  SELECT CASE jsonb_typeof(v)"
+	"    WHEN 'number' THEN CASE WHEN v::text ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END"
+	"    WHEN 'string' THEN 'text'"
+	"    WHEN 'boolean' THEN v::text"
+	"    ELSE jsonb_typeof(v) END"
+	"  FROM (SELECT orch_json_or_null(x) #> orch_json_path(path) AS v) j $$;"
+	/* SQLite's date(SECONDS, 'unixepoch'): the UTC day, 2026-12-07. */
+	"CREATE FUNCTION date(secs bigint, modifier text) RETURNS text LANGUAGE sql"
+	"  IMMUTABLE AS $$"
+	"  SELECT CASE WHEN modifier = 'unixepoch'"
+	"    THEN to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD') END $$;"
+	"CREATE FUNCTION json_array_length(x text, path text) RETURNS bigint LANGUAGE sql"
+	"  IMMUTABLE AS $$"
+	"  SELECT jsonb_array_length(orch_json_or_null(x) #> orch_json_path(path)) $$;"
+	"CREATE FUNCTION json_extract(x text, path text) RETURNS text LANGUAGE sql IMMUTABLE AS $$"
+	"  SELECT orch_json_or_null(x) #>> orch_json_path(path) $$;"
+	/* What SQLite's data_version tells a waiter (lib/watch.c): every
+	 * write detection reads bumps a stack's versions, so a statement
+	 * that changed stacks announces it, to every host, at its commit. */
+	"CREATE FUNCTION orch_notify_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
+	"BEGIN"
+	"  PERFORM pg_notify('orch_changed', '');"
+	"  RETURN NULL;"
+	"END $$;"
+	"CREATE TRIGGER stacks_notify AFTER INSERT OR UPDATE OR DELETE ON stacks"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION orch_notify_changed();"
 	/* SQLite's PRAGMA user_version. */
 	"CREATE TABLE orch_meta ("
 	"  key TEXT PRIMARY KEY,"

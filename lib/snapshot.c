@@ -246,7 +246,7 @@ static json_t *counts(struct store *s, int64_t stack_id, struct orch_error *err)
 		"   AND processed = 0 AND parked_at IS NOT NULL) AS parked_messages,"
 		" (SELECT count(*) FROM messages m"
 		"   WHERE (m.to_stack_id = ?1 OR (m.to_stack_id IS NULL"
-		"          AND m.from_stack_id IS NOT ?1))"
+		"          AND m.from_stack_id IS DISTINCT FROM ?1))"
 		"   AND NOT EXISTS (SELECT 1 FROM message_reads r"
 		"        WHERE r.message_id = m.id AND r.stack_id = ?1)) AS unread"
 		" FROM todos WHERE stack_id = ?1", "stack", stack_id, err);
@@ -344,10 +344,10 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 	if (!(part = rows2(s, "SELECT * FROM (SELECT " USER_MESSAGE_COLUMNS
 			   "   FROM user_messages WHERE stack_id = ?1 AND processed = 0"
 			   "   AND parked_at IS NULL ORDER BY id"
-			   "   LIMIT " STR(SNAPSHOT_USER_MESSAGES) ")"
+			   "   LIMIT " STR(SNAPSHOT_USER_MESSAGES) ") AS oldest"
 			   " UNION SELECT * FROM (SELECT " USER_MESSAGE_COLUMNS
 			   "   FROM user_messages WHERE stack_id = ?1 AND created_at > ?2"
-			   "   ORDER BY id DESC LIMIT " STR(SNAPSHOT_USER_MESSAGES) ")"
+			   "   ORDER BY id DESC LIMIT " STR(SNAPSHOT_USER_MESSAGES) ") AS newest"
 			   " ORDER BY id", "user message", stack_id, planned, err)))
 		goto fail;
 	xjson_set(snap, "user_messages", part);
@@ -356,13 +356,13 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 	if (!(part = rows(s, "SELECT id, from_stack_id, content, created_at FROM ("
 			  " SELECT m.id, m.from_stack_id, m.content, m.created_at,"
 			  "  row_number() OVER w AS n,"
-			  "  sum(length(CAST(m.content AS BLOB))) OVER w AS upto"
+			  "  sum(octet_length(m.content)) OVER w AS upto"
 			  " FROM messages m"
 			  " WHERE (m.to_stack_id = ?1 OR (m.to_stack_id IS NULL"
-			  "        AND m.from_stack_id IS NOT ?1))"
+			  "        AND m.from_stack_id IS DISTINCT FROM ?1))"
 			  "   AND NOT EXISTS (SELECT 1 FROM message_reads r"
 			  "        WHERE r.message_id = m.id AND r.stack_id = ?1)"
-			  " WINDOW w AS (ORDER BY m.id))"
+			  " WINDOW w AS (ORDER BY m.id)) AS unread"
 			  " WHERE n <= " STR(SNAPSHOT_MESSAGES)
 			  "   AND (n = 1 OR upto <= " STR(SNAPSHOT_MESSAGE_BYTES) ")"
 			  " ORDER BY id", "message", stack_id, err)))
@@ -373,7 +373,7 @@ static json_t *load(struct store *s, int64_t stack_id, struct orch_error *err)
 	xjson_set(snap, "counts", part);
 	xjson_set(snap, "omitted", omitted(snap));
 	if (!(part = first_row(s, "SELECT version, type, created_at,"
-			       " length(CAST(content AS BLOB)) AS size FROM artifacts"
+			       " octet_length(content) AS size FROM artifacts"
 			       " WHERE stack_id = ? ORDER BY version DESC LIMIT 1",
 			       "artifact", stack_id, err)))
 		goto fail;

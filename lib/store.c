@@ -211,12 +211,12 @@ void stmt_bind_int(struct stmt *st, int i, int64_t v)
 
 void stmt_bind_text(struct stmt *st, int i, const char *v)
 {
-	if (!v)
-		stmt_bind_null(st, i);
+	if (!v && st->lite)
+		sqlite3_bind_null(st->lite, i);
 	else if (st->lite)
 		sqlite3_bind_text(st->lite, i, v, -1, SQLITE_TRANSIENT);
 	else
-		pg_bind(st->pg, i, STMT_TEXT, v, strlen(v));
+		pg_bind(st->pg, i, STMT_TEXT, v, v ? strlen(v) : 0);
 }
 
 void stmt_bind_text_len(struct stmt *st, int i, const char *v, size_t len)
@@ -416,6 +416,11 @@ int store_notified(struct store *s, struct orch_error *err)
 	if (s->engine != STORE_POSTGRES)
 		return orch_error_set(err, ORCH_EX_SOFTWARE, "LISTEN: only on PostgreSQL");
 	return pg_notified(s, err);
+}
+
+const char *store_sql(const struct store *s, const char *sqlite, const char *postgres)
+{
+	return s->engine == STORE_POSTGRES ? postgres : sqlite;
 }
 
 int store_begin_read(struct store *s, struct orch_error *err)

@@ -244,6 +244,15 @@ int store_define_function(struct store *s, const char *name,
 			  int64_t (*fn)(void *arg, const char *text, size_t len, int64_t num),
 			  void *arg, struct orch_error *err);
 
+/* The statement text for S's engine, where the dialects part. */
+const char *store_sql(const struct store *s, const char *sqlite, const char *postgres);
+
+/* A set of ids bound as a JSON array (store_id_list) at parameter P, as
+ * a subquery's text, per engine: IN (STORE_IDS_SQLITE("?1")). */
+#define STORE_IDS_SQLITE(p) "SELECT value FROM json_each(" p ")"
+#define STORE_IDS_PG(p) \
+	"SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(" p " AS JSON))"
+
 /* Begin a read transaction: one snapshot for all its queries (SQLite:
  * BEGIN; PostgreSQL: REPEATABLE READ). */
 int store_begin_read(struct store *s, struct orch_error *err);

@@ -39,6 +39,7 @@
 #define OID_BOOL 16
 #define OID_BYTEA 17
 #define OID_INT8 20
+#define OID_TEXT 25
 #define OID_INT2 21
 #define OID_INT4 23
 #define OID_FLOAT4 700
@@ -439,7 +440,10 @@ void pg_bind(struct pg_stmt *p, int i, int type, const void *v, size_t len)
 		pa->type = OID_INT8;
 		break;
 	case STMT_TEXT:
-		pa->value = text_for_pg(v, len);
+		/* Typed: "?3 IS NULL OR agent = ?3" leaves an untyped
+		 * parameter's type undecided. NULL is typed text too. */
+		pa->value = v ? text_for_pg(v, len) : NULL;
+		pa->type = OID_TEXT;
 		break;
 	case STMT_BLOB:
 		pa->value = xmalloc(len ? len : 1);

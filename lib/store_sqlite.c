@@ -291,6 +291,25 @@ static int migrate(struct store *s, struct orch_error *err)
 	return rc;
 }
 
+/* octet_length(X): X's length in bytes, PostgreSQL's name, which SQLite
+ * has only from 3.43 on (Debian 12's is 3.40). */
+static void octet_length(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+		sqlite3_result_null(ctx);
+	else
+		sqlite3_result_int64(ctx, sqlite3_value_bytes(argv[0]));
+}
+
+/* What the modules' SQL calls by PostgreSQL's names. */
+static int define_portable_functions(struct store *s)
+{
+	return sqlite3_create_function_v2(s->db, "octet_length", 1,
+					  SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+					  NULL, octet_length, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
 int lite_open(struct store *s, unsigned flags, struct orch_error *err)
 {
 	const char *path = s->path;
@@ -344,6 +363,10 @@ int lite_open(struct store *s, unsigned flags, struct orch_error *err)
 	}
 	if (store_exec(s, "PRAGMA synchronous = NORMAL", err) != 0)
 		goto fail_prefix;
+	if (define_portable_functions(s) != 0) {
+		lite_error(s, err, "defining SQL functions");
+		goto fail_prefix;
+	}
 	if (migrate(s, err) != 0)
 		goto fail_prefix;
 	remember_files(s);

@@ -341,9 +341,10 @@ static int read_shown_messages(struct store *s, int64_t stack_id,
 	size_t i;
 
 	for (i = 0; i < task->nmessages; i++) {
-		if (!(st = store_prepare(s, "INSERT OR IGNORE INTO message_reads"
+		if (!(st = store_prepare(s, "INSERT INTO message_reads"
 					 " (message_id, stack_id, read_at)"
-					 " SELECT id, ?2, ?3 FROM messages WHERE id = ?1", err)))
+					 " SELECT id, ?2, ?3 FROM messages WHERE id = ?1"
+					 " ON CONFLICT DO NOTHING", err)))
 			return -1;
 		stmt_bind_int(st, 1, task->message_ids[i]);
 		stmt_bind_int(st, 2, stack_id);
@@ -486,11 +487,11 @@ static int charge_messages(struct store *s, int64_t stack_id,
 		stmt_bind_text(st, 3, why);
 		if (store_step_done(s, st, "counting the message's failure", err) != 0)
 			return -1;
-		if (!(st = store_prepare(s, "INSERT OR IGNORE INTO message_reads"
+		if (!(st = store_prepare(s, "INSERT INTO message_reads"
 					 " (message_id, stack_id, read_at)"
 					 " SELECT message_id, stack_id, ?3 FROM message_failures"
 					 " WHERE message_id = ?1 AND stack_id = ?2"
-					 " AND ?4 > 0 AND attempts >= ?4", err)))
+					 " AND ?4 > 0 AND attempts >= ?4 ON CONFLICT DO NOTHING", err)))
 			return -1;
 		stmt_bind_int(st, 1, task->message_ids[i]);
 		stmt_bind_int(st, 2, stack_id);

@@ -7,15 +7,29 @@
 #include "banned.h"
 
 /* The columns both queries read, in struct traces_row's order. */
-#define TRACE_COLUMNS                                                          \
+#define TRACE_COLUMNS(actions)                                                 \
 	"t.id, COALESCE(t.execution_id, 0), COALESCE(e.cycle, 0), s.name, t.agent," \
 	" t.attempt, t.status, t.started_at, t.ended_at, t.exit_status,"        \
 	" " TRACES_TOKENS("t.usage", "prompt_tokens") ","                      \
 	" " TRACES_TOKENS("t.usage", "completion_tokens") ","                  \
-	" CASE WHEN json_valid(t.output) THEN (SELECT group_concat(a.type, ' ')" \
+	" " actions ", t.error"
+
+/* The types of a run's actions, in order, one space between: SQLite's
+ * JSON functions, and PostgreSQL's (the output's "actions" an array, or
+ * an object, whose values are taken in the order of their keys). */
+#define ACTIONS_SQLITE                                                         \
+	"CASE WHEN json_valid(t.output) THEN (SELECT group_concat(a.type, ' ')"  \
 	"  FROM (SELECT json_extract(value, '$.type') AS type"                   \
-	"        FROM json_each(t.output, '$.actions') ORDER BY key) a) END,"    \
-	" t.error"
+	"        FROM json_each(t.output, '$.actions') ORDER BY key) a) END"
+#define ACTIONS_PG                                                             \
+	"COALESCE((SELECT string_agg(x.v ->> 'type', ' ' ORDER BY x.n)"         \
+	"  FROM jsonb_array_elements(CASE WHEN jsonb_typeof("                    \
+	"    orch_json_or_null(t.output) -> 'actions') = 'array'"                \
+	"    THEN orch_json_or_null(t.output) -> 'actions' END) WITH ORDINALITY x(v, n)),"  \
+	" (SELECT string_agg(y.v ->> 'type', ' ' ORDER BY y.k COLLATE \"C\")"    \
+	"  FROM jsonb_each(CASE WHEN jsonb_typeof("                              \
+	"    orch_json_or_null(t.output) -> 'actions') = 'object'"               \
+	"    THEN orch_json_or_null(t.output) -> 'actions' END) y(k, v)))"
 
 #define TRACE_FROM " FROM traces t JOIN stacks s ON s.id = t.stack_id" \
 	" LEFT JOIN executions e ON e.id = t.execution_id"
@@ -101,15 +115,23 @@ int traces_list(struct store *s, const struct traces_filter *f,
 		int (*fn)(const struct traces_row *t, void *arg), void *arg,
 		struct orch_error *err)
 {
-	struct stmt *st = store_prepare(s, "SELECT " TRACE_COLUMNS TRACE_FROM
-		" WHERE t.stack_id = ?1 AND (?2 = 0 OR e.cycle = ?2)"
-		" AND (?3 IS NULL OR t.agent = ?3) AND (?4 = 0 OR t.status = 'failed')"
-		" AND t.started_at >= ?5"
-		" AND (?6 IS NULL OR t.id IN (SELECT rowid FROM traces_fts"
-		"                             WHERE traces_fts MATCH ?6))"
-		" ORDER BY t.started_at DESC, t.id DESC LIMIT ?7", err);
+#define LIST(actions, search)                                                   \
+	"SELECT " TRACE_COLUMNS(actions) TRACE_FROM                               \
+	" WHERE t.stack_id = ?1 AND (?2 = 0 OR e.cycle = ?2)"                     \
+	" AND (CAST(?3 AS TEXT) IS NULL OR t.agent = ?3)"                         \
+	" AND (?4 = 0 OR t.status = 'failed') AND t.started_at >= ?5"             \
+	" AND (CAST(?6 AS TEXT) IS NULL OR t.id IN (" search "))"                 \
+	" ORDER BY t.started_at DESC, t.id DESC LIMIT ?7"
+	/* The words of the search, each to be found (lib/schema_pg.c's
+	 * orch_search_query() takes them as fts_query() does). */
+	struct stmt *st = store_prepare(s, store_sql(s,
+		LIST(ACTIONS_SQLITE, "SELECT rowid FROM traces_fts WHERE traces_fts MATCH ?6"),
+		LIST(ACTIONS_PG, "SELECT id FROM traces_fts WHERE doc @@ orch_search_query(?6)")),
+		err);
+#undef LIST
 	struct traces_each e = { fn, arg, 0 };
-	char *query = f->query ? fts_query(f->query) : NULL;
+	char *query = f->query && store_engine(s) == STORE_SQLITE ? fts_query(f->query)
+		      : f->query ? xstrdup(f->query) : NULL;
 	int rc;
 
 	if (!st) {
@@ -155,9 +177,11 @@ int traces_get(struct store *s, int64_t id,
 	       int (*fn)(const struct traces_row *t, void *arg), void *arg,
 	       struct orch_error *err)
 {
-	struct stmt *st = store_prepare(s, "SELECT " TRACE_COLUMNS
-		", t.input, t.output, t.stderr, t.stderr_dropped, t.usage" TRACE_FROM
-		" WHERE t.id = ?", err);
+#define GET(actions) "SELECT " TRACE_COLUMNS(actions)                             \
+	", t.input, t.output, t.stderr, t.stderr_dropped, t.usage" TRACE_FROM     \
+	" WHERE t.id = ?"
+	struct stmt *st = store_prepare(s, store_sql(s, GET(ACTIONS_SQLITE), GET(ACTIONS_PG)), err);
+#undef GET
 	struct traces_each e = { fn, arg, 0 };
 
 	if (!st)

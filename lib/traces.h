@@ -28,10 +28,11 @@
  * USAGE, as TRACES_TOKENS_MAX says it is read. */
 #define TRACES_TOKENS(usage, field)                                             \
 	"(CASE WHEN json_valid(" usage ")"                                        \
-	" AND json_type(" usage ", '$." field "') = 'integer'"                   \
-	" AND json_extract(" usage ", '$." field "')"                            \
+	" AND json_type(" usage ", '$." field "') = 'integer' THEN"              \
+	" CASE WHEN CAST(json_extract(" usage ", '$." field "') AS NUMERIC)"      \
 	"     BETWEEN 0 AND " TRACES_STR(TRACES_TOKENS_MAX)                       \
-	" THEN json_extract(" usage ", '$." field "') ELSE 0 END)"
+	" THEN CAST(json_extract(" usage ", '$." field "') AS BIGINT) ELSE 0 END" \
+	" ELSE 0 END)"
 
 /* Which traces traces_list() gives: 0 or NULL where a filter is off. */
 struct traces_filter {

@@ -27,9 +27,10 @@
 #define USAGE_OF_REQUESTS(where)                                               \
 	"SELECT stack_id, agent, model, date(started_at / 1000, 'unixepoch') AS day," \
 	" 0 AS runs, 0 AS failed_runs, 1 AS requests, p, c, k,"                 \
-	" CASE WHEN coalesce((SELECT t.status = 'failed' FROM traces t"         \
-	"   WHERE t.stack_id = r.stack_id AND t.agent = r.agent"                \
-	"   AND t.started_at = r.run_at LIMIT 1), NOT run_ok) THEN p + c ELSE 0 END AS f" \
+	" CASE WHEN coalesce((SELECT CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END" \
+	"   FROM traces t WHERE t.stack_id = r.stack_id AND t.agent = r.agent"  \
+	"   AND t.started_at = r.run_at LIMIT 1), CASE WHEN run_ok = 0 THEN 1 ELSE 0 END) = 1" \
+	" THEN p + c ELSE 0 END AS f"                                          \
 	" FROM (SELECT *, " USAGE_REQ_TOKENS("prompt_tokens") " AS p,"          \
 	"  " USAGE_REQ_TOKENS("completion_tokens") " AS c,"                     \
 	"  " USAGE_REQ_TOKENS("cached_tokens") " AS k FROM llm_requests r"      \
@@ -40,8 +41,9 @@
 	" date(started_at / 1000, 'unixepoch') AS day, 1 AS runs, failed AS failed_runs," \
 	" 0 AS requests, CASE WHEN rm IS NULL THEN p ELSE 0 END AS p,"          \
 	" CASE WHEN rm IS NULL THEN c ELSE 0 END AS c, 0 AS k,"                 \
-	" CASE WHEN rm IS NULL AND failed THEN p + c ELSE 0 END AS f"           \
-	" FROM (SELECT t.stack_id, t.agent, t.started_at, t.status = 'failed' AS failed," \
+	" CASE WHEN rm IS NULL AND failed = 1 THEN p + c ELSE 0 END AS f"       \
+	" FROM (SELECT t.stack_id, t.agent, t.started_at,"                      \
+	"  CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END AS failed,"          \
 	"  (SELECT q.model FROM llm_requests q WHERE q.stack_id = t.stack_id"   \
 	"   AND q.agent = t.agent AND q.run_at = t.started_at"                  \
 	"   ORDER BY q.seq DESC LIMIT 1) AS rm,"                                \
@@ -49,6 +51,6 @@
 	"   THEN json_extract(t.usage, '$.model') END AS um,"                   \
 	"  " TRACES_TOKENS("t.usage", "prompt_tokens") " AS p,"                 \
 	"  " TRACES_TOKENS("t.usage", "completion_tokens") " AS c"              \
-	"  FROM traces t WHERE " where ")"
+	"  FROM traces t WHERE " where ") AS t"
 
 #endif

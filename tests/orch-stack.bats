@@ -676,6 +676,7 @@ exec.retries                         1                                 default
 exec.park_after                      5                                 default
 exec.retry_delay                     1000                              default
 exec.wave_delay                      0                                 default
+exec.lease                           60000                             default
 exec.in_process                      1                                 default
 exec.pass_env                                                          default
 detect.planning_interval             300000                            default
