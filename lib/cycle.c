@@ -9,6 +9,7 @@
 #include "cycle.h"
 #include "orch.h"
 #include "proc.h"
+#include "schedule.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -350,8 +351,27 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	return rc;
 }
 
+/* Whether a cycle of STACK_ID ended after PLANNED_AT and it is not due
+ * at NOW: 1, 0, or -1 with ERR. */
+static int ran_since(struct store *s, int64_t stack_id, int64_t planned_at, int64_t now,
+		     struct orch_error *err)
+{
+	struct stmt *st = store_prepare(s, "SELECT 1 FROM stacks WHERE id = ?1"
+					" AND COALESCE(last_executed_at, 0) > ?2"
+					" AND NOT " SCHEDULE_DUE_SQL("?3"), err);
+	int64_t one;
+
+	if (!st)
+		return -1;
+	stmt_bind_int(st, 1, stack_id);
+	stmt_bind_int(st, 2, planned_at);
+	stmt_bind_int(st, 3, now);
+	return store_query_int(s, st, &one, "reading the stack's schedule", err);
+}
+
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
-		   int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
+		   int64_t ttl_ms, int64_t planned_at, struct cycle_claim *claim,
+		   struct orch_error *err)
 {
 	struct stmt *st = NULL;
 	char *host = NULL, *state = NULL;
@@ -373,6 +393,16 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 	}
 	if (lease == LEASE_HELD)
 		goto done;
+	if (planned_at > 0) {
+		int ran = ran_since(s, stack_id, planned_at, now, err);
+
+		if (ran < 0)
+			goto fail;
+		if (ran) {
+			claim->skip_reason = xstrdup("another pipeline ran it since its graph was made");
+			goto done;
+		}
+	}
 	if (lease == LEASE_ABANDONED && recover_abandoned(s, stack_id, now, claim, err) != 0)
 		goto fail;
 
@@ -512,12 +542,13 @@ int cycle_recovery_candidates(struct store *s, const int64_t *ids, size_t n,
 }
 
 int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
-		int64_t ttl_ms, struct cycle_claim *claim, struct orch_error *err)
+		int64_t ttl_ms, int64_t planned_at, struct cycle_claim *claim,
+		struct orch_error *err)
 {
 	memset(claim, 0, sizeof(*claim));
 	if (store_begin(s, err) != 0)
 		return -1;
-	if (cycle_claim_in(s, stack_id, owner, ttl_ms, claim, err) != 0) {
+	if (cycle_claim_in(s, stack_id, owner, ttl_ms, planned_at, claim, err) != 0) {
 		store_rollback(s);
 		return -1;
 	}

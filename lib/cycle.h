@@ -81,11 +81,14 @@ void cycle_claim_release(struct cycle_claim *c);
  * a time read before waiting for it could fall before the end time the
  * previous holder records, and the recorded cycles would seem to
  * overlap. Not claimed (0 with skip_reason) when the stack is gone ("stack was deleted"), not running
- * ("stack is paused"), or leased by a live holder ("another pipeline holds
- * the stack (HOST:PID)"). Returns 0 (see CLAIM->claimed) or -1 with ERR.
+ * ("stack is paused"), leased by a live holder ("another pipeline holds
+ * the stack (HOST:PID)"), or, with PLANNED_AT > 0 (when its graph was
+ * made), when a cycle of it has ended since then and it is not due: the
+ * work the graph planned was done by another pipeline (on another host,
+ * or one that overlapped). Returns 0 (see CLAIM->claimed) or -1 with ERR.
  */
 int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
-		int64_t ttl_ms, struct cycle_claim *claim,
+		int64_t ttl_ms, int64_t planned_at, struct cycle_claim *claim,
 		struct orch_error *err);
 
 /*
@@ -95,7 +98,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
  * which undoes every claim of that transaction.
  */
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
-		   int64_t ttl_ms, struct cycle_claim *claim,
+		   int64_t ttl_ms, int64_t planned_at, struct cycle_claim *claim,
 		   struct orch_error *err);
 
 /*

@@ -454,6 +454,14 @@ static void interrupt_all(struct exec *e)
 	}
 }
 
+/* When ST's graph was made (its created_at), 0 when it does not say. */
+static int64_t planned_at(const struct stack *st)
+{
+	json_t *v = json_object_get(st->graph, "created_at");
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
 /* Claim one stack's lease in a transaction of its own; a store error
  * skips the stack and is the run's first error, if none came before. */
 static void claim_one(struct exec *e, struct stack *st, int64_t ttl)
@@ -465,7 +473,7 @@ static void claim_one(struct exec *e, struct stack *st, int64_t ttl)
 		st->claim.skip_reason = stop_error(e);
 		return;
 	}
-	if (cycle_begin(e->store, st->id, e->cfg.owner, ttl, &st->claim, &err) != 0) {
+	if (cycle_begin(e->store, st->id, e->cfg.owner, ttl, planned_at(st), &st->claim, &err) != 0) {
 		st->claim.skip_reason = xasprintf("store: %s", err.msg);
 		if (!e->first_error.status)
 			orch_error_set(&e->first_error, err.status, "stack '%s': %s",
@@ -497,7 +505,7 @@ static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
 			continue;
 		e->stacks[i]->started_mono = orch_mono_ms();
 		if (cycle_claim_in(e->store, e->stacks[i]->id, e->cfg.owner, ttl,
-				   &e->stacks[i]->claim, &err) != 0) {
+				   planned_at(e->stacks[i]), &e->stacks[i]->claim, &err) != 0) {
 			store_rollback(e->store);
 			goto fail;
 		}
@@ -544,7 +552,7 @@ void exec_skip_twins(struct exec *e, size_t from)
 			v[n++] = (struct id_at){ e->stacks[i]->id, i };
 	qsort(v, n, sizeof(*v), by_id_then_at);
 	for (i = 1; i < n; i++)
-		if (v[i].id == v[i - 1].id && v[i].at >= from) {
+		if (v[i].id == v[i - 1].id && v[i].at >= from && !e->stacks[v[i].at]->twin) {
 			e->stacks[v[i].at]->twin = 1;
 			e->stacks[v[i].at]->claim.skip_reason =
 				xstrdup("its cycle is already running in this orch-exec");
@@ -553,36 +561,52 @@ void exec_skip_twins(struct exec *e, size_t from)
 }
 
 /*
- * Claim the lease of each stack queued since the last call, CLAIM_BATCH
- * to a transaction; hand on at once those that will not run. A stack
- * whose cycle this orch-exec is already running is not run twice.
+ * Claim the lease of the stacks queued next, CLAIM_BATCH to a
+ * transaction, as long as fewer than jobs stacks claimed here are still
+ * running: a stack is claimed when this process is about to run it, not
+ * when its graph is read, so that pipelines on other hosts fed the same
+ * due stacks share them instead of finding them all held by the first
+ * (and a stack a pipeline will not reach for minutes stays free). Those
+ * that will not run are handed on at once. A stack whose cycle this
+ * orch-exec is already running is not run twice.
  */
 static void claim_new(struct exec *e, int64_t ttl)
 {
-	size_t i, k, from, to;
+	size_t i, k, from, to, end, active = 0;
 	int rc;
 
 	for (from = 0; from < e->nstacks && e->stacks[from]->claim_tried; from++)
 		;
 	if (from == e->nstacks)
 		return;
+	for (i = 0; i < from; i++)
+		if (e->stacks[i]->claim.claimed && !e->stacks[i]->done)
+			active++;
+	if (active >= (size_t)e->cfg.jobs)
+		return;
+	end = from + ((size_t)e->cfg.jobs - active);
+	if (end > e->nstacks)
+		end = e->nstacks;
 	exec_skip_twins(e, from);
-	for (i = from; i < e->nstacks; i++)
+	for (i = from; i < end; i++)
 		e->stacks[i]->claim_tried = 1;
-	for (i = from; i < e->nstacks; i = to) {
-		to = i + CLAIM_BATCH < e->nstacks ? i + CLAIM_BATCH : e->nstacks;
+	for (i = from; i < end; i = to) {
+		to = i + CLAIM_BATCH < end ? i + CLAIM_BATCH : end;
 		if ((rc = claim_batch(e, i, to, ttl)) < 0)
 			for (k = i; k < to; k++)
 				if (!e->stacks[k]->twin)
 					claim_one(e, e->stacks[k], ttl);
 		if (rc > 0) {
 			for (k = i; k < e->nstacks; k++)
-				if (!e->stacks[k]->twin)
+				if (!e->stacks[k]->twin) {
+					e->stacks[k]->claim_tried = 1;
 					e->stacks[k]->claim.skip_reason = stop_error(e);
+				}
+			end = e->nstacks;
 			break;
 		}
 	}
-	for (i = from; i < e->nstacks; i++) {
+	for (i = from; i < end; i++) {
 		struct stack *st = e->stacks[i];
 
 		if (!st->claim.claimed) {

@@ -141,7 +141,7 @@ static int dry_claim_and_build(struct exec *e, struct stack *st, struct dry_node
 		if (store_begin(e->store, err) != 0)
 			return -1;
 		/* The lease's length does not matter: it is never committed. */
-		if (cycle_claim_in(e->store, st->id, e->cfg.owner, 60000, &st->claim, err) != 0) {
+		if (cycle_claim_in(e->store, st->id, e->cfg.owner, 60000, 0, &st->claim, err) != 0) {
 			store_rollback(e->store);
 			return orch_error_prefix(err, "stack '%s'", st->name);
 		}

@@ -745,9 +745,9 @@ static int migrate(struct store *s, unsigned flags, struct orch_error *err)
 	if (version == STORE_SCHEMA_VERSION || (flags & STORE_SIDE))
 		return 0;
 	if (version == 0 && !(flags & STORE_CREATE))
+		/* An empty database is none yet, as a missing file is. */
 		return orch_error_set(err, ORCH_EX_NOINPUT,
-				      "no orch schema in database '%s' (run 'orch-stack init')",
-				      s->path);
+				      "no database at '%s' (run 'orch-stack init')", s->path);
 	if (store_begin(s, err) != 0)
 		return -1;
 	if (schema_version(s, &version, err) != 0)

@@ -64,7 +64,8 @@ skip_unless_sqlite() {
 # non-zero status. Output as sqlite3 -batch -bail gives it on both engines:
 # no header, one row a line, columns joined by |, NULL empty. `sql .dump`
 # is pg_dump on PostgreSQL: another text, but as fit to compare or grep
-# (less the \restrict lines, whose key is new at each dump).
+# (less the \restrict lines, whose key is new at each dump). A boolean
+# (psql's t and f, a whole column) reads as SQLite's 1 and 0.
 sql() {
 	if engine_is_sqlite; then
 		sqlite3 -batch -bail "$ORCH_DB" "$@"
@@ -73,12 +74,20 @@ sql() {
 		dump=$(pg_dump --no-owner --no-privileges "$ORCH_DB") || return
 		grep -v '^\\\(un\)\?restrict ' <<<"$dump"
 	elif [ $# = 0 ]; then
-		psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f -
+		psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f - | pg_booleans
+		return "${PIPESTATUS[0]}"
 	else
 		# As standard input, not -c: psql then sends statement by
 		# statement, each committed on its own as sqlite3 does.
-		printf '%s\n;\n' "$@" | psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f -
+		printf '%s\n;\n' "$@" | psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f - |
+			pg_booleans
+		return "${PIPESTATUS[1]}"
 	fi
+}
+
+# pg_booleans: psql's output with every column that is t or f as 1 or 0.
+pg_booleans() {
+	awk 'BEGIN { FS = OFS = "|" } { for (i = 1; i <= NF; i++) if ($i == "t") $i = 1; else if ($i == "f") $i = 0; print }'
 }
 
 # wait_file FILE: until FILE exists, for at most 30 s, so that a test whose

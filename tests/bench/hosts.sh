@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# hosts.sh - many hosts on one PostgreSQL store (issue 15): 1, 2 and 4
+# "hosts" (pipelines with distinct ORCH_HOST, each looping
+# orch-detect --all | orch-graph | orch-exec -j 8 | orch-decide) over the
+# same stacks, whose agents wait 200 ms; nodes per second for each host
+# count, as a ratio to one host; whether any stack ever ran two cycles at
+# once (from the recorded cycles); and, with two hosts, how long after a
+# kill -9 of one host's orch-exec its stacks run elsewhere, against the
+# lease. SQLite on one host is printed beside it.
+#
+# usage: tests/bench/hosts.sh [--quick] [--stacks N] [--secs S] [--out DIR]
+#   --quick   40 stacks, 6 s a run (the smoke test)
+#   default   400 stacks, 30 s a run
+# The programs come from $ORCH_BUILD/bin (default build/ of this tree); the
+# server is a throwaway cluster (tests/pg.bash), stopped at the end.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$ROOT/tests/bench
+BUILD=${ORCH_BUILD:-$ROOT/build}
+STACKS=400
+SECS=30
+JOBS=8
+AGENT_MS=200
+LEASE_MS=5000
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) STACKS=40; SECS=6 ;;
+	--stacks) STACKS=$2; shift ;;
+	--secs) SECS=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "hosts.sh: unknown argument '$1'" >&2; exit 64 ;;
+	esac
+	shift
+done
+for p in orch-stack orch-detect orch-graph orch-exec orch-decide; do
+	[ -x "$BUILD/bin/$p" ] || { echo "hosts.sh: no $BUILD/bin/$p (build first: make)" >&2; exit 66; }
+done
+# shellcheck source=../pg.bash
+. "$ROOT/tests/pg.bash"
+pg_have_server || { echo "hosts.sh: no PostgreSQL server (apt-get install postgresql)" >&2; exit 69; }
+export PATH=$BUILD/bin:$PATH
+unset ORCH_DB ORCH_CONFIG XDG_CONFIG_HOME
+if [ -z "$OUT" ]; then
+	OUT=$(mktemp -d "${TMPDIR:-/tmp}/orch-hosts.XXXXXX")
+	KEEP=0
+else
+	mkdir -p "$OUT"
+	KEEP=1
+fi
+PGDIR=$(mktemp -d /tmp/orch-hosts-pg.XXXXXX)
+HOSTPIDS=()
+cleanup() {
+	local p
+	for p in "${HOSTPIDS[@]}"; do
+		kill -TERM -- "-$p" 2>/dev/null || true
+	done
+	pg_cluster_stop "$PGDIR" >/dev/null 2>&1 || true
+	rm -rf "$PGDIR"
+	[ "$KEEP" = 1 ] || rm -rf "$OUT"
+}
+trap cleanup EXIT
+export HOME=$OUT/home
+mkdir -p "$HOME"
+pg_cluster_start "$PGDIR" || exit 69
+PGUSER_=$(pg_run_user)
+uri() { printf 'postgresql:///%s?host=%s&user=%s\n' "$1" "$PGDIR" "$PGUSER_"; }
+psql_() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+
+cc -O2 -o "$OUT/instant" "$BENCH/instant.c"
+cat >"$OUT/config" <<EOF
+agent.planner = $OUT/instant $AGENT_MS
+agent.builder = $OUT/instant $AGENT_MS
+agent.communicator = $OUT/instant $AGENT_MS
+agent.reviewer = $OUT/instant $AGENT_MS
+exec.lease = $LEASE_MS
+exec.retries = 0
+EOF
+export ORCH_CONFIG=$OUT/config
+
+# populate DB: STACKS running stacks, each a project and 200 pending todos
+# (the builder always has one), planned and reviewed just now.
+populate() {
+	local db=$1 now
+	now=$(($(date +%s%3N)))
+	orch-stack --db "$db" init >/dev/null
+	local sql="
+	INSERT INTO stacks (id, name, execution_state, created_at, started_at, next_run_at)
+	SELECT i, 's' || i, 'running', $now, $now, 0 FROM generate_series(1, $STACKS) i;
+	INSERT INTO projects (stack_id, title, description, created_at, updated_at)
+	SELECT id, name, 'a benchmark project', $now, $now FROM stacks;
+	INSERT INTO todos (stack_id, content, priority, created_at)
+	SELECT s.id, 'todo ' || j, 3, $now + j FROM stacks s, generate_series(1, 200) j;
+	INSERT INTO agent_runs (stack_id, agent, started_at, ended_at, seen_version)
+	SELECT s.id, a, $now, $now, s.content_version FROM stacks s,
+	  (VALUES ('planner'), ('reviewer')) v(a);"
+	if [[ $db == postgresql:* ]]; then
+		psql_ "$db" -c "$sql" >/dev/null
+	else
+		sql=${sql//generate_series(1, $STACKS) i/(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $STACKS) SELECT i FROM c)}
+		sql=${sql//generate_series(1, 200) j/(WITH RECURSIVE d(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM d WHERE j < 200) SELECT j FROM d)}
+		sql=${sql//v(a)/v}
+		sql=${sql//SELECT s.id, a,/SELECT s.id, column1,}
+		sqlite3 -batch -bail "$db" "$sql"
+	fi
+}
+
+# host NAME DB SECS: one host's loop until SECS have passed; the loop's pid
+# is its process group's.
+host() {
+	local name=$1 db=$2 until
+	until=$(($(date +%s) + $3))
+	export ORCH_HOST=$name ORCH_DB=$db
+	while [ "$(date +%s)" -lt "$until" ]; do
+		orch-detect --all | orch-graph | orch-exec -j "$JOBS" -q | orch-decide >/dev/null || true
+	done
+}
+
+# query DB SQL: one value.
+query() {
+	if [[ $1 == postgresql:* ]]; then psql_ "$1" -c "$2"; else sqlite3 -batch -bail "$1" "$2"; fi
+}
+
+# run DB HOSTS: HOSTS hosts for SECS; prints "NODES NODES_PER_S OVERLAPS".
+run() {
+	local db=$1 n=$2 i t0 t1 nodes over
+	HOSTPIDS=()
+	t0=$(date +%s%3N)
+	for ((i = 1; i <= n; i++)); do
+		setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $SECS" \
+			>"$OUT/host-$n-$i.log" 2>&1 &
+		HOSTPIDS+=($!)
+	done
+	wait "${HOSTPIDS[@]}" || true
+	HOSTPIDS=()
+	t1=$(date +%s%3N)
+	nodes=$(query "$db" "SELECT count(*) FROM traces")
+	# Two cycles of one stack at once: an execution that started before
+	# another of the same stack had ended.
+	over=$(query "$db" "SELECT count(*) FROM executions a JOIN executions b
+		ON a.stack_id = b.stack_id AND a.id < b.id
+		AND b.started_at < COALESCE(a.ended_at, 9223372036854775807)
+		AND a.started_at < COALESCE(b.ended_at, 9223372036854775807)")
+	echo "$nodes $(echo "scale=1; $nodes * 1000 / ($t1 - $t0)" | bc) $over"
+}
+
+echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run" | tee "$OUT/results.txt"
+printf '%-22s %8s %10s %8s %9s\n' "store, hosts" nodes "nodes/s" "x 1 host" overlaps | tee -a "$OUT/results.txt"
+base=
+for n in 1 2 4; do
+	psql_ "$(uri postgres)" -c "CREATE DATABASE hosts$n" >/dev/null
+	populate "$(uri "hosts$n")"
+	read -r nodes rate over < <(run "$(uri "hosts$n")" "$n")
+	[ -n "$base" ] || base=$rate
+	printf '%-22s %8s %10s %8s %9s\n' "PostgreSQL, $n" "$nodes" "$rate" \
+		"x$(echo "scale=2; $rate / $base" | bc)" "$over" | tee -a "$OUT/results.txt"
+done
+populate "$OUT/sqlite.db"
+read -r nodes rate over < <(run "$OUT/sqlite.db" 1)
+printf '%-22s %8s %10s %8s %9s\n' "SQLite, 1" "$nodes" "$rate" \
+	"x$(echo "scale=2; $rate / $base" | bc)" "$over" | tee -a "$OUT/results.txt"
+
+# A host killed: two hosts; after a third of the run, host 1's orch-exec
+# is killed with SIGKILL and its loop stopped. Its stacks (their leases
+# still naming it) must run on host 2 within the lease and one cycle.
+db=$(uri hostskill)
+psql_ "$(uri postgres)" -c "CREATE DATABASE hostskill" >/dev/null
+populate "$db"
+HOSTPIDS=()
+for i in 1 2; do
+	setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $SECS" >"$OUT/kill-$i.log" 2>&1 &
+	HOSTPIDS+=($!)
+done
+sleep $((SECS / 3))
+kill -STOP -- "-${HOSTPIDS[0]}" 2>/dev/null || true
+killed_at=$(date +%s%3N)
+pkill -KILL -g "${HOSTPIDS[0]}" -x orch-exec || true
+kill -KILL -- "-${HOSTPIDS[0]}" 2>/dev/null || true
+wait "${HOSTPIDS[@]}" 2>/dev/null || true
+HOSTPIDS=()
+# For each stack host 1 held when killed: when host 2 started its next cycle.
+held=$(query "$db" "SELECT count(*) FROM executions WHERE owner LIKE 'h1:%'
+	AND started_at <= $killed_at AND (ended_at IS NULL OR ended_at > $killed_at)")
+worst=$(query "$db" "SELECT COALESCE(max(
+	(SELECT min(b.started_at) FROM executions b WHERE b.stack_id = a.stack_id
+	  AND b.owner LIKE 'h2:%' AND b.started_at > $killed_at) - $killed_at), -1)
+	FROM executions a WHERE a.owner LIKE 'h1:%'
+	AND a.started_at <= $killed_at AND (a.ended_at IS NULL OR a.ended_at > $killed_at)")
+never=$(query "$db" "SELECT count(*) FROM executions a WHERE a.owner LIKE 'h1:%'
+	AND a.started_at <= $killed_at AND (a.ended_at IS NULL OR a.ended_at > $killed_at)
+	AND NOT EXISTS (SELECT 1 FROM executions b WHERE b.stack_id = a.stack_id
+	  AND b.owner LIKE 'h2:%' AND b.started_at > $killed_at)")
+over=$(query "$db" "SELECT count(*) FROM executions a JOIN executions b
+	ON a.stack_id = b.stack_id AND a.id < b.id AND a.status <> 'running'
+	AND b.started_at < a.ended_at AND a.started_at < b.ended_at")
+echo "kill -9 of host 1's orch-exec: $held stacks it held; host 2 ran them within $worst ms (lease $LEASE_MS ms), $never never; $over overlaps" |
+	tee -a "$OUT/results.txt"
