@@ -4,6 +4,8 @@
 #   make check      install test dependencies if missing, build, run the tests
 #                   twice: plain, then under AddressSanitizer+UBSan; then a
 #                   few seconds of each fuzzer
+#   make check-pg   the suite once more with PostgreSQL as the store, on a
+#                   server the tests start and stop (skipped without one)
 #   make bench      the benchmarks beside ninja, make and raw SQL (minutes)
 #   make crash      200+ SIGKILLs at random moments, and the overlap test
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (default 300)
@@ -52,9 +54,10 @@ BINS = $(PROGRAMS:%=$(BUILD)/bin/%)
 
 # Debian packages: to build, to test, to run the demo.
 DEPS_BUILD = build-essential pkg-config libjansson-dev libsqlite3-dev \
-             libcurl4-openssl-dev
+             libcurl4-openssl-dev libpq-dev
 DEPS_TEST = bats bats-assert bats-support jq sqlite3 mandoc groff-base python3 python3-jsonschema \
-            python3-yaml zsh ninja-build time graphviz curl openssl chromium nghttp2-server
+            python3-yaml zsh ninja-build time graphviz curl openssl chromium nghttp2-server \
+            postgresql
 DEPS_DEMO = jq
 # make fuzz (clang, the libFuzzer runtime) and make valgrind.
 DEPS_FUZZ = clang libclang-rt-14-dev valgrind
@@ -115,6 +118,19 @@ check: deps
 	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
 	ORCH_BUILD=$(CURDIR)/build-san bats $(SAN_TESTS)
 	$(MAKE) fuzz-smoke
+
+# The plain build's suite with PostgreSQL as the store (tests/pg.bash): one
+# cluster for the run, started by the tests as an unprivileged user in a
+# temporary directory and stopped at the end. Skipped, saying so, where the
+# server's programs are not installed (make deps installs them).
+PG_BINDIR ?= /usr/lib/postgresql/15/bin
+check-pg:
+	@if [ -x $(PG_BINDIR)/initdb ] && [ -x $(PG_BINDIR)/pg_ctl ] && [ -x $(PG_BINDIR)/postgres ]; then \
+		$(MAKE) all && \
+		ORCH_TEST_ENGINE=postgres ORCH_TEST_PG_BINDIR=$(PG_BINDIR) ORCH_BUILD=$(CURDIR)/$(BUILD) bats tests; \
+	else \
+		echo "check-pg: skipped: no PostgreSQL server in $(PG_BINDIR) (make deps installs it)"; \
+	fi
 
 # One quick pass without the sanitizer run.
 test: all
@@ -232,4 +248,4 @@ uninstall:
 clean:
 	rm -rf build build-san bin
 
-.PHONY: FORCE all bin deps check test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind
+.PHONY: FORCE all bin deps check check-pg test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind

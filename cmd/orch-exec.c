@@ -498,6 +498,11 @@ int main(int argc, char **argv)
 	cfg.retry_delay_ms = settings[S_RETRY_DELAY].value;
 	cfg.wave_delay_ms = settings[S_WAVE_DELAY].value;
 	cfg.barrier = barrier;
+	if (config_number(&conf, "exec.lease", &cfg.lease_ms, &err) != 0)
+		cli_die_error(&err);
+	if (cfg.lease_ms > 0 && cfg.lease_ms < 1000)
+		cli_die(ORCH_EX_USAGE, "exec.lease: %lld ms is too short (0, or 1000 and more)",
+			(long long)cfg.lease_ms);
 	cfg.owner = owner = cycle_owner_self();
 	w.o = &o;
 	w.tty = isatty(STDERR_FILENO);

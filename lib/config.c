@@ -429,6 +429,10 @@ const struct config_known config_known[] = {
 	{ "exec.park_after", "5", CONFIG_NUMBER, 0, 1000 },
 	{ "exec.retry_delay", "1000", CONFIG_NUMBER, 0, WEEK_MS },
 	{ "exec.wave_delay", "0", CONFIG_NUMBER, 0, WEEK_MS },
+	/* How long a cycle's lease lasts unrenewed (lib/exec.h): a host
+	 * that died gives its stacks up this long after its last renewal;
+	 * 0: as long as the longest cycle the flags allow, never renewed. */
+	{ "exec.lease", "60000", CONFIG_NUMBER, 0, WEEK_MS },
 	/* 1: the built-in agent's turns run inside orch-exec (lib/turns.h);
 	 * 0: each one is an orch-agent process. */
 	{ "exec.in_process", "1", CONFIG_NUMBER, 0, 1 },

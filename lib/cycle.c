@@ -14,8 +14,11 @@
 
 static char *host_name(void)
 {
+	const char *env = getenv("ORCH_HOST");
 	char buf[256];
 
+	if (env && *env)
+		return xstrdup(env);
 	if (gethostname(buf, sizeof(buf)) != 0)
 		return xstrdup("localhost");
 	buf[sizeof(buf) - 1] = '\0';
@@ -31,6 +34,19 @@ char *cycle_owner_self(void)
 			  proc_pid_namespace());
 	free(host);
 	return owner;
+}
+
+int cycle_renew_leases(struct store *s, const char *owner, int64_t expires,
+		       struct orch_error *err)
+{
+	struct stmt *st = store_prepare(s, "UPDATE stacks SET lease_expires_at = ?"
+					" WHERE lease_owner = ?", err);
+
+	if (!st)
+		return -1;
+	stmt_bind_int(st, 1, expires);
+	stmt_bind_text(st, 2, owner);
+	return store_step_done(s, st, "renewing the leases", err);
 }
 
 /* An owner string taken apart. */

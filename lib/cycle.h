@@ -30,8 +30,17 @@
 #include "error.h"
 #include "store.h"
 
-/* This process as a lease owner: a new string "HOST:PID:START:BOOT:PIDNS". */
+/* This process as a lease owner: a new string "HOST:PID:START:BOOT:PIDNS",
+ * HOST $ORCH_HOST when set, else the host name: hosts sharing a
+ * PostgreSQL store must be named apart. */
 char *cycle_owner_self(void);
+
+/*
+ * Every lease OWNER holds now lasts until EXPIRES (wall-clock ms): the
+ * heartbeat of a long cycle. 0, or -1 with ERR.
+ */
+int cycle_renew_leases(struct store *s, const char *owner, int64_t expires,
+		       struct orch_error *err);
 
 /* "HOST:PID" of the lease owner OWNER, for people: a new string (OWNER
  * itself when it is not an owner). */

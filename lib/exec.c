@@ -651,17 +651,42 @@ static void read_input(struct exec *e)
 	e->nstacks = k;
 }
 
-/* How long a lease must last for the longest cycle the flags allow. */
+/* How long a lease lasts: exec.lease, renewed while the cycle runs, or,
+ * without it, as long as the longest cycle the flags allow. */
 static int64_t lease_ttl(const struct exec *e)
 {
 	int64_t per_attempt, per_node;
 
+	if (e->cfg.lease_ms > 0)
+		return e->cfg.lease_ms;
 	if (e->cfg.timeout_ms <= 0)
 		return INT64_MAX / 4;
 	per_attempt = e->cfg.timeout_ms + e->cfg.kill_after_ms;
 	per_node = per_attempt * (e->cfg.retries + 1) +
 		   (int64_t)e->cfg.retries * RETRY_DELAY_CAP_MS;
 	return ORCH_AGENT_COUNT * (per_node + e->cfg.wave_delay_ms) + 60000;
+}
+
+/*
+ * Every third of the lease, push the expiry of every lease this process
+ * holds a lease further: a host elsewhere takes a stack over only when
+ * its holder stopped renewing (killed, powered off, cut off), however
+ * long the cycle. A renewal that fails is tried again at the next turn
+ * of the loop; the leases last two more thirds.
+ */
+static void renew_leases(struct exec *e, int64_t now, int64_t ttl, int64_t *wake)
+{
+	struct orch_error err = { 0 };
+
+	if (e->cfg.lease_ms <= 0 || e->nstacks == e->stacks_done)
+		return;
+	if (now >= e->next_renew) {
+		if (cycle_renew_leases(e->store, e->cfg.owner, orch_now_ms() + ttl, &err) == 0)
+			e->next_renew = now + ttl / 3;
+		orch_error_release(&err);
+	}
+	if (*wake < 0 || e->next_renew < *wake)
+		*wake = e->next_renew;
 }
 
 int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
@@ -693,6 +718,7 @@ int exec_run(struct exec *e, int in_fd, exec_emit_fn emit, void *arg,
 		let_go(e);
 		now = orch_mono_ms();
 		wake = -1;
+		renew_leases(e, now, ttl, &wake);
 		/* N may be done, and its stack's nodes freed, once started:
 		 * what was started is counted in E. In-process turns' first
 		 * requests go out while the next nodes' contexts are built,

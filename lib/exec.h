@@ -61,6 +61,9 @@ struct exec_config {
 	int barrier;             /* a wave starts when the last one has ended */
 	int64_t wave_delay_ms;   /* and this long after it (implies barrier) */
 	const char *owner;       /* borrowed: the lease owner, cycle_owner_self() */
+	int64_t lease_ms;        /* how long a lease lasts unrenewed; 0: as long
+				    as the longest cycle the flags allow. Held
+				    leases are renewed every third of it */
 	exec_observe_fn observe; /* or NULL: told of each attempt (progress, traces) */
 	int watch_stdout;        /* stop as on SIGTERM when standard output is a
 				    pipe whose reader has gone */

@@ -130,6 +130,7 @@ struct exec {
 	char *stop_reason;       /* owned: why the run stops (a signal, the
 				    output), once it does; NULL before */
 	int stop_status;         /* its exit status: 75 signal, 70 output */
+	int64_t next_renew;      /* monotonic ms the held leases are renewed next */
 };
 
 /* Free what node N owns; it can be run again. */

@@ -404,6 +404,20 @@ int store_begin(struct store *s, struct orch_error *err)
 	return store_exec(s, "BEGIN IMMEDIATE", err);
 }
 
+int store_listen(struct store *s, struct orch_error *err)
+{
+	if (s->engine != STORE_POSTGRES)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "LISTEN: only on PostgreSQL");
+	return pg_listen(s, err);
+}
+
+int store_notified(struct store *s, struct orch_error *err)
+{
+	if (s->engine != STORE_POSTGRES)
+		return orch_error_set(err, ORCH_EX_SOFTWARE, "LISTEN: only on PostgreSQL");
+	return pg_notified(s, err);
+}
+
 int store_begin_read(struct store *s, struct orch_error *err)
 {
 	if (s->engine == STORE_POSTGRES)

@@ -226,6 +226,15 @@ const char *store_column_text(struct stmt *st, int col);
 void store_set_stop(struct store *s, int (*stopping)(void *), void *arg);
 
 /*
+ * PostgreSQL: listen for other connections' commits (the schema's
+ * trigger on stacks announces every change detection reads); returns
+ * the descriptor to poll, or -1 with ERR. store_notified: 1 when another
+ * connection committed since the last call, 0 when not, -1 with ERR.
+ */
+int store_listen(struct store *s, struct orch_error *err);
+int store_notified(struct store *s, struct orch_error *err);
+
+/*
  * SQLite only: NAME(x) in this connection's SQL calls FN(ARG, x as text
  * and its length (NULL, 0 for NULL), x as an integer); FN NULL removes
  * it. A PostgreSQL server cannot call into this process: -1 with ERR

@@ -95,6 +95,8 @@ const char *pg_text(struct pg_stmt *p, int col);
 size_t pg_bytes(struct pg_stmt *p, int col);
 int pg_column_count(struct pg_stmt *p);
 int pg_param_count(struct pg_stmt *p);
+int pg_listen(struct store *s, struct orch_error *err);
+int pg_notified(struct store *s, struct orch_error *err);
 const char *pg_column_name(struct pg_stmt *p, int col);
 
 #endif

@@ -804,3 +804,37 @@ void pg_close(struct store *s)
 	free(s->pg);
 	s->pg = NULL;
 }
+
+/* --- other connections' commits (lib/watch.c) --- */
+
+int pg_listen(struct store *s, struct orch_error *err)
+{
+	struct pg_conn *c = s->pg;
+
+	if (!c->listening) {
+		if (pg_exec(s, "LISTEN orch_changed", err) != 0)
+			return -1;
+		c->listening = xstrdup("orch_changed");
+	}
+	return PQsocket(c->conn);
+}
+
+int pg_notified(struct store *s, struct orch_error *err)
+{
+	struct pg_conn *c = s->pg;
+	int self = PQbackendPID(c->conn), other = 0;
+	PGnotify *n;
+
+	if (!PQconsumeInput(c->conn)) {
+		set_error_from(c, NULL);
+		return pg_error(s, err, "waiting for a change");
+	}
+	while ((n = PQnotifies(c->conn))) {
+		/* Our own commits are not news, as SQLite's data_version
+		 * moves only for other connections. */
+		if (n->be_pid != self)
+			other = 1;
+		PQfreemem(n);
+	}
+	return other;
+}

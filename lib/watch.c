@@ -12,6 +12,7 @@
 struct store_watch {
 	struct store *store;   /* borrowed */
 	int fd;                /* inotify descriptor, -1 when polling */
+	int pg_fd;             /* PostgreSQL: the connection's socket, -1 */
 	char *name;            /* owned: the database's file name, no directory */
 	char *wal;             /* owned: NAME "-wal" */
 	int64_t data_version;  /* PRAGMA data_version at the last look */
@@ -30,6 +31,14 @@ struct store_watch *store_watch_new(struct store *s)
 	char *dir;
 
 	w->store = s;
+	w->pg_fd = -1;
+	if (store_engine(s) == STORE_POSTGRES) {
+		/* LISTEN: the server tells every host at each commit. A
+		 * failure here shows again at the first store_watch_changed(). */
+		w->fd = -1;
+		w->pg_fd = store_listen(s, NULL);
+		return w;
+	}
 	w->name = xstrdup(slash ? slash + 1 : store_name(s));
 	w->wal = xasprintf("%s-wal", w->name);
 	dir = slash ? xstrndup(store_name(s), (size_t)(slash - store_name(s))) : xstrdup(".");
@@ -63,13 +72,18 @@ void store_watch_free(struct store_watch *w)
 
 int store_watch_notified(const struct store_watch *w)
 {
-	return w->fd >= 0;
+	return w->fd >= 0 || w->pg_fd >= 0;
 }
 
 int store_watch_changed(struct store_watch *w, struct orch_error *err)
 {
 	int64_t v;
 
+	if (store_engine(w->store) == STORE_POSTGRES) {
+		if (w->pg_fd < 0 && (w->pg_fd = store_listen(w->store, err)) < 0)
+			return -1;
+		return store_notified(w->store, err);
+	}
 	if (data_version(w->store, &v, err) != 0)
 		return -1;
 	if (v == w->data_version)
@@ -117,11 +131,13 @@ int store_watch_wait(struct store_watch *w, int64_t timeout_ms,
 		n = 0;
 		if (w->fd >= 0)
 			fds[n++] = (struct pollfd){ w->fd, POLLIN, 0 };
+		else if (w->pg_fd >= 0)
+			fds[n++] = (struct pollfd){ w->pg_fd, POLLIN, 0 };
 		for (i = 0; i < nextra; i++) {
 			extra[i].revents = 0;
 			fds[n++] = extra[i];
 		}
-		if (w->fd < 0 && (left < 0 || left > WATCH_POLL_MS))
+		if (w->fd < 0 && w->pg_fd < 0 && (left < 0 || left > WATCH_POLL_MS))
 			left = WATCH_POLL_MS;
 		if (recheck && (left < 0 || left > recheck))
 			left = recheck;

@@ -13,6 +13,12 @@
  * or a write. Where inotify is unavailable (the per-user table is full, a
  * file system without it), it checks data_version every WATCH_POLL_MS
  * instead, a query that reads shared memory only.
+ *
+ * PostgreSQL: the waiter LISTENs on orch_changed, which a trigger on
+ * stacks NOTIFYs at every commit that changes what detection reads (every
+ * such write bumps a stack's state_version), on whichever host it was
+ * made; it sleeps in poll() on its connection's socket, and notifications
+ * from its own connection are not news.
  */
 #ifndef ORCH_WATCH_H
 #define ORCH_WATCH_H

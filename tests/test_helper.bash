@@ -9,6 +9,16 @@ ORCH_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 # Saved outside ORCH_* so orch_test_env's unset loop keeps it.
 TEST_BUILD=${ORCH_BUILD:-$ORCH_ROOT/build}
 FIXTURES=$BATS_TEST_DIRNAME/fixtures
+# The store's engine (sqlite or postgres) and, for postgres, the cluster
+# setup_suite.bash started: saved outside ORCH_* too.
+TEST_ENGINE=${ORCH_TEST_ENGINE:-sqlite}
+TEST_PGDIR=${ORCH_TEST_PGDIR-}
+TEST_PGHOST=${ORCH_TEST_PGHOST-}
+TEST_PGUSER=${ORCH_TEST_PGUSER-}
+TEST_PG_TEMPLATE=${ORCH_TEST_PG_TEMPLATE:-template0}
+if [ "$TEST_ENGINE" = postgres ]; then
+	source "$BATS_TEST_DIRNAME/pg.bash"
+fi
 
 # Programs every suite may loop over.
 ORCH_PROGRAMS="orch orch-stack orch-detect orch-graph orch-exec orch-decide orch-agent"
@@ -21,7 +31,12 @@ orch_test_env() {
 	unset XDG_DATA_HOME XDG_CONFIG_HOME NO_COLOR
 	export HOME=$BATS_TEST_TMPDIR/home
 	mkdir -p "$HOME"
-	export ORCH_DB=$BATS_TEST_TMPDIR/orch.db
+	if engine_is_sqlite; then
+		export ORCH_DB=$BATS_TEST_TMPDIR/orch.db
+	else
+		[ -n "$TEST_PGDIR" ] || fail "ORCH_TEST_ENGINE=postgres but no cluster: was tests/setup_suite.bash run?"
+		pg_test_db || fail "no database for this test"
+	fi
 	export PATH="$TEST_BUILD/bin:$ORCH_ROOT/examples/agents:$PATH"
 	# Sanitizer builds: fail loudly on any finding.
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
@@ -32,9 +47,38 @@ setup() {
 	orch_test_env
 }
 
-# sql STATEMENT...: run SQL against the test database.
+# engine_is_sqlite: whether the tests run on SQLite (the default) rather
+# than PostgreSQL (ORCH_TEST_ENGINE=postgres).
+engine_is_sqlite() {
+	[ "$TEST_ENGINE" = sqlite ]
+}
+
+# skip_unless_sqlite REASON: for a test about SQLite's file itself (its
+# mode, its -wal, the sqlite3 shell).
+skip_unless_sqlite() {
+	engine_is_sqlite || skip "SQLite only: $1"
+}
+
+# sql [STATEMENT...]: run SQL against the test database, each argument in
+# turn, or standard input without one; stops at the first error, with a
+# non-zero status. Output as sqlite3 -batch -bail gives it on both engines:
+# no header, one row a line, columns joined by |, NULL empty. `sql .dump`
+# is pg_dump on PostgreSQL: another text, but as fit to compare or grep
+# (less the \restrict lines, whose key is new at each dump).
 sql() {
-	sqlite3 -batch -bail "$ORCH_DB" "$@"
+	if engine_is_sqlite; then
+		sqlite3 -batch -bail "$ORCH_DB" "$@"
+	elif [ $# = 1 ] && [ "$1" = .dump ]; then
+		local dump
+		dump=$(pg_dump --no-owner --no-privileges "$ORCH_DB") || return
+		grep -v '^\\\(un\)\?restrict ' <<<"$dump"
+	elif [ $# = 0 ]; then
+		psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f -
+	else
+		# As standard input, not -c: psql then sends statement by
+		# statement, each committed on its own as sqlite3 does.
+		printf '%s\n;\n' "$@" | psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f -
+	fi
 }
 
 # wait_file FILE: until FILE exists, for at most 30 s, so that a test whose
