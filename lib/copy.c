@@ -512,28 +512,79 @@ static int restore_versions(struct store *src, struct store *dst, struct orch_er
 }
 
 /*
- * PostgreSQL: an identity hands out ids from its sequence, which explicit
- * ids do not move: move each past the largest copied, or the next row
- * would collide. (SQLite's AUTOINCREMENT follows explicit ids itself.)
+ * The id TABLE's next row would get past in S, into *OUT: its sequence's
+ * last value (SQLite's sqlite_sequence, PostgreSQL's identity), which
+ * runs ahead of max(id) once the newest rows were deleted, or max(id).
  */
-static int move_identities(struct store *dst, struct orch_error *err)
+static int high_water(struct store *s, const char *table, int64_t *out,
+		      struct orch_error *err)
 {
+	char *sql = xasprintf("SELECT COALESCE(max(id), 0) FROM %s", table);
+	struct stmt *st = store_prepare(s, sql, err);
+	int64_t seq = 0;
+
+	free(sql);
+	if (!st || store_query_int(s, st, out, "reading the ids", err) < 0)
+		return -1;
+	if (store_engine(s) == STORE_SQLITE)
+		st = store_prepare(s, "SELECT seq FROM sqlite_sequence WHERE name = ?", err);
+	else
+		st = store_prepare(s, "SELECT COALESCE(pg_sequence_last_value(CAST("
+				   "pg_get_serial_sequence(?, 'id') AS regclass)), 0)", err);
+	if (!st)
+		return -1;
+	stmt_bind_text(st, 1, table);
+	if (store_query_int(s, st, &seq, "reading the ids", err) < 0)
+		return -1;
+	if (seq > *out)
+		*out = seq;
+	return 0;
+}
+
+/*
+ * Ids are never used twice (lib/schema.c, migration 8): give each of
+ * DST's id sequences the source's high water, which explicit ids do not
+ * set (PostgreSQL's identities stay at 1; SQLite's AUTOINCREMENT follows
+ * them to max(id), short of the ids of rows deleted since). On SQLite,
+ * only the tables with AUTOINCREMENT have a sequence.
+ */
+static int move_sequences(struct store *src, struct store *dst, struct orch_error *err)
+{
+	static const char lite_add[] =
+		"INSERT INTO sqlite_sequence (name, seq) SELECT ?1, 0 WHERE EXISTS ("
+		"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1"
+		" AND sql LIKE '%AUTOINCREMENT%') AND NOT EXISTS ("
+		"SELECT 1 FROM sqlite_sequence WHERE name = ?1)";
+	static const char lite_set[] =
+		"UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1 AND seq < ?2";
+	static const char pg_set[] =
+		"SELECT setval(pg_get_serial_sequence(?, 'id'), ?)";
 	struct stmt *st;
-	int64_t v;
+	int64_t hw, v;
 	size_t i;
-	char *sql;
 
 	for (i = 0; i < DEF_COUNT; i++) {
 		if (!defs[i].int_key || strcmp(defs[i].int_key, "id") != 0)
 			continue;
-		sql = xasprintf("SELECT setval(pg_get_serial_sequence(?, 'id'), max(id))"
-				" FROM %s HAVING max(id) IS NOT NULL", defs[i].name);
-		st = store_prepare(dst, sql, err);
-		free(sql);
-		if (!st)
+		if (high_water(src, defs[i].name, &hw, err) != 0)
+			return -1;
+		if (hw == 0)
+			continue;
+		if (store_engine(dst) == STORE_SQLITE) {
+			if (!(st = store_prepare(dst, lite_add, err)))
+				return -1;
+			stmt_bind_text(st, 1, defs[i].name);
+			if (store_step_done(dst, st, "moving the ids on", err) != 0)
+				return -1;
+		}
+		if (!(st = store_prepare(dst, store_engine(dst) == STORE_SQLITE ? lite_set : pg_set,
+					 err)))
 			return -1;
 		stmt_bind_text(st, 1, defs[i].name);
-		if (store_query_int(dst, st, &v, "moving the ids on", err) < 0)
+		stmt_bind_int(st, 2, hw);
+		if ((store_engine(dst) == STORE_SQLITE
+		     ? store_step_done(dst, st, "moving the ids on", err)
+		     : store_query_int(dst, st, &v, "moving the ids on", err)) < 0)
 			return orch_error_prefix(err, "%s", defs[i].name);
 	}
 	return 0;
@@ -608,7 +659,7 @@ static int copy_all(struct store *src, struct store *dst, const struct columns *
 	}
 	if (restore_versions(src, dst, err) != 0)
 		goto fail;
-	if (store_engine(dst) == STORE_POSTGRES && move_identities(dst, err) != 0)
+	if (move_sequences(src, dst, err) != 0)
 		goto fail;
 	return store_commit(dst, err);
 fail:
@@ -635,13 +686,13 @@ static int verify(struct store *src, struct store *dst, struct copy_report *rep,
 			continue;
 		if (t->rows != t->dest_rows)
 			orch_error_set(err, ORCH_EX_SOFTWARE,
-				       "copy of %s differs: %" PRId64 " rows in '%s', %" PRId64
-				       " in '%s'", t->name, t->rows, store_name(src),
-				       t->dest_rows, store_name(dst));
+				       "copy of %s differs: %" PRId64 " row%s in '%s', %" PRId64
+				       " in '%s'", t->name, t->rows, t->rows == 1 ? "" : "s",
+				       store_name(src), t->dest_rows, store_name(dst));
 		else
 			orch_error_set(err, ORCH_EX_SOFTWARE,
-				       "copy of %s differs: %" PRId64 " rows in both, checksums differ",
-				       t->name, t->rows);
+				       "copy of %s differs: checksums differ over %" PRId64 " row%s",
+				       t->name, t->rows, t->rows == 1 ? "" : "s");
 	}
 	return bad ? -1 : 0;
 }
