@@ -78,6 +78,8 @@ static const char help_text[] =
 	"                                  own (0: none; default: the configuration's)\n"
 	"  report STACK [-o FILE]          the stack on one HTML page, for a browser\n"
 	"  config [--config FILE] [--json] every setting, its value and its origin\n"
+	"  copy --to DEST [--json]         the whole store into DEST, an empty SQLite\n"
+	"                                  file or PostgreSQL database, verified\n"
 	"\n"
 	"STACK is a name or an id.\n"
 	"  --db PATH     the database (default $ORCH_DB, else\n"
@@ -90,7 +92,7 @@ static const char *const flag_names[] = {
 	"--idea", "--from", "--priority", "--json", "--limit", "--cycle",
 	"--since", "--config", "--format", "--version", "-o", "--unanswered",
 	"--stacks", "--agent", "--failed", "-q", "--wait", "--timeout", "--dry-run",
-	"--status", "--daily", "--total",
+	"--status", "--daily", "--total", "--to",
 };
 
 /* Which database a subcommand needs. */
@@ -165,6 +167,7 @@ static const struct stack_command commands[] = {
 	{ "report", NULL, 2, "report STACK [-o FILE]", F_OUTPUT, DB_OPEN, stack_report, 0 },
 	{ "config", NULL, 1, "config [--config FILE] [--json]", F_CONFIG | F_JSON, DB_NONE,
 	  stack_config, 0 },
+	{ "copy", NULL, 1, "copy --to DEST [--json]", F_TO | F_JSON, DB_OPEN, stack_copy, 0 },
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -355,6 +358,7 @@ static void parse(int argc, char **argv, struct opts *o, int *now_set, int posix
 		{ "status", required_argument, NULL, 275 },
 		{ "daily", required_argument, NULL, 276 },
 		{ "total", required_argument, NULL, 277 },
+		{ "to", required_argument, NULL, 278 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *shortopts = posix ? "+:ho:q:" : ":ho:q:";
@@ -467,6 +471,10 @@ static void parse(int argc, char **argv, struct opts *o, int *now_set, int posix
 		case 277:
 			o->total = budget_limit("--total", optarg);
 			o->given |= F_TOTAL;
+			break;
+		case 278:
+			o->to = optarg;
+			o->given |= F_TO;
 			break;
 		case ':':
 			cli_usage_error(stack_usage_line, "option '%s' needs a value",

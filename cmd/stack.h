@@ -36,6 +36,7 @@ enum sub_flags {
 	F_STATUS = 1 << 19,
 	F_DAILY = 1 << 20,
 	F_TOTAL = 1 << 21,
+	F_TO = 1 << 22,
 };
 
 #define HISTORY_LIMIT 20 /* history's and log's rows unless --limit says */
@@ -66,6 +67,7 @@ struct opts {
 	const char *status;     /* --status STATUS (todo clear), borrowed, or NULL */
 	int64_t daily;          /* --daily N (budget): -1 for "default" */
 	int64_t total;          /* --total N (budget): -1 for "default" */
+	const char *to;         /* --to DEST (copy), borrowed, or NULL */
 	unsigned given;         /* enum sub_flags: which were given */
 	char **args;            /* borrowed: the operands, subcommand first */
 	int nargs;              /* operands */
@@ -133,5 +135,8 @@ int stack_memory_clear(struct store *s, const struct opts *o);
 
 /* stack-config.c */
 int stack_config(struct store *s, const struct opts *o);
+
+/* stack-copy.c: the whole store into another, verified. */
+int stack_copy(struct store *s, const struct opts *o);
 
 #endif

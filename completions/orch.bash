@@ -24,7 +24,7 @@ _orch_stack_names() {
 _orch_agents="planner builder communicator reviewer"
 # The statuses a todo may have (lib/admin.c, admin_todo_statuses).
 _orch_todo_statuses="pending in_progress completed cancelled parked"
-_orch_stack_subcommands="init create list names show start pause stop rm say messages todo memory artifact history cycle graph log usage budget report gc config"
+_orch_stack_subcommands="init create list names show start pause stop rm say messages todo memory artifact history cycle graph log usage budget report gc config copy"
 
 # _orch_stack_operands: set the array ops to the words of orch-stack before
 # the cursor that are not options or their values: the subcommand first.
@@ -79,7 +79,7 @@ _orch_complete_prog() {
 		esac
 	fi
 	case $prev in
-	--db | --config | --prompt | --trace | --cacert)
+	--db | --config | --prompt | --trace | --cacert | --to)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;

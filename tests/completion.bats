@@ -59,7 +59,7 @@ complete_words() {
 	run -0 complete_words orch-stack u
 	assert_equal "$output" "usage"
 	run -0 complete_words orch-stack co
-	assert_equal "$output" "config"
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "config copy "
 	run -0 complete_words orch-stack gr
 	assert_equal "$output" "graph"
 	run -0 complete_words orch-stack graph a
@@ -75,7 +75,7 @@ complete_words() {
 	orch-stack create alpha
 	# The options the completion treats as taking a value: read from --help.
 	run -0 bash -c "source '$ORCH_ROOT/completions/orch.bash'; _orch_value_options orch-stack | tr '\n' ' '"
-	assert_equal "$output" "--agent --config --cycle --daily --db --format --from --idea --limit --now --priority --since --status --timeout --total --version -o -q "
+	assert_equal "$output" "--agent --config --cycle --daily --db --format --from --idea --limit --now --priority --since --status --timeout --to --total --version -o -q "
 	local opt
 	for opt in --db --now --idea --from --priority --limit --cycle --since --config -o; do
 		# "orch-stack OPT VALUE <TAB>" still offers the subcommands.
@@ -222,6 +222,15 @@ complete_words() {
 			assert_line "$opt"
 		done
 	done
+}
+
+@test "orch-stack copy completes its options, and a file after --to" {
+	run -0 complete_words orch-stack copy --
+	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "--db --json --now --to "
+	touch "$BATS_TEST_TMPDIR/dest.db"
+	cd "$BATS_TEST_TMPDIR"
+	run -0 complete_words orch-stack copy --to de
+	assert_equal "$output" "dest.db"
 }
 
 @test "orch help completes the subcommands" {
