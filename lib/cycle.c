@@ -9,7 +9,6 @@
 #include "cycle.h"
 #include "orch.h"
 #include "proc.h"
-#include "schedule.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -351,22 +350,21 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	return rc;
 }
 
-/* Whether a cycle of STACK_ID ended after PLANNED_AT and it is not due
- * at NOW: 1, 0, or -1 with ERR. */
-static int ran_since(struct store *s, int64_t stack_id, int64_t planned_at, int64_t now,
+/* Whether a cycle of STACK_ID started after PLANNED_AT: 1, 0, or -1 with
+ * ERR. (Its decision may not be recorded yet: the next run it sets is
+ * no sign.) */
+static int ran_since(struct store *s, int64_t stack_id, int64_t planned_at,
 		     struct orch_error *err)
 {
-	struct stmt *st = store_prepare(s, "SELECT 1 FROM stacks WHERE id = ?1"
-					" AND COALESCE(last_executed_at, 0) > ?2"
-					" AND NOT " SCHEDULE_DUE_SQL("?3"), err);
+	struct stmt *st = store_prepare(s, "SELECT 1 FROM executions WHERE stack_id = ?1"
+					" AND started_at > ?2 LIMIT 1", err);
 	int64_t one;
 
 	if (!st)
 		return -1;
 	stmt_bind_int(st, 1, stack_id);
 	stmt_bind_int(st, 2, planned_at);
-	stmt_bind_int(st, 3, now);
-	return store_query_int(s, st, &one, "reading the stack's schedule", err);
+	return store_query_int(s, st, &one, "reading the stack's cycles", err);
 }
 
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
@@ -394,7 +392,7 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 	if (lease == LEASE_HELD)
 		goto done;
 	if (planned_at > 0) {
-		int ran = ran_since(s, stack_id, planned_at, now, err);
+		int ran = ran_since(s, stack_id, planned_at, err);
 
 		if (ran < 0)
 			goto fail;

@@ -433,7 +433,8 @@ static int give_back_todo(struct store *s, int64_t stack_id, int64_t todo_id,
 			  const char *why, int64_t park_after, struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s,
-		"UPDATE todos SET attempts = attempts + (?3 IS NOT NULL),"
+		"UPDATE todos SET"
+		" attempts = attempts + CASE WHEN CAST(?3 AS TEXT) IS NOT NULL THEN 1 ELSE 0 END,"
 		" last_error = COALESCE(?3, last_error),"
 		" status = CASE WHEN ?3 IS NOT NULL AND ?4 > 0 AND attempts + 1 >= ?4"
 		"   THEN 'parked' ELSE 'pending' END"

@@ -301,6 +301,7 @@ agent_says() {
 }
 
 @test "database: a directory, a text file, random bytes, a truncated file" {
+	skip_unless_sqlite "a database file's own faults"
 	mkdir "$BATS_TEST_TMPDIR/dir.db"
 	bad 66 "orch-detect: cannot open database '$BATS_TEST_TMPDIR/dir.db': is a directory" \
 		orch-detect --db "$BATS_TEST_TMPDIR/dir.db" --all
@@ -320,6 +321,7 @@ agent_says() {
 }
 
 @test "database: a newer schema version is refused by every program, untouched" {
+	skip_unless_sqlite "PRAGMA user_version (tests/store-pg.bats: orch_meta)"
 	orch-stack init
 	orch-stack create alpha
 	local current before p
@@ -334,6 +336,7 @@ agent_says() {
 }
 
 @test "database: read-only, writes fail with 66 and change nothing" {
+	skip_unless_sqlite "a read-only file"
 	orch-stack init
 	orch-stack create alpha
 	orch-stack start alpha
@@ -353,6 +356,7 @@ agent_says() {
 }
 
 @test "database: locked past the busy timeout is 75, try again; ORCH_BUSY_TIMEOUT_MS sets the wait" {
+	skip_unless_sqlite "sqlite3's lock (tests/store-pg.bats: the advisory write lock)"
 	orch-stack init
 	orch-stack create alpha
 	orch-stack start alpha

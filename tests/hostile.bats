@@ -276,9 +276,9 @@ echo "{\"actions\":[{\"type\":\"write_artifact\",\"content\":\"x\"}]}"'
 	orch-stack start alpha
 	# The builder holds its todo until orch-exec has dealt with what the
 	# communicator printed (its trace is written then), however slowly.
-	agent builder "until [ \"\$(sqlite3 \$ORCH_DB \"SELECT count(*) FROM traces WHERE agent = 'communicator'\")\" = 1 ]; do sleep 0.05; done
+	agent builder "until [ \"\$(orch-test-sql \"SELECT count(*) FROM traces WHERE agent = 'communicator'\")\" = 1 ]; do sleep 0.05; done
 echo '{\"actions\":[{\"type\":\"complete_todo\",\"id\":1}]}'"
-	agent communicator "until [ \"\$(sqlite3 \$ORCH_DB \"SELECT status FROM todos WHERE id = 1\")\" = in_progress ]; do sleep 0.05; done
+	agent communicator "until [ \"\$(orch-test-sql \"SELECT status FROM todos WHERE id = 1\")\" = in_progress ]; do sleep 0.05; done
 echo '{\"actions\":[{\"type\":\"update_todo\",\"id\":1,\"status\":\"pending\"},{\"type\":\"reply_user\",\"message_id\":1,\"content\":\"done\"}]}'"
 	run -0 --separate-stderr bash -c "orch-detect --all --force | orch-graph | orch-exec -v --retries 0 --agent builder=$AGENTS/builder --agent communicator=$AGENTS/communicator | orch-decide"
 	assert_equal "$(sql "SELECT error FROM traces WHERE agent = 'communicator'")" \

@@ -11,8 +11,8 @@ load test_helper
 execution() {
 	local max=${1:-0} nodes="" n agent status effects id=null
 	shift || true
-	if [ -e "$ORCH_DB" ] && [ "$(sqlite3 "$ORCH_DB" "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
-		id=$(sqlite3 "$ORCH_DB" "INSERT INTO executions (stack_id, cycle, status, started_at)
+	if [ "$(sql "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
+		id=$(sql "INSERT INTO executions (stack_id, cycle, status, started_at)
 		     VALUES (1, (SELECT COALESCE(MAX(cycle), 0) + 1 FROM executions WHERE stack_id = 1),
 		             'completed', 900) RETURNING id")
 	fi

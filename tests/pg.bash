@@ -183,6 +183,26 @@ pg_suite_start() {
 	export ORCH_TEST_PGDIR=$dir ORCH_TEST_PGHOST=$dir ORCH_TEST_PGUSER
 	ORCH_TEST_PGUSER=$(stat -c %U "$dir/data")
 	pg_watchdog "$dir" "$$" "$PPID"
+	pg_test_template "$dir" "$ORCH_TEST_PGUSER" || return 1
+	export ORCH_TEST_PG_TEMPLATE=${ORCH_TEST_PG_TEMPLATE:-orch_template}
+}
+
+# pg_test_template DIR USER: the database each test's copies, orch_template:
+# empty of orch's schema, as a missing SQLite file is, with SQLite's
+# group_concat for the tests' own SQL (SELECT group_concat(id) FROM todos).
+pg_test_template() {
+	psql -X -q -v ON_ERROR_STOP=1 "postgresql:///postgres?host=$1&user=$2" \
+		-c "CREATE DATABASE orch_template TEMPLATE template0" >/dev/null || return 1
+	psql -X -q -v ON_ERROR_STOP=1 "postgresql:///orch_template?host=$1&user=$2" >/dev/null <<-'SQL'
+	CREATE FUNCTION orch_test_concat(acc text, v anyelement, sep text) RETURNS text
+	  LANGUAGE sql IMMUTABLE AS $$
+	  SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v::text
+	    ELSE acc || sep || v::text END $$;
+	CREATE FUNCTION orch_test_concat(acc text, v anyelement) RETURNS text
+	  LANGUAGE sql IMMUTABLE AS $$ SELECT orch_test_concat(acc, v, ',') $$;
+	CREATE AGGREGATE group_concat(anyelement, text) (SFUNC = orch_test_concat, STYPE = text);
+	CREATE AGGREGATE group_concat(anyelement) (SFUNC = orch_test_concat, STYPE = text);
+	SQL
 }
 
 # pg_suite_stop: for teardown_suite.

@@ -37,7 +37,7 @@ orch_test_env() {
 		[ -n "$TEST_PGDIR" ] || fail "ORCH_TEST_ENGINE=postgres but no cluster: was tests/setup_suite.bash run?"
 		pg_test_db || fail "no database for this test"
 	fi
-	export PATH="$TEST_BUILD/bin:$ORCH_ROOT/examples/agents:$PATH"
+	export PATH="$TEST_BUILD/bin:$ORCH_ROOT/examples/agents:$ORCH_ROOT/tests/tools:$PATH"
 	# Sanitizer builds: fail loudly on any finding.
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=86}
@@ -59,35 +59,11 @@ skip_unless_sqlite() {
 	engine_is_sqlite || skip "SQLite only: $1"
 }
 
-# sql [STATEMENT...]: run SQL against the test database, each argument in
-# turn, or standard input without one; stops at the first error, with a
-# non-zero status. Output as sqlite3 -batch -bail gives it on both engines:
-# no header, one row a line, columns joined by |, NULL empty. `sql .dump`
-# is pg_dump on PostgreSQL: another text, but as fit to compare or grep
-# (less the \restrict lines, whose key is new at each dump). A boolean
-# (psql's t and f, a whole column) reads as SQLite's 1 and 0.
+# sql [STATEMENT...]: run SQL against the test database, on either engine,
+# output as sqlite3 -batch -bail gives it (tests/tools/orch-test-sql, which
+# agents scripted by the tests call too).
 sql() {
-	if engine_is_sqlite; then
-		sqlite3 -batch -bail "$ORCH_DB" "$@"
-	elif [ $# = 1 ] && [ "$1" = .dump ]; then
-		local dump
-		dump=$(pg_dump --no-owner --no-privileges "$ORCH_DB") || return
-		grep -v '^\\\(un\)\?restrict ' <<<"$dump"
-	elif [ $# = 0 ]; then
-		psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f - | pg_booleans
-		return "${PIPESTATUS[0]}"
-	else
-		# As standard input, not -c: psql then sends statement by
-		# statement, each committed on its own as sqlite3 does.
-		printf '%s\n;\n' "$@" | psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 "$ORCH_DB" -f - |
-			pg_booleans
-		return "${PIPESTATUS[1]}"
-	fi
-}
-
-# pg_booleans: psql's output with every column that is t or f as 1 or 0.
-pg_booleans() {
-	awk 'BEGIN { FS = OFS = "|" } { for (i = 1; i <= NF; i++) if ($i == "t") $i = 1; else if ($i == "f") $i = 0; print }'
+	orch-test-sql "$@"
 }
 
 # wait_file FILE: until FILE exists, for at most 30 s, so that a test whose
