@@ -2,10 +2,11 @@
 #
 #   make            build bin/ (optimised, warnings are errors)
 #   make check      install test dependencies if missing, build, run the tests
-#                   twice: plain, then under AddressSanitizer+UBSan; then a
-#                   few seconds of each fuzzer
-#   make check-pg   the suite once more with PostgreSQL as the store, on a
-#                   server the tests start and stop (skipped without one)
+#                   three times: plain, with PostgreSQL as the store (make
+#                   check-pg), under AddressSanitizer+UBSan; then a few
+#                   seconds of each fuzzer
+#   make check-pg   the suite with PostgreSQL as the store, on a server the
+#                   tests start and stop (skipped without one)
 #   make bench      the benchmarks beside ninja, make and raw SQL (minutes)
 #   make crash      200+ SIGKILLs at random moments, and the overlap test
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (default 300)
@@ -115,6 +116,7 @@ SAN_TESTS = $(filter-out tests/completion.bats tests/install.bats tests/bench.ba
 check: deps
 	$(MAKE) all
 	ORCH_BUILD=$(CURDIR)/build bats tests
+	$(MAKE) check-pg
 	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
 	ORCH_BUILD=$(CURDIR)/build-san bats $(SAN_TESTS)
 	$(MAKE) fuzz-smoke
@@ -122,12 +124,15 @@ check: deps
 # The plain build's suite with PostgreSQL as the store (tests/pg.bash): one
 # cluster for the run, started by the tests as an unprivileged user in a
 # temporary directory and stopped at the end. Skipped, saying so, where the
-# server's programs are not installed (make deps installs them).
+# server's programs are not installed (make deps installs them). The same
+# suites as the sanitizer pass: the completions', install's and benchmarks'
+# test shell scripts, packaging and SQLite's benchmarks, not the store.
 PG_BINDIR ?= /usr/lib/postgresql/15/bin
+PG_TESTS = $(SAN_TESTS)
 check-pg:
 	@if [ -x $(PG_BINDIR)/initdb ] && [ -x $(PG_BINDIR)/pg_ctl ] && [ -x $(PG_BINDIR)/postgres ]; then \
 		$(MAKE) all && \
-		ORCH_TEST_ENGINE=postgres ORCH_TEST_PG_BINDIR=$(PG_BINDIR) ORCH_BUILD=$(CURDIR)/$(BUILD) bats tests; \
+		ORCH_TEST_ENGINE=postgres ORCH_TEST_PG_BINDIR=$(PG_BINDIR) ORCH_BUILD=$(CURDIR)/$(BUILD) bats $(PG_TESTS); \
 	else \
 		echo "check-pg: skipped: no PostgreSQL server in $(PG_BINDIR) (make deps installs it)"; \
 	fi
@@ -141,6 +146,7 @@ test: all
 bench: deps
 	$(MAKE) all
 	ORCH_BUILD=$(CURDIR)/$(BUILD) tests/bench/run.sh $(BENCH_FLAGS)
+	ORCH_BUILD=$(CURDIR)/$(BUILD) tests/bench/hosts.sh
 
 # Crash safety in full (tests/crash.bats runs a quick subset): SIGKILL
 # CRASH_KILLS times each to orch-exec, an agent and orch-decide, then the

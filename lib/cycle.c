@@ -301,20 +301,40 @@ enum lease_state {
 	LEASE_ABANDONED, /* its holder is gone, or a cycle was left running */
 };
 
+/* Whether stack STACK_ID exists: 1, 0, or -1 with ERR. */
+static int stack_exists(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	struct stmt *st = store_prepare(s, "SELECT 1 FROM stacks WHERE id = ?", err);
+	int64_t one;
+
+	if (!st)
+		return -1;
+	stmt_bind_int(st, 1, stack_id);
+	return store_query_int(s, st, &one, "reading the lease", err);
+}
+
 /*
  * Read stack STACK_ID's lease at NOW inside the caller's transaction:
  * *STATE gets its execution_state (new string, NULL when gone), CLAIM
  * gets skip_reason when it is held and abandoned_by when its holder is
  * gone. Returns an enum lease_state, or -1 with ERR.
+ *
+ * On PostgreSQL the row is locked for the rest of the claim (FOR
+ * UPDATE), so that a renewal by the holder on another host cannot land
+ * between this read and the takeover; one another transaction has
+ * locked (a claim or a renewal under way) is skipped, not waited for.
  */
 static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **state,
 		      struct cycle_claim *claim, struct orch_error *err)
 {
-	struct stmt *st = store_prepare(s, "SELECT execution_state, lease_owner,"
-		" COALESCE(lease_expires_at, 0),"
-		" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running'),"
-		" " CYCLE_LEASE_TAKEN_SQL
-		" FROM stacks WHERE id = ?1", err);
+#define LEASE_SQL "SELECT execution_state, lease_owner,"                          \
+	" COALESCE(lease_expires_at, 0),"                                         \
+	" EXISTS (SELECT 1 FROM executions WHERE stack_id = ?1 AND status = 'running')," \
+	" " CYCLE_LEASE_TAKEN_SQL " FROM stacks WHERE id = ?1"
+	struct stmt *st = store_prepare(s, store_sql(s, LEASE_SQL,
+						     LEASE_SQL " FOR UPDATE OF stacks SKIP LOCKED"),
+					err);
+#undef LEASE_SQL
 	const char *holder;
 	char *who;
 	int rc;
@@ -325,8 +345,18 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	stmt_bind_int(st, 1, stack_id);
 	rc = stmt_step(st);
 	if (rc != STMT_ROW) {
+		if (rc != STMT_DONE)
+			store_error(s, err, "reading the lease");
 		store_finish(s, st);
-		return rc == STMT_DONE ? LEASE_GONE : store_error(s, err, "reading the lease");
+		if (rc != STMT_DONE)
+			return -1;
+		if (store_engine(s) == STORE_SQLITE || (rc = stack_exists(s, stack_id, err)) == 0)
+			return LEASE_GONE;
+		if (rc < 0)
+			return -1;
+		claim->skip_reason = xstrdup("another pipeline is taking or renewing its lease");
+		*state = xstrdup("running");
+		return LEASE_HELD;
 	}
 	*state = store_column_strdup(st, 0);
 	holder = stmt_text(st, 1);
@@ -350,20 +380,23 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 	return rc;
 }
 
-/* Whether a cycle of STACK_ID started after PLANNED_AT: 1, 0, or -1 with
- * ERR. (Its decision may not be recorded yet: the next run it sets is
- * no sign.) */
-static int ran_since(struct store *s, int64_t stack_id, int64_t planned_at,
-		     struct orch_error *err)
+/* Whether a cycle of STACK_ID started after PLANNED_AT on a host other
+ * than HOST: 1, 0, or -1 with ERR. (Its decision may not be recorded
+ * yet: the next run it sets is no sign.) */
+static int ran_elsewhere_since(struct store *s, int64_t stack_id, int64_t planned_at,
+			       const char *host, struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s, "SELECT 1 FROM executions WHERE stack_id = ?1"
-					" AND started_at > ?2 LIMIT 1", err);
+					" AND started_at > ?2"
+					" AND substr(owner, 1, length(?3) + 1) <> (?3 || ':') LIMIT 1",
+					err);
 	int64_t one;
 
 	if (!st)
 		return -1;
 	stmt_bind_int(st, 1, stack_id);
 	stmt_bind_int(st, 2, planned_at);
+	stmt_bind_text(st, 3, host);
 	return store_query_int(s, st, &one, "reading the stack's cycles", err);
 }
 
@@ -391,13 +424,16 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 	}
 	if (lease == LEASE_HELD)
 		goto done;
+	host = cycle_owner_short(owner);
+	if (strrchr(host, ':'))
+		*strrchr(host, ':') = '\0';
 	if (planned_at > 0) {
-		int ran = ran_since(s, stack_id, planned_at, err);
+		int ran = ran_elsewhere_since(s, stack_id, planned_at, host, err);
 
 		if (ran < 0)
 			goto fail;
 		if (ran) {
-			claim->skip_reason = xstrdup("another pipeline ran it since its graph was made");
+			claim->skip_reason = xstrdup("another host ran it since its graph was made");
 			goto done;
 		}
 	}
@@ -420,10 +456,6 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 	claim->cycle = stmt_int(st, 1);
 	stmt_step(st);
 	store_finish(s, st);
-
-	host = cycle_owner_short(owner);
-	if (strrchr(host, ':'))
-		*strrchr(host, ':') = '\0';
 	st = store_prepare(s, "UPDATE stacks SET lease_owner = ?, lease_host = ?,"
 			   " lease_pid = ?, lease_expires_at = ?, lease_execution_id = ?"
 			   " WHERE id = ?", err);

@@ -83,10 +83,10 @@ void cycle_claim_release(struct cycle_claim *c);
  * overlap. Not claimed (0 with skip_reason) when the stack is gone ("stack was deleted"), not running
  * ("stack is paused"), leased by a live holder ("another pipeline holds
  * the stack (HOST:PID)"), or, with PLANNED_AT > 0 (when its graph was
- * made), when a cycle of it has started since: the graph is of a state
- * another pipeline (on another host, or one that overlapped) has moved
- * on from. Between hosts this trusts the clocks to agree within the
- * time a cycle takes. Returns 0 (see CLAIM->claimed) or -1 with ERR.
+ * made), when a cycle of it has started on another host since: hosts fed
+ * the same due stacks would each run every one in turn. (A graph run
+ * again here, a saved file, is run.) This trusts the hosts' clocks to
+ * agree within the time a cycle takes. Returns 0 (see CLAIM->claimed) or -1 with ERR.
  */
 int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 		int64_t ttl_ms, int64_t planned_at, struct cycle_claim *claim,

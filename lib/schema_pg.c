@@ -459,10 +459,11 @@ const char *const schema_pg_v12 =
 	 * text: json_valid(X), json_type(X, '$.a.b') with SQLite's type
 	 * names, json_extract(X, '$.a.b') as text (a number's digits, which
 	 * the engine reads as SQLite's integer). Paths are '$' and '.key'
-	 * steps, all the modules use. */
+	 * and '[N]' steps. */
 	"CREATE FUNCTION orch_json_path(path text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$"
 	"  SELECT CASE WHEN path = '$' THEN ARRAY[]::text[]"
-	"    ELSE string_to_array(substr(path, 3), '.') END $$;"
+	"    ELSE string_to_array(replace(replace(substr(path, 3), '[', '.'), ']', ''), '.')"
+	"    END $$;"
 	"CREATE FUNCTION json_valid(x text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$"
 	"  SELECT CASE WHEN x IS NULL THEN NULL ELSE orch_json_or_null(x) IS NOT NULL END $$;"
 	"CREATE FUNCTION json_type(x text, path text) RETURNS text LANGUAGE sql IMMUTABLE AS $$"

@@ -80,6 +80,7 @@ struct pg_stmt {
 	int nparams;
 	struct pg_param *params; /* owned: nparams */
 	PGresult *res;          /* the result, once run */
+	int ran;                /* run since the last reset (even if it failed) */
 	int row;                /* the current row: -1 before the first */
 	unsigned char **bytes;  /* owned: decoded bytea columns, per column */
 	size_t *nbytes;
@@ -356,6 +357,7 @@ static void clear_result(struct pg_stmt *p)
 	PQclear(p->res);
 	p->res = NULL;
 	p->row = -1;
+	p->ran = 0;
 }
 
 void pg_reset(struct pg_stmt *p)
@@ -390,34 +392,44 @@ int pg_param_count(struct pg_stmt *p)
  * which SQLite would have kept: the one place the engines store different
  * bytes (README "PostgreSQL").
  */
+/* The length of the UTF-8 sequence at U[0..LEN), 0 when it is not one
+ * PostgreSQL takes (overlong, a surrogate, past U+10FFFF, or NUL). */
+static size_t utf8_sequence(const unsigned char *u, size_t len)
+{
+	size_t n = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3
+		   : (u[0] & 0xf8) == 0xf0 ? 4 : 0, k;
+	unsigned cp = n == 1 ? u[0] : n == 2 ? u[0] & 0x1fu : n == 3 ? u[0] & 0x0fu : u[0] & 0x07u;
+
+	for (k = 1; n && k < n; k++) {
+		if (k >= len || (u[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[k] & 0x3fu);
+	}
+	if (n == 0 || cp == 0 || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 static char *text_for_pg(const char *v, size_t len)
 {
-	char *out = xmalloc(len * 3 + 1);
 	const unsigned char *u = (const unsigned char *)v;
-	size_t i = 0, o = 0, n, k;
-	unsigned cp;
+	size_t i = 0, o = 0, n, bad = 0;
+	char *out;
 
-	while (i < len) {
-		n = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 ? 2 : (u[i] & 0xf0) == 0xe0 ? 3
-		    : (u[i] & 0xf8) == 0xf0 ? 4 : 0;
-		cp = n == 1 ? u[i] : n == 2 ? u[i] & 0x1fu : n == 3 ? u[i] & 0x0fu : u[i] & 0x07u;
-		for (k = 1; n && k < n; k++) {
-			if (i + k >= len || (u[i + k] & 0xc0) != 0x80) {
-				n = 0;
-				break;
-			}
-			cp = cp << 6 | (u[i + k] & 0x3fu);
-		}
-		if (n == 0 || cp == 0 || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) {
+	for (i = 0; i < len; i += n ? n : 1)
+		if (!(n = utf8_sequence(u + i, len - i)))
+			bad++;
+	/* Each bad byte, one byte, becomes three. */
+	out = xmalloc(len + 2 * bad + 1);
+	for (i = 0; i < len; i += n ? n : 1) {
+		if (!(n = utf8_sequence(u + i, len - i))) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
-			i++;
 			continue;
 		}
 		memcpy(out + o, v + i, n);
 		o += n;
-		i += n;
 	}
 	out[o] = '\0';
 	return out;
@@ -493,7 +505,8 @@ static int run(struct pg_stmt *p)
 
 enum stmt_result pg_step(struct pg_stmt *p)
 {
-	if (!p->res && p->row < 0) {
+	if (!p->ran) {
+		p->ran = 1;
 		if (run(p) != 0)
 			return STMT_ERROR;
 	}
@@ -600,8 +613,11 @@ size_t pg_bytes(struct pg_stmt *p, int col)
 
 int pg_column_count(struct pg_stmt *p)
 {
-	if (!p->res && p->row < 0 && run(p) != 0)
-		return 0;
+	if (!p->ran) {
+		p->ran = 1;
+		if (run(p) != 0)
+			return 0;
+	}
 	return p->res ? PQnfields(p->res) : 0;
 }
 

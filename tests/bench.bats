@@ -56,3 +56,16 @@ load test_helper
 	run -64 --separate-stderr "$ORCH_ROOT/tests/bench/run.sh" --quick nonsense
 	assert_equal "$stderr" "run.sh: unknown benchmark 'nonsense'"
 }
+
+@test "bench: hosts on one PostgreSQL run at a small size: figures, no stack run twice, a killed host's stacks taken over" {
+	[ -x "${ORCH_TEST_PG_BINDIR:-/usr/lib/postgresql/15/bin}/initdb" ] ||
+		skip "no PostgreSQL server (apt-get install postgresql)"
+	run -0 --separate-stderr "$ORCH_ROOT/tests/bench/hosts.sh" --quick
+	assert_equal "$stderr" ""
+	local n
+	for n in 1 2 4; do
+		assert_line --regexp "^PostgreSQL, $n +[0-9]+ +[0-9.]+ +x[0-9.]+ +0$"
+	done
+	assert_line --regexp '^SQLite, 1 +[0-9]+ +[0-9.]+ +x[0-9.]+ +0$'
+	assert_line --regexp "^kill -9 of host 1's orch-exec: [0-9]+ stacks it held; host 2 ran them within [0-9]+ ms \(lease 1500 ms\), 0 never; 0 overlaps$"
+}

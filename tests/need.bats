@@ -311,7 +311,7 @@ wait_until() {
 	jq -cn '{type: "orch.graph", version: 1, stack: {id: 1, name: "alpha", phase: "p", execution_state: "running", created_at: 1},
 	         created_at: 1, max_priority: 4, nodes: [{id: "alpha/planner", agent: "planner", priority: 4, reason: "r", deps: [], wave: 0}],
 	         waves: [["planner"]]}' | orch-exec -q --agent planner="$AGENTS/shout" >/dev/null
-	assert_equal "$(sql "SELECT group_concat(name, ' ') FROM stacks WHERE next_run_at < 99999999999999")" "beta gamma"
+	assert_equal "$(sql "SELECT group_concat(name, ' ') FROM (SELECT name FROM stacks WHERE next_run_at < 99999999999999 ORDER BY id) AS s")" "beta gamma"
 }
 
 @test "say wakes a sleeping orch-decide --wait at once" {

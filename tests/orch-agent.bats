@@ -166,7 +166,7 @@ retry-after-ms: 600000"
 	next=$(jq -r .next_at <<<"$output")
 	((next >= before + 600000 && next <= after + 600000)) || fail "next_at $next, cycle from $before to $after"
 	assert_equal "$(sql 'SELECT next_run_at FROM stacks')" "$next"
-	assert_equal "$(sql 'SELECT attempt || " " || exit_status FROM traces')" "1 75"
+	assert_equal "$(sql "SELECT attempt || ' ' || exit_status FROM traces")" "1 75"
 	# Not due: the next pipeline runs nothing and asks nothing.
 	orch-detect --all | orch-graph | orch-exec --agent planner="orch-agent --role planner" | orch-decide >/dev/null
 	assert_equal "$(requests)" 1
@@ -387,7 +387,7 @@ pipeline_stack() {
 	assert_equal "$(requests)" 4
 	assert_equal "$(sql "SELECT content || ':' || status FROM todos ORDER BY id" | paste -sd ' ')" \
 		"build the timer:completed add a dark mode:pending"
-	assert_equal "$(sql "SELECT version || ':' || content FROM artifacts")" "1:<!doctype html><title>t</title>"
+	assert_equal "$(sql "SELECT version || ':' || $(sql_text content) FROM artifacts")" "1:<!doctype html><title>t</title>"
 	assert_equal "$(sql "SELECT processed || ':' || response FROM user_messages")" "1:hi!"
 	assert_equal "$(sql "SELECT json_extract(data, '$.reviewer_recommendations[0]') FROM memory WHERE agent = 'planner'")" "add sound"
 	assert_equal "$(sql "SELECT DISTINCT json_extract(usage, '$.provider') || ' ' || json_extract(usage, '$.prompt_tokens') FROM traces")" "$HOSTPORT 11"
@@ -890,7 +890,7 @@ usage_store() {
 recorded() {
 	sql "SELECT stack_id, execution_id IS NULL, cycle, agent, run_at, run_ok, seq, round,
 	     retry, model, http_status, outcome, prompt_tokens, completion_tokens,
-	     coalesce(cached_tokens, '-') FROM llm_requests ORDER BY seq"
+	     coalesce(CAST(cached_tokens AS TEXT), '-') FROM llm_requests ORDER BY seq"
 }
 
 @test "usage: an invalid reply then a valid one are two requests, counted exactly" {
@@ -931,8 +931,8 @@ total                                   0    3          630         63      693
 	usage_store
 	export ORCH_LLM_BASE_URL=http://127.0.0.1:1/v1
 	run -75 --separate-stderr orch-agent --role planner --retries 1 <"$CTX"
-	assert_equal "$(sql "SELECT seq || ' ' || coalesce(http_status, 'none') || ' ' || outcome
-	                     || ' ' || coalesce(prompt_tokens, 'none') FROM llm_requests ORDER BY seq")" \
+	assert_equal "$(sql "SELECT seq || ' ' || coalesce(CAST(http_status AS TEXT), 'none') || ' ' || outcome
+	                     || ' ' || coalesce(CAST(prompt_tokens AS TEXT), 'none') FROM llm_requests ORDER BY seq")" \
 		"1 none retry none
 2 none failed none"
 }

@@ -173,5 +173,5 @@ quota_row() {
 	for i in 1 2 3; do
 		assert_equal "$(cat "$BATS_TEST_TMPDIR/rc.$i")" 0
 	done
-	assert_equal "$(sql "SELECT coalesce(requests_left, 'null'), coalesce(requests_limit, 'null') FROM provider_quota")" "null|null"
+	assert_equal "$(sql "SELECT coalesce(CAST(requests_left AS TEXT), 'null'), coalesce(CAST(requests_limit AS TEXT), 'null') FROM provider_quota")" "null|null"
 }

@@ -62,12 +62,12 @@ hex() {
 @test "artifact: the latest version, or --version N, byte for byte, to stdout or -o FILE" {
 	build_two
 	run -0 --separate-stderr orch-stack artifact alpha
-	assert_equal "$output" "$(sql "SELECT content FROM artifacts WHERE version = 2")"
+	assert_equal "$output" "$(sql "SELECT $(sql_text content) FROM artifacts WHERE version = 2")"
 	orch-stack artifact alpha >"$BATS_TEST_TMPDIR/latest"
-	assert_equal "$(hex <"$BATS_TEST_TMPDIR/latest")" "$(sql "SELECT lower(hex(content)) FROM artifacts WHERE version = 2")"
+	assert_equal "$(hex <"$BATS_TEST_TMPDIR/latest")" "$(sql "SELECT $(sql_hex content) FROM artifacts WHERE version = 2")"
 	run -0 --separate-stderr orch-stack artifact alpha --version 1 -o "$BATS_TEST_TMPDIR/v1"
 	assert_equal "$output" ""
-	assert_equal "$(hex <"$BATS_TEST_TMPDIR/v1")" "$(sql "SELECT lower(hex(content)) FROM artifacts WHERE version = 1")"
+	assert_equal "$(hex <"$BATS_TEST_TMPDIR/v1")" "$(sql "SELECT $(sql_hex content) FROM artifacts WHERE version = 1")"
 	# Bytes a terminal must not see still reach a file whole.
 	sql "UPDATE artifacts SET content = CAST(X'3c703e1b5b33316d00ff0a' AS TEXT) WHERE version = 2"
 	orch-stack artifact alpha --output "$BATS_TEST_TMPDIR/raw"

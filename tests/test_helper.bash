@@ -66,6 +66,25 @@ sql() {
 	orch-test-sql "$@"
 }
 
+# sql_text COLUMN: SQL for the bytes of COLUMN (artifacts.content) as text:
+# SQLite keeps them as text, PostgreSQL as bytea.
+sql_text() {
+	if engine_is_sqlite; then
+		echo "$1"
+	else
+		echo "convert_from($1, 'UTF8')"
+	fi
+}
+
+# sql_hex COLUMN: SQL for the bytes of COLUMN in lower-case hex.
+sql_hex() {
+	if engine_is_sqlite; then
+		echo "lower(hex($1))"
+	else
+		echo "encode($1, 'hex')"
+	fi
+}
+
 # wait_file FILE: until FILE exists, for at most 30 s, so that a test whose
 # partner never comes fails instead of holding up the whole run.
 wait_file() {

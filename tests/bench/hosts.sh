@@ -9,7 +9,7 @@
 # lease. SQLite on one host is printed beside it.
 #
 # usage: tests/bench/hosts.sh [--quick] [--stacks N] [--secs S] [--out DIR]
-#   --quick   40 stacks, 6 s a run (the smoke test)
+#   --quick   40 stacks, 4 s a run, a 1.5 s lease (the smoke test)
 #   default   400 stacks, 30 s a run
 # The programs come from $ORCH_BUILD/bin (default build/ of this tree); the
 # server is a throwaway cluster (tests/pg.bash), stopped at the end.
@@ -26,7 +26,7 @@ LEASE_MS=5000
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) STACKS=40; SECS=6 ;;
+	--quick) STACKS=40; SECS=4; LEASE_MS=1500 ;;
 	--stacks) STACKS=$2; shift ;;
 	--secs) SECS=$2; shift ;;
 	--out) OUT=$2; shift ;;
@@ -168,12 +168,16 @@ printf '%-22s %8s %10s %8s %9s\n' "SQLite, 1" "$nodes" "$rate" \
 db=$(uri hostskill)
 psql_ "$(uri postgres)" -c "CREATE DATABASE hostskill" >/dev/null
 populate "$db"
+sed -i "s/^exec.lease = .*/exec.lease = $LEASE_MS/" "$OUT/config"
 HOSTPIDS=()
+# Long enough after the kill for the lease to run out twice over.
+KILL_AFTER=2
+KILL_SECS=$((KILL_AFTER + LEASE_MS * 2 / 1000 + 3))
 for i in 1 2; do
-	setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $SECS" >"$OUT/kill-$i.log" 2>&1 &
+	setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $KILL_SECS" >"$OUT/kill-$i.log" 2>&1 &
 	HOSTPIDS+=($!)
 done
-sleep $((SECS / 3))
+sleep "$KILL_AFTER"
 kill -STOP -- "-${HOSTPIDS[0]}" 2>/dev/null || true
 killed_at=$(date +%s%3N)
 pkill -KILL -g "${HOSTPIDS[0]}" -x orch-exec || true
