@@ -381,14 +381,15 @@ static int read_lease(struct store *s, int64_t stack_id, int64_t now, char **sta
 }
 
 /* Whether a cycle of STACK_ID that started after PLANNED_AT on a host
- * other than HOST has ended: 1, 0, or -1 with ERR. (Its decision may not
- * be recorded yet: the next run it sets is no sign. One still running is
- * the lease's to judge: held, or abandoned.) */
+ * other than HOST has completed: 1, 0, or -1 with ERR. (Its decision may
+ * not be recorded yet: the next run it sets is no sign. One still
+ * running is the lease's to judge, held or abandoned; a failed one may
+ * be an abandoned one recovered, which ran nothing.) */
 static int ran_elsewhere_since(struct store *s, int64_t stack_id, int64_t planned_at,
 			       const char *host, struct orch_error *err)
 {
 	struct stmt *st = store_prepare(s, "SELECT 1 FROM executions WHERE stack_id = ?1"
-					" AND started_at > ?2 AND status <> 'running'"
+					" AND started_at > ?2 AND status = 'completed'"
 					" AND substr(owner, 1, length(?3) + 1) <> (?3 || ':') LIMIT 1",
 					err);
 	int64_t one;
