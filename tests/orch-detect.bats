@@ -900,7 +900,7 @@ detect_at() {
 	stack alpha running 0
 	detect_at 2000000 >/dev/null
 	assert_equal "$(sql 'SELECT d.state_version = s.state_version FROM detect_cache d JOIN stacks s ON s.id = d.stack_id')" "1"
-	assert_equal "$(sql 'SELECT json_extract(status, "$.cached") FROM detect_cache')" "0"
+	assert_equal "$(sql "SELECT json_extract(status, '\$.cached') FROM detect_cache")" "0"
 }
 
 @test "cache: a status computed after the clock is not served" {

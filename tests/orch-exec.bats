@@ -679,7 +679,7 @@ exec '$FIXTURES/agents/task'"
 	chmod +x "$AGENTS/bin/orch-agent"
 	printf 'llm.fallbacks = https://b.example/v1|m|CONF_KEY\n' >"$BATS_TEST_TMPDIR/config"
 	graph alpha planner communicator >"$BATS_TEST_TMPDIR/g.json"
-	cp "$ORCH_DB" "$BATS_TEST_TMPDIR/other.db"
+	orch-stack copy --to "$BATS_TEST_TMPDIR/other.db" >/dev/null
 	local keys=(GROQ_API_KEY=g1 ORCH_LLM_API_KEY=o1 ORCH_LLM_MODEL=m1
 		"ORCH_LLM_FALLBACKS=https://a.example/v1|m|ENV_KEY" ENV_KEY=e1 CONF_KEY=c1)
 	run -0 env "${keys[@]}" PLAIN=p1 orch-exec --db "$BATS_TEST_TMPDIR/other.db" \
@@ -845,6 +845,7 @@ wait_exit() {
 }
 
 @test "a database or its -wal deleted mid-run: the writes are refused and said, exit 66" {
+	skip_unless_sqlite "the database's files"
 	local f
 	for f in db wal; do
 		export ORCH_DB=$BATS_TEST_TMPDIR/$f.db

@@ -444,6 +444,7 @@ add_cycles() {
 	[[ $stderr == "orch-stack: summary of cycle 5 of stack 'alpha' is not valid JSON: "* ]] || fail "$stderr"
 	run -0 orch-stack history alpha
 	assert_line --index 1 "5     2026-11-25 01:02:03        - running   -          -"
+	engine_is_sqlite || return 0 # PostgreSQL text is always UTF-8
 	sql "UPDATE executions SET summary = NULL, reason = CAST(X'61ff62' AS TEXT)"
 	run -65 --separate-stderr orch-stack history alpha --json
 	assert_equal "$stderr" "orch-stack: reason of cycle 5 of stack 'alpha' is not valid UTF-8"

@@ -79,7 +79,7 @@ setup() {
 	                     WHERE b.started_at < a.ended_at AND a.started_at < b.ended_at")" "0"
 	# Cycle numbers per stack are 1..N, nothing left held or running.
 	assert_equal "$(sql "SELECT count(*) FROM (SELECT stack_id FROM executions GROUP BY stack_id
-	                     HAVING min(cycle) != 1 OR max(cycle) != count(*))")" "0"
+	                     HAVING min(cycle) != 1 OR max(cycle) != count(*)) AS bad")" "0"
 	assert_equal "$(sql "SELECT count(*) FROM stacks WHERE lease_owner IS NOT NULL")" "0"
 	assert_equal "$(sql "SELECT count(*) FROM todos WHERE status = 'in_progress'")" "0"
 	assert_equal "$(sql "SELECT count(*) FROM user_messages")" "$((50 + rounds * 5))"

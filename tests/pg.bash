@@ -188,8 +188,10 @@ pg_suite_start() {
 }
 
 # pg_test_template DIR USER: the database each test's copies, orch_template:
-# empty of orch's schema, as a missing SQLite file is, with SQLite's
-# group_concat for the tests' own SQL (SELECT group_concat(id) FROM todos).
+# empty of orch's schema, as a missing SQLite file is, with what the tests'
+# own SQL takes from SQLite: group_concat (SELECT group_concat(id) FROM
+# todos), and text assigned to a bytea column (UPDATE artifacts SET
+# content = 'x') as its UTF-8 bytes. orch itself never relies on either.
 pg_test_template() {
 	psql -X -q -v ON_ERROR_STOP=1 "postgresql:///postgres?host=$1&user=$2" \
 		-c "CREATE DATABASE orch_template TEMPLATE template0" >/dev/null || return 1
@@ -202,6 +204,9 @@ pg_test_template() {
 	  LANGUAGE sql IMMUTABLE AS $$ SELECT orch_test_concat(acc, v, ',') $$;
 	CREATE AGGREGATE group_concat(anyelement, text) (SFUNC = orch_test_concat, STYPE = text);
 	CREATE AGGREGATE group_concat(anyelement) (SFUNC = orch_test_concat, STYPE = text);
+	CREATE FUNCTION orch_test_bytes(text) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+	  $$ SELECT convert_to($1, 'UTF8') $$;
+	CREATE CAST (text AS bytea) WITH FUNCTION orch_test_bytes(text) AS ASSIGNMENT;
 	SQL
 }
 

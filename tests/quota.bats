@@ -61,7 +61,8 @@ refused() {
 
 # quota_row COLUMNS...: set the provider's row as if answers had said so.
 quota_row() {
-	sql "INSERT OR REPLACE INTO provider_quota (base_url, key_id, $1, updated_at)
+	sql "DELETE FROM provider_quota WHERE base_url = '$ORCH_LLM_BASE_URL' AND key_id = '$KEY_ID'" \
+	    "INSERT INTO provider_quota (base_url, key_id, $1, updated_at)
 	     VALUES ('$ORCH_LLM_BASE_URL', '$KEY_ID', $2, $(date +%s%3N))"
 }
 
@@ -83,8 +84,12 @@ quota_row() {
 	# The row: the server's numbers, the key's identity, never the key.
 	assert_equal "$(sql "SELECT base_url, key_id, requests_limit FROM provider_quota")" \
 		"$ORCH_LLM_BASE_URL|$KEY_ID|3"
-	run -1 grep -a -c -F "$KEY" "$ORCH_DB"
-	[ ! -e "$ORCH_DB-wal" ] || run -1 grep -a -c -F "$KEY" "$ORCH_DB-wal"
+	if engine_is_sqlite; then
+		run -1 grep -a -c -F "$KEY" "$ORCH_DB"
+		[ ! -e "$ORCH_DB-wal" ] || run -1 grep -a -c -F "$KEY" "$ORCH_DB-wal"
+	else
+		run -1 grep -a -c -F "$KEY" <<<"$(sql .dump)"
+	fi
 }
 
 @test "quota: without it (llm.shared_quota = 0, or no store) each process is refused as it would be alone" {

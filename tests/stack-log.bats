@@ -215,6 +215,7 @@ AGENT
 }
 
 @test "the search index is built for the traces a database had before it" {
+	skip_unless_sqlite "SQLite's migration 7 (PostgreSQL begins at 12, index and all)"
 	run_cycle
 	# The database as an orch from before the index (schema 6) left it:
 	# migration 7 undone, migration 8's one new table dropped (the tables

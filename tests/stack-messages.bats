@@ -119,6 +119,7 @@ setup() {
 	assert_equal "${stderr_lines[0]}" "orch-stack: option '--limit' does not apply to 'messages'"
 	run -64 --separate-stderr orch-stack messages
 	assert_equal "${stderr_lines[0]}" "orch-stack: usage: orch-stack messages STACK [--unanswered | --stacks] [--json]"
+	engine_is_sqlite || return 0 # PostgreSQL text is always UTF-8
 	sql "INSERT INTO user_messages (stack_id, sender, content, created_at) VALUES (1, 'ann', CAST(X'61ff62' AS TEXT), $T)"
 	run -65 --separate-stderr orch-stack messages alpha --json
 	assert_equal "$stderr" "orch-stack: content of user message 1 is not valid UTF-8"
