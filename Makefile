@@ -6,7 +6,8 @@
 #                   check-pg), under AddressSanitizer+UBSan; then a few
 #                   seconds of each fuzzer
 #   make check-pg   the suite with PostgreSQL as the store, on a server the
-#                   tests start and stop (skipped without one)
+#                   tests start and stop (skipped without one); check-pg-san
+#                   the same under the sanitizers
 #   make bench      the benchmarks beside ninja, make and raw SQL (minutes)
 #   make crash      200+ SIGKILLs at random moments, and the overlap test
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (default 300)
@@ -119,6 +120,7 @@ check: deps
 	$(MAKE) check-pg
 	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
 	ORCH_BUILD=$(CURDIR)/build-san bats $(SAN_TESTS)
+	$(MAKE) pg-san-smoke
 	$(MAKE) fuzz-smoke
 
 # The plain build's suite with PostgreSQL as the store (tests/pg.bash): one
@@ -131,11 +133,20 @@ PG_BINDIR ?= /usr/lib/postgresql/15/bin
 PG_TESTS = $(SAN_TESTS)
 check-pg:
 	@if [ -x $(PG_BINDIR)/initdb ] && [ -x $(PG_BINDIR)/pg_ctl ] && [ -x $(PG_BINDIR)/postgres ]; then \
-		$(MAKE) all && \
+		$(MAKE) $(PROGRAMS:%=$(BUILD)/bin/%) && \
 		ORCH_TEST_ENGINE=postgres ORCH_TEST_PG_BINDIR=$(PG_BINDIR) ORCH_BUILD=$(CURDIR)/$(BUILD) bats $(PG_TESTS); \
 	else \
 		echo "check-pg: skipped: no PostgreSQL server in $(PG_BINDIR) (make deps installs it)"; \
 	fi
+
+# The PostgreSQL engine under the sanitizers: in full (make check-pg-san,
+# half an hour), and its smoke in make check, the suites about the engine
+# itself (the server's faults, hosts sharing it, copies between engines).
+PG_SAN_SMOKE = tests/store-pg.bats tests/stack-copy.bats
+check-pg-san:
+	$(MAKE) check-pg SANITIZE=1 BUILD=build-san
+pg-san-smoke:
+	$(MAKE) check-pg SANITIZE=1 BUILD=build-san PG_TESTS="$(PG_SAN_SMOKE)"
 
 # One quick pass without the sanitizer run.
 test: all
@@ -254,4 +265,4 @@ uninstall:
 clean:
 	rm -rf build build-san bin
 
-.PHONY: FORCE all bin deps check check-pg test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind
+.PHONY: FORCE all bin deps check check-pg check-pg-san pg-san-smoke test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind

@@ -480,7 +480,7 @@ static int charge_messages(struct store *s, int64_t stack_id,
 					 " stack_id, attempts, last_error)"
 					 " SELECT id, ?2, 1, ?3 FROM messages WHERE id = ?1"
 					 " ON CONFLICT (message_id, stack_id) DO UPDATE SET"
-					 " attempts = attempts + 1, last_error = excluded.last_error",
+					 " attempts = message_failures.attempts + 1, last_error = excluded.last_error",
 					 err)))
 			return -1;
 		stmt_bind_int(st, 1, task->message_ids[i]);

@@ -135,7 +135,7 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >"$BATS_TEST_TMPDIR/port"
 	orch-stack create alpha --idea "a page"
 	orch-stack todo add alpha "build it"
 	orch-stack start alpha
-	echo "exec.lease = 1000" >"$HOME/.config/orch/config"
+	echo "exec.lease = 5000" >"$HOME/.config/orch/config"
 	agent builder "touch $BATS_TEST_TMPDIR/running; sleep 30"
 	ORCH_HOST=h1 setsid bash -c "orch-detect --all | orch-graph |
 		orch-exec -q --agent builder=$AGENTS/builder >/dev/null" &
@@ -144,13 +144,16 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >"$BATS_TEST_TMPDIR/port"
 	# Host 1 dies: nothing of it is left to ask.
 	kill -KILL -- "-$h1"
 	wait "$h1" || true
-	# Within the lease, host 2 leaves the stack to it.
+	# Within the lease (5 s from its last renewal), host 2 leaves the
+	# stack to it.
 	agent builder 'echo "{\"actions\":[{\"type\":\"write_artifact\",\"content\":\"x\"}]}"'
 	run -0 on h2 orch-exec -q --agent builder="$AGENTS/builder" <<<"$(orch-detect --all --force | orch-graph)"
 	assert_equal "$(jq -r '.skip_reason' <<<"$output")" "another pipeline holds the stack (h1:$(sql "SELECT lease_pid FROM stacks"))"
 	# Past it, host 2 takes it over: the abandoned cycle failed, the todo
 	# given back and built.
-	sleep 1.1
+	local expires
+	expires=$(sql "SELECT lease_expires_at FROM stacks")
+	while (( $(date +%s%3N) <= expires )); do sleep 0.1; done
 	run -0 cycle h2
 	assert_equal "$(sql "SELECT cycle || ' ' || status || ' ' || CASE WHEN owner LIKE 'h2:%' THEN 1 ELSE 0 END FROM executions ORDER BY id")" \
 		"$(printf '1 failed 0\n2 completed 1')"
