@@ -44,10 +44,11 @@ static int collect(struct store *s, struct stmt *st, struct ids *ids,
 	return store_each(s, st, add_id, ids, "choosing what to prune", err);
 }
 
-/* A bound for LIMIT: SQLite reads a negative one as none. */
+/* A bound for LIMIT, none when LIMIT is 0 or less (SQLite reads a
+ * negative one as none; PostgreSQL refuses it). */
 static int64_t sql_limit(int64_t limit)
 {
-	return limit > 0 ? limit : -1;
+	return limit > 0 ? limit : INT64_MAX;
 }
 
 /* The OFFSET past the newest KEEP rows: none when all are kept. */

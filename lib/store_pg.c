@@ -79,6 +79,7 @@ struct pg_stmt {
 	char *sql;              /* owned: placeholders numbered */
 	int nparams;
 	struct pg_param *params; /* owned: nparams */
+	unsigned char *used;    /* owned: 1 for each parameter the SQL names */
 	PGresult *res;          /* the result, once run */
 	int ran;                /* run since the last reset (even if it failed) */
 	int row;                /* the current row: -1 before the first */
@@ -284,10 +285,12 @@ int64_t pg_changes(struct store *s)
  * quotes and comments; *NPARAMS the highest number. SQLite numbers a bare
  * ? one past the highest so far.
  */
-static char *number_placeholders(const char *sql, int *nparams)
+static char *number_placeholders(const char *sql, int *nparams, unsigned char **used)
 {
-	size_t cap = strlen(sql) * 4 + 1, len = 0;
+	/* "?" (one byte) becomes at most "$999999" (seven). */
+	size_t cap = strlen(sql) * 7 + 1, len = 0;
 	char *out = xmalloc(cap);
+	unsigned char *u = NULL;
 	const char *p = sql;
 	int max = 0, n;
 	char quote = 0;
@@ -312,9 +315,14 @@ static char *number_placeholders(const char *sql, int *nparams)
 			} else {
 				n = max + 1;
 			}
-			if (n > max)
+			if (n < 1)
+				n = 1; /* ?0: SQLite refuses it; so will the server, as $1 unbound */
+			if (n > max) {
+				u = xreallocarray(u, (size_t)n, 1);
+				memset(u + max, 0, (size_t)(n - max));
 				max = n;
-			/* "?" (1 byte) becomes at most "$99999" (6): cap is 4x. */
+			}
+			u[n - 1] = 1;
 			len += (size_t)snprintf(out + len, cap - len, "$%d", n);
 		} else {
 			out[len++] = *p++;
@@ -322,6 +330,7 @@ static char *number_placeholders(const char *sql, int *nparams)
 	}
 	out[len] = '\0';
 	*nparams = max;
+	*used = u ? u : xcalloc(1, 1);
 	return out;
 }
 
@@ -332,7 +341,7 @@ struct stmt *pg_prepare(struct store *s, const char *sql, struct orch_error *err
 
 	(void)err; /* the server sees the SQL when it runs */
 	p->s = s;
-	p->sql = number_placeholders(sql, &p->nparams);
+	p->sql = number_placeholders(sql, &p->nparams, &p->used);
 	p->params = xcalloc((size_t)p->nparams + 1, sizeof(*p->params));
 	p->row = -1;
 	st = xcalloc(1, sizeof(*st));
@@ -377,6 +386,7 @@ void pg_free(struct pg_stmt *p)
 		return;
 	pg_reset(p);
 	free(p->params);
+	free(p->used);
 	free(p->sql);
 	free(p);
 }
@@ -483,7 +493,11 @@ static int run(struct pg_stmt *p)
 		values[i] = p->params[i].value;
 		lengths[i] = p->params[i].length;
 		formats[i] = p->params[i].format;
-		types[i] = p->params[i].type;
+		/* A number the SQL skips (?1 and ?4 of a shared binder) has no
+		 * place to take a type from, which PostgreSQL refuses: any. */
+		types[i] = p->used[i] ? p->params[i].type : OID_INT8;
+		if (!p->used[i])
+			values[i] = NULL;
 	}
 	ok = PQsendQueryParams(c->conn, p->sql, n, types, values, lengths, formats, 0);
 	free(values);

@@ -83,8 +83,12 @@ hex() {
 	assert_output --partial "orch-stack: version 2 of the artifact of stack 'alpha' is binary, or holds control characters: not written to a terminal (-o FILE writes it to FILE, -o - here)"
 	run -0 on_tty "orch-stack artifact alpha -o -"
 	[[ $output == "red "$'\033'"[31m"* ]] || fail "$(cat -A <<<"$output")"
-	sql "UPDATE artifacts SET content = CAST(zeroblob(300000) AS TEXT) WHERE version = 2;
-	     UPDATE artifacts SET content = replace(content, char(0), 'a') WHERE version = 2"
+	if engine_is_sqlite; then
+		sql "UPDATE artifacts SET content = CAST(zeroblob(300000) AS TEXT) WHERE version = 2;
+		     UPDATE artifacts SET content = replace(content, char(0), 'a') WHERE version = 2"
+	else
+		sql "UPDATE artifacts SET content = repeat('a', 300000) WHERE version = 2"
+	fi
 	run -64 on_tty "orch-stack artifact alpha"
 	assert_output --partial "is large: not written to a terminal"
 	# Not a terminal: written as it is.

@@ -65,7 +65,7 @@ total                       20        40         0         0         0"
 	assert_equal "$output" ""
 	run -0 orch-stack log alpha -q "needle 21" --json
 	assert_equal "$(jq -s length <<<"$output")" 2
-	sql "INSERT INTO traces_fts (traces_fts) VALUES ('integrity-check')"
+	engine_is_sqlite && sql "INSERT INTO traces_fts (traces_fts) VALUES ('integrity-check')"
 	# The tokens of what went still count, by day.
 	assert_equal "$(orch-stack usage alpha)" "$usage"
 	# Nothing left to prune.
@@ -120,7 +120,7 @@ total                       20        40         0         0         0"
 	retain retain.cycles=1 retain.versions=1 retain.age=1
 	# The loop pruned what each read as it went; one more read by alpha.
 	sql "INSERT INTO messages (from_stack_id, to_stack_id, content, created_at) VALUES (2, 1, 'read', 1);
-	     INSERT INTO message_reads VALUES (last_insert_rowid(), 1, 2)"
+	     INSERT INTO message_reads VALUES ((SELECT max(id) FROM messages), 1, 2)"
 	local received
 	received=$(rows messages "to_stack_id IS NOT NULL")
 	run -0 --separate-stderr orch-stack gc --json
@@ -150,6 +150,7 @@ total                       20        40         0         0         0"
 }
 
 @test "gc removes the detection cache rows of deleted stacks" {
+	skip_unless_sqlite "a row against the keys, as the sqlite3 shell writes one (PostgreSQL enforces them)"
 	orch-stack create alpha
 	orch-stack start alpha
 	orch-detect --all >/dev/null
@@ -221,7 +222,7 @@ T=1795568523000
 	run -0 --separate-stderr orch-stack todo rm alpha 1
 	assert_equal "$output$stderr" ""
 	assert_equal "$(sql "SELECT group_concat(content) FROM todos")" "two,three"
-	assert_equal "$(sql "SELECT COALESCE(todo_id, 'none') FROM artifacts")" "none"
+	assert_equal "$(sql "SELECT COALESCE(CAST(todo_id AS TEXT), 'none') FROM artifacts")" "none"
 	run -66 --separate-stderr orch-stack todo rm alpha 3
 	assert_equal "$stderr" "orch-stack: no todo 3 in stack 'alpha'"
 	run -66 --separate-stderr orch-stack todo rm alpha 1
@@ -243,7 +244,7 @@ T=1795568523000
 	done
 	run -0 --separate-stderr orch-stack todo clear alpha
 	assert_equal "$output" "removed 3 todos"
-	assert_equal "$(sql "SELECT group_concat(status) FROM (SELECT status FROM todos ORDER BY id)")" \
+	assert_equal "$(sql "SELECT group_concat(status) FROM (SELECT status FROM todos ORDER BY id) AS t")" \
 		"pending,pending,in_progress"
 	run -0 orch-stack todo clear alpha --status pending
 	assert_equal "$output" "removed 2 todos"
