@@ -263,11 +263,10 @@ orch-decide: stack 1: the document has no execution_id: nothing recorded"
 @test "--wait with no input waits for the earliest running stack in the store" {
 	orch-stack init
 	make_stack alpha >/dev/null
-	local now
+	local now start end
 	now=$(date +%s%3N)
+	start=$now
 	sql "UPDATE stacks SET next_run_at = $((now + 1000))"
-	local start end
-	start=$(date +%s%3N)
 	run -0 orch-decide --wait --now "$now" </dev/null
 	end=$(date +%s%3N)
 	(( end - start >= 900 )) || fail "woke after $((end - start)) ms"
