@@ -802,6 +802,7 @@ http://$HOSTPORT/v1 llama-3.3-70b-versatile max_completion_tokens 1"
 }
 
 @test "orch-agent: no memory is no failure: a missing, foreign or locked database; none is ever created" {
+	skip_unless_sqlite "SQLite files: missing, foreign, locked"
 	serve "[{\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step),
 	        {\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step),
 	        {\"status\":400,\"error\":\"response_format json_schema is not supported\"}, $(ok_step)]"
@@ -938,6 +939,7 @@ total                                   0    3          630         63      693
 }
 
 @test "usage: no store, or one that cannot take them, never fails the turn" {
+	skip_unless_sqlite "SQLite files that cannot take them"
 	serve "[$(ok_step), $(ok_step)]"
 	# No database: nothing said.
 	run -0 --separate-stderr orch-agent --role planner <"$CTX"

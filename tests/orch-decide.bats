@@ -11,8 +11,10 @@ load test_helper
 execution() {
 	local max=${1:-0} nodes="" n agent status effects id=null
 	shift || true
-	if [ "$(sql "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
-		id=$(sql "INSERT INTO executions (stack_id, cycle, status, started_at)
+	# orch-test-sql, not sql: this runs in bash -c too, where only this
+	# function is declared.
+	if [ "$(orch-test-sql "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
+		id=$(orch-test-sql "INSERT INTO executions (stack_id, cycle, status, started_at)
 		     VALUES (1, (SELECT COALESCE(MAX(cycle), 0) + 1 FROM executions WHERE stack_id = 1),
 		             'completed', 900) RETURNING id")
 	fi

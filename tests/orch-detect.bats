@@ -776,6 +776,7 @@ explain_world() {
 }
 
 @test "database: a stored state the rules cannot read is that stack's error status, said on stderr" {
+	skip_unless_sqlite "a PostgreSQL column holds only its own type"
 	orch-stack init
 	stack alpha running 0
 	stack beta running 0
@@ -900,7 +901,7 @@ detect_at() {
 	stack alpha running 0
 	detect_at 2000000 >/dev/null
 	assert_equal "$(sql 'SELECT d.state_version = s.state_version FROM detect_cache d JOIN stacks s ON s.id = d.stack_id')" "1"
-	assert_equal "$(sql "SELECT json_extract(status, '\$.cached') FROM detect_cache")" "0"
+	assert_equal "$(sql "SELECT CASE WHEN json_type(status, '\$.cached') = 'false' THEN 0 ELSE 1 END FROM detect_cache")" "0"
 }
 
 @test "cache: a status computed after the clock is not served" {
