@@ -195,7 +195,7 @@ check_at() {
 			orch-exec --retries 3 --agent planner="$BATS_TEST_TMPDIR/agents/nokey" |
 			orch-decide --now $((i * 1000000)) >/dev/null
 	done
-	assert_equal "$(sql 'SELECT group_concat(pause_ms, " ") FROM (SELECT pause_ms FROM executions ORDER BY id)')" \
+	assert_equal "$(sql "SELECT group_concat(pause_ms, ' ') FROM (SELECT pause_ms FROM executions ORDER BY id) AS e")" \
 		"5000 10000 20000 40000"
 	# One attempt per cycle: 69 is not retried.
 	assert_equal "$(sql 'SELECT count(*) FROM traces')" "4"

@@ -143,7 +143,7 @@ total                       20        40         0         0         0"
 	assert_equal "$(rows messages "content = 'unread'")" 1
 	assert_equal "$(rows messages "to_stack_id IS NOT NULL")" "$(rows messages "to_stack_id IS NOT NULL AND NOT EXISTS
 	    (SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.stack_id = to_stack_id)")"
-	assert_equal "$(rows todos)" "$(rows todos "1")"
+	assert_equal "$(rows todos)" "$(rows todos "1 = 1")"
 	(( $(rows user_messages) == 4 )) || fail "user messages were pruned"
 	(( $(rows memory) > 0 )) || fail "memory was pruned"
 	assert_equal "$(sql "PRAGMA foreign_key_check")" ""

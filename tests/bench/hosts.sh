@@ -178,11 +178,14 @@ for i in 1 2; do
 	HOSTPIDS+=($!)
 done
 sleep "$KILL_AFTER"
-kill -STOP -- "-${HOSTPIDS[0]}" 2>/dev/null || true
+# (The shell's own word on a job it saw killed is not this script's.)
+exec 3>&2 2>/dev/null
+kill -STOP -- "-${HOSTPIDS[0]}" || true
 killed_at=$(date +%s%3N)
 pkill -KILL -g "${HOSTPIDS[0]}" -x orch-exec || true
-kill -KILL -- "-${HOSTPIDS[0]}" 2>/dev/null || true
-wait "${HOSTPIDS[@]}" 2>/dev/null || true
+kill -KILL -- "-${HOSTPIDS[0]}" || true
+wait "${HOSTPIDS[@]}" || true
+exec 2>&3 3>&-
 HOSTPIDS=()
 # For each stack host 1 held when killed: when host 2 started its next cycle.
 held=$(query "$db" "SELECT count(*) FROM executions WHERE owner LIKE 'h1:%'
