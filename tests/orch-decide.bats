@@ -12,8 +12,9 @@ execution() {
 	local max=${1:-0} nodes="" n agent status effects id=null
 	shift || true
 	# orch-test-sql, not sql: this runs in bash -c too, where only this
-	# function is declared.
-	if [ "$(orch-test-sql "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
+	# function is declared. (sqlite3 would make a missing file.)
+	if { [[ $ORCH_DB == postgresql://* ]] || [ -e "$ORCH_DB" ]; } &&
+	   [ "$(orch-test-sql "SELECT count(*) FROM stacks WHERE id = 1" 2>/dev/null)" = 1 ]; then
 		id=$(orch-test-sql "INSERT INTO executions (stack_id, cycle, status, started_at)
 		     VALUES (1, (SELECT COALESCE(MAX(cycle), 0) + 1 FROM executions WHERE stack_id = 1),
 		             'completed', 900) RETURNING id")
