@@ -570,20 +570,32 @@ void exec_skip_twins(struct exec *e, size_t from)
  * that will not run are handed on at once. A stack whose cycle this
  * orch-exec is already running is not run twice.
  */
+static int claim_window(struct exec *e, int64_t ttl);
+
 static void claim_new(struct exec *e, int64_t ttl)
 {
+	/* A stack passed over (held, or run, by another pipeline) gives its
+	 * place back at once: fill it now, not after the next wake-up. */
+	while (claim_window(e, ttl))
+		;
+}
+
+/* claim_new()'s one pass over the places free: 1 when some stack it
+ * tried was not claimed and more are queued, so another pass may claim. */
+static int claim_window(struct exec *e, int64_t ttl)
+{
 	size_t i, k, from, to, end, active = 0;
-	int rc;
+	int rc, passed = 0;
 
 	for (from = 0; from < e->nstacks && e->stacks[from]->claim_tried; from++)
 		;
 	if (from == e->nstacks)
-		return;
+		return 0;
 	for (i = 0; i < from; i++)
 		if (e->stacks[i]->claim.claimed && !e->stacks[i]->done)
 			active++;
 	if (active >= (size_t)e->cfg.jobs)
-		return;
+		return 0;
 	end = from + ((size_t)e->cfg.jobs - active);
 	if (end > e->nstacks)
 		end = e->nstacks;
@@ -603,6 +615,7 @@ static void claim_new(struct exec *e, int64_t ttl)
 					e->stacks[k]->claim.skip_reason = stop_error(e);
 				}
 			end = e->nstacks;
+			passed = -1;
 			break;
 		}
 	}
@@ -616,10 +629,15 @@ static void claim_new(struct exec *e, int64_t ttl)
 				st->nodes[k].error = xstrdup(st->claim.skip_reason);
 			}
 			exec_finish_stack(e, st);
+			if (passed >= 0)
+				passed = 1;
 		} else if (st->nnodes == 0) {
 			exec_finish_stack(e, st);
+			if (passed >= 0)
+				passed = 1;
 		}
 	}
+	return passed > 0 && end < e->nstacks;
 }
 
 /* Let the stacks that are done go: a run that reads for days keeps only

@@ -123,27 +123,35 @@ query() {
 	if [[ $1 == postgresql:* ]]; then psql_ "$1" -c "$2"; else sqlite3 -batch -bail "$1" "$2"; fi
 }
 
-# run DB HOSTS: HOSTS hosts for SECS; prints "NODES NODES_PER_S OVERLAPS".
+# run DB HOSTS: HOSTS hosts for SECS, then stopped (SIGTERM, as a person
+# stops them); prints "NODES NODES_PER_S OVERLAPS", the nodes those that
+# started within the SECS and completed.
 run() {
-	local db=$1 n=$2 i t0 t1 nodes over
+	local db=$1 n=$2 i t0 nodes over p
 	HOSTPIDS=()
 	t0=$(date +%s%3N)
 	for ((i = 1; i <= n; i++)); do
-		setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $SECS" \
+		setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $((SECS * 10))" \
 			>"$OUT/host-$n-$i.log" 2>&1 &
 		HOSTPIDS+=($!)
 	done
+	sleep "$SECS"
+	exec 3>&2 2>/dev/null
+	for p in "${HOSTPIDS[@]}"; do
+		kill -TERM -- "-$p" || true
+	done
 	wait "${HOSTPIDS[@]}" || true
+	exec 2>&3 3>&-
 	HOSTPIDS=()
-	t1=$(date +%s%3N)
-	nodes=$(query "$db" "SELECT count(*) FROM traces")
+	nodes=$(query "$db" "SELECT count(*) FROM traces WHERE status = 'completed'
+		AND started_at BETWEEN $t0 AND $((t0 + SECS * 1000))")
 	# Two cycles of one stack at once: an execution that started before
 	# another of the same stack had ended.
 	over=$(query "$db" "SELECT count(*) FROM executions a JOIN executions b
 		ON a.stack_id = b.stack_id AND a.id < b.id
 		AND b.started_at < COALESCE(a.ended_at, 9223372036854775807)
 		AND a.started_at < COALESCE(b.ended_at, 9223372036854775807)")
-	echo "$nodes $(echo "scale=1; $nodes * 1000 / ($t1 - $t0)" | bc) $over"
+	echo "$nodes $(echo "scale=1; $nodes / $SECS" | bc) $over"
 }
 
 echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run" | tee "$OUT/results.txt"
