@@ -120,29 +120,63 @@ host() {
 
 # query DB SQL: one value.
 query() {
-	if [[ $1 == postgresql:* ]]; then psql_ "$1" -c "$2"; else sqlite3 -batch -bail "$1" "$2"; fi
+	if [[ $1 == postgresql:* ]]; then
+		psql_ "$1" -c "$2"
+	else
+		sqlite3 -batch -bail -cmd ".timeout 30000" "$1" "$2"
+	fi
+}
+
+# ratio A B DIGITS: A / B with DIGITS decimals.
+ratio() {
+	awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { printf "%.*f", d, b ? a / b : 0 }'
+}
+
+# stop_hosts: SIGTERM to each host's process group, as a person stops
+# them, then wait until every process of theirs has ended (orch-exec
+# records its cycles on the way out).
+stop_hosts() {
+	local p i
+	exec 3>&2 2>/dev/null
+	for p in "${HOSTPIDS[@]}"; do
+		kill -TERM -- "-$p" || true
+	done
+	wait "${HOSTPIDS[@]}" || true
+	for p in "${HOSTPIDS[@]}"; do
+		for ((i = 0; i < 300; i++)); do
+			pgrep -g "$p" >/dev/null || break
+			sleep 0.1
+		done
+	done
+	exec 2>&3 3>&-
+	HOSTPIDS=()
+}
+
+# busy: the machine's CPU time so far, all CPUs, in clock ticks (/proc/stat):
+# on one machine the "hosts" share its CPUs, and a run that keeps them all
+# busy measures the machine, not how orch scales across machines.
+busy() {
+	awk '/^cpu /{print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat
 }
 
 # run DB HOSTS: HOSTS hosts for SECS, then stopped (SIGTERM, as a person
 # stops them); prints "NODES NODES_PER_S OVERLAPS", the nodes those that
 # started within the SECS and completed.
 run() {
-	local db=$1 n=$2 i t0 nodes over p
+	local db=$1 n=$2 i t0 nodes over p b0 cpu
 	HOSTPIDS=()
 	t0=$(date +%s%3N)
+	b0=$(busy)
 	for ((i = 1; i <= n; i++)); do
 		setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $((SECS * 10))" \
 			>"$OUT/host-$n-$i.log" 2>&1 &
 		HOSTPIDS+=($!)
 	done
 	sleep "$SECS"
-	exec 3>&2 2>/dev/null
-	for p in "${HOSTPIDS[@]}"; do
-		kill -TERM -- "-$p" || true
-	done
-	wait "${HOSTPIDS[@]}" || true
-	exec 2>&3 3>&-
-	HOSTPIDS=()
+	# The CPUs' share busy over the run: 100% is all of them.
+	cpu=$(awk -v b="$(busy)" -v b0="$b0" -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v n="$(nproc)" \
+		'BEGIN { printf "%d", (b - b0) * 100 / (hz * s * n) }')
+	stop_hosts
 	nodes=$(query "$db" "SELECT count(*) FROM traces WHERE status = 'completed'
 		AND started_at BETWEEN $t0 AND $((t0 + SECS * 1000))")
 	# Two cycles of one stack at once: an execution that started before
@@ -151,24 +185,25 @@ run() {
 		ON a.stack_id = b.stack_id AND a.id < b.id
 		AND b.started_at < COALESCE(a.ended_at, 9223372036854775807)
 		AND a.started_at < COALESCE(b.ended_at, 9223372036854775807)")
-	echo "$nodes $(echo "scale=1; $nodes / $SECS" | bc) $over"
+	echo "$nodes $(ratio "$nodes" "$SECS" 1) $over $cpu%"
 }
 
 echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run" | tee "$OUT/results.txt"
-printf '%-22s %8s %10s %8s %9s\n' "store, hosts" nodes "nodes/s" "x 1 host" overlaps | tee -a "$OUT/results.txt"
+printf '%-22s %8s %10s %8s %9s %9s\n' "store, hosts" nodes "nodes/s" "x 1 host" overlaps "CPU busy" |
+	tee -a "$OUT/results.txt"
 base=
 for n in 1 2 4; do
 	psql_ "$(uri postgres)" -c "CREATE DATABASE hosts$n" >/dev/null
 	populate "$(uri "hosts$n")"
-	read -r nodes rate over < <(run "$(uri "hosts$n")" "$n")
+	read -r nodes rate over cpu < <(run "$(uri "hosts$n")" "$n")
 	[ -n "$base" ] || base=$rate
-	printf '%-22s %8s %10s %8s %9s\n' "PostgreSQL, $n" "$nodes" "$rate" \
-		"x$(echo "scale=2; $rate / $base" | bc)" "$over" | tee -a "$OUT/results.txt"
+	printf '%-22s %8s %10s %8s %9s %9s\n' "PostgreSQL, $n" "$nodes" "$rate" \
+		"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" | tee -a "$OUT/results.txt"
 done
 populate "$OUT/sqlite.db"
-read -r nodes rate over < <(run "$OUT/sqlite.db" 1)
-printf '%-22s %8s %10s %8s %9s\n' "SQLite, 1" "$nodes" "$rate" \
-	"x$(echo "scale=2; $rate / $base" | bc)" "$over" | tee -a "$OUT/results.txt"
+read -r nodes rate over cpu < <(run "$OUT/sqlite.db" 1)
+printf '%-22s %8s %10s %8s %9s %9s\n' "SQLite, 1" "$nodes" "$rate" \
+	"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" | tee -a "$OUT/results.txt"
 
 # A host killed: two hosts; after a third of the run, host 1's orch-exec
 # is killed with SIGKILL and its loop stopped. Its stacks (their leases
@@ -186,6 +221,11 @@ for i in 1 2; do
 	HOSTPIDS+=($!)
 done
 sleep "$KILL_AFTER"
+# Killed while it holds stacks (between its pipelines it holds none).
+for ((i = 0; i < 200; i++)); do
+	[ "$(query "$db" "SELECT count(*) FROM stacks WHERE lease_owner LIKE 'h1:%'")" -gt 0 ] && break
+	sleep 0.05
+done
 # (The shell's own word on a job it saw killed is not this script's.)
 exec 3>&2 2>/dev/null
 kill -STOP -- "-${HOSTPIDS[0]}" || true
