@@ -91,6 +91,12 @@ pg_cluster_start() {
 		max_connections = 200
 		log_min_messages = warning
 	EOF
+	# Every role is trusted on the socket but orch_password, which must
+	# give its password (scram-sha-256), as a deployment's role would.
+	{ echo "local all orch_password scram-sha-256"; cat "$dir/data/pg_hba.conf"; } \
+		>"$dir/pg_hba.conf.new" && pg_as "$user" cp "$dir/pg_hba.conf.new" "$dir/data/pg_hba.conf" ||
+		{ echo "pg_cluster_start: cannot write $dir/data/pg_hba.conf" >&2; return 1; }
+	rm -f "$dir/pg_hba.conf.new"
 	# pg_ctl -w -t: bounded, never a hang; it returns when the server
 	# accepts connections or has died.
 	if ! pg_as "$user" "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start \

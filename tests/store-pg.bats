@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # PostgreSQL as the store (issue 15): what only a server has. A bad URI,
-# a server that is not there or refuses, a newer schema, a lock held past
-# the busy timeout; hosts that share the store: leases taken over when a
-# host dies and renewed while it lives, a write on one host waking a
-# waiter on another. The rest of the suite runs on PostgreSQL too
+# a server that is not there or refuses (a role, a password), a newer
+# schema, a lock held past the busy timeout; hosts that share the store:
+# leases taken over when a host dies and renewed while it lives, a write
+# on one host waking a waiter on another. The rest of the suite runs on PostgreSQL too
 # (ORCH_TEST_ENGINE=postgres, make check-pg); these run only then.
 
 load test_helper
@@ -79,6 +79,26 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >"$BATS_TEST_TMPDIR/port"
 	run -69 --separate-stderr orch-stack --db "postgresql://127.0.0.1:1/orch?password=s3cret&user=ann" list
 	[[ $stderr == *"'postgresql://127.0.0.1:1/orch?password=***&user=ann'"* ]] || fail "$stderr"
 	[[ $stderr != *s3cret* ]] || fail "the password was shown: $stderr"
+}
+
+@test "pg: a wrong password is 69 in the server's words, never shown; the right one works" {
+	local base=${ORCH_DB%%\?*} db
+	# Roles are the cluster's: made once for every test that runs in it.
+	sql "DO \$\$ BEGIN CREATE ROLE orch_password LOGIN PASSWORD 'right-horse';
+		EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
+	sql "GRANT ALL ON SCHEMA public TO orch_password"
+	db="$base?host=$TEST_PGHOST&user=orch_password"
+	bad 69 "orch-stack: cannot connect to database '$base?host=$TEST_PGHOST&user=orch_password&password=***': password authentication failed for user \"orch_password\"" \
+		orch-stack --db "$db&password=wrong-horse" init
+	# None at all, when the server asks for one: libpq's words, still 69.
+	run -69 --separate-stderr env -u PGPASSWORD orch-stack --db "$db" init
+	[[ $stderr == "orch-stack: cannot connect to database '$db': "*password* ]] || fail "$stderr"
+	# PGPASSWORD, libpq's own variable, or the URI's password: both work.
+	PGPASSWORD=right-horse run -0 orch-stack --db "$db" init
+	run -0 orch-stack --db "$db&password=right-horse" create alpha --idea "a timer"
+	run -0 orch-stack --db "$db&password=right-horse" list
+	assert_line --index 1 --regexp '^1 +alpha +idle '
+	[[ $output != *right-horse* ]] || fail "the password was shown: $output"
 }
 
 @test "pg: an empty database is none yet; init gives it the schema, version 12 in orch_meta" {
