@@ -189,7 +189,7 @@ enum batch_kind {
 	BATCH_SLOW,     /* a value of the wrong type: detect_stack() */
 };
 
-/* One batch: what the SQL functions below read. */
+/* One batch: the stacks asked for and what is found about each. */
 struct batch {
 	const int64_t *ids;          /* borrowed: the stacks, ascending */
 	size_t n;                    /* entries in ids */
@@ -197,7 +197,7 @@ struct batch {
 	struct detect_facts *facts;  /* owned: per stack */
 	json_t **header;             /* owned: per stack, for BATCH_COMPUTE */
 	const struct detect_rules *rules; /* borrowed */
-	size_t last;                 /* the index orch_since_review() found last */
+	size_t last;                 /* the index batch_find() found last */
 };
 
 /* The index of stack ID in B, or B->n. */
@@ -219,45 +219,99 @@ static size_t batch_find(struct batch *b, int64_t id)
 	return b->n;
 }
 
-/* orch_strategic(CONTENT): whether a user message is strategic. */
-static int64_t sql_strategic(void *arg, const char *text, size_t len, int64_t num)
-{
-	struct batch *b = arg;
+/*
+ * The batch's SQL is the same on both engines but for two things: the
+ * stacks' ids as a table "b" (bound as a JSON array at ?1), and the
+ * checks that send a stack to detect_stack() for its precise error. A
+ * SQLite column holds any type, so those check the types; PostgreSQL's
+ * columns are typed and NOT NULL where these read them, leaving the
+ * ranges.
+ */
+#define BATCH_IDS_SQLITE "(" STORE_IDS_SQLITE("?1") ") b"
+#define BATCH_IDS_PG "(" STORE_IDS_PG("?1") ") b"
 
-	(void)num;
-	return text && detect_is_strategic(text, len, b->rules);
-}
+#define STACKS_SQL(IDS, WELL_TYPED) \
+	"SELECT s.id, s.name, s.phase, s.execution_state," \
+	" s.created_at, s.state_version," \
+	" c.state_version, c.computed_at, c.status," \
+	" EXISTS (SELECT 1 FROM projects p WHERE p.stack_id = s.id)," \
+	" mp.data, s.content_version," \
+	" (SELECT a.created_at FROM artifacts a WHERE a.stack_id = s.id" \
+	"   ORDER BY a.version DESC LIMIT 1)," \
+	" " WELL_TYPED "," \
+	" rp.started_at, rp.seen_version, rp.cycle," \
+	" rr.started_at, rr.seen_version, rr.cycle" \
+	" FROM stacks s" \
+	" LEFT JOIN detect_cache c ON c.stack_id = s.id AND c.rules = ?2" \
+	" LEFT JOIN memory mp ON mp.stack_id = s.id AND mp.agent = 'planner'" \
+	" LEFT JOIN agent_runs rp ON rp.stack_id = s.id AND rp.agent = 'planner'" \
+	" LEFT JOIN agent_runs rr ON rr.stack_id = s.id AND rr.agent = 'reviewer'" \
+	" WHERE s.id IN (" IDS ") ORDER BY s.id"
+#define STACKS_WELL_TYPED_SQLITE \
+	"typeof(s.name) = 'text' AND typeof(s.phase) = 'text'" \
+	" AND typeof(s.execution_state) = 'text'" \
+	" AND typeof(s.created_at) = 'integer' AND s.created_at >= 0"
+#define STACKS_WELL_TYPED_PG "s.created_at >= 0"
 
-/* orch_since_planning(STACK_ID): the stack's last_planning_time. */
-static int64_t sql_since_planning(void *arg, const char *text, size_t len, int64_t id)
-{
-	struct batch *b = arg;
-	size_t i = batch_find(b, id);
+/*
+ * The counts, one row per stack that has any (columns 1-4 and 6 are
+ * facts, 5 the rows of a wrong type): todos (completed since the last
+ * review as agent_runs has it), unanswered user messages, unread
+ * inter-stack messages (broadcasts as all of them, less the stack's
+ * own, less those it read). The stacks are the outer loop, so each
+ * stack's last run is looked up once, and its rows by index.
+ */
+#define TODOS_SQL(IDS, BAD) \
+	"SELECT b.value, count(*) FILTER (WHERE t.status = 'pending')," \
+	" count(*) FILTER (WHERE t.status = 'pending' AND t.priority > 0)," \
+	" count(*) FILTER (WHERE t.status = 'pending' AND t.priority > 0 AND t.priority >= ?2)," \
+	" count(*) FILTER (WHERE t.status = 'completed'" \
+	"   AND t.completed_at > COALESCE(r.started_at, 0))," \
+	" count(*) FILTER (WHERE " BAD ")," \
+	" count(*) FILTER (WHERE t.status = 'completed')" \
+	" FROM " IDS \
+	" LEFT JOIN agent_runs r ON r.stack_id = b.value AND r.agent = 'reviewer'" \
+	" JOIN todos t ON t.stack_id = b.value" \
+	" GROUP BY b.value"
+#define TODOS_BAD_SQLITE \
+	"typeof(t.status) <> 'text' OR typeof(t.priority) <> 'integer'" \
+	" OR (t.completed_at IS NOT NULL AND (typeof(t.completed_at) <> 'integer'" \
+	"     OR t.completed_at < 0))"
+#define TODOS_BAD_PG "t.completed_at < 0"
 
-	(void)text;
-	(void)len;
-	return i < b->n ? b->facts[i].last_planning_time : INT64_MAX;
-}
+#define USER_MESSAGES_SQL(IDS, BAD) \
+	"SELECT b.value, count(*), 0, 0, 0, count(*) FILTER (WHERE " BAD "), 0" \
+	" FROM " IDS " JOIN user_messages m ON m.stack_id = b.value" \
+	"  AND m.processed = 0 AND m.parked_at IS NULL GROUP BY b.value"
+#define USER_MESSAGES_BAD_SQLITE "typeof(m.content) <> 'text'"
+#define USER_MESSAGES_BAD_PG "FALSE"
 
-/* orch_since_review(STACK_ID): the stack's last_review_time. */
-static int64_t sql_since_review(void *arg, const char *text, size_t len, int64_t id)
-{
-	struct batch *b = arg;
-	size_t i = batch_find(b, id);
+#define MESSAGES_SQL(IDS) \
+	"SELECT b.value," \
+	" (SELECT count(*) FROM messages m WHERE m.to_stack_id = b.value" \
+	"   AND NOT EXISTS (SELECT 1 FROM message_reads r" \
+	"        WHERE r.message_id = m.id AND r.stack_id = b.value))" \
+	" + (SELECT count(*) FROM messages WHERE to_stack_id IS NULL)" \
+	" - (SELECT count(*) FROM messages m WHERE m.to_stack_id IS NULL" \
+	"     AND m.from_stack_id = b.value)" \
+	" - (SELECT count(*) FROM message_reads r JOIN messages m ON m.id = r.message_id" \
+	"     WHERE r.stack_id = b.value AND m.to_stack_id IS NULL" \
+	"       AND m.from_stack_id IS DISTINCT FROM b.value)," \
+	" 0, 0, 0, 0, 0 FROM " IDS
 
-	(void)text;
-	(void)len;
-	return i < b->n ? b->facts[i].last_review_time : INT64_MAX;
-}
-
-static int batch_functions(struct store *s, struct batch *b, struct orch_error *err)
-{
-	if (store_define_function(s, "orch_strategic", sql_strategic, b, err) != 0 ||
-	    store_define_function(s, "orch_since_planning", sql_since_planning, b, err) != 0 ||
-	    store_define_function(s, "orch_since_review", sql_since_review, b, err) != 0)
-		return -1;
-	return 0;
-}
+/* The user messages since the planner's last planning, answered or not
+ * (through user_messages_recent): their text, for the strategic rule,
+ * and whether a value is of the wrong type. */
+#define RECENT_SQL(IDS, BAD) \
+	"SELECT b.value, m.content, " BAD \
+	" FROM " IDS \
+	" LEFT JOIN agent_runs r ON r.stack_id = b.value AND r.agent = 'planner'" \
+	" JOIN user_messages m ON m.stack_id = b.value" \
+	"  AND m.created_at > COALESCE(r.started_at, 0)"
+#define RECENT_BAD_SQLITE \
+	"typeof(m.content) <> 'text' OR typeof(m.created_at) <> 'integer'" \
+	" OR m.created_at < 0"
+#define RECENT_BAD_PG "m.created_at < 0"
 
 /*
  * The planner's memory row (column COL of ST) as snapshot_load() and the
@@ -308,25 +362,8 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 	size_t i;
 	int rc;
 
-	st = store_prepare(s, "SELECT s.id, s.name, s.phase, s.execution_state,"
-			   " s.created_at, s.state_version,"
-			   " c.state_version, c.computed_at, c.status,"
-			   " EXISTS (SELECT 1 FROM projects p WHERE p.stack_id = s.id),"
-			   " mp.data, s.content_version,"
-			   " (SELECT a.created_at FROM artifacts a WHERE a.stack_id = s.id"
-			   "   ORDER BY a.version DESC LIMIT 1),"
-			   " typeof(s.name) = 'text' AND typeof(s.phase) = 'text'"
-			   "   AND typeof(s.execution_state) = 'text'"
-			   "   AND typeof(s.created_at) = 'integer' AND s.created_at >= 0,"
-			   " rp.started_at, rp.seen_version, rp.cycle,"
-			   " rr.started_at, rr.seen_version, rr.cycle"
-			   " FROM stacks s"
-			   " LEFT JOIN detect_cache c ON c.stack_id = s.id AND c.rules = ?2"
-			   " LEFT JOIN memory mp ON mp.stack_id = s.id AND mp.agent = 'planner'"
-			   " LEFT JOIN agent_runs rp ON rp.stack_id = s.id AND rp.agent = 'planner'"
-			   " LEFT JOIN agent_runs rr ON rr.stack_id = s.id AND rr.agent = 'reviewer'"
-			   " WHERE s.id IN (SELECT value FROM json_each(?1))"
-			   " ORDER BY s.id", err);
+	st = store_prepare(s, store_sql(s, STACKS_SQL(STORE_IDS_SQLITE("?1"), STACKS_WELL_TYPED_SQLITE),
+					  STACKS_SQL(STORE_IDS_PG("?1"), STACKS_WELL_TYPED_PG)), err);
 	if (!st)
 		return -1;
 	stmt_bind_text(st, 1, ids_json);
@@ -384,58 +421,27 @@ static int batch_stacks(struct store *s, struct batch *b, const char *ids_json,
 	return 0;
 }
 
-/*
- * The counts of the stacks to compute (COMPUTE_JSON, an array of ids):
- * todos and user messages grouped by stack in index order, unread
- * inter-stack messages by index lookups per stack (broadcasts as all of
- * them, less the stack's own, less those it read).
- */
+/* The counts of the stacks to compute (COMPUTE_JSON, an array of ids). */
 static int batch_counts(struct store *s, struct batch *b, const char *compute_json,
 			struct orch_error *err)
 {
-	static const char *const sql[] = {
-		"SELECT stack_id, count(*) FILTER (WHERE status = 'pending'),"
-		" count(*) FILTER (WHERE status = 'pending' AND priority > 0),"
-		" count(*) FILTER (WHERE status = 'pending' AND priority > 0 AND priority >= ?2),"
-		" count(*) FILTER (WHERE status = 'completed'"
-		"   AND completed_at > orch_since_review(stack_id)),"
-		" count(*) FILTER (WHERE typeof(status) <> 'text' OR typeof(priority) <> 'integer'"
-		"   OR (completed_at IS NOT NULL AND (typeof(completed_at) <> 'integer'"
-		"       OR completed_at < 0))),"
-		" count(*) FILTER (WHERE status = 'completed')"
-		" FROM todos WHERE stack_id IN (SELECT value FROM json_each(?1))"
-		" GROUP BY stack_id",
-		"SELECT stack_id, count(*), 0,"
-		" 0, 0, count(*) FILTER (WHERE typeof(content) <> 'text'), 0"
-		" FROM user_messages WHERE stack_id IN (SELECT value FROM json_each(?1))"
-		"  AND processed = 0 AND parked_at IS NULL GROUP BY stack_id",
-		/* The planner's: strategic since its last planning, answered
-		 * or not, through user_messages_recent. */
-		"SELECT b.value, 0, count(*) FILTER (WHERE orch_strategic(m.content)),"
-		" 0, 0, count(*) FILTER (WHERE typeof(m.content) <> 'text'"
-		"   OR typeof(m.created_at) <> 'integer' OR m.created_at < 0), 0"
-		" FROM json_each(?1) b JOIN user_messages m ON m.stack_id = b.value"
-		"  AND m.created_at > orch_since_planning(b.value)"
-		" GROUP BY b.value",
-		"SELECT b.value,"
-		" (SELECT count(*) FROM messages m WHERE m.to_stack_id = b.value"
-		"   AND NOT EXISTS (SELECT 1 FROM message_reads r"
-		"        WHERE r.message_id = m.id AND r.stack_id = b.value))"
-		" + (SELECT count(*) FROM messages WHERE to_stack_id IS NULL)"
-		" - (SELECT count(*) FROM messages m WHERE m.to_stack_id IS NULL"
-		"     AND m.from_stack_id = b.value)"
-		" - (SELECT count(*) FROM message_reads r JOIN messages m ON m.id = r.message_id"
-		"     WHERE r.stack_id = b.value AND m.to_stack_id IS NULL"
-		"       AND m.from_stack_id IS DISTINCT FROM b.value),"
-		" 0, 0, 0, 0, 0 FROM json_each(?1) b",
+	static const char *const sqlite[] = {
+		TODOS_SQL(BATCH_IDS_SQLITE, TODOS_BAD_SQLITE),
+		USER_MESSAGES_SQL(BATCH_IDS_SQLITE, USER_MESSAGES_BAD_SQLITE),
+		MESSAGES_SQL(BATCH_IDS_SQLITE),
+	};
+	static const char *const pg[] = {
+		TODOS_SQL(BATCH_IDS_PG, TODOS_BAD_PG),
+		USER_MESSAGES_SQL(BATCH_IDS_PG, USER_MESSAGES_BAD_PG),
+		MESSAGES_SQL(BATCH_IDS_PG),
 	};
 	struct detect_facts *f;
 	struct stmt *st;
 	size_t q, i;
 	int rc;
 
-	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
-		if (!(st = store_prepare(s, sql[q], err)))
+	for (q = 0; q < sizeof(sqlite) / sizeof(sqlite[0]); q++) {
+		if (!(st = store_prepare(s, store_sql(s, sqlite[q], pg[q]), err)))
 			return -1;
 		stmt_bind_text(st, 1, compute_json);
 		if (q == 0)
@@ -457,8 +463,6 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 				f->has_completed = stmt_int(st, 6) > 0;
 			} else if (q == 1) {
 				f->user_messages = (size_t)stmt_int(st, 1);
-			} else if (q == 2) {
-				f->strategic = (size_t)stmt_int(st, 2);
 			} else {
 				f->stack_messages = (size_t)stmt_int(st, 1);
 			}
@@ -467,6 +471,35 @@ static int batch_counts(struct store *s, struct batch *b, const char *compute_js
 		if (rc != STMT_DONE)
 			return store_error(s, err, "counting work");
 	}
+	return 0;
+}
+
+/* The strategic user messages since each stack's last planning: the
+ * rule is the configuration's (length, keywords), so it runs here. */
+static int batch_strategic(struct store *s, struct batch *b, const char *compute_json,
+			   struct orch_error *err)
+{
+	struct stmt *st;
+	size_t i;
+	int rc;
+
+	st = store_prepare(s, store_sql(s, RECENT_SQL(BATCH_IDS_SQLITE, RECENT_BAD_SQLITE),
+					RECENT_SQL(BATCH_IDS_PG, RECENT_BAD_PG)), err);
+	if (!st)
+		return -1;
+	stmt_bind_text(st, 1, compute_json);
+	while ((rc = stmt_step(st)) == STMT_ROW) {
+		if ((i = batch_find(b, stmt_int(st, 0))) == b->n ||
+		    b->kind[i] != BATCH_COMPUTE)
+			continue;
+		if (stmt_int(st, 2) != 0)
+			b->kind[i] = BATCH_SLOW;
+		else if (detect_is_strategic(stmt_text(st, 1), stmt_bytes(st, 1), b->rules))
+			b->facts[i].strategic++;
+	}
+	store_finish(s, st);
+	if (rc != STMT_DONE)
+		return store_error(s, err, "reading recent user messages");
 	return 0;
 }
 
@@ -483,15 +516,6 @@ static char *batch_ids(const struct batch *b, int kind)
 	text = store_id_list(some, n);
 	free(some);
 	return text;
-}
-
-static void batch_functions_drop(struct store *s)
-{
-	if (store_engine(s) != STORE_SQLITE)
-		return;
-	store_define_function(s, "orch_strategic", NULL, NULL, NULL);
-	store_define_function(s, "orch_since_planning", NULL, NULL, NULL);
-	store_define_function(s, "orch_since_review", NULL, NULL, NULL);
 }
 
 int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
@@ -518,21 +542,13 @@ int detect_stacks(struct store *s, const int64_t *ids, size_t n, int64_t now,
 	}
 	if (own && store_begin_read(s, err) != 0)
 		goto out;
-	/* The set-based queries call back into this process (the functions
-	 * above), which only SQLite can: on PostgreSQL each stack takes
-	 * detect_stack()'s path, its queries as many as the stacks. */
-	if (store_engine(s) != STORE_SQLITE) {
-		memset(b.kind, BATCH_SLOW, n);
-		goto each;
-	}
 	all = batch_ids(&b, -1);
-	if (batch_functions(s, &b, err) != 0 ||
-	    batch_stacks(s, &b, all, now, ttl, out, versions, err) != 0)
+	if (batch_stacks(s, &b, all, now, ttl, out, versions, err) != 0)
 		goto out;
 	compute = batch_ids(&b, BATCH_COMPUTE);
-	if (batch_counts(s, &b, compute, err) != 0)
+	if (batch_counts(s, &b, compute, err) != 0 ||
+	    batch_strategic(s, &b, compute, err) != 0)
 		goto out;
-each:
 	for (i = 0; i < n; i++) {
 		if (b.kind[i] == BATCH_COMPUTE) {
 			out[i] = detect_status_from_facts(b.header[i], &b.facts[i], rules);
@@ -554,7 +570,6 @@ out:
 		}
 	if (own)
 		store_rollback(s);
-	batch_functions_drop(s);
 	for (i = 0; i < n; i++)
 		json_decref(b.header[i]);
 	free(b.header);

@@ -234,16 +234,6 @@ void store_set_stop(struct store *s, int (*stopping)(void *), void *arg);
 int store_listen(struct store *s, struct orch_error *err);
 int store_notified(struct store *s, struct orch_error *err);
 
-/*
- * SQLite only: NAME(x) in this connection's SQL calls FN(ARG, x as text
- * and its length (NULL, 0 for NULL), x as an integer); FN NULL removes
- * it. A PostgreSQL server cannot call into this process: -1 with ERR
- * (70) there, and callers take the path without the function.
- */
-int store_define_function(struct store *s, const char *name,
-			  int64_t (*fn)(void *arg, const char *text, size_t len, int64_t num),
-			  void *arg, struct orch_error *err);
-
 /* The statement text for S's engine, where the dialects part. */
 const char *store_sql(const struct store *s, const char *sqlite, const char *postgres);
 

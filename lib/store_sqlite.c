@@ -398,39 +398,3 @@ void lite_close(struct store *s)
 	s->wal = NULL;
 }
 
-/* A function store_define_function() gave SQLite. */
-struct lite_function {
-	int64_t (*fn)(void *arg, const char *text, size_t len, int64_t num);
-	void *arg;
-};
-
-static void lite_function_call(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	struct lite_function *f = sqlite3_user_data(ctx);
-	const char *text = (const char *)sqlite3_value_text(argv[0]);
-
-	(void)argc;
-	sqlite3_result_int64(ctx, f->fn(f->arg, text, (size_t)sqlite3_value_bytes(argv[0]),
-					 sqlite3_value_int64(argv[0])));
-}
-
-int store_define_function(struct store *s, const char *name,
-			  int64_t (*fn)(void *arg, const char *text, size_t len, int64_t num),
-			  void *arg, struct orch_error *err)
-{
-	struct lite_function *f = NULL;
-
-	if (s->engine != STORE_SQLITE)
-		return orch_error_set(err, ORCH_EX_SOFTWARE,
-				      "SQL function %s: only on SQLite", name);
-	if (fn) {
-		f = xcalloc(1, sizeof(*f));
-		f->fn = fn;
-		f->arg = arg;
-	}
-	if (sqlite3_create_function_v2(s->db, name, 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, f,
-				       f ? lite_function_call : NULL, NULL, NULL,
-				       f ? free : NULL) != SQLITE_OK)
-		return lite_error(s, err, "registering an SQL function");
-	return 0;
-}
