@@ -2,10 +2,12 @@
  * store_pg.c - the PostgreSQL engine (libpq).
  *
  * A statement is the module's SQL with its placeholders numbered ($1 ...),
- * sent with PQsendQueryParams when first stepped: integers as int8 in
- * text form, text untyped (the server infers its type from where it
- * stands, as it does for a literal), bytes as bytea in binary form. Every
- * result comes back in text form and whole; stepping walks its rows.
+ * run when first stepped: integers as int8 in text form, text as text,
+ * bytes as bytea in binary form. Every result comes back in text form and
+ * whole; stepping walks its rows. The connection prepares each text once
+ * (with its parameters' types) and runs it by name after: a node's
+ * transactions are some fifty statements, and parsing and planning each
+ * one anew was most of what the server spent on them.
  * Waiting for an answer is a poll() on the connection's socket, so that a
  * stopping program gives up STORE_STOP_WAIT_MS after it was told to (the
  * query is cancelled) and a server that went silent is bounded by the
@@ -59,12 +61,26 @@ static const char *const conn_defaults[][2] = {
 };
 #define NDEFAULTS (sizeof(conn_defaults) / sizeof(conn_defaults[0]))
 
+/* A statement this connection has prepared: its text and parameter
+ * types (KEY), and the name it runs by. */
+struct pg_prepared {
+	uint64_t hash;          /* of key */
+	char *key;              /* owned */
+	size_t len;             /* of key */
+};
+
+/* At most this many prepared statements a connection: orch's texts are
+ * fewer, so past it a text is run unnamed, as any unforeseen one. */
+#define PREPARED_MAX 512
+
 struct pg_conn {
 	PGconn *conn;
 	char sqlstate[6];       /* the last error's, "" for none */
 	char *errmsg;           /* owned: the last error's message */
 	int64_t changes;        /* rows the last statement changed */
 	char *listening;        /* owned: the channel LISTENed to, or NULL */
+	struct pg_prepared *prepared; /* owned: named "o<index>" */
+	size_t nprepared;
 };
 
 struct pg_param {
@@ -479,15 +495,81 @@ void pg_bind(struct pg_stmt *p, int i, int type, const void *v, size_t len)
 	}
 }
 
+/* FNV-1a over LEN bytes of KEY. */
+static uint64_t key_hash(const char *key, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 0x100000001b3u;
+	}
+	return h;
+}
+
+/*
+ * The name SQL with the N parameter TYPES runs by on S's connection,
+ * prepared now if it was not (in NAME, room for 24): 1; 0 when it is to
+ * run unnamed (the connection holds PREPARED_MAX already); -1 with the
+ * error set when the server refused it (the error running it would give).
+ */
+static int prepared_name(struct store *s, const char *sql, int n,
+			 const unsigned int *types, char *name)
+{
+	struct pg_conn *c = s->pg;
+	size_t sqllen = strlen(sql), len = sqllen + 1 + (size_t)n * sizeof(*types), i;
+	char *key = xmalloc(len);
+	uint64_t h;
+	PGresult *res;
+	int ok;
+
+	memcpy(key, sql, sqllen + 1);
+	if (n > 0)
+		memcpy(key + sqllen + 1, types, (size_t)n * sizeof(*types));
+	h = key_hash(key, len);
+	for (i = 0; i < c->nprepared; i++)
+		if (c->prepared[i].hash == h && c->prepared[i].len == len &&
+		    memcmp(c->prepared[i].key, key, len) == 0) {
+			free(key);
+			snprintf(name, 24, "o%zu", i);
+			return 1;
+		}
+	if (c->nprepared == PREPARED_MAX) {
+		free(key);
+		return 0;
+	}
+	snprintf(name, 24, "o%zu", c->nprepared);
+	if (!PQsendPrepare(c->conn, name, sql, n, types)) {
+		free(key);
+		set_error_from(c, NULL);
+		return -1;
+	}
+	res = wait_result(s);
+	ok = result_ok(c, res);
+	PQclear(res);
+	if (!ok) {
+		free(key);
+		return -1;
+	}
+	c->prepared = xreallocarray(c->prepared, c->nprepared + 1, sizeof(*c->prepared));
+	c->prepared[c->nprepared].hash = h;
+	c->prepared[c->nprepared].key = key;
+	c->prepared[c->nprepared].len = len;
+	c->nprepared++;
+	return 1;
+}
+
 /* Run P's SQL with its parameters: 0, or -1 with the error set. */
 static int run(struct pg_stmt *p)
 {
 	struct pg_conn *c = p->s->pg;
-	int n = p->nparams, i, ok;
+	int n = p->nparams, i, ok = 0, named;
 	const char **values = xcalloc((size_t)n + 1, sizeof(*values));
 	int *lengths = xcalloc((size_t)n + 1, sizeof(*lengths));
 	int *formats = xcalloc((size_t)n + 1, sizeof(*formats));
 	unsigned int *types = xcalloc((size_t)n + 1, sizeof(*types));
+	char name[24];
 
 	for (i = 0; i < n; i++) {
 		values[i] = p->params[i].value;
@@ -499,11 +581,17 @@ static int run(struct pg_stmt *p)
 		if (!p->used[i])
 			values[i] = NULL;
 	}
-	ok = PQsendQueryParams(c->conn, p->sql, n, types, values, lengths, formats, 0);
+	named = prepared_name(p->s, p->sql, n, types, name);
+	if (named > 0)
+		ok = PQsendQueryPrepared(c->conn, name, n, values, lengths, formats, 0);
+	else if (named == 0)
+		ok = PQsendQueryParams(c->conn, p->sql, n, types, values, lengths, formats, 0);
 	free(values);
 	free(lengths);
 	free(formats);
 	free(types);
+	if (named < 0)
+		return -1;
 	if (!ok) {
 		set_error_from(c, NULL);
 		return -1;
@@ -829,12 +917,17 @@ int pg_open(struct store *s, const char *uri, unsigned flags, struct orch_error 
 
 void pg_close(struct store *s)
 {
+	size_t i;
+
 	if (!s->pg)
 		return;
 	if (s->pg->conn)
 		PQfinish(s->pg->conn);
 	free(s->pg->errmsg);
 	free(s->pg->listening);
+	for (i = 0; i < s->pg->nprepared; i++)
+		free(s->pg->prepared[i].key);
+	free(s->pg->prepared);
 	free(s->pg);
 	s->pg = NULL;
 }
