@@ -8,9 +8,18 @@
 # kill -9 of one host's orch-exec its stacks run elsewhere, against the
 # lease. SQLite on one host is printed beside it.
 #
-# usage: tests/bench/hosts.sh [--quick] [--stacks N] [--secs S] [--out DIR]
-#   --quick   40 stacks, 4 s a run, a 1.5 s lease (the smoke test)
-#   default   400 stacks, 30 s a run
+# One machine's "hosts" share its CPUs, and one host alone can keep them
+# busy: then the run measures the machine, not how the store lets hosts
+# scale. So, where the kernel lets this script (root, a writable cgroup
+# cpu controller, v1 or v2), each host runs in a cgroup of its own with a
+# fixed CPU share (--host-cpu), as a machine of that size would; the
+# server is not limited. Elsewhere the hosts run unlimited, and say so.
+#
+# usage: tests/bench/hosts.sh [--quick] [--stacks N] [--secs S]
+#                             [--host-cpu CPUS] [--out DIR]
+#   --quick          40 stacks, 4 s a run, a 1.5 s lease (the smoke test)
+#   default          400 stacks, 30 s a run
+#   --host-cpu CPUS  each host's CPU share (default 0.3; 0 = unlimited)
 # The programs come from $ORCH_BUILD/bin (default build/ of this tree); the
 # server is a throwaway cluster (tests/pg.bash), stopped at the end.
 set -euo pipefail
@@ -23,6 +32,7 @@ SECS=30
 JOBS=8
 AGENT_MS=200
 LEASE_MS=5000
+HOST_CPU=0.3
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -30,11 +40,14 @@ while [ $# -gt 0 ]; do
 	--stacks) STACKS=$2; shift ;;
 	--secs) SECS=$2; shift ;;
 	--out) OUT=$2; shift ;;
-	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--host-cpu) HOST_CPU=$2; shift ;;
+	-h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "hosts.sh: unknown argument '$1'" >&2; exit 64 ;;
 	esac
 	shift
 done
+[[ $HOST_CPU =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+	{ echo "hosts.sh: --host-cpu: '$HOST_CPU' is not a number of CPUs" >&2; exit 64; }
 for p in orch-stack orch-detect orch-graph orch-exec orch-decide; do
 	[ -x "$BUILD/bin/$p" ] || { echo "hosts.sh: no $BUILD/bin/$p (build first: make)" >&2; exit 66; }
 done
@@ -52,11 +65,54 @@ else
 fi
 PGDIR=$(mktemp -d /tmp/orch-hosts-pg.XXXXXX)
 HOSTPIDS=()
+
+# The hosts' CPU cgroups: CGROUP_BASE/hN, each limited to HOST_CPU CPUs
+# (cgroup v2's cpu.max, else v1's CFS quota); CGROUP_BASE stays empty
+# when the kernel does not let this script make them.
+CGROUP_BASE=
+CGROUP_WHY=
+cgroups_init() {
+	local quota
+	quota=$(awk -v c="$HOST_CPU" 'BEGIN { printf "%d", c * 100000 }')
+	if [ "$quota" -le 0 ]; then
+		CGROUP_WHY="unlimited (--host-cpu 0)"
+		return
+	fi
+	if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null &&
+		CGROUP_BASE=/sys/fs/cgroup/orch-hosts.$$ && mkdir "$CGROUP_BASE" 2>/dev/null; then
+		echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+		echo +cpu >"$CGROUP_BASE/cgroup.subtree_control" 2>/dev/null || true
+		CGROUP_SET="echo '$quota 100000' >\"\$g/cpu.max\""
+	elif CGROUP_BASE=/sys/fs/cgroup/cpu/orch-hosts.$$ && mkdir "$CGROUP_BASE" 2>/dev/null; then
+		CGROUP_SET="echo 100000 >\"\$g/cpu.cfs_period_us\" && echo $quota >\"\$g/cpu.cfs_quota_us\""
+	else
+		CGROUP_BASE=
+		CGROUP_WHY="unlimited (no cgroup this script may make: not root, or no cpu controller)"
+		return
+	fi
+	local i g
+	for i in 1 2 3 4; do
+		g=$CGROUP_BASE/h$i
+		if ! mkdir "$g" 2>/dev/null || ! eval "$CGROUP_SET" 2>/dev/null; then
+			cgroups_remove
+			CGROUP_WHY="unlimited (the kernel refused a CPU limit in $CGROUP_BASE)"
+			return
+		fi
+	done
+	CGROUP_WHY="$HOST_CPU CPU each (a cgroup per host)"
+}
+cgroups_remove() {
+	[ -n "$CGROUP_BASE" ] || return 0
+	rmdir "$CGROUP_BASE"/h* "$CGROUP_BASE" 2>/dev/null || true
+	CGROUP_BASE=
+}
+
 cleanup() {
 	local p
 	for p in "${HOSTPIDS[@]}"; do
 		kill -TERM -- "-$p" 2>/dev/null || true
 	done
+	cgroups_remove
 	pg_cluster_stop "$PGDIR" >/dev/null 2>&1 || true
 	rm -rf "$PGDIR"
 	[ "$KEEP" = 1 ] || rm -rf "$OUT"
@@ -107,11 +163,12 @@ populate() {
 	fi
 }
 
-# host NAME DB SECS: one host's loop until SECS have passed; the loop's pid
-# is its process group's.
+# host NAME DB SECS [CGROUP]: one host's loop until SECS have passed, in
+# CGROUP (a directory) when given; the loop's pid is its process group's.
 host() {
 	local name=$1 db=$2 until
 	until=$(($(date +%s) + $3))
+	[ -z "${4-}" ] || echo "$BASHPID" >"$4/cgroup.procs"
 	export ORCH_HOST=$name ORCH_DB=$db
 	while [ "$(date +%s)" -lt "$until" ]; do
 		orch-detect --all | orch-graph | orch-exec -j "$JOBS" -q | orch-decide >/dev/null || true
@@ -159,22 +216,44 @@ busy() {
 	awk '/^cpu /{print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat
 }
 
+# server_cpu: the PostgreSQL server's CPU time so far, in clock ticks:
+# the postmaster's own and its ended backends' (its cutime and cstime),
+# and those of the children still running. On one machine this splits
+# what the store costs from what the hosts' programs and agents do.
+server_cpu() {
+	local pm
+	[ -f "$PGDIR/data/postmaster.pid" ] || { echo 0; return; }
+	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
+	{
+		sed 's/.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+		# (A backend may end between pgrep and its read.)
+		for p in $(pgrep -P "$pm"); do
+			sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true
+		done
+	} | awk '{ t += $1 } END { print t + 0 }'
+}
+
 # run DB HOSTS: HOSTS hosts for SECS, then stopped (SIGTERM, as a person
-# stops them); prints "NODES NODES_PER_S OVERLAPS", the nodes those that
-# started within the SECS and completed.
+# stops them); prints "NODES NODES_PER_S OVERLAPS CPU_BUSY SERVER_MS
+# REST_MS": the nodes those that started within the SECS and completed,
+# and the CPU time per node the server took and the rest of the machine
+# (the hosts' programs and agents) took.
 run() {
-	local db=$1 n=$2 i t0 nodes over p b0 cpu
+	local db=$1 n=$2 i t0 nodes over p b0 cpu s0 s1 b1
 	HOSTPIDS=()
 	t0=$(date +%s%3N)
 	b0=$(busy)
+	s0=$(server_cpu)
 	for ((i = 1; i <= n; i++)); do
-		setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $((SECS * 10))" \
+		setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $((SECS * 10)) ${CGROUP_BASE:+$CGROUP_BASE/h$i}" \
 			>"$OUT/host-$n-$i.log" 2>&1 &
 		HOSTPIDS+=($!)
 	done
 	sleep "$SECS"
 	# The CPUs' share busy over the run: 100% is all of them.
-	cpu=$(awk -v b="$(busy)" -v b0="$b0" -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v n="$(nproc)" \
+	b1=$(busy)
+	s1=$(server_cpu)
+	cpu=$(awk -v b="$b1" -v b0="$b0" -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v n="$(nproc)" \
 		'BEGIN { printf "%d", (b - b0) * 100 / (hz * s * n) }')
 	stop_hosts
 	nodes=$(query "$db" "SELECT count(*) FROM traces WHERE status = 'completed'
@@ -185,25 +264,30 @@ run() {
 		ON a.stack_id = b.stack_id AND a.id < b.id
 		AND b.started_at < COALESCE(a.ended_at, 9223372036854775807)
 		AND a.started_at < COALESCE(b.ended_at, 9223372036854775807)")
-	echo "$nodes $(ratio "$nodes" "$SECS" 1) $over $cpu%"
+	echo "$nodes $(ratio "$nodes" "$SECS" 1) $over $cpu%" \
+		"$(ratio "$(( (s1 - s0) * 1000 / $(getconf CLK_TCK) ))" "$nodes" 1)" \
+		"$(ratio "$(( (b1 - b0 - s1 + s0) * 1000 / $(getconf CLK_TCK) ))" "$nodes" 1)"
 }
 
-echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run" | tee "$OUT/results.txt"
-printf '%-22s %8s %10s %8s %9s %9s\n' "store, hosts" nodes "nodes/s" "x 1 host" overlaps "CPU busy" |
-	tee -a "$OUT/results.txt"
+cgroups_init
+echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run; CPU $CGROUP_WHY" | tee "$OUT/results.txt"
+# The last two columns: CPU ms per node, the server's and the rest's.
+ROW='%-22s %8s %10s %8s %9s %9s %11s %9s\n'
+printf "$ROW" "store, hosts" nodes "nodes/s" "x 1 host" overlaps "CPU busy" \
+	"server ms" "rest ms" | tee -a "$OUT/results.txt"
 base=
 for n in 1 2 4; do
 	psql_ "$(uri postgres)" -c "CREATE DATABASE hosts$n" >/dev/null
 	populate "$(uri "hosts$n")"
-	read -r nodes rate over cpu < <(run "$(uri "hosts$n")" "$n")
+	read -r nodes rate over cpu sms rms < <(run "$(uri "hosts$n")" "$n")
 	[ -n "$base" ] || base=$rate
-	printf '%-22s %8s %10s %8s %9s %9s\n' "PostgreSQL, $n" "$nodes" "$rate" \
-		"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" | tee -a "$OUT/results.txt"
+	printf "$ROW" "PostgreSQL, $n" "$nodes" "$rate" \
+		"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" "$sms" "$rms" | tee -a "$OUT/results.txt"
 done
 populate "$OUT/sqlite.db"
-read -r nodes rate over cpu < <(run "$OUT/sqlite.db" 1)
-printf '%-22s %8s %10s %8s %9s %9s\n' "SQLite, 1" "$nodes" "$rate" \
-	"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" | tee -a "$OUT/results.txt"
+read -r nodes rate over cpu sms rms < <(run "$OUT/sqlite.db" 1)
+printf "$ROW" "SQLite, 1" "$nodes" "$rate" \
+	"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" "-" "$rms" | tee -a "$OUT/results.txt"
 
 # A host killed: two hosts; after a third of the run, host 1's orch-exec
 # is killed with SIGKILL and its loop stopped. Its stacks (their leases
@@ -217,7 +301,8 @@ HOSTPIDS=()
 KILL_AFTER=2
 KILL_SECS=$((KILL_AFTER + LEASE_MS * 2 / 1000 + 3))
 for i in 1 2; do
-	setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $KILL_SECS" >"$OUT/kill-$i.log" 2>&1 &
+	setsid bash -c "$(declare -f host); JOBS=$JOBS; host h$i '$db' $KILL_SECS ${CGROUP_BASE:+$CGROUP_BASE/h$i}" \
+		>"$OUT/kill-$i.log" 2>&1 &
 	HOSTPIDS+=($!)
 done
 sleep "$KILL_AFTER"
