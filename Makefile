@@ -114,49 +114,46 @@ deps:
 # run is run by the other suites, and they are a quarter of the pass.
 SAN_TESTS = $(filter-out tests/completion.bats tests/install.bats tests/bench.bats,$(wildcard tests/*.bats))
 
+# make check: the suite on SQLite and on PostgreSQL at once, in lanes
+# (tests/run-lanes.sh: a few bats runs side by side, since the tests wait
+# on processes, servers and clocks more than on the CPU), then the
+# sanitizers' and the fuzzers' smoke. The whole suite under the
+# sanitizers is make check-san (CI runs it too).
 check: deps
 	$(MAKE) all
-	ORCH_BUILD=$(CURDIR)/build bats tests
-	$(MAKE) check-pg
-	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
-	ORCH_BUILD=$(CURDIR)/build-san bats $(SAN_TESTS)
-	$(MAKE) pg-san-smoke
+	$(LANES) sqlite:2 $(wildcard tests/*.bats) postgres:2 $(PG_TESTS)
+	$(MAKE) san-smoke
 	$(MAKE) fuzz-smoke
 
-# The plain build's suite with PostgreSQL as the store (tests/pg.bash): one
-# cluster for the run, started by the tests as an unprivileged user in a
+# The plain build's suite with PostgreSQL as the store (tests/pg.bash): a
+# cluster per lane, started by the tests as an unprivileged user in a
 # temporary directory and stopped at the end. Skipped, saying so, where the
 # server's programs are not installed (make deps installs them). The same
 # suites as the sanitizer pass: the completions', install's and benchmarks'
 # test shell scripts, packaging and SQLite's benchmarks, not the store.
-# Its tests wait on the server and on process start-up more than on the
-# CPU: two bats runs, a cluster each, take half the suite each at once.
 PG_BINDIR ?= /usr/lib/postgresql/15/bin
 PG_TESTS = $(SAN_TESTS)
-PG_HALF = $(shell echo $$(( ($(words $(PG_TESTS)) + 1) / 2 )))
-PG_TESTS_1 = $(wordlist 1,$(PG_HALF),$(PG_TESTS))
-PG_TESTS_2 = $(wordlist $(shell echo $$(($(PG_HALF) + 1))),$(words $(PG_TESTS)),$(PG_TESTS))
-PG_BATS = ORCH_TEST_ENGINE=postgres ORCH_TEST_PG_BINDIR=$(PG_BINDIR) ORCH_BUILD=$(CURDIR)/$(BUILD) bats
-check-pg:
-	@if [ -x $(PG_BINDIR)/initdb ] && [ -x $(PG_BINDIR)/pg_ctl ] && [ -x $(PG_BINDIR)/postgres ]; then \
-		$(MAKE) $(PROGRAMS:%=$(BUILD)/bin/%) || exit; \
-		log=$$(mktemp); \
-		{ $(PG_BATS) $(PG_TESTS_2) >"$$log" 2>&1; echo $$? >"$$log.status"; } & \
-		$(PG_BATS) $(PG_TESTS_1); first=$$?; \
-		wait; cat "$$log"; second=$$(cat "$$log.status"); rm -f "$$log" "$$log.status"; \
-		[ "$$first" = 0 ] && [ "$$second" = 0 ]; \
-	else \
-		echo "check-pg: skipped: no PostgreSQL server in $(PG_BINDIR) (make deps installs it)"; \
-	fi
+LANES = ORCH_BUILD=$(CURDIR)/$(BUILD) ORCH_TEST_PG_BINDIR=$(PG_BINDIR) tests/run-lanes.sh
+check-pg: $(PROGRAMS:%=$(BUILD)/bin/%)
+	$(LANES) postgres:2 $(PG_TESTS)
 
-# The PostgreSQL engine under the sanitizers: in full (make check-pg-san,
-# half an hour), and its smoke in make check, the suites about the engine
-# itself (the server's faults, hosts sharing it, copies between engines).
+# The suite under AddressSanitizer and UndefinedBehaviorSanitizer: on
+# SQLite (check-san), on PostgreSQL (check-pg-san), and their smoke in
+# make check: the suites that feed the programs hostile input and
+# misbehaving agents, and the PostgreSQL engine's own (the server's
+# faults, hosts sharing it, copies between engines), both engines at once.
+SAN_SMOKE = tests/bad-input.bats tests/hostile.bats tests/turns.bats
 PG_SAN_SMOKE = tests/store-pg.bats tests/stack-copy.bats
+SAN_LANES = ORCH_BUILD=$(CURDIR)/build-san ORCH_TEST_PG_BINDIR=$(PG_BINDIR) tests/run-lanes.sh
+check-san:
+	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
+	$(SAN_LANES) sqlite:2 $(SAN_TESTS)
 check-pg-san:
-	$(MAKE) check-pg SANITIZE=1 BUILD=build-san
-pg-san-smoke:
-	$(MAKE) check-pg SANITIZE=1 BUILD=build-san PG_TESTS="$(PG_SAN_SMOKE)"
+	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
+	$(SAN_LANES) postgres:2 $(PG_TESTS)
+san-smoke:
+	$(MAKE) SANITIZE=1 $(PROGRAMS:%=build-san/bin/%)
+	$(SAN_LANES) sqlite:1 $(SAN_SMOKE) postgres:1 $(PG_SAN_SMOKE)
 
 # One quick pass without the sanitizer run.
 test: all
@@ -275,4 +272,4 @@ uninstall:
 clean:
 	rm -rf build build-san bin
 
-.PHONY: FORCE all bin deps check check-pg check-pg-san pg-san-smoke test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind
+.PHONY: FORCE all bin deps check check-pg check-san check-pg-san san-smoke test bench demo install uninstall clean crash fuzz fuzz-smoke valgrind
