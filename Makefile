@@ -110,9 +110,9 @@ deps:
 	fi
 
 # The sanitizer pass leaves out the suites that test shell scripts and
-# packaging (completions, install) and the benchmarks' smoke: the C they
-# run is run by the other suites, and they are a quarter of the pass.
-SAN_TESTS = $(filter-out tests/completion.bats tests/install.bats tests/bench.bats,$(wildcard tests/*.bats))
+# packaging (completions, install, the test runner) and the benchmarks'
+# smoke: the C they run is run by the other suites.
+SAN_TESTS = $(filter-out tests/completion.bats tests/install.bats tests/bench.bats tests/run-lanes.bats,$(wildcard tests/*.bats))
 
 # make check: the suite on SQLite and on PostgreSQL at once, in lanes
 # (tests/run-lanes.sh: a few bats runs side by side, since the tests wait

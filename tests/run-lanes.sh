@@ -10,8 +10,9 @@
 # of them. Each engine's files are dealt to its lanes longest first (by
 # their number of tests) to the lane with the fewest so far; each lane is
 # one bats run (on PostgreSQL, one throwaway cluster: tests/pg.bash).
-# Every lane's output is printed whole when all have ended, and the status
-# is 1 if any failed. The programs come from $ORCH_BUILD, as for bats.
+# While they run, a line a minute says how far they are and each failure
+# is named as it comes; every lane's output is printed whole when all
+# have ended, and the status is 1 if any failed. The programs come from $ORCH_BUILD, as for bats.
 # PostgreSQL lanes are skipped, saying so, without its server's programs.
 set -uo pipefail
 
@@ -41,7 +42,6 @@ deal() {
 		echo "$f" >>"$OUT/$engine.$best"
 		load[best]=$((load[best] + n))
 	done < <(for f in "$@"; do
-		[ -f "$f" ] || die "no test file '$f'"
 		echo "$(grep -c '^@test' "$f") $f"
 	done | sort -rn -k1,1)
 }
@@ -62,6 +62,7 @@ for a in "$@"; do
 	elif [ -z "$engine" ]; then
 		die "'$a' before any ENGINE:LANES"
 	else
+		[ -f "$a" ] || die "no test file '$a'"
 		files+=("$a")
 	fi
 done
@@ -84,6 +85,34 @@ for g in "${groups[@]}"; do
 	done
 done
 
+# While they run: a line a minute with how far they are, and each failure
+# as it comes (its details follow in its lane's output at the end).
+total=0
+for name in "${lane_names[@]}"; do
+	total=$((total + $(xargs grep -h -c '^@test' <"$OUT/$name" | awk '{ t += $1 } END { print t + 0 }')))
+done
+shown=0 ticks=0
+while :; do
+	running=0
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null && running=1
+	done
+	logs=()
+	for name in "${lane_names[@]}"; do
+		logs+=("$OUT/$name.log")
+	done
+	[ ${#logs[@]} -gt 0 ] || break
+	mapfile -t failed < <(grep -H '^not ok ' "${logs[@]}" | sed "s|^$OUT/\(.*\)\.log:|\1: |")
+	for ((i = shown; i < ${#failed[@]}; i++)); do
+		echo "run-lanes.sh: ${failed[$i]}"
+	done
+	shown=${#failed[@]}
+	[ "$running" = 1 ] || break
+	if ((++ticks % 30 == 0)); then
+		echo "run-lanes.sh: $(cat "${logs[@]}" | grep -c '^\(not \)\{0,1\}ok ') of about $total tests run, $shown failed"
+	fi
+	sleep 2
+done
 status=0
 for i in "${!PIDS[@]}"; do
 	wait "${PIDS[$i]}" || status=1
