@@ -64,9 +64,9 @@ load test_helper
 	assert_equal "$stderr" ""
 	local n
 	for n in 1 2 4; do
-		assert_line --regexp "^PostgreSQL, $n +[0-9]+ +[0-9.]+ +x[0-9.]+ +0 +[0-9]+% +[0-9.]+ +[0-9.]+$"
+		assert_line --regexp "^PostgreSQL, $n +[0-9]+ +[0-9.]+ +x[0-9.]+ +0 +[0-9]+% +[0-9.]+ +[0-9.]+ +[0-9.]+$"
 	done
-	assert_line --regexp '^SQLite, 1 +[0-9]+ +[0-9.]+ +x[0-9.]+ +0 +[0-9]+% +- +[0-9.]+$'
+	assert_line --regexp '^SQLite, 1 +[0-9]+ +[0-9.]+ +x[0-9.]+ +0 +[0-9]+% +- +[0-9.]+ +-$'
 	assert_line --regexp "^kill -9 of host 1's orch-exec: [0-9]+ stacks it held; host 2 ran them within [0-9]+ ms \(lease 1500 ms, host 2's longest pass [0-9]+ ms\), 0 never; 0 overlaps$"
 	# Within the lease and two passes of host 2's: the one it was in when
 	# the lease ran out, and the next, which runs them.

@@ -153,7 +153,10 @@ populate() {
 	SELECT s.id, a, $now, $now, s.content_version FROM stacks s,
 	  (VALUES ('planner'), ('reviewer')) v(a);"
 	if [[ $db == postgresql:* ]]; then
-		psql_ "$db" -c "$sql" >/dev/null
+		# Analyzed, as autovacuum would have it after a while: a table
+		# loaded a moment ago has no statistics, and the first run's
+		# plans would be guesses.
+		psql_ "$db" -c "$sql" -c "ANALYZE" >/dev/null
 	else
 		sql=${sql//generate_series(1, $STACKS) i/(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $STACKS) SELECT i FROM c)}
 		sql=${sql//generate_series(1, 200) j/(WITH RECURSIVE d(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM d WHERE j < 200) SELECT j FROM d)}
@@ -252,7 +255,20 @@ run() {
 			>"$OUT/host-$n-$i.log" 2>&1 &
 		HOSTPIDS+=($!)
 	done
-	sleep "$SECS"
+	# How many transactions wait for the store's write lock (the advisory
+	# lock every write takes), sampled while the hosts run.
+	local waiters=$OUT/waiters-$n
+	: >"$waiters"
+	if [[ $db == postgresql:* ]]; then
+		local until_ms=$((t0 + SECS * 1000))
+		while [ "$(date +%s%3N)" -lt "$until_ms" ]; do
+			query "$db" "SELECT count(*) FROM pg_locks
+				WHERE locktype = 'advisory' AND NOT granted" >>"$waiters" || true
+			sleep 0.5
+		done
+	fi
+	local left=$((t0 + SECS * 1000 - $(date +%s%3N)))
+	[ "$left" -le 0 ] || sleep "$(ratio "$left" 1000 3)"
 	# The CPUs' share busy over the run: 100% is all of them.
 	b1=$(busy)
 	s1=$(server_cpu)
@@ -269,28 +285,30 @@ run() {
 		AND a.started_at < COALESCE(b.ended_at, 9223372036854775807)")
 	echo "$nodes $(ratio "$nodes" "$SECS" 1) $over $cpu%" \
 		"$(ratio "$(( (s1 - s0) * 1000 / $(getconf CLK_TCK) ))" "$nodes" 1)" \
-		"$(ratio "$(( (b1 - b0 - s1 + s0) * 1000 / $(getconf CLK_TCK) ))" "$nodes" 1)"
+		"$(ratio "$(( (b1 - b0 - s1 + s0) * 1000 / $(getconf CLK_TCK) ))" "$nodes" 1)" \
+		"$(awk '{ t += $1; n++ } END { if (n) printf "%.1f", t / n; else print "-" }' "$waiters")"
 }
 
 cgroups_init
 echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run; CPU $CGROUP_WHY" | tee "$OUT/results.txt"
-# The last two columns: CPU ms per node, the server's and the rest's.
-ROW='%-22s %8s %10s %8s %9s %9s %11s %9s\n'
+# Then CPU ms per node, the server's and the rest's, and the mean number
+# of transactions waiting for the write lock.
+ROW='%-22s %8s %10s %8s %9s %9s %11s %9s %8s\n'
 printf "$ROW" "store, hosts" nodes "nodes/s" "x 1 host" overlaps "CPU busy" \
-	"server ms" "rest ms" | tee -a "$OUT/results.txt"
+	"server ms" "rest ms" waiting | tee -a "$OUT/results.txt"
 base=
 for n in 1 2 4; do
 	psql_ "$(uri postgres)" -c "CREATE DATABASE hosts$n" >/dev/null
 	populate "$(uri "hosts$n")"
-	read -r nodes rate over cpu sms rms < <(run "$(uri "hosts$n")" "$n")
+	read -r nodes rate over cpu sms rms wait < <(run "$(uri "hosts$n")" "$n")
 	[ -n "$base" ] || base=$rate
 	printf "$ROW" "PostgreSQL, $n" "$nodes" "$rate" \
-		"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" "$sms" "$rms" | tee -a "$OUT/results.txt"
+		"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" "$sms" "$rms" "$wait" | tee -a "$OUT/results.txt"
 done
 populate "$OUT/sqlite.db"
-read -r nodes rate over cpu sms rms < <(run "$OUT/sqlite.db" 1)
+read -r nodes rate over cpu sms rms wait < <(run "$OUT/sqlite.db" 1)
 printf "$ROW" "SQLite, 1" "$nodes" "$rate" \
-	"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" "-" "$rms" | tee -a "$OUT/results.txt"
+	"x$(ratio "$rate" "$base" 2)" "$over" "$cpu" "-" "$rms" "$wait" | tee -a "$OUT/results.txt"
 
 # A host killed: two hosts; two seconds in, host 1's orch-exec is killed
 # with SIGKILL and its loop stopped. Its stacks (their leases still naming
