@@ -7,7 +7,7 @@
  * whole; stepping walks its rows. The connection prepares each text once
  * (with its parameters' types) and runs it by name after: a node's
  * transactions are some fifty statements, and parsing and planning each
- * one anew was most of what the server spent on them.
+ * one anew was over a quarter of what the server spent on them.
  * Waiting for an answer is a poll() on the connection's socket, so that a
  * stopping program gives up STORE_STOP_WAIT_MS after it was told to (the
  * query is cancelled) and a server that went silent is bounded by the

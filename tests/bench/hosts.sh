@@ -101,9 +101,24 @@ cgroups_init() {
 	done
 	CGROUP_WHY="$HOST_CPU CPU each (a cgroup per host)"
 }
+# cgroups_remove: the hosts' cgroups gone. A cgroup with a process in it
+# cannot be removed, so what is left of the hosts (told to stop, or not:
+# the script may be ending on an error) is killed first, for at most 5 s.
 cgroups_remove() {
+	local g i left
 	[ -n "$CGROUP_BASE" ] || return 0
-	rmdir "$CGROUP_BASE"/h* "$CGROUP_BASE" 2>/dev/null || true
+	for g in "$CGROUP_BASE"/h*; do
+		for ((i = 0; i < 50; i++)); do
+			left=$(cat "$g/cgroup.procs" 2>/dev/null) || break
+			[ -n "$left" ] || break
+			# shellcheck disable=SC2086 # a list of pids
+			kill -KILL $left 2>/dev/null || true
+			sleep 0.1
+		done
+		rmdir "$g" 2>/dev/null || true
+	done
+	rmdir "$CGROUP_BASE" 2>/dev/null ||
+		echo "hosts.sh: cannot remove $CGROUP_BASE (remove it with rmdir)" >&2
 	CGROUP_BASE=
 }
 
