@@ -100,11 +100,15 @@ max_overlap() {
 		fail "the communicator did not run beside the planner"
 	(( $(node started_at builder) >= $(node ended_at planner) )) || fail "builder before planner"
 	(( $(node started_at reviewer) >= $(node ended_at builder) )) || fail "reviewer before builder"
-	# And the time: the critical path plus overhead (the cycle alone,
-	# without the program's start-up, which is slow under ASan).
-	local cycle
+	# And the time: the critical path's own nodes plus orch-exec's overhead
+	# (the cycle alone, without the program's start-up, slow under ASan).
+	# The nodes' times are the yardstick, not the clock: on a loaded
+	# machine an agent's start and exit take longer, and so does the path.
+	local cycle path
 	cycle=$(jq -r .summary.duration_ms <<<"$output")
-	(( cycle < 1000 )) || fail "the cycle took $cycle ms for a 600 ms critical path"
+	path=$(jq -r '[.nodes[] | select(.agent != "communicator") | .ended_at - .started_at] | add' <<<"$output")
+	(( cycle < path + 500 )) ||
+		fail "the cycle took $cycle ms for a critical path whose nodes took $path ms"
 }
 
 @test "-j 1 runs one agent at a time" {
