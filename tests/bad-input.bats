@@ -19,16 +19,6 @@ teardown() {
 	[ -f "$ORCH_DB" ] && chattr -i "$ORCH_DB" 2>/dev/null || true
 }
 
-# bad STATUS MESSAGE COMMAND...: COMMAND fails with exactly STATUS and
-# MESSAGE as the whole of stderr, and prints nothing.
-bad() {
-	local status=$1 msg=$2
-	shift 2
-	run "-$status" --separate-stderr "$@"
-	assert_equal "$stderr" "$msg"
-	assert_equal "$output" ""
-}
-
 # graph_in TEXT: orch-graph reads TEXT (printf format, so \xff and \0
 # arrive as bytes) on stdin.
 graph_in() {

@@ -25,7 +25,8 @@ PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; rm -rf "$OUT"' EXIT
 trap 'exit 130' INT TERM
 
-# deal ENGINE LANES FILE...: the files into LANES lists, $OUT/ENGINE.K.
+# deal ENGINE LANES FILE...: the files into LANES lists, $OUT/ENGINE.K,
+# and each list's number of tests into $OUT/ENGINE.K.tests.
 deal() {
 	local engine=$1 lanes=$2 f k best
 	shift 2
@@ -44,6 +45,9 @@ deal() {
 	done < <(for f in "$@"; do
 		echo "$(grep -c '^@test' "$f") $f"
 	done | sort -rn -k1,1)
+	for ((k = 0; k < lanes; k++)); do
+		echo "${load[k]}" >"$OUT/$engine.$k.tests"
+	done
 }
 
 # Read the groups: ENGINE:LANES, then its files.
@@ -89,7 +93,7 @@ done
 # as it comes (its details follow in its lane's output at the end).
 total=0
 for name in "${lane_names[@]}"; do
-	total=$((total + $(xargs grep -h -c '^@test' <"$OUT/$name" | awk '{ t += $1 } END { print t + 0 }')))
+	total=$((total + $(<"$OUT/$name.tests")))
 done
 shown=0 ticks=0
 while :; do

@@ -15,16 +15,6 @@ setup() {
 	mkdir -p "$AGENTS" "$HOME/.config/orch"
 }
 
-# bad STATUS MESSAGE COMMAND...: COMMAND exits STATUS with MESSAGE, one
-# line on stderr, nothing on stdout.
-bad() {
-	local status=$1 msg=$2
-	shift 2
-	run "-$status" --separate-stderr "$@"
-	assert_equal "$stderr" "$msg"
-	assert_equal "$output" ""
-}
-
 # agent NAME SCRIPT: a command agent.
 agent() {
 	printf '#!/bin/sh\n%s\n' "$2" >"$AGENTS/$1"

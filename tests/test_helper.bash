@@ -206,3 +206,13 @@ AGENT
 	     INSERT INTO traces (execution_id, stack_id, agent, attempt, started_at, ended_at, status)
 	       SELECT id, stack_id, 'planner', 1, 1000, 1001, 'failed' FROM executions WHERE status = 'running';"
 }
+
+# bad STATUS MESSAGE COMMAND...: COMMAND fails with exactly STATUS and
+# MESSAGE as the whole of stderr, and prints nothing.
+bad() {
+	local status=$1 msg=$2
+	shift 2
+	run "-$status" --separate-stderr "$@"
+	assert_equal "$stderr" "$msg"
+	assert_equal "$output" ""
+}
