@@ -190,7 +190,9 @@ static void flush_cache(struct store *s, int64_t rules, struct pending *p, size_
 
 	if (*n == 0)
 		return;
-	if (store_begin(s, &err) != 0)
+	/* Each entry is one statement that keeps the newer of two: it need
+	 * not wait for the stacks' writers, only for a writer of them all. */
+	if (store_begin_stacks(s, &err) != 0)
 		cli_die_error(&err);
 	for (i = 0; i < *n; i++)
 		if (detect_cache_put(s, p[i].id, p[i].version, rules, p[i].status, &err) != 0) {

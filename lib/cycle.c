@@ -413,6 +413,13 @@ int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 
 	memset(claim, 0, sizeof(*claim));
 	now = orch_now_ms();
+	/* Its writer is the lease's holder, or another claim: pass over it. */
+	if ((lease = store_take_stack(s, stack_id, err)) <= 0) {
+		if (lease < 0)
+			goto fail;
+		claim->skip_reason = xstrdup("another pipeline is writing to the stack");
+		goto done;
+	}
 	if ((lease = read_lease(s, stack_id, now, &state, claim, err)) < 0)
 		goto fail;
 	if (lease == LEASE_GONE) {
@@ -578,7 +585,7 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 		struct orch_error *err)
 {
 	memset(claim, 0, sizeof(*claim));
-	if (store_begin(s, err) != 0)
+	if (store_begin_stacks(s, err) != 0)
 		return -1;
 	if (cycle_claim_in(s, stack_id, owner, ttl_ms, planned_at, claim, err) != 0) {
 		store_rollback(s);
@@ -604,7 +611,7 @@ int cycle_end(struct store *s, int64_t stack_id, int64_t execution_id,
 		orch_error_set(err, ORCH_EX_SOFTWARE, "out of memory");
 		goto out;
 	}
-	if (store_begin(s, err) != 0)
+	if (store_begin_stack(s, stack_id, err) != 0)
 		goto out;
 	st = store_prepare(s, "UPDATE executions SET status = ?, ended_at = ?, error = ?,"
 			   " summary = ? WHERE id = ?", err);

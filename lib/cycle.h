@@ -93,10 +93,12 @@ int cycle_begin(struct store *s, int64_t stack_id, const char *owner,
 		struct orch_error *err);
 
 /*
- * cycle_begin's work inside the caller's write transaction (store_begin),
- * so that many stacks are claimed in one: a transaction's cost is in its
- * locks and WAL writes, not its rows. On -1 the caller must roll back,
- * which undoes every claim of that transaction.
+ * cycle_begin's work inside the caller's write transaction
+ * (store_begin_stacks, or store_begin), so that many stacks are claimed
+ * in one: a transaction's cost is in its locks and WAL writes, not its
+ * rows. It takes the stack (store_take_stack), and passes over one that
+ * another transaction is writing. On -1 the caller must roll back, which
+ * undoes every claim of that transaction.
  */
 int cycle_claim_in(struct store *s, int64_t stack_id, const char *owner,
 		   int64_t ttl_ms, int64_t planned_at, struct cycle_claim *claim,

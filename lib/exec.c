@@ -494,7 +494,7 @@ static int claim_batch(struct exec *e, size_t from, size_t to, int64_t ttl)
 	struct orch_error err = ORCH_ERROR_INIT;
 	size_t i;
 
-	if (store_begin(e->store, &err) != 0)
+	if (store_begin_stacks(e->store, &err) != 0)
 		goto fail;
 	if (stopping(e)) {
 		store_rollback(e->store);

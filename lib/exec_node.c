@@ -347,8 +347,24 @@ static char *actions_summary(const json_t *actions)
 	return out;
 }
 
+/* Whether DOC (validated) sends a message: the one action that writes
+ * other stacks' rows (the message, and their state versions). */
+static int sends_message(const json_t *doc)
+{
+	const json_t *action;
+	const char *type;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "actions"), i, action)
+		if ((type = json_string_value(json_object_get(action, "type"))) &&
+		    strcmp(type, "send_message") == 0)
+			return 1;
+	return 0;
+}
+
 /* Apply a successful run's actions and bookkeeping, with its trace, in
- * one transaction. 0, or -1 with ERR (rolled back). */
+ * one transaction: the stack's own, unless it writes to other stacks.
+ * 0, or -1 with ERR (rolled back). */
 static int apply_output(struct exec *e, struct node *n, const json_t *doc,
 			int exit_status, struct orch_error *err)
 {
@@ -359,7 +375,7 @@ static int apply_output(struct exec *e, struct node *n, const json_t *doc,
 	if (actions_validate(doc, err) != 0 ||
 	    actions_check_task(doc, n->agent, n->task.todo_id, n->task.user_message_id, err) != 0)
 		return -1;
-	if (store_begin(s, err) != 0)
+	if ((sends_message(doc) ? store_begin(s, err) : store_begin_stack(s, n->stack->id, err)) != 0)
 		return -1;
 	if (actions_apply(s, n->stack->id, n->agent, doc, now, &n->task, err) != 0 ||
 	    actions_finish_success(s, n->stack->id, n->agent, &n->task, now, err) != 0)

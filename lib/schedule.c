@@ -62,7 +62,7 @@ int schedule_record(struct store *s, const struct schedule_decision *d,
 		return orch_error_set(err, ORCH_EX_DATAERR,
 				      "stack %lld: the document has no execution_id: nothing recorded",
 				      (long long)d->stack_id);
-	if (store_begin(s, err) != 0)
+	if (store_begin_stack(s, d->stack_id, err) != 0)
 		return -1;
 	{
 		/* Decided once only: a document read again (a replayed log, a

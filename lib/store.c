@@ -400,8 +400,30 @@ int store_exec(struct store *s, const char *sql, struct orch_error *err)
 int store_begin(struct store *s, struct orch_error *err)
 {
 	if (s->engine == STORE_POSTGRES)
-		return pg_begin(s, err);
+		return pg_begin(s, PG_LOCK_ALL, 0, err);
 	return store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int store_begin_stack(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	if (s->engine == STORE_POSTGRES)
+		return pg_begin(s, PG_LOCK_STACK, stack_id, err);
+	return store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int store_begin_stacks(struct store *s, struct orch_error *err)
+{
+	if (s->engine == STORE_POSTGRES)
+		return pg_begin(s, PG_LOCK_SHARED, 0, err);
+	return store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int store_take_stack(struct store *s, int64_t stack_id, struct orch_error *err)
+{
+	/* SQLite's BEGIN IMMEDIATE already keeps every other writer out. */
+	if (s->engine == STORE_POSTGRES)
+		return pg_take_stack(s, stack_id, err);
+	return 1;
 }
 
 int store_listen(struct store *s, struct orch_error *err)

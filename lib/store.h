@@ -254,6 +254,28 @@ int store_commit(struct store *s, struct orch_error *err);
 void store_rollback(struct store *s);
 
 /*
+ * Begin a write transaction that writes the rows of stack STACK_ID only
+ * (its row in stacks, and its rows in the tables under it; it may read
+ * anything): on PostgreSQL the store's write lock shared and the stack's
+ * own lock, so that such transactions on different stacks run at once
+ * while store_begin's still run alone. SQLite: store_begin.
+ */
+int store_begin_stack(struct store *s, int64_t stack_id, struct orch_error *err);
+
+/*
+ * Begin a write transaction that writes the rows of the stacks it takes
+ * with store_take_stack, and otherwise only rows each written by one
+ * statement that needs no lock to keep its meaning (orch-detect's cache:
+ * an entry never replaces a newer one). SQLite: store_begin.
+ *
+ * store_take_stack: 1 when the transaction has STACK_ID's lock (it took
+ * it, or the transaction is store_begin's), 0 when another transaction
+ * holds it (it is not waited for), -1 with ERR. SQLite: always 1.
+ */
+int store_begin_stacks(struct store *s, struct orch_error *err);
+int store_take_stack(struct store *s, int64_t stack_id, struct orch_error *err);
+
+/*
  * A stack as addressed on a command line or in a document: by name, or by
  * id when REF is all digits and no stack has that name.
  */

@@ -85,7 +85,14 @@ struct stmt *pg_prepare(struct store *s, const char *sql, struct orch_error *err
 void pg_reset(struct pg_stmt *p);
 void pg_free(struct pg_stmt *p);
 int pg_exec(struct store *s, const char *sql, struct orch_error *err);
-int pg_begin(struct store *s, struct orch_error *err);
+/* The write lock a transaction takes at BEGIN (see store_pg.c). */
+enum pg_lock {
+	PG_LOCK_ALL,    /* the store's write lock: no other writer */
+	PG_LOCK_SHARED, /* shared: stacks are taken one by one (pg_take_stack) */
+	PG_LOCK_STACK,  /* shared, and one stack's own lock, waited for */
+};
+int pg_begin(struct store *s, enum pg_lock lock, int64_t stack_id, struct orch_error *err);
+int pg_take_stack(struct store *s, int64_t stack_id, struct orch_error *err);
 int pg_in_transaction(struct store *s);
 int64_t pg_changes(struct store *s);
 void pg_bind(struct pg_stmt *p, int i, int type, const void *v, size_t len);

@@ -291,7 +291,7 @@ int context_build(struct store *s, int64_t stack_id, const char *agent,
 	 * the snapshot has the todo in_progress and any failure before the
 	 * commit leaves it pending. Others only read.
 	 */
-	if ((builder ? store_begin(s, err) : store_begin_read(s, err)) != 0)
+	if ((builder ? store_begin_stack(s, stack_id, err) : store_begin_read(s, err)) != 0)
 		return -1; /* perhaps the caller's transaction: not ours to roll back */
 	rc = context_build_in(s, stack_id, agent, reason, now, execution_id, cycle, task,
 			      out, err);
@@ -517,7 +517,7 @@ int actions_finish_failure(struct store *s, int64_t stack_id, const char *agent,
 		(task->user_message_id || task->nmessages);
 	if (!builder && !communicator)
 		return 0;
-	if (store_begin(s, err) != 0)
+	if (store_begin_stack(s, stack_id, err) != 0)
 		return -1;
 	if (builder && give_back_todo(s, stack_id, task->todo_id, why, park_after, err) != 0)
 		goto fail;

@@ -124,7 +124,8 @@ int usage_record_in(struct store *s, const struct usage_run *run,
 
 	if (rq->n == 0)
 		return 0;
-	if (store_begin(s, err) != 0)
+	/* The stack's rows only: other stacks' turns record theirs at once. */
+	if ((run->stack_id > 0 ? store_begin_stack(s, run->stack_id, err) : store_begin(s, err)) != 0)
 		return -1;
 	for (i = 0; rc == 0 && i < rq->n; i++)
 		rc = insert(s, run, &rq->v[i], run_ok, &written, err);

@@ -140,6 +140,63 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >"$BATS_TEST_TMPDIR/port"
 	assert_equal "$(sql "SELECT content FROM user_messages")" "hello"
 }
 
+# hold_stack_lock ID DIR: another program's write transaction on stack ID
+# holds its lock (and the store's, shared) until DIR/release appears;
+# DIR/locked once it does. Prints nothing; $! is the holder.
+hold_stack_lock() {
+	{
+		echo "BEGIN; SELECT pg_advisory_xact_lock_shared($((0x6f726368)));"
+		echo "SELECT pg_advisory_xact_lock($((0x6f72)), $1);"
+		echo "\\! touch $2/locked; i=0; while [ ! -e $2/release ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i + 1)); done"
+		echo "COMMIT;"
+	} | psql -X -q "$ORCH_DB" >/dev/null &
+	wait_file "$2/locked"
+}
+
+@test "pg: a write to one stack does not wait for another stack's; a write across stacks waits for both" {
+	orch-stack init
+	orch-stack create alpha
+	orch-stack create beta --idea "a page"
+	orch-stack todo add beta "build it"
+	orch-stack todo add beta "tell alpha"
+	orch-stack start alpha
+	orch-stack start beta
+	local m=$BATS_TEST_TMPDIR alpha beta holder graph
+	alpha=$(sql "SELECT id FROM stacks WHERE name = 'alpha'")
+	beta=$(sql "SELECT id FROM stacks WHERE name = 'beta'")
+	hold_stack_lock "$alpha" "$m"
+	holder=$!
+	export ORCH_BUSY_TIMEOUT_MS=300
+	# Beta's whole cycle, from its claim to its decision, writes beta's
+	# rows only: it runs while alpha's writer holds on.
+	agent builder 'echo "{\"actions\":[{\"type\":\"write_artifact\",\"content\":\"x\"}]}"'
+	graph=$(orch-detect --all --force | orch-graph)
+	run -0 --separate-stderr bash -c 'orch-exec -q --agent builder="$1" | orch-decide' _ \
+		"$AGENTS/builder" <<<"$graph"
+	assert_equal "$(sql "SELECT status || ' ' || CASE WHEN decision IS NULL THEN 'undecided' ELSE 'decided' END FROM executions WHERE stack_id = $beta")" "completed decided"
+	assert_equal "$(sql "SELECT count(*) FROM artifacts WHERE stack_id = $beta")" 1
+	# Alpha's claim passes over it: its writer may be the lease's holder.
+	run -0 orch-exec -q <<<"$(jq -c "select(.stack.id == $alpha)" <<<"$graph")"
+	assert_equal "$(jq -r .skip_reason <<<"$output")" "another pipeline is writing to the stack"
+	# A message to alpha writes alpha's rows too, so the beta cycle that
+	# sends it takes the store's lock, and waits: the node fails, nothing
+	# of it written.
+	local todo
+	todo=$(sql "SELECT id FROM todos WHERE content = 'tell alpha'")
+	agent builder "echo '{\"actions\":[{\"type\":\"send_message\",\"to\":\"alpha\",\"content\":\"hi\"},
+		{\"type\":\"complete_todo\",\"id\":$todo}]}'"
+	run -0 --separate-stderr orch-exec -q --retries 0 --agent builder="$AGENTS/builder" \
+		<<<"$(orch-detect --all --force | orch-graph | jq -c "select(.stack.id == $beta)")"
+	assert_equal "$(jq -r '.nodes[0] | .status + ": " + .error' <<<"$output")" \
+		"failed: database is locked"
+	assert_equal "$(sql "SELECT count(*) FROM messages")" 0
+	# So does every other write across stacks (here, a user's message).
+	bad 75 "orch-stack: database is locked" orch-stack say beta hi
+	touch "$m/release"
+	wait "$holder"
+	run -0 orch-stack say beta hi
+}
+
 @test "pg: a host that died gives its stack up when its lease expires, and the cycle it left is recovered" {
 	orch-stack init
 	orch-stack create alpha --idea "a page"

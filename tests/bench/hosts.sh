@@ -270,8 +270,8 @@ run() {
 			>"$OUT/host-$n-$i.log" 2>&1 &
 		HOSTPIDS+=($!)
 	done
-	# How many transactions wait for the store's write lock (the advisory
-	# lock every write takes), sampled while the hosts run.
+	# How many transactions wait for a write lock (the store's, or a
+	# stack's: the advisory locks writes take), sampled while the hosts run.
 	local waiters=$OUT/waiters-$n
 	: >"$waiters"
 	if [[ $db == postgresql:* ]]; then
@@ -307,7 +307,7 @@ run() {
 cgroups_init
 echo "# hosts: $STACKS stacks, agents wait ${AGENT_MS} ms, -j $JOBS a host, $SECS s a run; CPU $CGROUP_WHY" | tee "$OUT/results.txt"
 # Then CPU ms per node, the server's and the rest's, and the mean number
-# of transactions waiting for the write lock.
+# of transactions waiting for a write lock.
 ROW='%-22s %8s %10s %8s %9s %9s %11s %9s %8s\n'
 printf "$ROW" "store, hosts" nodes "nodes/s" "x 1 host" overlaps "CPU busy" \
 	"server ms" "rest ms" waiting | tee -a "$OUT/results.txt"
