@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "orch.h"
 #include "retention.h"
@@ -361,6 +362,20 @@ int retention_after_decision(struct store *s, const struct retention_rules *r,
 	struct retention_counts counts = { 0, 0, 0, 0, 0 };
 	int rc;
 
+	/* Most decisions leave nothing to prune: look first, without a
+	 * lock, and take the store's write lock (a broadcast pruned writes
+	 * every stack's row) only when there is something. On PostgreSQL a
+	 * cycle taking it every time made the hosts' cycles wait in turn. */
+	if (store_begin_read(s, err) != 0)
+		return -1;
+	rc = prune_stack(s, r, stack_id, now, RETENTION_STEP, 1, &counts, err) != 0 ||
+	     prune_broadcasts(s, r, 0, now, RETENTION_STEP, 1, &counts, err) != 0 ? -1 : 0;
+	store_rollback(s);
+	if (rc != 0)
+		return -1;
+	if (!counts.cycles && !counts.runs && !counts.versions && !counts.messages && !counts.cache)
+		return 0;
+	memset(&counts, 0, sizeof(counts));
 	if (store_begin(s, err) != 0)
 		return -1;
 	/* And deleted stacks' broadcasts, by their index; not the cache,
