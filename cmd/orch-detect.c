@@ -182,6 +182,13 @@ static int filter(const struct opts *o, const struct detect_rules *rules)
 	return 0;
 }
 
+static int by_stack_id(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
 /* File the N statuses of P, computed under the rules of fingerprint RULES. */
 static void flush_cache(struct store *s, int64_t rules, struct pending *p, size_t *n)
 {
@@ -191,7 +198,10 @@ static void flush_cache(struct store *s, int64_t rules, struct pending *p, size_
 	if (*n == 0)
 		return;
 	/* Each entry is one statement that keeps the newer of two: it need
-	 * not wait for the stacks' writers, only for a writer of them all. */
+	 * not wait for the stacks' writers, only for a writer of them all.
+	 * Two programs filing the same entries at once wait for each other's
+	 * rows; in the order of the ids, never each for the other's. */
+	qsort(p, *n, sizeof(*p), by_stack_id);
 	if (store_begin_stacks(s, &err) != 0)
 		cli_die_error(&err);
 	for (i = 0; i < *n; i++)

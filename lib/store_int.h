@@ -85,11 +85,12 @@ struct stmt *pg_prepare(struct store *s, const char *sql, struct orch_error *err
 void pg_reset(struct pg_stmt *p);
 void pg_free(struct pg_stmt *p);
 int pg_exec(struct store *s, const char *sql, struct orch_error *err);
-/* The write lock a transaction takes at BEGIN (see store_pg.c). */
+/* The write lock a transaction takes at BEGIN (see store_pg.c); zero is
+ * the one that keeps no writer out by itself. */
 enum pg_lock {
-	PG_LOCK_ALL,    /* the store's write lock: no other writer */
 	PG_LOCK_SHARED, /* shared: stacks are taken one by one (pg_take_stack) */
 	PG_LOCK_STACK,  /* shared, and one stack's own lock, waited for */
+	PG_LOCK_ALL,    /* the store's write lock: no other writer */
 };
 int pg_begin(struct store *s, enum pg_lock lock, int64_t stack_id, struct orch_error *err);
 int pg_take_stack(struct store *s, int64_t stack_id, struct orch_error *err);
