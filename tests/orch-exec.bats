@@ -750,6 +750,18 @@ lock_db() {
 	wait_file "$MARKS/locked"
 }
 
+# wait_caught PID: wait (at most 15 s) until PID catches SIGTERM, so that
+# a signal sent after is its handler's, however slow its start-up.
+wait_caught() {
+	local i mask
+	for i in $(seq 300); do
+		mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+		[ -n "$mask" ] && (( 0x$mask & (1 << 14) )) && return 0
+		sleep 0.05
+	done
+	fail "process $1 never caught SIGTERM"
+}
+
 # wait_exit PID: wait for PID for at most 15 s; STATUS its exit status.
 wait_exit() {
 	local i
@@ -836,6 +848,8 @@ wait_exit() {
 	orch-exec --agent communicator="$AGENTS/hang" "$BATS_TEST_TMPDIR/g.json" \
 		>"$BATS_TEST_TMPDIR/out.json" 2>"$BATS_TEST_TMPDIR/err" &
 	pid=$!
+	# Once it handles the signal, it goes to the claim and waits there.
+	wait_caught "$pid"
 	sleep 0.3
 	kill -TERM "$pid"
 	sleep 0.3
