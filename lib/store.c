@@ -397,25 +397,29 @@ int store_exec(struct store *s, const char *sql, struct orch_error *err)
 	return s->engine == STORE_POSTGRES ? pg_exec(s, sql, err) : lite_exec(s, sql, err);
 }
 
-int store_begin(struct store *s, struct orch_error *err)
+/* A write transaction: PostgreSQL's takes LOCK, SQLite's keeps every
+ * other writer out whatever it writes. */
+static int begin_write(struct store *s, enum pg_lock lock, int64_t stack_id,
+		       struct orch_error *err)
 {
 	if (s->engine == STORE_POSTGRES)
-		return pg_begin(s, PG_LOCK_ALL, 0, err);
+		return pg_begin(s, lock, stack_id, err);
 	return store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int store_begin(struct store *s, struct orch_error *err)
+{
+	return begin_write(s, PG_LOCK_ALL, 0, err);
 }
 
 int store_begin_stack(struct store *s, int64_t stack_id, struct orch_error *err)
 {
-	if (s->engine == STORE_POSTGRES)
-		return pg_begin(s, PG_LOCK_STACK, stack_id, err);
-	return store_exec(s, "BEGIN IMMEDIATE", err);
+	return begin_write(s, PG_LOCK_STACK, stack_id, err);
 }
 
 int store_begin_stacks(struct store *s, struct orch_error *err)
 {
-	if (s->engine == STORE_POSTGRES)
-		return pg_begin(s, PG_LOCK_SHARED, 0, err);
-	return store_exec(s, "BEGIN IMMEDIATE", err);
+	return begin_write(s, PG_LOCK_SHARED, 0, err);
 }
 
 int store_take_stack(struct store *s, int64_t stack_id, struct orch_error *err)
